@@ -1,0 +1,50 @@
+"""Opening the Peewee database of a service: SQLite (WAL) or PostgreSQL by URL."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import peewee
+from playhouse.db_url import connect
+
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "foreign_keys": 1,
+    "busy_timeout": 10000,
+    "synchronous": "normal",
+    "cache_size": -64 * 1024,
+}
+
+
+def database_url(data_dir: str | os.PathLike | None, database: str | None, filename: str) -> str:
+    """The database URL from `--database`, or a SQLite file in `--data-dir`."""
+    if database:
+        return database
+    if data_dir is None:
+        raise ValueError("give --data-dir or --database")
+    path = Path(data_dir).absolute()
+    path.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path / filename}"
+
+
+def open_database(url: str) -> peewee.Database:
+    """A Peewee database for the URL, not yet connected. Thread-safe connections."""
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///"):]  # sqlite:///relative.db, sqlite:////absolute.db
+        return peewee.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, check_same_thread=False,
+                                     timeout=10)
+    if url.startswith(("postgres://", "postgresql://")):
+        return connect(url, autorollback=True)
+    raise ValueError(f"unsupported database URL '{url}' (sqlite:///PATH or postgresql://...)")
+
+
+def is_sqlite(db: peewee.Database) -> bool:
+    return isinstance(db, peewee.SqliteDatabase)
+
+
+def write_transaction(db: peewee.Database):
+    """A transaction for a write that must not interleave: BEGIN IMMEDIATE on SQLite."""
+    if is_sqlite(db):
+        return db.atomic("IMMEDIATE")
+    return db.atomic()

@@ -1,0 +1,342 @@
+"""The JSON documents exchanged between Worker, Manager and Server.
+
+Field names are those of Flamenco 2 on the Worker <-> Manager side, so that an
+unmodified Flamenco Worker 2.x understands our Manager. Each document is a
+dataclass; `from_dict` validates types and required fields and raises
+DocumentError with the name of the offending field, `to_dict` gives JSON.
+A field whose JSON name differs from the Python name (`_id`) says so in its
+metadata. Unknown keys are ignored, as older and newer peers may send more.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Optional
+
+from .statuses import TaskStatus, WorkerStatus
+
+PLATFORMS = ("linux", "windows", "darwin")
+
+
+class DocumentError(ValueError):
+    """A document that does not have the expected shape; the message names the field."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+def _json_key(f: dataclasses.Field) -> str:
+    return f.metadata.get("key", f.name)
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Check `value` against the annotation `tp`; return it (ints accepted as floats)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, where)
+            except DocumentError as ex:
+                errors.append(str(ex))
+        raise DocumentError(errors[0] if errors else f"{where} has the wrong type", where)
+    if tp is Any:
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise DocumentError(f"'{where}' must be a list", where)
+        (item_tp,) = typing.get_args(tp) or (Any,)
+        return [_coerce(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise DocumentError(f"'{where}' must be an object", where)
+        args = typing.get_args(tp)
+        if args:
+            return {k: _coerce(v, args[1], f"{where}.{k}") for k, v in value.items()}
+        return value
+    if isinstance(tp, type) and issubclass(tp, Document):
+        return tp.from_dict(value, prefix=f"{where}.")
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise DocumentError(f"'{where}' must be a number", where)
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise DocumentError(f"'{where}' must be an integer", where)
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise DocumentError(f"'{where}' must be true or false", where)
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise DocumentError(f"'{where}' must be a string", where)
+        return value
+    raise TypeError(f"unsupported annotation {tp!r} for {where}")
+
+
+class Document:
+    """Base of the wire documents: dict conversion with validation."""
+
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {}
+
+    @classmethod
+    def from_dict(cls, data: Any, prefix: str = ""):
+        if not isinstance(data, dict):
+            raise DocumentError(f"{prefix.rstrip('.') or cls.__name__} must be a JSON object")
+        hints = typing.get_type_hints(cls)
+        kwargs = {}
+        for f in dataclasses.fields(cls):
+            key = _json_key(f)
+            where = prefix + key
+            if key not in data or (data[key] is None and f.default is None):
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                    raise DocumentError(f"'{where}' is required", where)
+                continue
+            value = _coerce(data[key], hints[f.name], where)
+            choices = cls.CHOICES.get(f.name)
+            if choices and value is not None and value not in choices:
+                raise DocumentError(f"'{where}' must be one of {', '.join(choices)}, not '{value}'", where)
+            kwargs[f.name] = value
+        obj = cls(**kwargs)
+        obj.validate(prefix)
+        return obj
+
+    def validate(self, prefix: str = "") -> None:
+        """Checks across fields; subclasses raise DocumentError."""
+
+    def to_dict(self, omit_none: bool = True) -> dict[str, Any]:
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is None and omit_none:
+                continue
+            if isinstance(value, Document):
+                value = value.to_dict(omit_none)
+            elif isinstance(value, list):
+                value = [v.to_dict(omit_none) if isinstance(v, Document) else v for v in value]
+            out[_json_key(f)] = value
+        return out
+
+
+def _range_check(name: str, value: float | None, lo: float, hi: float) -> None:
+    if value is not None and not lo <= value <= hi:
+        raise DocumentError(f"'{name}' must be between {lo:g} and {hi:g}", name)
+
+
+_TASK_STATUSES = tuple(s.value for s in TaskStatus)
+_WORKER_STATUSES = tuple(s.value for s in WorkerStatus)
+
+
+# --- Worker <-> Manager ------------------------------------------------------
+
+@dataclass
+class WorkerRegistration(Document):
+    secret: str
+    platform: str
+    supported_task_types: list[str]
+    nickname: str
+    CHOICES = {"platform": PLATFORMS}
+
+    def validate(self, prefix=""):
+        if not self.secret:
+            raise DocumentError("'secret' may not be empty", "secret")
+        if not self.supported_task_types:
+            raise DocumentError("'supported_task_types' may not be empty", "supported_task_types")
+
+
+@dataclass
+class WorkerSignOn(Document):
+    """Body of /sign-on. `tags` and `resources` are our extensions."""
+    supported_task_types: Optional[list[str]] = None
+    nickname: Optional[str] = None
+    tags: Optional[list[str]] = None
+    resources: Optional[dict] = None
+    software: Optional[str] = None
+
+
+@dataclass
+class Command(Document):
+    name: str
+    settings: dict = field(default_factory=dict)
+
+
+@dataclass
+class FailedBy(Document):
+    id: str
+    identifier: str = ""
+
+
+@dataclass
+class Task(Document):
+    """A task as handed to a worker, and as the Server's depsgraph gives it to a Manager.
+
+    Beyond Flamenco 2: job_worker_tag, job_memory_mb and job_files_mode are
+    what the Manager needs to schedule; workers ignore what they don't know.
+    """
+    id: str = field(metadata={"key": "_id"})
+    job: str
+    name: str
+    status: str
+    task_type: str
+    commands: list[Command]
+    priority: int = 50
+    job_priority: int = 50
+    job_type: str = ""
+    manager: str = ""
+    project: str = ""
+    user: str = ""
+    parents: list[str] = field(default_factory=list)
+    worker: Optional[str] = None
+    failed_by_workers: list[FailedBy] = field(default_factory=list)
+    etag: Optional[str] = field(default=None, metadata={"key": "_etag"})
+    updated: Optional[str] = field(default=None, metadata={"key": "_updated"})
+    job_worker_tag: Optional[str] = None
+    job_memory_mb: Optional[int] = None
+    job_files_mode: Optional[str] = None
+    CHOICES = {"status": _TASK_STATUSES}
+
+
+@dataclass
+class TaskUpdate(Document):
+    """Body of POST /tasks/{id}/update. `resources` is our extension."""
+    task_status: Optional[str] = None
+    activity: Optional[str] = None
+    current_command_idx: int = 0
+    task_progress_percentage: float = 0
+    command_progress_percentage: float = 0
+    log: Optional[str] = None
+    metrics: Optional[dict] = None
+    resources: Optional[dict] = None
+    CHOICES = {"task_status": _TASK_STATUSES}
+
+    def validate(self, prefix=""):
+        _range_check("task_progress_percentage", self.task_progress_percentage, 0, 100)
+        _range_check("command_progress_percentage", self.command_progress_percentage, 0, 100)
+        if self.current_command_idx < 0:
+            raise DocumentError("'current_command_idx' may not be negative", "current_command_idx")
+
+
+@dataclass
+class WorkerStatusRequest(Document):
+    status_requested: str
+    CHOICES = {"status_requested": _WORKER_STATUSES}
+
+
+@dataclass
+class MayKeepRunning(Document):
+    may_keep_running: bool
+    reason: Optional[str] = None
+    status_requested: Optional[str] = None
+
+
+@dataclass
+class FileProduced(Document):
+    paths: list[str]
+
+    def validate(self, prefix=""):
+        if not self.paths:
+            raise DocumentError("'paths' may not be empty", "paths")
+
+
+# --- Manager <-> Server -------------------------------------------------------
+
+@dataclass
+class UpstreamTaskUpdate(Document):
+    """One task update as the Manager sends it up. `id` makes a resend harmless."""
+    id: str = field(metadata={"key": "_id"})
+    task_id: str
+    received_on_manager: str
+    worker: str = ""
+    task_status: Optional[str] = None
+    activity: Optional[str] = None
+    task_progress_percentage: float = 0
+    current_command_idx: int = 0
+    command_progress_percentage: float = 0
+    log: Optional[str] = None
+    log_tail: Optional[str] = None
+    failed_by_workers: Optional[list[FailedBy]] = None
+    metrics: Optional[dict] = None
+    CHOICES = {"task_status": _TASK_STATUSES}
+
+    def validate(self, prefix=""):
+        _range_check("task_progress_percentage", self.task_progress_percentage, 0, 100)
+        _range_check("command_progress_percentage", self.command_progress_percentage, 0, 100)
+
+
+@dataclass
+class TaskUpdateBatch(Document):
+    updates: list[UpstreamTaskUpdate]
+
+
+@dataclass
+class UploadRequest(Document):
+    job: str
+    task: str
+
+
+@dataclass
+class TaskUpdateResponse(Document):
+    modified_count: int = 0
+    handled_update_ids: list[str] = field(default_factory=list)
+    cancel_task_ids: list[str] = field(default_factory=list)
+    upload_task_file_queue: list[UploadRequest] = field(default_factory=list)
+
+
+@dataclass
+class UpstreamNotification(Document):
+    """Body of the Manager's startup and update calls."""
+    meta: dict = field(metadata={"key": "_meta"})
+    manager_url: str
+    variables: dict = field(default_factory=dict)
+    nr_of_workers: int = 0
+    worker_task_types: list[str] = field(default_factory=list)
+    version: Optional[str] = None
+
+    def validate(self, prefix=""):
+        if self.meta.get("version") != 2:
+            raise DocumentError("'_meta.version' must be 2", "_meta")
+
+
+@dataclass
+class ScheduledTasks(Document):
+    depsgraph: list[Task]
+
+
+@dataclass
+class WorkerInfo(Document):
+    """One worker as its Manager reports it to the Server."""
+    id: str = field(metadata={"key": "_id"})
+    nickname: str
+    status: str
+    platform: str = ""
+    supported_task_types: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    current_task: Optional[str] = None
+    current_job: Optional[str] = None
+    last_seen: Optional[str] = None
+    status_requested: Optional[str] = None
+    resources: Optional[dict] = None
+    CHOICES = {"status": _WORKER_STATUSES}
+
+
+@dataclass
+class WorkerReport(Document):
+    """Body of the Manager's worker report. `complete` means workers not listed are gone."""
+    workers: list[WorkerInfo]
+    complete: bool = False

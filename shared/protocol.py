@@ -1,0 +1,35 @@
+"""Routes and headers of the Manager <-> Server protocol, named once for both sides.
+
+All calls go from the Manager up to the Server with
+`Authorization: Bearer <manager token>`; the manager id is in the path and
+must belong to the token.
+
+    POST {MANAGER_PREFIX}/startup              UpstreamNotification -> 204
+    POST {MANAGER_PREFIX}/update               UpstreamNotification -> 204
+    POST {MANAGER_PREFIX}/workers              WorkerReport -> 204
+    GET  {MANAGER_PREFIX}/depsgraph            -> 200 ScheduledTasks | 304
+         request header  IF_UPDATED_SINCE (ISO timestamp of the last reply)
+         reply header    LAST_UPDATED     (send it back next time)
+    POST {MANAGER_PREFIX}/task-update-batch    TaskUpdateBatch -> 200 TaskUpdateResponse
+    POST {MANAGER_PREFIX}/tasks/{tid}/log      gzip body of the full task log -> 204
+    GET  {MANAGER_PREFIX}/jobs/{jid}/files     -> 200 {files: {relpath: {sha256, size}}}
+    GET  {MANAGER_PREFIX}/files/{sha256}       -> 200 the file's bytes
+    PUT  {MANAGER_PREFIX}/jobs/{jid}/outputs/{relpath}?task=TID   file bytes,
+         header SHA256_HEADER -> 204 (idempotent)
+"""
+
+MANAGER_PREFIX = "/api/managers/{manager_id}"
+
+IF_UPDATED_SINCE = "X-Flamenco-If-Updated-Since"
+LAST_UPDATED = "X-Flamenco-Last-Updated"
+SHA256_HEADER = "X-Flamenco-SHA256"
+
+LONG_POLL_HEADER = "X-Flamenco-Long-Poll"
+"""Our worker's extension: POST /task with this header (seconds) waits for work."""
+
+TASK_TYPES = ("sleep", "blender-render", "blender-bake", "exr-merge", "image-merge",
+              "file-management", "video-encoding", "debug")
+"""Task types the job compilers emit; a worker lists those it can do."""
+
+DEFAULT_WORKER_TASK_TYPES = ("sleep", "blender-render", "file-management", "exr-merge",
+                             "video-encoding", "debug")

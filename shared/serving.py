@@ -1,0 +1,85 @@
+"""Serving a WSGI app with cheroot, in the foreground or on a background thread.
+
+Services build their app with `make_app(...)`; this module only runs it, so
+tests can start several services on ephemeral ports in one process.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from cheroot import wsgi
+
+log = logging.getLogger(__name__)
+
+
+def parse_listen(listen: str, default_port: int) -> tuple[str, int]:
+    """'HOST:PORT', ':PORT' or 'HOST' -> (host, port)."""
+    host, sep, port = listen.rpartition(":")
+    if not sep:
+        return listen or "127.0.0.1", default_port
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        port_nr = int(port)
+    except ValueError:
+        raise ValueError(f"'{listen}' is not HOST:PORT") from None
+    if not 0 <= port_nr <= 65535:
+        raise ValueError(f"port {port_nr} out of range")
+    return host or "0.0.0.0", port_nr
+
+
+class ServiceThread:
+    """A cheroot server on a thread; `url` is known once `start()` returned."""
+
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 0, threads: int = 16,
+                 name: str = "flamenco"):
+        self.server = wsgi.Server((host, port), app, numthreads=threads, server_name=name,
+                                  timeout=30, shutdown_timeout=5)
+        self.server.max_request_body_size = 0
+        self._thread: threading.Thread | None = None
+        self.host = host
+
+    def start(self) -> "ServiceThread":
+        self.server.prepare()
+        self._thread = threading.Thread(target=self.server.serve, name=f"{self.server.server_name}-http",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    @property
+    def port(self) -> int:
+        return self.server.bind_addr[1]
+
+    @property
+    def url(self) -> str:
+        host = self.host if self.host not in ("0.0.0.0", "") else "127.0.0.1"
+        return f"http://{host}:{self.port}"
+
+    def stop(self) -> None:
+        self.server.stop()
+        if self._thread:
+            self._thread.join(timeout=10)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def serve_forever(app, host: str, port: int, threads: int, name: str, stop_event: threading.Event | None = None):
+    """Serve until KeyboardInterrupt or `stop_event`; used by the services' main()."""
+    service = ServiceThread(app, host, port, threads, name).start()
+    log.info("%s listening on %s", name, service.url)
+    try:
+        while not (stop_event and stop_event.is_set()):
+            if stop_event:
+                stop_event.wait(0.5)
+            else:
+                threading.Event().wait(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        service.stop()
