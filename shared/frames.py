@@ -68,9 +68,9 @@ def _runs(frames: Sequence[int], allow_steps: bool) -> Iterator[tuple[int, int, 
         j = i + 1
         while j + 1 < n and frames[j + 1] - frames[j] == step:
             j += 1
-        if j - i + 1 == 2 and step != 1:
-            # Two frames with a gap: "a,b" is shorter than "a-bxN"; the second
-            # frame may start a longer run of its own.
+        if j - i + 1 == 2:
+            # A pair is written "a,b" anyway; the second frame may start a
+            # longer run of its own.
             yield frames[i], frames[i], 1
             i += 1
             continue
