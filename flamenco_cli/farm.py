@@ -1,0 +1,226 @@
+"""`flamenco farm`: a whole farm on one machine — a Server, a Manager linked to it
+and N workers, each its own process, with SQLite in one data directory.
+
+First start creates an admin, a project, a Manager and links them, and keeps
+what it made in the data directory, so a restart brings back the same farm.
+`D/farm.json` tells clients where things are:
+{server_url, manager_url, admin_token, registration_secret}.
+Ctrl-C (or SIGTERM) stops the workers first (they return their tasks and sign
+off), then the Manager, then the Server.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+log = logging.getLogger(__name__)
+
+PROJECT = "default"
+MANAGER_NAME = "local"
+
+
+class FarmError(Exception):
+    pass
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _module_cmd(module: str) -> list[str]:
+    return [sys.executable, "-m", module]
+
+
+@dataclass
+class Farm:
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    registration_secret: str = ""
+    worker_args: list[str] = field(default_factory=list)
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    @property
+    def server_dir(self) -> Path:
+        return self.data_dir / "server"
+
+    @property
+    def manager_dir(self) -> Path:
+        return self.data_dir / "manager"
+
+    @property
+    def state_file(self) -> Path:
+        return self.data_dir / "farm-state.json"
+
+    def _run_server_cli(self, *args: str) -> dict:
+        cmd = [*_module_cmd("backend.server.cli"), *args, "--data-dir", str(self.server_dir), "--json"]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise FarmError(f"{' '.join(args[:2])} failed: {proc.stderr.strip() or proc.stdout.strip()}")
+        return json.loads(proc.stdout)
+
+    def setup(self) -> dict:
+        """Create the admin, project and Manager once; later starts reuse them."""
+        if self.state_file.exists():
+            return json.loads(self.state_file.read_text())
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._run_server_cli("create-project", PROJECT)
+        admin = self._run_server_cli("create-user", "admin", "--admin", "--project", PROJECT)
+        manager = self._run_server_cli("create-manager", MANAGER_NAME)
+        self._run_server_cli("link-manager", manager["id"], PROJECT)
+        state = {"admin_token": admin["token"], "manager_id": manager["id"], "manager_token": manager["token"]}
+        self.state_file.write_text(json.dumps(state, indent=2))
+        os.chmod(self.state_file, 0o600)
+        return state
+
+    def _spawn(self, name: str, cmd: list[str]) -> subprocess.Popen:
+        logs = self.data_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        out = open(logs / f"{name}.log", "ab")
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+        out.close()
+        self.procs[name] = proc
+        log.info("started %s (pid %d)", name, proc.pid)
+        return proc
+
+    def _wait_http(self, name: str, url: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        proc = self.procs[name]
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise FarmError(f"{name} exited with code {proc.returncode}; see {self.data_dir}/logs/{name}.log")
+            try:
+                requests.get(url, timeout=1)
+                return
+            except requests.RequestException:
+                time.sleep(0.1)
+        raise FarmError(f"{name} did not answer on {url} within {timeout:g} s")
+
+    def manager_config(self) -> Path:
+        """A Manager config with this machine's Blender and FFmpeg as variables."""
+        path = self.manager_dir / "manager.toml"
+        if path.exists():
+            return path
+        self.manager_dir.mkdir(parents=True, exist_ok=True)
+        blender = shutil.which("blender") or "blender"
+        ffmpeg = shutil.which("ffmpeg") or "ffmpeg"
+        path.write_text(
+            "# Written by `flamenco farm`; edit freely, it is not overwritten.\n"
+            "[variables.blender]\n"
+            f"values = [{{ platforms = [\"linux\", \"darwin\", \"windows\"], value = {json.dumps(blender)} }}]\n"
+            "[variables.ffmpeg]\n"
+            f"values = [{{ platforms = [\"linux\", \"darwin\", \"windows\"], value = {json.dumps(ffmpeg)} }}]\n")
+        return path
+
+    def start(self) -> dict:
+        state = self.setup()
+        port = self.port or free_port(self.host)
+        manager_port = free_port(self.host) if not self.port else self.port + 1
+        server_url = f"http://{self.host}:{port}"
+        manager_url = f"http://{self.host}:{manager_port}"
+
+        self._spawn("server", [*_module_cmd("backend.server.cli"), "serve", "--data-dir", str(self.server_dir),
+                               "--listen", f"{self.host}:{port}"])
+        self._wait_http("server", f"{server_url}/api/version")
+
+        manager_cmd = [*_module_cmd("backend.manager.cli"), "serve", "--data-dir", str(self.manager_dir),
+                       "--listen", f"{self.host}:{manager_port}", "--server", server_url,
+                       "--manager-id", state["manager_id"], "--token", state["manager_token"],
+                       "--config", str(self.manager_config()), "--own-url", manager_url]
+        if self.registration_secret:
+            manager_cmd += ["--registration-secret", self.registration_secret]
+        self._spawn("manager", manager_cmd)
+        self._wait_http("manager", f"{manager_url}/api/version")
+
+        for i in range(self.workers):
+            self.start_worker(i, manager_url)
+
+        info = {"server_url": server_url, "manager_url": manager_url, "admin_token": state["admin_token"],
+                "registration_secret": self.registration_secret}
+        farm_json = self.data_dir / "farm.json"
+        farm_json.write_text(json.dumps(info, indent=2))
+        os.chmod(farm_json, 0o600)
+        return info
+
+    def start_worker(self, index: int, manager_url: str) -> subprocess.Popen:
+        worker_dir = self.data_dir / f"worker-{index + 1}"
+        cmd = [*_module_cmd("worker.cli"), "--manager", manager_url, "--data-dir", str(worker_dir),
+               "--nickname", f"{socket.gethostname()}-{index + 1}", *self.worker_args]
+        if self.registration_secret:
+            cmd += ["--registration-secret", self.registration_secret]
+        return self._spawn(f"worker-{index + 1}", cmd)
+
+    def stop(self, timeout: float = 20) -> None:
+        """Workers first, so they can return their tasks to a Manager that still listens."""
+        order = [n for n in self.procs if n.startswith("worker")] + ["manager", "server"]
+        for name in order:
+            proc = self.procs.get(name)
+            if proc is None or proc.poll() is not None:
+                continue
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop within %g s; killing it", name, timeout)
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self.procs.clear()
+
+    def dead(self) -> list[str]:
+        return [name for name, p in self.procs.items() if p.poll() is not None]
+
+
+def cmd_farm(args) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    farm = Farm(Path(args.data_dir).absolute(), args.host, args.port, args.workers, args.registration_secret or "")
+    stop = {"asked": False}
+
+    def on_signal(signum, frame):
+        stop["asked"] = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        info = farm.start()
+        print(f"Server:  {info['server_url']}\nManager: {info['manager_url']}\n"
+              f"Workers: {args.workers}\nfarm.json: {farm.data_dir / 'farm.json'}\n"
+              f"Try:     flamenco --farm {farm.data_dir} jobs\nStop with Ctrl-C.", flush=True)
+        while not stop["asked"]:
+            dead = farm.dead()
+            if dead:
+                print(f"flamenco farm: {', '.join(dead)} exited; see {farm.data_dir}/logs/", file=sys.stderr)
+                return 1
+            time.sleep(0.5)
+        return 0
+    except FarmError as ex:
+        print(f"flamenco farm: {ex}", file=sys.stderr)
+        return 1
+    finally:
+        farm.stop()
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("farm", help="run a Server, a Manager and workers on this machine")
+    p.add_argument("--data-dir", required=True, help="where the farm keeps its databases, files and logs")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080,
+                   help="Server port; the Manager takes the next one (0: pick free ports)")
+    p.add_argument("--workers", type=int, default=1, help="workers to start (0 for none)")
+    p.add_argument("--registration-secret", help="require this secret from registering workers")
+    p.set_defaults(func=cmd_farm, local=True)
