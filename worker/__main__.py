@@ -1,0 +1,7 @@
+"""`python -m worker` runs the worker like `flamenco-worker`."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

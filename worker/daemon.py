@@ -1,0 +1,351 @@
+"""The Worker's main loop: states, fetching tasks, running them, stopping cleanly.
+
+    startup: register (once) and sign on, retrying while the Manager is away
+    loop, by state:
+      awake    pre-task checks (failing -> error); wait until every queued
+               update reached the Manager (so it never re-serves a task we
+               finished); POST /task (long-poll): 200 run it, 204 ask again,
+               423 change state
+      asleep   poll GET /status-change; no tasks
+      error    retry the pre-task checks every so often
+      shutdown leave the loop
+    exit: return the running task, flush the queue, sign off
+
+Every state change is acknowledged to the Manager. While a task runs a monitor
+thread asks may-i-run every few seconds; when the answer is no, the task is
+stopped and returned (a requested sleep does the same: it returns the task,
+it never reports it canceled) and the requested state is applied.
+
+`step()` does one pass and returns how long to wait before the next; `run()`
+repeats it until `stop` is set. `events` records what happened, in order.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import threading
+import time
+from typing import Callable
+
+from shared.documents import DocumentError, Task
+from shared.statuses import WorkerStatus
+
+from . import resources
+from .config import WorkerConfig
+from .job_files import JobFiles
+from .manager_client import FatalManagerError, ManagerClient, ManagerError, Unreachable
+from .runner import SubprocessRunner
+from .task_execution import TaskExecution
+from .upstream_queue import UpstreamQueue
+
+log = logging.getLogger(__name__)
+
+AWAKE, ASLEEP, ERROR, SHUTDOWN = (WorkerStatus.AWAKE.value, WorkerStatus.ASLEEP.value,
+                                  WorkerStatus.ERROR.value, WorkerStatus.SHUTDOWN.value)
+MONITOR_TICK = 0.25
+
+
+class Worker:
+    def __init__(self, config: WorkerConfig, client: ManagerClient | None = None, single: bool = False,
+                 clock: Callable[[], float] = time.monotonic):
+        config.validate()
+        self.config = config
+        self.client = client or ManagerClient(
+            config.manager_url, config.credentials_path, config.task_types, nickname=config.nickname,
+            tags=config.tags, registration_secret=config.registration_secret,
+            timeout=config.http_timeout_seconds)
+        self.queue = UpstreamQueue(config.queue_path, self.client.send_queued, config.queue_retry_seconds)
+        self.runner = SubprocessRunner(config.pid_path, grace_seconds=config.abort_grace_seconds)
+        self.job_files = JobFiles(self.client, config.cache_path, config.jobs_path)
+        self.single = single
+        self.clock = clock
+        self.stop = threading.Event()
+        self.state = AWAKE
+        self.state_reason = ""
+        self.current: TaskExecution | None = None
+        self.tasks_done = 0
+        self.events: list[tuple[str, str]] = []
+        self.exit_code = 0
+        self._wake = threading.Event()
+        self._local_request: str | None = None
+        self._pending_state: str | None = None
+        self._signed_on = False
+        self._fetcher = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="fetch")
+        self._queue_stop = threading.Event()
+        self._queue_thread: threading.Thread | None = None
+        self._lock = threading.RLock()  # signal handlers take it on the main thread too
+
+    def _event(self, kind: str, detail: str = "") -> None:
+        self.events.append((kind, detail))
+        log.debug("event %s %s", kind, detail)
+
+    # --- requests from outside (signals, tests) ------------------------------------
+
+    def request_shutdown(self, reason: str = "shutdown requested") -> None:
+        """Warm stop: return the running task, flush, sign off."""
+        log.info("worker: %s", reason)
+        self._event("shutdown-requested", reason)
+        self.stop.set()
+        current = self.current
+        if current:
+            current.request_abort(f"worker is shutting down ({reason})")
+        self._wake.set()
+
+    def request_state(self, status: str) -> None:
+        """Go asleep / awake on local request (SIGUSR1 / SIGUSR2); a running task is returned."""
+        with self._lock:
+            self._local_request = status
+        current = self.current
+        if current and status != AWAKE:
+            current.request_abort(f"worker is going {status}")
+        self._wake.set()
+
+    def force_stop(self) -> None:
+        """Second signal: kill the subprocess tree now; the caller exits right after."""
+        self.runner.kill_now()
+
+    # --- the loop ------------------------------------------------------------------------
+
+    def run(self) -> int:
+        self._queue_thread = threading.Thread(target=self.queue.run, args=(self._queue_stop,),
+                                              name="upstream-queue", daemon=True)
+        self._queue_thread.start()
+        try:
+            if self.startup():
+                while not self.stop.is_set():
+                    try:
+                        delay = self.step()
+                    except FatalManagerError:
+                        raise
+                    except Exception:  # noqa: BLE001 - a broken pass is logged; the loop goes on
+                        log.exception("worker: loop iteration failed")
+                        delay = self.config.connection_retry_seconds
+                    if delay > 0:
+                        self._wait(delay)
+        except FatalManagerError as ex:
+            log.error("worker: stopping: %s", ex)
+            self._event("fatal", str(ex))
+            self.exit_code = 2
+        finally:
+            self.teardown()
+        return self.exit_code
+
+    def _wait(self, seconds: float) -> None:
+        self._wake.wait(seconds)
+        self._wake.clear()
+
+    def startup(self) -> bool:
+        """Register if needed and sign on; retry until it works or we are stopped."""
+        while not self.stop.is_set():
+            try:
+                if self.client.credentials is None:
+                    self.client.register()
+                    self._event("registered", self.client.worker_id or "")
+                self.client.sign_on(resources.snapshot(self.config.data_path()))
+                self._signed_on = True
+                self._event("signed-on", self.client.worker_id or "")
+                self.queue.retry_now()
+                return True
+            except FatalManagerError:
+                raise
+            except ManagerError as ex:
+                log.warning("worker: cannot sign on at %s: %s; retrying in %g s", self.config.manager_url,
+                            ex, self.config.register_retry_seconds)
+                self._wait(self.config.register_retry_seconds)
+        return False
+
+    def step(self) -> float:
+        """One pass of the loop; returns the seconds to wait before the next."""
+        with self._lock:
+            local, self._local_request = self._local_request, None
+        if local and local != self.state:
+            self.change_state(local, "requested locally")
+        if self.state == SHUTDOWN:
+            self.stop.set()
+            return 0
+        if self.state == ASLEEP:
+            return self._step_asleep()
+        if self.state == ERROR:
+            return self._step_error()
+        return self._step_awake()
+
+    def change_state(self, status: str, reason: str = "") -> None:
+        if status not in (AWAKE, ASLEEP, ERROR, SHUTDOWN):
+            log.warning("worker: unknown state '%s' requested; going asleep", status)
+            status = ASLEEP
+        old, self.state, self.state_reason = self.state, status, reason
+        log.info("worker: %s -> %s%s", old, status, f" ({reason})" if reason else "")
+        self._event("state", status)
+        try:
+            self.client.ack_status_change(status)
+            self._event("ack", status)
+        except FatalManagerError:
+            raise
+        except ManagerError as ex:
+            log.warning("worker: could not acknowledge '%s': %s", status, ex)
+        if status == SHUTDOWN:
+            self.stop.set()
+
+    def _step_asleep(self) -> float:
+        try:
+            requested = self.client.status_change()
+        except Unreachable as ex:
+            log.warning("worker: asleep, Manager unreachable: %s", ex)
+            return self.config.connection_retry_seconds
+        if requested and requested != ASLEEP:
+            self.change_state(requested, "requested by the Manager")
+            return 0
+        return self.config.asleep_poll_seconds
+
+    def _pre_task_problems(self) -> list[str]:
+        return resources.pre_task_problems(self.config.pre_task_check_read, self.config.pre_task_check_write)
+
+    def _step_error(self) -> float:
+        try:
+            requested = self.client.status_change()
+            if requested in (ASLEEP, SHUTDOWN):
+                self.change_state(requested, "requested by the Manager")
+                return 0
+        except Unreachable:
+            pass
+        problems = self._pre_task_problems()
+        if not problems:
+            self.change_state(AWAKE, "pre-task checks pass again")
+            return 0
+        log.warning("worker: still in error: %s", "; ".join(problems))
+        return self.config.error_state_retry_seconds
+
+    def _step_awake(self) -> float:
+        problems = self._pre_task_problems()
+        if problems:
+            self.change_state(ERROR, "; ".join(problems))
+            return self.config.error_state_retry_seconds
+        queued = len(self.queue)
+        if queued > self.config.max_queued_before_fetch:
+            if not self.queue.wait_empty(min(5.0, self.config.queue_retry_seconds + 1)):
+                log.info("worker: %d update(s) still queued for the Manager; not fetching a task yet", len(self.queue))
+                return self.config.queue_retry_seconds
+        started = time.monotonic()
+        future = self._fetcher.submit(self.client.fetch_task, self.config.long_poll_seconds)
+        while True:
+            try:
+                resp = future.result(timeout=0.2)
+                break
+            except concurrent.futures.TimeoutError:
+                if self.stop.is_set() or self._local_request:
+                    future.add_done_callback(self._return_abandoned)
+                    return 0
+            except Unreachable as ex:
+                log.warning("worker: cannot fetch a task: %s", ex)
+                return self.config.connection_retry_seconds
+        elapsed = time.monotonic() - started
+        if resp.status_code == 204:
+            quick = elapsed < min(0.5, self.config.long_poll_seconds / 2) or not self.config.long_poll_seconds
+            return self.config.no_task_retry_seconds if quick else 0
+        if resp.status_code == 423:
+            try:
+                requested = resp.json()["status_requested"]
+            except (ValueError, KeyError, TypeError):
+                requested = ASLEEP
+            self.change_state(requested, "requested by the Manager")
+            return 0
+        if resp.status_code == 406:
+            log.error("worker: the Manager has no task types for this worker (406): %s", resp.text[:200])
+            return self.config.error_state_retry_seconds
+        if resp.status_code != 200:
+            log.warning("worker: POST /task answered %d: %s", resp.status_code, resp.text[:200])
+            return self.config.connection_retry_seconds
+        try:
+            task = Task.from_dict(resp.json())
+        except (ValueError, DocumentError) as ex:
+            log.error("worker: the Manager sent an unusable task: %s", ex)
+            return self.config.connection_retry_seconds
+        self.run_task(task)
+        if self.single:
+            self.request_shutdown("--single: one task done")
+        return 0
+
+    def _return_abandoned(self, future: concurrent.futures.Future) -> None:
+        """A long-poll we stopped waiting for may still hand us a task: give it back."""
+        try:
+            resp = future.result()
+            if resp.status_code == 200:
+                task_id = resp.json()["_id"]
+                log.info("worker: returning task %s that arrived after we stopped waiting", task_id)
+                self.queue.enqueue("POST", f"/tasks/{task_id}/return", None)
+                self._event("task-returned-unstarted", task_id)
+        except Exception:  # noqa: BLE001 - nothing more to do about it
+            pass
+
+    # --- one task ----------------------------------------------------------------------
+
+    def run_task(self, task: Task) -> str:
+        execution = TaskExecution(task, self.config, self.queue, self.runner, self.job_files)
+        self.current = execution
+        if self.stop.is_set():
+            execution.request_abort("worker is shutting down")
+        self._event("task-start", task.id)
+        done = threading.Event()
+        monitor = threading.Thread(target=self._monitor, args=(execution, done), name=f"monitor-{task.id}",
+                                   daemon=True)
+        monitor.start()
+        try:
+            outcome = execution.run()
+        finally:
+            done.set()
+            monitor.join(timeout=15)
+            self.current = None
+        self.tasks_done += 1
+        self._event(f"task-{outcome.status}", task.id)
+        if outcome.status == "returned" and "not enough memory" in outcome.message:
+            self._wait(self.config.no_task_retry_seconds)
+        pending, self._pending_state = self._pending_state, None
+        if pending and pending != self.state:
+            self.change_state(pending, "requested by the Manager while a task ran")
+        return outcome.status
+
+    def _monitor(self, execution: TaskExecution, done: threading.Event) -> None:
+        """While the task runs: flush throttled updates, and ask may-i-run."""
+        next_check = time.monotonic() + self.config.may_i_run_interval_seconds
+        while not done.wait(MONITOR_TICK):
+            try:
+                execution.reporter.tick()
+                if time.monotonic() < next_check or execution.abort.is_set():
+                    continue
+                next_check = time.monotonic() + self.config.may_i_run_interval_seconds
+                answer = self.client.may_i_run(execution.task.id)
+                if not answer.may_keep_running:
+                    self._event("may-i-run-no", answer.reason or "")
+                    if answer.status_requested:
+                        self._pending_state = answer.status_requested
+                    execution.request_abort(f"the Manager says stop: {answer.reason or 'no reason given'}")
+            except Unreachable as ex:
+                log.info("worker: may-i-run unreachable (%s); the task keeps running", ex)
+            except FatalManagerError as ex:
+                execution.request_abort(str(ex))
+            except Exception:  # noqa: BLE001 - the monitor must outlive any one failure
+                log.exception("worker: task monitor failed")
+
+    # --- the end -----------------------------------------------------------------------
+
+    def teardown(self) -> None:
+        current = self.current
+        if current:
+            current.request_abort("worker is shutting down")
+        self._fetcher.shutdown(wait=False, cancel_futures=True)
+        if not self.queue.wait_empty(10.0):
+            log.warning("worker: %d update(s) could not be sent; they stay queued in %s for next time",
+                        len(self.queue), self.config.queue_path)
+        if self._signed_on:
+            try:
+                self.client.sign_off()
+                self._event("signed-off")
+            except ManagerError as ex:
+                log.warning("worker: sign-off failed: %s", ex)
+        self._queue_stop.set()
+        self.queue.retry_now()
+        if self._queue_thread:
+            self._queue_thread.join(timeout=5)
+        self.queue.close()
+        log.info("worker: stopped")
