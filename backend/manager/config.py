@@ -1,0 +1,244 @@
+"""The Manager's configuration: defaults, a TOML file, and command-line overrides.
+
+Everything the Manager can be told lives in one frozen dataclass tree so that
+`make_app(config, db)` and the background loops read from one place. The TOML
+layout is documented in docs/manager.example.toml.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform as _platform
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shared.variables import Variables, VariableError
+
+RESERVED_VARIABLES = ("job_files", "job_output")
+"""Left in commands for the worker to expand; a Manager may not define them."""
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message names the setting."""
+
+
+def this_platform() -> str:
+    name = _platform.system().lower()
+    return {"linux": "linux", "windows": "windows", "darwin": "darwin"}.get(name, "linux")
+
+
+DEFAULT_VARIABLES: dict[str, Any] = {
+    "blender": {"direction": "oneway", "values": [
+        {"platform": "linux", "value": "blender"},
+        {"platform": "windows", "value": "C:/Program Files/Blender Foundation/Blender/blender.exe"},
+        {"platform": "darwin", "value": "/Applications/Blender.app/Contents/MacOS/Blender"},
+    ]},
+    "ffmpeg": {"direction": "oneway", "values": [{"platforms": ["linux", "windows", "darwin"], "value": "ffmpeg"}]},
+    "render": {"direction": "twoway", "values": [
+        {"platforms": ["linux", "darwin"], "value": "/render"},
+        {"platform": "windows", "value": "R:/"},
+    ]},
+    "job_storage": {"direction": "twoway", "values": [
+        {"platforms": ["linux", "darwin"], "value": "/shared/flamenco/jobs"},
+        {"platform": "windows", "value": "S:/jobs"},
+    ]},
+}
+
+
+@dataclass
+class Timeouts:
+    task_timeout: float = 600.0
+    """An active task whose worker has not pinged it (update or may-i-run) for this long fails on that worker."""
+    worker_timeout: float = 120.0
+    """An awake worker not heard from for this long goes to 'timeout' and its task is requeued."""
+    check_interval: float = 30.0
+
+
+@dataclass
+class Failures:
+    blocklist_threshold: int = 3
+    """Failures of one worker on one job's task type before it is blocklisted for them."""
+    task_fail_after_softfail_count: int = 3
+    """Distinct workers that failed a task before it fails for good."""
+    blocklist_ttl: float = 7 * 24 * 3600.0
+
+
+@dataclass
+class Scheduling:
+    long_poll_max: float = 25.0
+    """Cap on X-Flamenco-Long-Poll; stays below HTTP clients' usual 30 s timeouts."""
+    http_threads: int = 96
+    """cheroot worker threads. Each held long-poll occupies one."""
+    reserved_threads: int = 16
+    """Threads never given to long-polls, so short requests are always served."""
+    output_produced_min_interval: float = 30.0
+
+
+@dataclass
+class Upstream:
+    server_url: str = ""
+    manager_id: str = ""
+    token: str = ""
+    push_interval: float = 1.0
+    push_max_batch: int = 1000
+    cancel_poll_interval: float = 10.0
+    fetch_interval: float = 30.0
+    idle_fetch_interval: float = 0.25
+    """While a worker is waiting for work and nothing is runnable, the depsgraph is polled this often."""
+    backoff_initial: float = 1.0
+    backoff_max: float = 60.0
+    request_timeout: float = 15.0
+    worker_report_interval: float = 30.0
+    notification_retry: float = 10.0
+
+    @property
+    def linked(self) -> bool:
+        return bool(self.server_url and self.manager_id and self.token)
+
+
+@dataclass
+class Logs:
+    max_log_bytes_per_update: int = 1024 * 1024
+    """Log text beyond this in one update is cut (with a note), never refused."""
+    log_tail_lines: int = 10
+    log_tail_max_bytes: int = 4096
+    max_activity_chars: int = 1000
+    rotations_kept: int = 5
+    serve_head_bytes: int = 5 * 1024
+    serve_tail_bytes: int = 10 * 1024
+
+
+@dataclass
+class LatestImage:
+    watch_dir: str = ""
+    ffmpeg: str = "ffmpeg"
+    max_width: int = 1920
+    max_height: int = 1080
+    max_streams: int = 4
+    """Concurrent /imagewatch streams; each holds a thread."""
+    stream_max_seconds: float = 300.0
+
+
+@dataclass
+class ManagerConfig:
+    data_dir: Path = Path("flamenco-manager-data")
+    listen: str = "0.0.0.0:8083"
+    manager_url: str = ""
+    """The URL workers use for this Manager, announced to the Server."""
+    platform: str = field(default_factory=this_platform)
+    registration_secret: str = ""
+    admin_token: str = ""
+    variables: Variables = field(default_factory=lambda: Variables.from_dict(DEFAULT_VARIABLES))
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    failures: Failures = field(default_factory=Failures)
+    scheduling: Scheduling = field(default_factory=Scheduling)
+    upstream: Upstream = field(default_factory=Upstream)
+    logs: Logs = field(default_factory=Logs)
+    latest_image: LatestImage = field(default_factory=LatestImage)
+
+    @property
+    def max_long_polls(self) -> int:
+        return max(0, self.scheduling.http_threads - self.scheduling.reserved_threads)
+
+    @property
+    def task_log_dir(self) -> Path:
+        return Path(self.data_dir) / "task-logs"
+
+    @property
+    def file_cache_dir(self) -> Path:
+        return Path(self.data_dir) / "file-cache"
+
+    @property
+    def spool_dir(self) -> Path:
+        return Path(self.data_dir) / "output-spool"
+
+    @property
+    def latest_image_path(self) -> Path:
+        return Path(self.data_dir) / "latest-image.jpg"
+
+    def validate(self) -> None:
+        if self.platform not in ("linux", "windows", "darwin"):
+            raise ConfigError(f"platform must be linux, windows or darwin, not '{self.platform}'")
+        for name in RESERVED_VARIABLES:
+            if name in self.variables.variables:
+                raise ConfigError(f"variable '{name}' is reserved: the worker expands it")
+        if self.scheduling.http_threads < 4:
+            raise ConfigError("scheduling.http_threads must be 4 or more")
+        if self.scheduling.reserved_threads >= self.scheduling.http_threads:
+            raise ConfigError("scheduling.reserved_threads must be below scheduling.http_threads")
+        if self.failures.blocklist_threshold < 1 or self.failures.task_fail_after_softfail_count < 1:
+            raise ConfigError("failure thresholds must be 1 or more")
+        up = self.upstream
+        if any((up.server_url, up.manager_id, up.token)) and not up.linked:
+            raise ConfigError("linking needs all of server_url, manager_id and token")
+        for name, value in (("timeouts.task_timeout", self.timeouts.task_timeout),
+                            ("timeouts.worker_timeout", self.timeouts.worker_timeout),
+                            ("scheduling.long_poll_max", self.scheduling.long_poll_max)):
+            if value <= 0:
+                raise ConfigError(f"{name} must be positive")
+
+
+_SECTIONS = {"timeouts": Timeouts, "failures": Failures, "scheduling": Scheduling,
+             "upstream": Upstream, "logs": Logs, "latest_image": LatestImage}
+
+
+def _section(cls, data: Any, name: str):
+    if not isinstance(data, dict):
+        raise ConfigError(f"[{name}] must be a table")
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        if key not in known:
+            raise ConfigError(f"unknown setting '{name}.{key}'; known: {', '.join(sorted(known))}")
+        default = known[key].default
+        if isinstance(default, bool) != isinstance(value, bool) or \
+                (isinstance(default, (int, float)) and not isinstance(value, (int, float))) or \
+                (isinstance(default, str) and not isinstance(value, str)):
+            raise ConfigError(f"'{name}.{key}' must be of the type of its default ({default!r})")
+        if isinstance(default, float):
+            value = float(value)
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def from_dict(data: dict[str, Any], base: ManagerConfig | None = None) -> ManagerConfig:
+    """A config from a parsed TOML document, on top of `base` (or the defaults)."""
+    cfg = dataclasses.replace(base) if base else ManagerConfig()
+    for key, value in data.items():
+        if key in _SECTIONS:
+            setattr(cfg, key, _section(_SECTIONS[key], value, key))
+        elif key == "variables":
+            try:
+                custom = Variables.from_dict(value)
+            except VariableError as ex:
+                raise ConfigError(str(ex)) from None
+            cfg.variables = cfg.variables.merged(custom)
+        elif key == "manager":
+            if not isinstance(value, dict):
+                raise ConfigError("[manager] must be a table")
+            for k, v in value.items():
+                if k == "data_dir":
+                    cfg.data_dir = Path(v)
+                elif k in ("listen", "manager_url", "platform", "registration_secret", "admin_token"):
+                    if not isinstance(v, str):
+                        raise ConfigError(f"'manager.{k}' must be a string")
+                    setattr(cfg, k, v)
+                else:
+                    raise ConfigError(f"unknown setting 'manager.{k}'")
+        else:
+            raise ConfigError(f"unknown section '{key}'")
+    cfg.validate()
+    return cfg
+
+
+def load(path: str | Path, base: ManagerConfig | None = None) -> ManagerConfig:
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except tomllib.TOMLDecodeError as ex:
+        raise ConfigError(f"{path}: {ex}") from None
+    except OSError as ex:
+        raise ConfigError(f"cannot read {path}: {ex}") from None
+    return from_dict(data, base)

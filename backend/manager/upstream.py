@@ -1,0 +1,409 @@
+"""The link to the Server: the durable upstream queue's pusher, the depsgraph
+fetcher, startup/update notifications and worker reports.
+
+Everything the Server must learn goes through the `upstream_item` table in the
+Manager's database, in order: task updates (sent in batches), full-log uploads
+the Server asked for, and output files workers uploaded (upload mode). An item
+leaves the table only once the Server acknowledged it, so a Server outage loses
+nothing: the pusher backs off (1 s doubling to 60 s) and drains the queue in
+order when the Server is back, while workers keep running what the Manager holds.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import requests
+
+from shared import documents, protocol
+from shared.version import USER_AGENT, __version__
+
+from .config import ManagerConfig
+from .ingest import ingest_tasks
+from .models import Store
+from .task_logs import TaskLogs
+from .task_state import TaskStateMachine
+from .task_updates import TaskUpdates
+from .wakeup import Wakeup
+from .workers import Workers
+
+log = logging.getLogger(__name__)
+
+SETTING_LAST_UPDATED = "depsgraph_last_updated"
+
+
+class ServerError(Exception):
+    """The Server could not be reached or answered with an error; `status` is None when unreachable."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def permanent(self) -> bool:
+        """A 4xx other than 408/429: sending the same thing again will not help."""
+        return self.status is not None and 400 <= self.status < 500 and self.status not in (408, 429)
+
+
+class ServerClient:
+    """HTTP calls to the Server's manager API (docs/protocol.md)."""
+
+    def __init__(self, server_url: str, manager_id: str, token: str, timeout: float = 15.0):
+        self.base = server_url.rstrip("/") + protocol.MANAGER_PREFIX.format(manager_id=quote(manager_id, safe=""))
+        self.timeout = timeout
+        self.session = requests.Session()
+        self.session.headers.update({"Authorization": f"Bearer {token}", "User-Agent": USER_AGENT})
+
+    def _call(self, method: str, path: str, ok=(200, 204), **kwargs) -> requests.Response:
+        kwargs.setdefault("timeout", self.timeout)
+        try:
+            resp = self.session.request(method, self.base + path, **kwargs)
+        except requests.RequestException as ex:
+            raise ServerError(f"{method} {path}: {ex}") from None
+        if resp.status_code not in ok:
+            raise ServerError(f"{method} {path}: HTTP {resp.status_code} {resp.text[:300]}", resp.status_code)
+        return resp
+
+    def startup(self, doc: dict) -> None:
+        self._call("POST", "/startup", json=doc)
+
+    def update(self, doc: dict) -> None:
+        self._call("POST", "/update", json=doc)
+
+    def report_workers(self, report: dict) -> None:
+        self._call("POST", "/workers", json=report)
+
+    def depsgraph(self, since: str | None) -> tuple[list[documents.Task] | None, str | None]:
+        headers = {protocol.IF_UPDATED_SINCE: since} if since else {}
+        resp = self._call("GET", "/depsgraph", ok=(200, 204, 304), headers=headers)
+        last = resp.headers.get(protocol.LAST_UPDATED)
+        if resp.status_code in (204, 304):
+            return None, last
+        try:
+            doc = documents.ScheduledTasks.from_dict(resp.json())
+        except (ValueError, documents.DocumentError) as ex:
+            raise ServerError(f"depsgraph: unusable answer: {ex}", resp.status_code) from None
+        return doc.depsgraph, last
+
+    def push_batch(self, updates: list[dict]) -> documents.TaskUpdateResponse:
+        resp = self._call("POST", "/task-update-batch", ok=(200,), json={"updates": updates})
+        try:
+            return documents.TaskUpdateResponse.from_dict(resp.json())
+        except (ValueError, documents.DocumentError) as ex:
+            raise ServerError(f"task-update-batch: unusable answer: {ex}", resp.status_code) from None
+
+    def upload_log(self, task_id: str, gz: bytes) -> None:
+        self._call("POST", f"/tasks/{quote(task_id, safe='')}/log", data=gz,
+                   headers={"Content-Type": "application/gzip"})
+
+    def job_files(self, job_id: str) -> dict:
+        resp = self._call("GET", f"/jobs/{quote(job_id, safe='')}/files", ok=(200,))
+        return resp.json()
+
+    def fetch_file(self, sha256: str) -> requests.Response:
+        """A streaming response with the file's bytes; the caller closes it."""
+        return self._call("GET", f"/files/{quote(sha256, safe='')}", ok=(200,), stream=True,
+                          timeout=(self.timeout, 300))
+
+    def put_output(self, job_id: str, relpath: str, task_id: str, path: Path, sha256: str) -> None:
+        with open(path, "rb") as f:
+            self._call("PUT", f"/jobs/{quote(job_id, safe='')}/outputs/{quote(relpath, safe='/')}",
+                       ok=(200, 201, 204), params={"task": task_id}, data=f,
+                       headers={protocol.SHA256_HEADER: sha256, "Content-Type": "application/octet-stream"},
+                       timeout=(self.timeout, 600))
+
+
+class LinkHealth:
+    def __init__(self):
+        self.last_ok: float | None = None
+        self.last_error: str = ""
+        self.last_error_at: float | None = None
+        self.failures = 0
+
+    def ok(self, now: float) -> None:
+        self.last_ok, self.failures = now, 0
+
+    def failed(self, ex: Exception, now: float) -> None:
+        self.last_error, self.last_error_at = str(ex)[:500], now
+        self.failures += 1
+
+    def to_dict(self, linked: bool) -> dict:
+        from .task_state import iso_now
+        return {"linked": linked, "healthy": linked and self.failures == 0 and self.last_ok is not None,
+                "last_ok": iso_now(self.last_ok) if self.last_ok else None,
+                "last_error": self.last_error or None,
+                "last_error_at": iso_now(self.last_error_at) if self.last_error_at else None,
+                "consecutive_failures": self.failures}
+
+
+class Upstream:
+    def __init__(self, store: Store, config: ManagerConfig, client: ServerClient, state: TaskStateMachine,
+                 updates: TaskUpdates, workers: Workers, logs: TaskLogs, wakeup: Wakeup):
+        self.store, self.config, self.client = store, config, client
+        self.state, self.updates, self.workers, self.logs, self.wakeup = state, updates, workers, logs, wakeup
+        self.m = store.m
+        self.health = LinkHealth()
+        self._kick = threading.Event()
+        self._push_now = threading.Event()
+        self._push_backoff = 0.0
+        self._push_not_before = 0.0
+        self._last_push = 0.0
+        self._fetch_backoff = 0.0
+        self._fetch_not_before = 0.0
+        self._last_fetch = 0.0
+        self._startup_done = False
+        self._notified_signature = None
+        self._notify_not_before = 0.0
+        self._last_report = 0.0
+
+    # --- helpers ---------------------------------------------------------------
+
+    def _backoff(self, current: float) -> float:
+        up = self.config.upstream
+        return min(up.backoff_max, max(up.backoff_initial, current * 2))
+
+    def queue_length(self) -> int:
+        self.store.ensure_connected()
+        return self.m.UpstreamItem.select().count()
+
+    def kick(self) -> None:
+        """A worker is idle and nothing is runnable here: fetch from the Server soon."""
+        self._kick.set()
+
+    def push_soon(self) -> None:
+        self._push_now.set()
+
+    # --- pushing the queue -----------------------------------------------------
+
+    def push_tick(self, now: float | None = None) -> int:
+        """Send what is queued, in order, until the queue is empty or the Server fails; returns items sent."""
+        now = time.time() if now is None else now
+        up = self.config.upstream
+        if now < self._push_not_before:
+            return 0
+        U = self.m.UpstreamItem
+        self.store.ensure_connected()
+        sent = 0
+        try:
+            while True:
+                head = U.select().order_by(U.seq).first()
+                if head is None:
+                    if now - self._last_push >= up.cancel_poll_interval:
+                        self._handle_response(self.client.push_batch([]), [], now)
+                        self._last_push = now
+                    break
+                if head.kind == "task-update":
+                    rows = list(U.select().where((U.seq >= head.seq)).order_by(U.seq).limit(up.push_max_batch))
+                    batch = []
+                    for row in rows:
+                        if row.kind != "task-update":
+                            break
+                        batch.append(row)
+                    resp = self.client.push_batch([r.payload for r in batch])
+                    self._handle_response(resp, batch, now)
+                    self._last_push = now
+                    sent += len(batch)
+                    handled = set(resp.handled_update_ids)
+                    if not any(r.payload.get("_id") in handled for r in batch):
+                        log.warning("the Server handled none of %d updates; retrying later", len(batch))
+                        raise ServerError("no update of the batch was handled")
+                elif head.kind == "log-upload":
+                    self._upload_log(head)
+                    sent += 1
+                elif head.kind == "output":
+                    self._upload_output(head)
+                    sent += 1
+                else:
+                    log.error("dropping upstream item %d of unknown kind %s", head.seq, head.kind)
+                    U.delete().where(U.seq == head.seq).execute()
+        except ServerError as ex:
+            self.health.failed(ex, now)
+            self._push_backoff = self._backoff(self._push_backoff)
+            self._push_not_before = now + self._push_backoff
+            log.warning("upstream push failed (retry in %.0f s, %d queued): %s", self._push_backoff,
+                        self.queue_length(), ex)
+            return sent
+        self.health.ok(now)
+        self._push_backoff = 0.0
+        return sent
+
+    def _handle_response(self, resp: documents.TaskUpdateResponse, batch, now: float) -> None:
+        U = self.m.UpstreamItem
+        handled = set(resp.handled_update_ids)
+        seqs = [r.seq for r in batch if r.payload.get("_id") in handled]
+        with self.store.write():
+            for i in range(0, len(seqs), 500):
+                U.delete().where(U.seq.in_(seqs[i:i + 500])).execute()
+            for req in resp.upload_task_file_queue:
+                U.create(kind="log-upload", key=req.task, payload={"job": req.job, "task": req.task}, created=now)
+        if resp.cancel_task_ids:
+            log.info("the Server asks to cancel %d task(s)", len(resp.cancel_task_ids))
+            self.updates.cancel(list(resp.cancel_task_ids), now=now)
+
+    def _upload_log(self, item) -> None:
+        job, task = item.payload.get("job", ""), item.payload.get("task", "")
+        try:
+            gz = self.logs.gzipped(job, task)
+        except ValueError:
+            gz = None
+        if gz is not None:
+            try:
+                self.client.upload_log(task, gz)
+            except ServerError as ex:
+                if not ex.permanent:
+                    raise
+                log.warning("the Server refused the log of task %s, dropping the upload: %s", task, ex)
+        with self.store.write():
+            self.m.UpstreamItem.delete().where(self.m.UpstreamItem.seq == item.seq).execute()
+
+    def _upload_output(self, item) -> None:
+        p = item.payload
+        spool = Path(p["spool"])
+        if spool.exists():
+            try:
+                self.client.put_output(p["job"], p["relpath"], p.get("task", ""), spool, p["sha256"])
+            except ServerError as ex:
+                if not ex.permanent:
+                    raise
+                log.warning("the Server refused output %s of job %s, dropping it: %s", p["relpath"], p["job"], ex)
+        else:
+            log.warning("spooled output %s is gone, dropping the upload of %s", spool, p["relpath"])
+        U = self.m.UpstreamItem
+        with self.store.write():
+            U.delete().where(U.seq == item.seq).execute()
+            still_used = U.select().where((U.kind == "output") & (U.key == p["sha256"])).exists()
+        if not still_used:
+            try:
+                os.unlink(spool)
+            except OSError:
+                pass
+
+    # --- fetching tasks --------------------------------------------------------
+
+    def fetch_tick(self, now: float | None = None) -> dict | None:
+        """One depsgraph call; the ingest counts, or None when nothing came."""
+        now = time.time() if now is None else now
+        if now < self._fetch_not_before:
+            return None
+        since = self.store.get_setting(SETTING_LAST_UPDATED)
+        try:
+            tasks, last = self.client.depsgraph(since)
+        except ServerError as ex:
+            self.health.failed(ex, now)
+            self._fetch_backoff = self._backoff(self._fetch_backoff)
+            self._fetch_not_before = now + self._fetch_backoff
+            log.warning("depsgraph fetch failed (retry in %.0f s): %s", self._fetch_backoff, ex)
+            return None
+        self.health.ok(now)
+        self._fetch_backoff = 0.0
+        self._last_fetch = now
+        counts = None
+        if tasks:
+            counts = ingest_tasks(self.store, self.state, tasks, now=now)
+            log.info("depsgraph: %d new, %d updated task(s)", counts["new"], counts["updated"])
+        if last and last != since:
+            self.store.set_setting(SETTING_LAST_UPDATED, last)
+        return counts
+
+    def forget_depsgraph_position(self) -> None:
+        """Next fetch is a clean slate (after restoring from a backup, say)."""
+        with self.store.write():
+            self.m.Setting.delete().where(self.m.Setting.key == SETTING_LAST_UPDATED).execute()
+
+    # --- notifications and worker reports --------------------------------------
+
+    def notification(self) -> dict:
+        W = self.m.Worker
+        self.store.ensure_connected()
+        types = sorted({t for w in W.select(W.supported_task_types) for t in (w.supported_task_types or [])})
+        doc = documents.UpstreamNotification(
+            meta={"version": 2}, manager_url=self.config.manager_url, variables=self.config.variables.to_dict(),
+            nr_of_workers=W.select().count(), worker_task_types=types, version=__version__)
+        return doc.to_dict()
+
+    def notify_tick(self, now: float | None = None) -> bool:
+        """Send startup (until it went through) or update (when something changed); True if sent."""
+        now = time.time() if now is None else now
+        if now < self._notify_not_before:
+            return False
+        doc = self.notification()
+        signature = (doc["nr_of_workers"], tuple(doc["worker_task_types"]), doc["manager_url"])
+        if self._startup_done and signature == self._notified_signature:
+            return False
+        try:
+            if self._startup_done:
+                self.client.update(doc)
+            else:
+                self.client.startup(doc)
+        except ServerError as ex:
+            self.health.failed(ex, now)
+            self._notify_not_before = now + self.config.upstream.notification_retry
+            log.warning("%s notification failed: %s", "update" if self._startup_done else "startup", ex)
+            return False
+        log.info("sent %s notification to the Server", "update" if self._startup_done else "startup")
+        self._startup_done = True
+        self._notified_signature = signature
+        self.workers.types_changed.clear()
+        return True
+
+    def report_tick(self, now: float | None = None) -> bool:
+        now = time.time() if now is None else now
+        due = now - self._last_report >= self.config.upstream.worker_report_interval
+        if not (due or self.workers.changed.is_set()):
+            return False
+        self.workers.changed.clear()
+        self.store.ensure_connected()
+        report = documents.WorkerReport(workers=[], complete=True).to_dict()
+        report["workers"] = [self.workers.info(w) for w in self.m.Worker.select()]
+        try:
+            self.client.report_workers(report)
+        except ServerError as ex:
+            self.workers.changed.set()
+            self.health.failed(ex, now)
+            log.warning("worker report failed: %s", ex)
+            self._last_report = now - self.config.upstream.worker_report_interval + self.config.upstream.notification_retry
+            return False
+        self._last_report = now
+        return True
+
+    # --- loops -----------------------------------------------------------------
+
+    def run_pusher(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            now = time.time()
+            for step in (self.notify_tick, self.push_tick, self.report_tick):
+                try:
+                    step(now)
+                except Exception:  # noqa: BLE001 - a loop logs and goes on
+                    log.exception("upstream %s failed", step.__name__)
+            self._push_now.wait(self.config.upstream.push_interval)
+            self._push_now.clear()
+
+    def _idle_workers(self) -> bool:
+        return self.wakeup.waiting > 0
+
+    def run_fetcher(self, stop: threading.Event) -> None:
+        up = self.config.upstream
+        while not stop.is_set():
+            try:
+                self.fetch_tick()
+            except Exception:  # noqa: BLE001
+                log.exception("depsgraph fetch failed")
+            wait = up.idle_fetch_interval if self._idle_workers() else up.fetch_interval
+            wait = max(wait, self._fetch_not_before - time.time(), 0.01)
+            if self._kick.wait(wait):
+                self._kick.clear()
+                # A kicked fetch still waits out the idle interval and any backoff.
+                rest = max(up.idle_fetch_interval - (time.time() - self._last_fetch),
+                           self._fetch_not_before - time.time())
+                if rest > 0 and stop.wait(rest):
+                    return
+
+    def threads(self, stop: threading.Event) -> list[threading.Thread]:
+        return [threading.Thread(target=self.run_pusher, args=(stop,), name="upstream-pusher", daemon=True),
+                threading.Thread(target=self.run_fetcher, args=(stop,), name="depsgraph-fetcher", daemon=True)]
