@@ -1,0 +1,11 @@
+"""The `shared/` modules the add-on uses, from wherever they are.
+
+In the built add-on, build_addon.py copies them into the package as `_shared`
+(Blender has no `shared` package on its path); in the source tree, under
+pytest, they are the repository's own `shared/`.
+"""
+
+try:
+    from ._shared import frames, statuses, variables, version  # noqa: F401 - the built add-on
+except ImportError:
+    from shared import frames, statuses, variables, version  # noqa: F401 - the source tree
