@@ -79,6 +79,9 @@ class ManagerCore:
     def stop_loops(self, timeout: float = 5.0) -> None:
         self.stop_event.set()
         self.wakeup.notify()
+        if self.upstream:
+            self.upstream.kick()
+            self.upstream.push_soon()
         if self._observer is not None:
             self._observer.stop()
         for t in self._threads:
