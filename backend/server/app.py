@@ -1,0 +1,55 @@
+"""make_app(config, db): the Server's Bottle app, with nothing at module level."""
+
+from __future__ import annotations
+
+import logging
+
+import bottle
+import peewee
+
+from backend.web import JsonApiPlugin, install_json_errors
+
+from . import models
+from .compilers import Registry
+from .config import ServerConfig
+from .context import ServerContext
+from .database import Clock
+from .openapi import Routes
+from .routes import install_all
+from .schemas import SCHEMAS
+from .state_machine import StateMachine
+from .storage import FileStore
+
+log = logging.getLogger(__name__)
+
+CONTEXT_KEY = "flamenco.server"
+
+
+def make_context(config: ServerConfig, db: peewee.Database, clock: Clock | None = None,
+                 registry: Registry | None = None) -> ServerContext:
+    """Everything the routes share; binds the models to `db` and creates missing tables."""
+    models.bind(db)
+    clock = clock or Clock()
+    if registry is None:
+        registry = Registry.builtin()
+        for directory in config.job_types_dirs:
+            registry.load_directory(directory)
+    return ServerContext(config=config, db=db, clock=clock, machine=StateMachine(clock), registry=registry,
+                         store=FileStore(config.files_dir))
+
+
+def make_app(config: ServerConfig, db: peewee.Database, clock: Clock | None = None,
+             registry: Registry | None = None) -> bottle.Bottle:
+    ctx = make_context(config, db, clock, registry)
+    app = bottle.Bottle()
+    app.install(JsonApiPlugin(db))
+    install_json_errors(app)
+    routes = Routes(app, SCHEMAS)
+    install_all(routes, ctx)
+    app.config[CONTEXT_KEY] = ctx
+    app.config["flamenco.routes"] = routes
+    return app
+
+
+def context_of(app: bottle.Bottle) -> ServerContext:
+    return app.config[CONTEXT_KEY]

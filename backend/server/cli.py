@@ -1,0 +1,229 @@
+"""flamenco-server: serve the Server, and set up users, projects and managers.
+
+Every subcommand finds the database the way `serve` does: `--data-dir D`
+(SQLite in D/server.sqlite) or `--database URL`, optionally from `--config
+server.toml`. The create-* commands take `--json` for scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from typing import Any
+
+from backend.web import ApiError
+from shared.serving import parse_listen, serve_forever
+from shared.version import __version__
+
+from . import admin
+from .compilers import RegistryError
+from .config import DEFAULT_PORT, ConfigError, ServerConfig
+from .database import connect
+
+log = logging.getLogger("flamenco.server")
+
+
+def _config(args) -> ServerConfig:
+    overrides: dict[str, Any] = {"data_dir": args.data_dir, "database": args.database}
+    for key in ("listen", "threads"):
+        if getattr(args, key, None) is not None:
+            overrides[key] = getattr(args, key)
+    if getattr(args, "job_types_dir", None):
+        overrides["job_types_dirs"] = args.job_types_dir
+    if args.config:
+        return ServerConfig.from_toml(args.config, **overrides)
+    return ServerConfig.from_dict({}, **overrides)
+
+
+def _db(cfg: ServerConfig):
+    if cfg.data_dir is None and not cfg.database:
+        raise ConfigError("give --data-dir DIR or --database URL (or set them in --config)")
+    return connect(cfg.data_dir, cfg.database)
+
+
+def _emit(args, data: dict[str, Any], text: str) -> None:
+    print(json.dumps(data) if args.json else text)
+
+
+def cmd_serve(args) -> int:
+    from .app import context_of, make_app
+    from .housekeeping import Housekeeping
+    cfg = _config(args)
+    if cfg.data_dir is None:
+        raise ConfigError("serve needs --data-dir (job files and task logs are kept there)")
+    host, port = parse_listen(cfg.listen, DEFAULT_PORT)
+    db = _db(cfg)
+    app = make_app(cfg, db)
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        log.info("signal %d: stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    keeper = threading.Thread(target=Housekeeping(context_of(app)).run, args=(stop,), name="housekeeping",
+                              daemon=True)
+    keeper.start()
+    log.info("Flamenco Server %s, database %s, data in %s", __version__,
+             cfg.database or f"{cfg.data_dir}/server.sqlite", cfg.data_dir)
+    serve_forever(app, host, port, cfg.threads, "flamenco-server", stop)
+    return 0
+
+
+def cmd_create_user(args) -> int:
+    db = _db(_config(args))
+    with db.connection_context():
+        user, token = admin.create_user(db, args.name, "admin" if args.admin else "artist", args.password,
+                                        args.project or [], token_label="flamenco-server create-user")
+        projects = [p.name for p in admin.user_projects(user)] if not user.is_admin else []
+    _emit(args, {"id": user.id, "name": user.name, "role": user.role, "projects": projects, "token": token}, token)
+    return 0
+
+
+def cmd_create_manager(args) -> int:
+    db = _db(_config(args))
+    with db.connection_context():
+        manager, token = admin.create_manager(db, args.name)
+        for project in args.project or []:
+            admin.link_manager(db, manager.id, project)
+    _emit(args, {"id": manager.id, "name": manager.name, "token": token, "projects": args.project or []},
+          f"manager id:    {manager.id}\nmanager token: {token}")
+    return 0
+
+
+def cmd_create_project(args) -> int:
+    db = _db(_config(args))
+    with db.connection_context():
+        project = admin.create_project(db, args.name, args.description or "")
+    _emit(args, {"id": project.id, "name": project.name}, project.id)
+    return 0
+
+
+def cmd_link_manager(args) -> int:
+    db = _db(_config(args))
+    with db.connection_context():
+        manager, project = admin.link_manager(db, args.manager, args.project)
+    _emit(args, {"manager": manager.id, "manager_name": manager.name, "project": project.id,
+                 "project_name": project.name}, f"linked manager {manager.name} to project {project.name}")
+    return 0
+
+
+def cmd_add_member(args) -> int:
+    db = _db(_config(args))
+    with db.connection_context():
+        project, user = admin.add_member(db, args.project, args.user)
+    _emit(args, {"user": user.id, "project": project.id}, f"added {user.name} to project {project.name}")
+    return 0
+
+
+def cmd_set_password(args) -> int:
+    password = args.password if args.password is not None else sys.stdin.readline().rstrip("\n")
+    db = _db(_config(args))
+    with db.connection_context():
+        user = admin.set_password(db, args.name, password)
+    _emit(args, {"id": user.id, "name": user.name}, f"password of {user.name} set")
+    return 0
+
+
+def cmd_new_token(args) -> int:
+    db = _db(_config(args))
+    with db.connection_context():
+        user, token = admin.new_token(db, args.name, "flamenco-server new-token")
+    _emit(args, {"id": user.id, "name": user.name, "token": token}, token)
+    return 0
+
+
+def cmd_reset_manager_token(args) -> int:
+    db = _db(_config(args))
+    with db.connection_context():
+        manager, token = admin.reset_manager_token(db, args.manager)
+    _emit(args, {"id": manager.id, "name": manager.name, "token": token},
+          f"manager id:    {manager.id}\nmanager token: {token}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", help="directory of the SQLite database, job files and task logs")
+    common.add_argument("--database", help="database URL instead of SQLite in --data-dir, "
+                                           "e.g. postgresql://user:pw@host/db")
+    common.add_argument("--config", help="a TOML config file (flags override it)")
+    common.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (INFO)")
+    js = argparse.ArgumentParser(add_help=False)
+    js.add_argument("--json", action="store_true", help="print a JSON object instead of text")
+
+    parser = argparse.ArgumentParser(prog="flamenco-server", description="The Flamenco Server.")
+    parser.add_argument("--version", action="version", version=f"flamenco-server {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", parents=[common], help="run the Server")
+    p.add_argument("--listen", help="HOST:PORT to listen on (127.0.0.1:8080)")
+    p.add_argument("--threads", type=int, help="HTTP worker threads (32)")
+    p.add_argument("--job-types-dir", action="append", help="load more job types from this directory "
+                                                            "(repeatable)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("create-user", parents=[common, js], help="create a user and print an API token")
+    p.add_argument("name")
+    p.add_argument("--admin", action="store_true", help="an admin (sees and manages everything)")
+    p.add_argument("--project", action="append", help="make them a member of this project (repeatable)")
+    p.add_argument("--password", help="a password for signing in from the add-on or the web pages")
+    p.set_defaults(func=cmd_create_user)
+
+    p = sub.add_parser("create-manager", parents=[common, js], help="create a manager; print its id and token")
+    p.add_argument("name")
+    p.add_argument("--project", action="append", help="link it to this project (repeatable)")
+    p.set_defaults(func=cmd_create_manager)
+
+    p = sub.add_parser("create-project", parents=[common, js], help="create a project; print its id")
+    p.add_argument("name")
+    p.add_argument("--description")
+    p.set_defaults(func=cmd_create_project)
+
+    p = sub.add_parser("link-manager", parents=[common, js], help="let a project's jobs go to a manager")
+    p.add_argument("manager", help="manager id or name")
+    p.add_argument("project", help="project id or name")
+    p.set_defaults(func=cmd_link_manager)
+
+    p = sub.add_parser("add-member", parents=[common, js], help="add a user to a project")
+    p.add_argument("user", help="user id or name")
+    p.add_argument("project", help="project id or name")
+    p.set_defaults(func=cmd_add_member)
+
+    p = sub.add_parser("set-password", parents=[common, js], help="set a user's password (read from stdin "
+                                                                  "without --password)")
+    p.add_argument("name")
+    p.add_argument("--password")
+    p.set_defaults(func=cmd_set_password)
+
+    p = sub.add_parser("new-token", parents=[common, js], help="print another API token for a user")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_new_token)
+
+    p = sub.add_parser("reset-manager-token", parents=[common, js], help="give a manager a new token")
+    p.add_argument("manager", help="manager id or name")
+    p.set_defaults(func=cmd_reset_manager_token)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except ApiError as ex:
+        print(f"flamenco-server: {ex.message}", file=sys.stderr)
+        return 1
+    except (ConfigError, RegistryError, ValueError) as ex:
+        print(f"flamenco-server: {ex}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

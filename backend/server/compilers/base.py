@@ -1,0 +1,228 @@
+"""Job types: a settings schema, the task types they need, and a compiler to tasks.
+
+A job type is a class decorated with `@register_compiler("name")`. It declares
+its settings as a list of `Setting`, which the API serves at `GET /api/job-types`
+so the add-on and the pages can build their forms, and which `validate_settings`
+checks before anything is stored. `compile()` turns validated settings into
+`TaskSpec`s, in dependency order (a task's parents come before it); it does no
+I/O, so compiling is pure and testable.
+
+Compilers are found by scanning modules for decorated classes (see registry.py),
+so a studio can drop its own job types into a directory named in the server config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from shared.frames import DEFAULT_MAX_FRAMES, FrameRangeError, parse_frames
+from shared.relpaths import RelpathError, check_relpath
+
+SETTING_TYPES = ("string", "integer", "number", "boolean", "frames", "path", "choice", "list")
+
+_MARK = "__flamenco_job_type__"
+
+
+class SettingError(ValueError):
+    """Settings a job type refuses; `key` names the setting, the message says why."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(f"setting '{key}': {message}")
+        self.key = key
+
+
+class CompilerError(RuntimeError):
+    """A job that validated but could not be compiled; the job becomes construction-failed."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting of a job type, as served in the schema."""
+    key: str
+    type: str
+    default: Any = None
+    required: bool = False
+    choices: tuple | None = None
+    label: str = ""
+    description: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+
+    def __post_init__(self):
+        if self.type not in SETTING_TYPES:
+            raise ValueError(f"setting '{self.key}': unknown type '{self.type}'")
+        if self.type == "choice" and not self.choices:
+            raise ValueError(f"setting '{self.key}': a choice needs choices")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {"key": self.key, "type": self.type, "default": self.default, "required": self.required,
+               "choices": list(self.choices) if self.choices else None,
+               "label": self.label or self.key.replace("_", " ").capitalize(),
+               "description": self.description}
+        if self.minimum is not None:
+            out["minimum"] = self.minimum
+        if self.maximum is not None:
+            out["maximum"] = self.maximum
+        return out
+
+    def check(self, value: Any, max_frames: int) -> Any:
+        """The value, normalised; SettingError when it does not fit."""
+        t = self.type
+        if t in ("string", "path", "frames", "choice"):
+            if not isinstance(value, str):
+                raise SettingError(self.key, f"must be a string, not {_json_type(value)}")
+            if self.required and not value.strip():
+                raise SettingError(self.key, "may not be empty")
+        if t == "frames":
+            try:
+                parse_frames(value, max_frames)
+            except FrameRangeError as ex:
+                raise SettingError(self.key, str(ex)) from None
+        elif t == "integer":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                    (isinstance(value, float) and not value.is_integer()):
+                raise SettingError(self.key, f"must be an integer, not {_json_type(value)}")
+            value = int(value)
+        elif t == "number":
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise SettingError(self.key, f"must be a number, not {_json_type(value)}")
+            value = float(value)
+        elif t == "boolean":
+            if not isinstance(value, bool):
+                raise SettingError(self.key, f"must be true or false, not {_json_type(value)}")
+        elif t == "list":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise SettingError(self.key, "must be a list of strings")
+        if self.choices is not None and value not in self.choices:
+            raise SettingError(self.key, f"must be one of {', '.join(map(str, self.choices))}, not '{value}'")
+        if t in ("integer", "number"):
+            if self.minimum is not None and value < self.minimum:
+                raise SettingError(self.key, f"must be at least {self.minimum:g}, not {value:g}")
+            if self.maximum is not None and value > self.maximum:
+                raise SettingError(self.key, f"must be at most {self.maximum:g}, not {value:g}")
+        return value
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list",
+            dict: "an object"}.get(type(value), type(value).__name__)
+
+
+def validate_settings(schema: list[Setting], raw: Any, max_frames: int = DEFAULT_MAX_FRAMES) -> dict[str, Any]:
+    """Settings checked against the schema, defaults filled in; SettingError otherwise.
+
+    Unknown keys are refused, so a typo ('chunksize') is not silently ignored.
+    """
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise SettingError("settings", "must be an object")
+    known = {s.key: s for s in schema}
+    for key in raw:
+        if key not in known:
+            raise SettingError(key, f"unknown setting; known are: {', '.join(known) or 'none'}")
+    out: dict[str, Any] = {}
+    for s in schema:
+        value = raw.get(s.key)
+        if value is None:
+            if s.required and s.default is None:
+                raise SettingError(s.key, "is required")
+            if s.default is not None:
+                out[s.key] = s.default
+            continue
+        out[s.key] = s.check(value, max_frames)
+    return out
+
+
+@dataclass
+class TaskSpec:
+    """A task as a compiler describes it; ids are given when it is stored."""
+    name: str
+    task_type: str
+    commands: list[dict[str, Any]]
+    priority: int = 50
+    parents: list["TaskSpec"] = field(default_factory=list)
+
+
+def command(name: str, **settings: Any) -> dict[str, Any]:
+    """A command as the worker receives it: {name, settings}; None values left out."""
+    return {"name": name, "settings": {k: v for k, v in settings.items() if v is not None}}
+
+
+@dataclass(frozen=True)
+class CompileContext:
+    """What a compiler may know about the job beyond its settings."""
+    job_id: str
+    job_name: str
+    created: dt.datetime
+    files_mode: str = "shared"
+    files: dict[str, dict] = field(default_factory=dict)
+    manager_task_types: frozenset[str] = frozenset()
+    max_frames: int = DEFAULT_MAX_FRAMES
+
+    def job_file(self, key: str, relpath: str) -> str:
+        """'{job_files}/relpath' in upload mode (the file must be in the manifest); the path as given otherwise."""
+        if self.files_mode != "upload":
+            return relpath
+        try:
+            rel = check_relpath(relpath)
+        except RelpathError as ex:
+            raise SettingError(key, str(ex)) from None
+        if rel not in self.files:
+            raise SettingError(key, f"'{relpath}' is not one of the job's uploaded files")
+        return "{job_files}/" + rel
+
+
+class JobType:
+    """Base of the job types. Subclasses set the class attributes and `compile`."""
+
+    job_type: ClassVar[str] = ""
+    label: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    settings_schema: ClassVar[list[Setting]] = []
+
+    def task_types(self, settings: dict[str, Any], ctx: CompileContext) -> set[str]:
+        """Task types the assigned Manager's workers must support for these settings."""
+        raise NotImplementedError
+
+    def check(self, settings: dict[str, Any], ctx: CompileContext) -> None:
+        """Checks across settings beyond the schema; raise SettingError."""
+
+    def compile(self, settings: dict[str, Any], ctx: CompileContext) -> list[TaskSpec]:
+        """The job's tasks, parents before children. Raise CompilerError if impossible."""
+        raise NotImplementedError
+
+    def validate(self, raw: Any, max_frames: int = DEFAULT_MAX_FRAMES) -> dict[str, Any]:
+        return validate_settings(self.settings_schema, raw, max_frames)
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        return {"name": cls.job_type, "label": cls.label or cls.job_type, "description": cls.description,
+                "settings": [s.to_dict() for s in cls.settings_schema]}
+
+
+def register_compiler(job_type: str):
+    """Mark a JobType subclass as the compiler of `job_type`; registries find it by this mark."""
+
+    def decorate(cls):
+        if not (isinstance(cls, type) and issubclass(cls, JobType)):
+            raise TypeError(f"@register_compiler('{job_type}') must decorate a JobType subclass")
+        cls.job_type = job_type
+        setattr(cls, _MARK, job_type)
+        return cls
+
+    return decorate
+
+
+def is_registered(obj: Any) -> bool:
+    return isinstance(obj, type) and issubclass(obj, JobType) and _MARK in obj.__dict__
+
+
+def schema_copy(schema: list[Setting], **changes: dict[str, Any]) -> list[Setting]:
+    """A schema with some settings changed, for job types that extend another one."""
+    return [dataclasses.replace(s, **changes.get(s.key, {})) for s in schema]

@@ -1,0 +1,158 @@
+"""The 'blender-render' job type: render frames in chunks, optionally make a video, publish.
+
+Shared storage (Flamenco 2's graph): chunks render into an intermediate
+directory next to the final one (`<final>__intermediate-<job created>`), an
+optional 'create-video' task encodes the frames there, and 'move-to-final'
+moves the whole directory into place once everything is done, so a
+half-rendered sequence never replaces a good one.
+
+Upload mode (no shared disk): each worker renders into `{job_output}/...` and
+uploads its frames, so there is no common directory to move or encode from;
+the chunks are the whole graph there.
+"""
+
+from __future__ import annotations
+
+from shared.frames import blender_frames, chunk_frames, chunk_name, merge_frames, parse_frames
+
+from .base import CompileContext, JobType, Setting, SettingError, TaskSpec, command, register_compiler
+
+FORMATS = ("PNG", "JPEG", "BMP", "TIFF", "TARGA", "OPEN_EXR", "OPEN_EXR_MULTILAYER", "HDR",
+           "JPEG2000", "CINEON", "DPX", "WEBP")
+EXTENSIONS = {"PNG": ".png", "JPEG": ".jpg", "BMP": ".bmp", "TIFF": ".tif", "TARGA": ".tga",
+              "OPEN_EXR": ".exr", "OPEN_EXR_MULTILAYER": ".exr", "HDR": ".hdr", "JPEG2000": ".jp2",
+              "CINEON": ".cin", "DPX": ".dpx", "WEBP": ".webp"}
+NO_VIDEO_FORMATS = frozenset({"OPEN_EXR", "OPEN_EXR_MULTILAYER", "HDR"})
+
+
+def split_dir(path: str) -> tuple[str, str]:
+    """('/a/b', 'name') for '/a/b/name', with '/' or '\\' as separator."""
+    cut = max(path.rfind("/"), path.rfind("\\"))
+    if cut < 0:
+        return "", path
+    return path[:cut] or path[:1], path[cut + 1:]
+
+
+def blend_stem(filepath: str) -> str:
+    name = split_dir(filepath)[1]
+    stem = name[:-len(".blend")] if name.lower().endswith(".blend") else name
+    return stem[:-len(".flamenco")] if stem.endswith(".flamenco") else stem
+
+
+@register_compiler("blender-render")
+class BlenderRender(JobType):
+    label = "Blender render"
+    description = "Renders an animation (or a single frame) in chunks of frames, optionally encoding a video."
+    settings_schema = [
+        Setting("filepath", "path", required=True, label="Blend file",
+                description="The .blend file; in upload mode its path among the job's files."),
+        Setting("frames", "frames", required=True, label="Frames", description="Frame range, e.g. '1-250'."),
+        Setting("chunk_size", "integer", default=1, minimum=1, label="Chunk size",
+                description="Frames per render task."),
+        Setting("render_output", "path", required=True, label="Render output",
+                description="Output path with the frame number as '#', e.g. '{render}/shot1/frames/######'. "
+                            "In upload mode relative to the job's outputs, e.g. 'frames/######'."),
+        Setting("format", "choice", choices=FORMATS, label="File format",
+                description="Image format; empty keeps the format saved in the blend file."),
+        Setting("blender_cmd", "string", default="{blender}", label="Blender command",
+                description="The Blender executable (and arguments); '{blender}' is set per platform "
+                            "by the Manager."),
+        Setting("create_video", "boolean", default=False, label="Create video",
+                description="Encode the frames into a video (needs fps, at least 2 frames, a non-EXR "
+                            "format and shared storage)."),
+        Setting("fps", "number", minimum=0.001, label="Frames per second", description="For the video."),
+        Setting("output_file_extension", "string", label="Image extension",
+                description="Extension of the rendered images, e.g. '.png'; derived from the format "
+                            "when that is given."),
+        Setting("images_or_video", "choice", default="images", choices=("images", "video"),
+                label="Images or video", description="What the blend file's own output is set to write."),
+    ]
+
+    def task_types(self, settings, ctx: CompileContext):
+        types = {"blender-render"}
+        if settings.get("create_video"):
+            types.add("video-encoding")
+        if ctx.files_mode != "upload":
+            types.add("file-management")
+        return types
+
+    def image_extension(self, settings) -> str | None:
+        ext = settings.get("output_file_extension")
+        if ext:
+            return ext if ext.startswith(".") else "." + ext
+        fmt = settings.get("format")
+        return EXTENSIONS.get(fmt) if fmt else None
+
+    def check(self, settings, ctx: CompileContext):
+        ctx.job_file("filepath", settings["filepath"])
+        output = settings["render_output"]
+        if output.endswith(("/", "\\")):
+            raise SettingError("render_output", "must end in a file name pattern such as '######'")
+        if ctx.files_mode == "upload":
+            if output.startswith(("/", "\\")) or (len(output) > 1 and output[1] == ":") or output.startswith("{"):
+                raise SettingError("render_output", "in upload mode it must be relative to the job's "
+                                                    "outputs, e.g. 'frames/######'")
+            if ".." in output.replace("\\", "/").split("/"):
+                raise SettingError("render_output", "may not contain '..'")
+        elif not split_dir(output)[0]:
+            raise SettingError("render_output", "must include a directory, e.g. '{render}/shot1/######'")
+        if settings.get("create_video"):
+            if ctx.files_mode == "upload":
+                raise SettingError("create_video", "needs shared storage: in upload mode each worker "
+                                                   "only has its own frames")
+            if settings.get("images_or_video") != "images":
+                raise SettingError("create_video", "needs images_or_video 'images'")
+            if not settings.get("fps"):
+                raise SettingError("fps", "is required to create a video")
+            if settings.get("format") in NO_VIDEO_FORMATS:
+                raise SettingError("format", f"{settings['format']} images cannot be encoded into a video")
+            if not self.image_extension(settings):
+                raise SettingError("output_file_extension", "is required to create a video when no "
+                                                            "format is given")
+            if len(parse_frames(settings["frames"], ctx.max_frames)) < 2:
+                raise SettingError("frames", "a video needs at least 2 frames")
+
+    def compile(self, settings, ctx: CompileContext) -> list[TaskSpec]:
+        frames = parse_frames(settings["frames"], ctx.max_frames)
+        blendfile = ctx.job_file("filepath", settings["filepath"])
+        output = settings["render_output"]
+        fmt = settings.get("format")
+        blender_cmd = settings["blender_cmd"]
+        upload = ctx.files_mode == "upload"
+        if upload:
+            parts = [p for p in output.replace("\\", "/").split("/") if p not in ("", ".")]
+            render_output = "{job_output}/" + "/".join(parts)
+            final_dir = interm_dir = None
+        else:
+            final_dir, pattern = split_dir(output)
+            parent, final_name = split_dir(final_dir)
+            interm_name = f"{final_name}__intermediate-{ctx.created:%Y-%m-%d_%H%M%S}"
+            interm_dir = f"{parent.rstrip('/')}/{interm_name}" if parent else interm_name
+            render_output = f"{interm_dir}/{pattern}"
+
+        tasks: list[TaskSpec] = []
+        base = {"blender_cmd": blender_cmd, "filepath": blendfile, "render_output": render_output}
+        if fmt:
+            base["format"] = fmt
+        for chunk in chunk_frames(frames, settings["chunk_size"]):
+            tasks.append(TaskSpec(f"blender-render-{chunk_name(chunk)}", "blender-render",
+                                  [{"name": "blender_render",
+                                    "settings": {**base, "frames": blender_frames(chunk)}}]))
+        if upload:
+            return tasks
+
+        renders = list(tasks)
+        last = renders
+        if settings.get("create_video"):
+            ext = self.image_extension(settings)
+            video = TaskSpec("create-video", "video-encoding",
+                             [command("create_video", input_files=f"{interm_dir}/*{ext}",
+                                      output_file=f"{interm_dir}/{blend_stem(settings['filepath'])}-"
+                                                  f"{merge_frames(frames)}.mkv",
+                                      fps=settings["fps"], ffmpeg_cmd="{ffmpeg}")],
+                             parents=renders)
+            tasks.append(video)
+            last = [video]
+        tasks.append(TaskSpec("move-to-final", "file-management",
+                              [command("move_to_final", src=interm_dir, dest=final_dir)], parents=last))
+        return tasks

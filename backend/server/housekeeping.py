@@ -1,0 +1,36 @@
+"""Periodic clean-up: forget applied update ids once no Manager can resend them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+
+from .context import ServerContext
+from .database import write
+from .models import AppliedUpdate
+
+log = logging.getLogger(__name__)
+
+
+class Housekeeping:
+    def __init__(self, ctx: ServerContext, interval: float = 3600.0):
+        self.ctx = ctx
+        self.interval = interval
+
+    def tick(self, now: dt.datetime) -> int:
+        """One pass; the number of rows removed."""
+        cutoff = now - dt.timedelta(days=self.ctx.config.applied_update_retention_days)
+        with self.ctx.db.connection_context(), write(self.ctx.db):
+            n = AppliedUpdate.delete().where(AppliedUpdate.applied < cutoff).execute()
+        if n:
+            log.info("forgot %d applied task update ids older than %s", n, cutoff)
+        return n
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                self.tick(self.ctx.clock.now())
+            except Exception:  # noqa: BLE001 - a failed pass is retried on the next one
+                log.exception("housekeeping pass failed")
+            stop.wait(self.interval)

@@ -1,0 +1,374 @@
+"""Submitting, listing and deleting jobs: checks first, then one write transaction.
+
+Submission: check the request, the settings (against the job type's schema),
+the files and dependencies, pick the Manager, compile in memory, then store
+the job and all its tasks (bulk inserts) and flip them from under-construction
+to queued in one transaction. Nothing is written for a request that fails a
+check; a compiler that crashes leaves a construction-failed job with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from backend.web import ApiError, bad_request, conflict, not_found
+from shared.relpaths import RelpathError, check_relpath
+from shared.statuses import JOB_DELETABLE, JobStatus, TaskStatus
+
+from .admin import find_manager, find_project, visible_project_ids
+from .compilers import CompileContext, JobType, SettingError, TaskSpec
+from .context import ServerContext
+from .database import write
+from .models import (Blob, Job, JobDependency, JobFile, JobLogEntry, JobOutput, LogRequest, Manager, Project,
+                     ProjectManager, Task, User, WorkerRecord, bulk_insert, task_id, time_ordered_id, utcnow)
+from .storage import is_sha256
+from .views import job_doc
+
+log = logging.getLogger(__name__)
+
+SUBMIT_KEYS = {"name", "type", "settings", "priority", "project", "manager", "depends_on", "start_paused",
+               "worker_tag", "memory_mb", "files", "metadata"}
+MAX_LIST = 500
+
+TASK_COLUMNS = ("id", "job", "name", "task_type", "status", "priority", "job_priority", "commands", "parents",
+                "failed_by_workers", "activity", "log_tail", "progress", "current_command_idx",
+                "command_progress", "created", "updated")
+
+
+def _who(user: User) -> str:
+    return f"user {user.name}"
+
+
+# --- reading --------------------------------------------------------------------
+
+def get_visible_job(user: User, job_id: str) -> Job:
+    """The job if the user may see it; 404 otherwise (whether or not it exists)."""
+    job = Job.get_or_none(Job.id == job_id)
+    if job is None:
+        raise not_found(f"no job '{job_id}'")
+    projects = visible_project_ids(user)
+    if projects is not None and job.project_id not in projects:
+        raise not_found(f"no job '{job_id}'")
+    return job
+
+
+def get_visible_task(user: User, tid: str) -> tuple[Task, Job]:
+    task = Task.get_or_none(Task.id == tid)
+    if task is None:
+        raise not_found(f"no task '{tid}'")
+    try:
+        job = get_visible_job(user, task.job_id)
+    except ApiError:
+        raise not_found(f"no task '{tid}'") from None
+    return task, job
+
+
+def _names(jobs: list[Job]) -> dict[str, dict[str, str]]:
+    def names(model, ids):
+        ids = [i for i in ids if i]
+        return dict(model.select(model.id, model.name).where(model.id.in_(ids)).tuples()) if ids else {}
+    return {"project": names(Project, {j.project_id for j in jobs}),
+            "manager": names(Manager, {j.manager_id for j in jobs}),
+            "user": names(User, {j.user_id for j in jobs})}
+
+
+def _depends_on(job_ids: list[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    if job_ids:
+        for jid, dep in JobDependency.select(JobDependency.job, JobDependency.depends_on).where(
+                JobDependency.job.in_(job_ids)).tuples():
+            out.setdefault(jid, []).append(dep)
+    return out
+
+
+def job_docs(jobs: list[Job]) -> list[dict[str, Any]]:
+    names = _names(jobs)
+    deps = _depends_on([j.id for j in jobs])
+    return [job_doc(j, deps.get(j.id), {k: names[k].get(getattr(j, f"{k}_id")) for k in names}) for j in jobs]
+
+
+def list_jobs(user: User, status: str | None, project: str | None, manager: str | None,
+              job_type: str | None, limit: int, offset: int) -> dict[str, Any]:
+    query = Job.select()
+    projects = visible_project_ids(user)
+    if projects is not None:
+        if not projects:
+            return {"jobs": [], "total": 0, "limit": limit, "offset": offset}
+        query = query.where(Job.project.in_(list(projects)))
+    if status:
+        wanted = [s.strip() for s in status.split(",") if s.strip()]
+        for s in wanted:
+            try:
+                JobStatus(s)
+            except ValueError:
+                raise bad_request(f"unknown job status '{s}'", "invalid_status") from None
+        query = query.where(Job.status.in_(wanted))
+    if project:
+        query = query.where(Job.project == find_project(project).id)
+    if manager:
+        query = query.where(Job.manager == find_manager(manager).id)
+    if job_type:
+        query = query.where(Job.job_type == job_type)
+    total = query.count()
+    jobs = list(query.order_by(Job.id.desc()).limit(limit).offset(offset))
+    return {"jobs": job_docs(jobs), "total": total, "limit": limit, "offset": offset}
+
+
+# --- submitting -----------------------------------------------------------------
+
+def _check_body(body: dict[str, Any]) -> None:
+    unknown = set(body) - SUBMIT_KEYS
+    if unknown:
+        raise bad_request(f"unknown field(s) {', '.join(sorted(unknown))}; a job has "
+                          f"{', '.join(sorted(SUBMIT_KEYS))}", "unknown_field")
+    name = body.get("name")
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        raise bad_request("'name' must be a non-empty string of at most 200 characters", "invalid_field")
+    if not isinstance(body.get("type"), str):
+        raise bad_request("'type' (the job type) is required", "invalid_field")
+    priority = body.get("priority", 50)
+    if isinstance(priority, bool) or not isinstance(priority, int) or not 1 <= priority <= 100:
+        raise bad_request("'priority' must be an integer from 1 to 100", "invalid_field")
+    for key, kind in (("start_paused", bool), ("settings", dict), ("files", dict), ("metadata", dict),
+                      ("depends_on", list), ("project", str), ("manager", str), ("worker_tag", str)):
+        if body.get(key) is not None and not isinstance(body[key], kind):
+            raise bad_request(f"'{key}' must be {kind.__name__ if kind is not dict else 'an object'}",
+                              "invalid_field")
+    memory = body.get("memory_mb")
+    if memory is not None and (isinstance(memory, bool) or not isinstance(memory, int) or memory < 1):
+        raise bad_request("'memory_mb' must be a positive integer", "invalid_field")
+    if body.get("worker_tag") is not None and len(body["worker_tag"]) > 100:
+        raise bad_request("'worker_tag' may be at most 100 characters", "invalid_field")
+    if len(json.dumps(body.get("metadata") or {})) > 64 * 1024:
+        raise bad_request("'metadata' may be at most 64 KiB of JSON", "invalid_field")
+
+
+def _check_files(files: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The manifest with checked relpaths; every file must already be stored."""
+    out: dict[str, dict[str, Any]] = {}
+    for relpath, entry in files.items():
+        try:
+            rel = check_relpath(relpath)
+        except RelpathError as ex:
+            raise bad_request(f"files: {ex}", "invalid_path") from None
+        if not isinstance(entry, dict) or not is_sha256(entry.get("sha256")) or \
+                isinstance(entry.get("size"), bool) or not isinstance(entry.get("size"), int) or entry["size"] < 0:
+            raise bad_request(f"files['{relpath}'] must be {{\"sha256\": <64 hex>, \"size\": <bytes>}}",
+                              "invalid_field")
+        if rel in out:
+            raise bad_request(f"files: '{relpath}' is listed twice", "invalid_path")
+        out[rel] = {"sha256": entry["sha256"], "size": entry["size"]}
+    shas = sorted({e["sha256"] for e in out.values()})
+    stored: dict[str, int] = {}
+    for i in range(0, len(shas), 500):
+        stored.update(Blob.select(Blob.sha256, Blob.size).where(Blob.sha256.in_(shas[i:i + 500])).tuples())
+    for rel, entry in out.items():
+        size = stored.get(entry["sha256"])
+        if size is None:
+            raise bad_request(f"file '{rel}' ({entry['sha256']}) has not been uploaded; "
+                              "PUT /api/files/{sha256} first", "file_missing")
+        if size != entry["size"]:
+            raise bad_request(f"file '{rel}': size {entry['size']} given, the stored file has {size} bytes",
+                              "file_size_mismatch")
+    return out
+
+
+def _choose_project(user: User, ref: str | None) -> Project:
+    projects = visible_project_ids(user)
+    if ref is None:
+        mine = list(Project.select().where(Project.id.in_(list(projects)))) if projects is not None \
+            else list(Project.select())
+        if len(mine) == 1:
+            return mine[0]
+        raise bad_request("'project' is required: you are in "
+                          f"{len(mine)} projects" + (f" ({', '.join(sorted(p.name for p in mine))})" if mine else ""),
+                          "project_required")
+    try:
+        project = find_project(ref)
+    except ApiError:
+        raise bad_request(f"no project '{ref}'", "unknown_project") from None
+    if projects is not None and project.id not in projects:
+        raise bad_request(f"you are not a member of project '{project.name}'", "not_a_member")
+    return project
+
+
+def _choose_manager(project: Project, ref: str | None, needed: set[str]) -> Manager:
+    linked = list(Manager.select().join(ProjectManager).where(ProjectManager.project == project.id)
+                  .order_by(Manager.name))
+    if ref is not None:
+        manager = next((m for m in linked if ref in (m.id, m.name)), None)
+        if manager is None:
+            if Manager.get_or_none((Manager.id == ref) | (Manager.name == ref)) is None:
+                raise bad_request(f"no manager '{ref}'", "unknown_manager")
+            raise bad_request(f"manager '{ref}' is not linked to project '{project.name}'", "manager_not_linked")
+        missing = needed - set(manager.worker_task_types or ())
+        if missing:
+            raise bad_request(f"manager '{manager.name}' has no workers for task type(s) "
+                              f"{', '.join(sorted(missing))} (it reported {_types(manager)})", "no_suitable_manager")
+        return manager
+    suitable = [m for m in linked if needed <= set(m.worker_task_types or ())]
+    if not suitable:
+        if not linked:
+            raise bad_request(f"project '{project.name}' has no manager linked; an admin links one with "
+                              "'flamenco-server link-manager MANAGER PROJECT'", "no_suitable_manager")
+        seen = "; ".join(f"{m.name}: {_types(m)}" for m in linked)
+        raise bad_request(f"no manager linked to project '{project.name}' supports task type(s) "
+                          f"{', '.join(sorted(needed))} ({seen})", "no_suitable_manager")
+    return max(suitable, key=lambda m: (m.idle_workers, m.nr_of_workers, m.last_seen is not None, m.name))
+
+
+def _types(manager: Manager) -> str:
+    types = manager.worker_task_types or []
+    return ", ".join(types) if types else "no task types yet"
+
+
+def _check_dependencies(user: User, refs: list[Any]) -> list[Job]:
+    jobs = []
+    for ref in refs:
+        if not isinstance(ref, str):
+            raise bad_request("'depends_on' must be a list of job ids", "invalid_field")
+        try:
+            dep = get_visible_job(user, ref)
+        except ApiError:
+            raise bad_request(f"depends_on: no job '{ref}'", "unknown_dependency") from None
+        if dep.status in (JobStatus.FAILED.value, JobStatus.CANCELED.value, JobStatus.CONSTRUCTION_FAILED.value,
+                          JobStatus.CANCEL_REQUESTED.value, JobStatus.FAIL_REQUESTED.value):
+            raise bad_request(f"depends_on: job {dep.name} ({dep.id}) is {dep.status}", "failed_dependency")
+        if dep not in jobs:
+            jobs.append(dep)
+    return jobs
+
+
+def submit_job(ctx: ServerContext, user: User, body: dict[str, Any]) -> Job:
+    _check_body(body)
+    job_type: JobType | None = ctx.registry.get(body["type"])
+    if job_type is None:
+        raise bad_request(f"unknown job type '{body['type']}'; known are: {', '.join(ctx.registry.names())}",
+                          "unknown_job_type")
+    try:
+        settings = job_type.validate(body.get("settings"), ctx.config.max_frames)
+    except SettingError as ex:
+        raise bad_request(str(ex), "invalid_setting") from None
+    project = _choose_project(user, body.get("project"))
+    files = _check_files(body.get("files") or {})
+    files_mode = "upload" if files else "shared"
+    deps = _check_dependencies(user, body.get("depends_on") or [])
+    job_id, created = time_ordered_id(), utcnow()
+    ctx0 = CompileContext(job_id, body["name"].strip(), created, files_mode, files,
+                          max_frames=ctx.config.max_frames)
+    try:
+        job_type.check(settings, ctx0)
+        manager = _choose_manager(project, body.get("manager"), set(job_type.task_types(settings, ctx0)))
+    except SettingError as ex:
+        raise bad_request(str(ex), "invalid_setting") from None
+    cctx = CompileContext(job_id, ctx0.job_name, created, files_mode, files,
+                          frozenset(manager.worker_task_types or ()), ctx.config.max_frames)
+    specs: list[TaskSpec] = []
+    failure = ""
+    try:
+        specs = job_type.compile(settings, cctx)
+        if not specs:
+            failure = "the job type produced no tasks"
+    except SettingError as ex:
+        raise bad_request(str(ex), "invalid_setting") from None
+    except Exception as ex:  # noqa: BLE001 - a compiler bug must not lose the submission
+        log.exception("job %s: compiling %s failed", job_id, job_type.job_type)
+        failure = f"compiling failed: {type(ex).__name__}: {ex}"
+    rows = [] if failure else _task_rows(job_id, specs, body.get("priority", 50), created)
+
+    who = _who(user)
+    with write(ctx.db):
+        job = Job.create(id=job_id, name=ctx0.job_name, job_type=job_type.job_type,
+                         status=JobStatus.UNDER_CONSTRUCTION.value, priority=body.get("priority", 50),
+                         settings=settings, metadata=body.get("metadata") or {}, project=project.id,
+                         manager=manager.id, user=user.id, created=created, updated=created,
+                         start_paused=bool(body.get("start_paused")), worker_tag=body.get("worker_tag"),
+                         memory_mb=body.get("memory_mb"), files_mode=files_mode,
+                         blocked=any(d.status != JobStatus.COMPLETED.value for d in deps))
+        for dep in deps:
+            JobDependency.create(job=job_id, depends_on=dep.id)
+        if files:
+            bulk_insert(JobFile, ("job", "relpath", "sha256", "size"),
+                        ((job_id, rel, e["sha256"], e["size"]) for rel, e in files.items()))
+        JobLogEntry.create(job=job_id, created=created, who=who,
+                           what=f"submitted {job_type.job_type} job with {len(rows)} tasks for manager "
+                                f"{manager.name}" + (f", depending on {', '.join(d.id for d in deps)}" if deps else ""))
+        if failure:
+            ctx.machine.construction_failed(job, who, failure)
+        else:
+            bulk_insert(Task, TASK_COLUMNS, rows)
+            ctx.machine.flip_new_job(job, len(rows), who)
+    log.info("job %s (%s, %d tasks) submitted by %s to manager %s%s", job_id, job_type.job_type, len(rows),
+             user.name, manager.name, f"; FAILED: {failure}" if failure else "")
+    return job
+
+
+def _task_rows(job_id: str, specs: list[TaskSpec], job_priority: int, now) -> list[tuple]:
+    """Rows for TASK_COLUMNS; ids follow the compiler's order, parents must come first."""
+    ids: dict[int, str] = {}
+    dumps = json.JSONEncoder(separators=(",", ":")).encode
+    stamp = Task.created.db_value(now)
+    status = TaskStatus.UNDER_CONSTRUCTION.value
+    rows = []
+    for index, spec in enumerate(specs):
+        tid = task_id(job_id, index)
+        ids[id(spec)] = tid
+        try:
+            parents = [ids[id(p)] for p in spec.parents]
+        except KeyError:
+            raise ValueError(f"task '{spec.name}' names a parent that comes after it") from None
+        rows.append((tid, job_id, spec.name, spec.task_type, status, spec.priority, job_priority,
+                     dumps(spec.commands), dumps(parents), "[]", "", "", 0.0, 0, 0.0, stamp, stamp))
+    return rows
+
+
+# --- deleting -------------------------------------------------------------------
+
+def delete_job(ctx: ServerContext, user: User, job: Job) -> None:
+    """Delete a finished job with its tasks, files and outputs; blobs nobody else uses go too."""
+    if JobStatus(job.status) not in JOB_DELETABLE:
+        raise conflict(f"job {job.id} is {job.status}; only finished, paused or failed jobs can be deleted "
+                       "(cancel it first)", "job_not_finished")
+    with write(ctx.db):
+        job = Job.get_by_id(job.id)
+        if JobStatus(job.status) not in JOB_DELETABLE:
+            raise conflict(f"job {job.id} is {job.status}", "job_not_finished")
+        waiting = list(Job.select(Job.id, Job.name).join(JobDependency, on=(JobDependency.job == Job.id))
+                       .where(JobDependency.depends_on == job.id,
+                              Job.status.not_in([s.value for s in JOB_DELETABLE])))
+        if waiting:
+            raise conflict(f"job(s) {', '.join(f'{j.name} ({j.id})' for j in waiting)} depend on job {job.id}",
+                           "job_has_dependents")
+        shas = {s for (s,) in JobFile.select(JobFile.sha256).where(JobFile.job == job.id).tuples()}
+        shas |= {s for (s,) in JobOutput.select(JobOutput.sha256).where(JobOutput.job == job.id).tuples()}
+        for model in (Task, JobFile, JobOutput, JobLogEntry):
+            model.delete().where(model.job == job.id).execute()
+        JobDependency.delete().where((JobDependency.job == job.id) | (JobDependency.depends_on == job.id)).execute()
+        LogRequest.delete().where(LogRequest.job == job.id).execute()
+        job.delete_instance()
+        orphans = []
+        for sha in shas:
+            used = JobFile.select().where(JobFile.sha256 == sha).exists() or \
+                JobOutput.select().where(JobOutput.sha256 == sha).exists()
+            if not used:
+                Blob.delete().where(Blob.sha256 == sha).execute()
+                orphans.append(sha)
+    for sha in orphans:
+        ctx.store.delete(sha)
+    ctx.store.delete_job_logs(job.id)
+    log.info("job %s deleted by %s (%d blobs removed)", job.id, user.name, len(orphans))
+
+
+def visible_workers(user: User) -> list[tuple[WorkerRecord, str]]:
+    from .admin import visible_manager_ids
+    managers = visible_manager_ids(user)
+    query = WorkerRecord.select(WorkerRecord, Manager.name).join(Manager)
+    if managers is not None:
+        if not managers:
+            return []
+        query = query.where(WorkerRecord.manager.in_(list(managers)))
+    return [(w, w.manager.name) for w in query.order_by(Manager.name, WorkerRecord.nickname)]
+
+

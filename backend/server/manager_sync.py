@@ -1,0 +1,242 @@
+"""What the Manager API does (docs/protocol.md): announcements, worker reports,
+the depsgraph, task update batches, task logs, job files and outputs.
+
+A Manager only ever sees or changes tasks of jobs assigned to it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import io
+import logging
+from typing import Any, BinaryIO
+
+from backend.web import ApiError, bad_request, not_found
+from shared.documents import TaskUpdateBatch, UpstreamNotification, WorkerReport
+from shared.relpaths import RelpathError, check_relpath
+from shared.statuses import JOB_RUNNABLE, JobStatus, TaskStatus
+
+from .context import ServerContext
+from .database import write
+from .models import (AppliedUpdate, Blob, Job, JobFile, JobOutput, LogRequest, Manager, Task, WorkerRecord,
+                     bulk_insert)
+from .storage import HashMismatch, TooLarge, is_sha256
+from .views import iso
+
+log = logging.getLogger(__name__)
+
+J, T = JobStatus, TaskStatus
+DEPSGRAPH_STATUSES = [T.QUEUED.value, T.CLAIMED_BY_MANAGER.value, T.SOFT_FAILED.value, T.ACTIVE.value]
+UNSETTLED_JOBS = [s.value for s in JobStatus if s not in (J.COMPLETED, J.CANCELED, J.FAILED, J.ARCHIVED,
+                                                          J.ARCHIVING, J.CONSTRUCTION_FAILED)]
+SEEN_WRITE_INTERVAL = dt.timedelta(seconds=5)
+IN_CHUNK = 500
+
+
+def _chunks(items: list, size: int = IN_CHUNK):
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def touch(ctx: ServerContext, manager: Manager) -> None:
+    """Record that the Manager called; written at most every few seconds."""
+    now = ctx.clock.now()
+    if manager.last_seen is None or now - manager.last_seen > SEEN_WRITE_INTERVAL:
+        with write(ctx.db):
+            Manager.update(last_seen=now).where(Manager.id == manager.id).execute()
+        manager.last_seen = now
+
+
+def announce(ctx: ServerContext, manager: Manager, doc: UpstreamNotification, startup: bool) -> None:
+    with write(ctx.db):
+        now = ctx.clock.now()
+        values = {Manager.url: doc.manager_url[:500], Manager.variables: doc.variables,
+                  Manager.nr_of_workers: doc.nr_of_workers,
+                  Manager.worker_task_types: sorted(set(doc.worker_task_types)),
+                  Manager.version: (doc.version or "")[:50] or None, Manager.last_seen: now}
+        if startup:
+            values[Manager.last_startup] = now
+        Manager.update(values).where(Manager.id == manager.id).execute()
+    log.info("manager %s (%s) %s: %d workers, task types %s", manager.name, manager.id,
+             "started" if startup else "updated", doc.nr_of_workers, ", ".join(doc.worker_task_types))
+
+
+def worker_report(ctx: ServerContext, manager: Manager, report: WorkerReport) -> None:
+    with write(ctx.db):
+        now = ctx.clock.now()
+        existing = {w.worker_id: w for w in WorkerRecord.select().where(WorkerRecord.manager == manager.id)}
+        for info in report.workers:
+            values = dict(nickname=info.nickname[:200], status=info.status, platform=info.platform[:20],
+                          supported_task_types=info.supported_task_types, tags=info.tags,
+                          current_task=info.current_task, current_job=info.current_job,
+                          last_seen=info.last_seen, status_requested=info.status_requested,
+                          resources=info.resources, reported=now)
+            row = existing.get(info.id)
+            if row is None:
+                WorkerRecord.create(manager=manager.id, worker_id=info.id[:100], **values)
+            else:
+                WorkerRecord.update(values).where(WorkerRecord.id == row.id).execute()
+        if report.complete:
+            gone = [wid for wid in existing if wid not in {i.id for i in report.workers}]
+            for chunk in _chunks(gone):
+                WorkerRecord.delete().where(WorkerRecord.manager == manager.id,
+                                            WorkerRecord.worker_id.in_(chunk)).execute()
+        idle = (WorkerRecord.select().where(WorkerRecord.manager == manager.id, WorkerRecord.status == "awake",
+                                            WorkerRecord.current_task.is_null()).count())
+        total = WorkerRecord.select().where(WorkerRecord.manager == manager.id).count()
+        Manager.update({Manager.idle_workers: idle, Manager.last_worker_report: now, Manager.last_seen: now,
+                        Manager.nr_of_workers: total}).where(Manager.id == manager.id).execute()
+
+
+def depsgraph(ctx: ServerContext, manager: Manager, since: dt.datetime | None
+              ) -> tuple[list[dict[str, Any]], dt.datetime]:
+    """The runnable tasks for the Manager (changed after `since`); queued ones become claimed."""
+    docs: list[dict[str, Any]] = []
+    with write(ctx.db):
+        now = ctx.clock.now()
+        jobs = {j.id: j for j in Job.select().where(Job.manager == manager.id,
+                                                    Job.status.in_([s.value for s in JOB_RUNNABLE]),
+                                                    Job.blocked == False)}  # noqa: E712
+        job_ids = sorted(jobs)
+        for chunk in _chunks(job_ids, 200):
+            query = (Task.select(Task.id, Task.job, Task.name, Task.status, Task.priority, Task.job_priority,
+                                 Task.task_type, Task.commands, Task.parents, Task.worker, Task.failed_by_workers,
+                                 Task.updated)
+                     .where(Task.job.in_(chunk), Task.status.in_(DEPSGRAPH_STATUSES)))
+            if since is not None:
+                query = query.where(Task.updated > since)
+            queued: dict[str, list[str]] = {}
+            for task in query.order_by(Task.id):
+                job = jobs[task.job_id]
+                claimed = task.status == T.QUEUED.value
+                if claimed:
+                    queued.setdefault(job.id, []).append(task.id)
+                doc = {"_id": task.id, "job": job.id, "manager": manager.id, "project": job.project_id,
+                       "user": job.user_id or "", "name": task.name,
+                       "status": T.CLAIMED_BY_MANAGER.value if claimed else task.status,
+                       "priority": task.priority, "job_priority": task.job_priority, "job_type": job.job_type,
+                       "task_type": task.task_type, "commands": task.commands, "parents": task.parents,
+                       "failed_by_workers": task.failed_by_workers,
+                       "_updated": iso(now if claimed else task.updated),
+                       "job_worker_tag": job.worker_tag, "job_memory_mb": job.memory_mb,
+                       "job_files_mode": job.files_mode}
+                if task.worker:
+                    doc["worker"] = task.worker
+                docs.append(doc)
+            for jid, ids in queued.items():
+                ctx.machine.claim(jobs[jid], ids, now)
+    return docs, now
+
+
+def apply_batch(ctx: ServerContext, manager: Manager, batch: TaskUpdateBatch) -> dict[str, Any]:
+    """Apply a batch of task updates in order, once each; what the Manager should do next."""
+    handled: list[str] = []
+    modified = 0
+    who = f"manager {manager.name}"
+    with write(ctx.db):
+        ids = [u.id for u in batch.updates]
+        applied: set[str] = set()
+        for chunk in _chunks(ids):
+            applied.update(i for (i,) in AppliedUpdate.select(AppliedUpdate.id).where(
+                AppliedUpdate.id.in_(chunk)).tuples())
+        new_ids: list[str] = []
+        for update in batch.updates:
+            handled.append(update.id)
+            if update.id in applied:
+                continue
+            applied.add(update.id)
+            new_ids.append(update.id)
+            task = Task.get_or_none(Task.id == update.task_id)
+            if task is None:
+                log.info("update %s from %s: unknown task %s, acknowledged", update.id, who, update.task_id)
+                continue
+            job = Job.get_by_id(task.job_id)
+            if job.manager_id != manager.id:
+                log.warning("update %s from %s: task %s belongs to another manager; ignored",
+                            update.id, who, task.id)
+                continue
+            ctx.machine.apply_task_update(task, job, update, who)
+            job.save()
+            modified += 1
+        now = ctx.clock.now()
+        stamp = AppliedUpdate.applied.db_value(now)
+        bulk_insert(AppliedUpdate, ("id", "manager", "applied"), ((i[:100], manager.id, stamp) for i in new_ids))
+        cancel = [tid for (tid,) in Task.select(Task.id).join(Job).where(
+            Job.manager == manager.id, Job.status.in_(UNSETTLED_JOBS),
+            Task.status == T.CANCEL_REQUESTED.value).tuples()]
+        uploads = [{"job": jid, "task": tid} for tid, jid in LogRequest.select(LogRequest.task, LogRequest.job).where(
+            LogRequest.manager == manager.id).tuples()]
+    return {"modified_count": modified, "handled_update_ids": handled, "cancel_task_ids": cancel,
+            "upload_task_file_queue": uploads}
+
+
+def _own_task(manager: Manager, tid: str) -> Task:
+    task = Task.get_or_none(Task.id == tid)
+    if task is None or Job.select(Job.manager).where(Job.id == task.job_id).scalar() != manager.id:
+        raise not_found(f"no task '{tid}' for this manager")
+    return task
+
+
+def _own_job(manager: Manager, jid: str) -> Job:
+    job = Job.get_or_none(Job.id == jid)
+    if job is None or job.manager_id != manager.id:
+        raise not_found(f"no job '{jid}' for this manager")
+    return job
+
+
+def store_task_log(ctx: ServerContext, manager: Manager, tid: str, data: bytes) -> None:
+    task = _own_task(manager, tid)
+    if data[:2] != b"\x1f\x8b":
+        raise bad_request("the task log must be gzip'd (Content-Type: application/gzip)", "not_gzip")
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as f:
+            while f.read(1 << 20):
+                pass
+    except (OSError, EOFError) as ex:
+        raise bad_request(f"the task log is not valid gzip: {ex}", "not_gzip") from None
+    ctx.store.write_log(task.job_id, task.id, data)
+    with write(ctx.db):
+        Task.update({Task.log_uploaded: ctx.clock.now()}).where(Task.id == task.id).execute()
+        LogRequest.delete().where(LogRequest.task == task.id).execute()
+    log.info("task %s: full log received from manager %s (%d bytes gzip'd)", task.id, manager.name, len(data))
+
+
+def job_files(manager: Manager, jid: str) -> dict[str, Any]:
+    job = _own_job(manager, jid)
+    rows = JobFile.select(JobFile.relpath, JobFile.sha256, JobFile.size).where(JobFile.job == job.id).tuples()
+    return {"files": {rel: {"sha256": sha, "size": size} for rel, sha, size in rows}}
+
+
+def may_read_blob(manager: Manager, sha256: str) -> bool:
+    return JobFile.select().join(Job).where(JobFile.sha256 == sha256, Job.manager == manager.id).exists() or \
+        JobOutput.select().join(Job).where(JobOutput.sha256 == sha256, Job.manager == manager.id).exists()
+
+
+def put_output(ctx: ServerContext, manager: Manager, jid: str, relpath: str, tid: str | None,
+               sha256: str, stream: BinaryIO, length: int | None) -> None:
+    job = _own_job(manager, jid)
+    try:
+        rel = check_relpath(relpath)
+    except RelpathError as ex:
+        raise bad_request(str(ex), "invalid_path") from None
+    if not is_sha256(sha256):
+        raise bad_request("header X-Flamenco-SHA256 must be the output's SHA-256 (64 hex digits)", "invalid_hash")
+    if tid and Task.get_or_none(Task.id == tid, Task.job == job.id) is None:
+        raise bad_request(f"task '{tid}' is not a task of job {job.id}", "unknown_task")
+    try:
+        size, _ = ctx.store.put(stream, sha256, length, ctx.config.max_upload_bytes or None)
+    except HashMismatch as ex:
+        raise bad_request(str(ex), "hash_mismatch") from None
+    except TooLarge as ex:
+        raise ApiError(413, "too_large", str(ex)) from None
+    with write(ctx.db):
+        now = ctx.clock.now()
+        if not Blob.get_or_none(Blob.sha256 == sha256):
+            Blob.create(sha256=sha256, size=size, created=now)
+        existing = JobOutput.get_or_none(JobOutput.job == job.id, JobOutput.relpath == rel)
+        if existing is None:
+            JobOutput.create(job=job.id, relpath=rel, sha256=sha256, size=size, task=tid, created=now)
+        elif existing.sha256 != sha256 or existing.task != tid:
+            existing.sha256, existing.size, existing.task, existing.created = sha256, size, tid, now
+            existing.save()

@@ -1,0 +1,313 @@
+"""The Server's tables, bound through a DatabaseProxy that `bind()` points at a database.
+
+Ids are strings: random hex for users, projects and managers; time-ordered hex
+for jobs (so ordering by id is ordering by submission); `<job id>-<NNNNNN>` for
+tasks, given by the compiler's order, so a task's parents are known before any
+row is written and a job's tasks sort in creation order.
+
+A job carries its task counts per status, its task total and progress points,
+maintained by the state machine, so listing jobs never counts tasks.
+
+Only state_machine.py writes `Job.status` and `Task.status`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+import uuid
+from typing import Any, Iterable, Sequence
+
+import peewee
+from peewee import (BigIntegerField, BooleanField, CharField, DateTimeField, FloatField, ForeignKeyField,
+                    IntegerField, Model, TextField)
+
+from backend.db import is_sqlite
+
+database_proxy = peewee.DatabaseProxy()
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def random_id() -> str:
+    return uuid.uuid4().hex
+
+
+def time_ordered_id() -> str:
+    """32 hex digits: 48 bits of milliseconds since the epoch, then random bits."""
+    return f"{int(time.time() * 1000):012x}{os.urandom(10).hex()}"
+
+
+def task_id(job_id: str, index: int) -> str:
+    return f"{job_id}-{index:06d}"
+
+
+class JSONField(TextField):
+    """JSON text; None stays NULL."""
+
+    def db_value(self, value):
+        return None if value is None else json.dumps(value, separators=(",", ":"))
+
+    def python_value(self, value):
+        return None if value is None else json.loads(value)
+
+
+class BaseModel(Model):
+    class Meta:
+        database = database_proxy
+        legacy_table_names = False
+
+
+class User(BaseModel):
+    id = CharField(primary_key=True, max_length=32, default=random_id)
+    name = CharField(unique=True, max_length=100)
+    role = CharField(max_length=16, default="artist")  # admin | artist
+    password_hash = CharField(null=True, max_length=200)
+    created = DateTimeField(default=utcnow)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+class ApiToken(BaseModel):
+    id = CharField(primary_key=True, max_length=32)
+    user = ForeignKeyField(User, backref="tokens", on_delete="CASCADE")
+    secret_hash = CharField(max_length=64)
+    label = CharField(max_length=100, default="")
+    created = DateTimeField(default=utcnow)
+    last_used = DateTimeField(null=True)
+
+
+class Project(BaseModel):
+    id = CharField(primary_key=True, max_length=32, default=random_id)
+    name = CharField(unique=True, max_length=100)
+    description = TextField(default="")
+    created = DateTimeField(default=utcnow)
+
+
+class ProjectMember(BaseModel):
+    project = ForeignKeyField(Project, backref="members", on_delete="CASCADE")
+    user = ForeignKeyField(User, backref="memberships", on_delete="CASCADE")
+
+    class Meta:
+        indexes = ((("project", "user"), True), (("user",), False))
+
+
+class Manager(BaseModel):
+    id = CharField(primary_key=True, max_length=32, default=random_id)
+    name = CharField(unique=True, max_length=100)
+    token_hash = CharField(max_length=64)
+    url = CharField(default="", max_length=500)
+    variables = JSONField(default=dict)
+    nr_of_workers = IntegerField(default=0)
+    worker_task_types = JSONField(default=list)
+    version = CharField(null=True, max_length=50)
+    idle_workers = IntegerField(default=0)
+    created = DateTimeField(default=utcnow)
+    last_seen = DateTimeField(null=True)
+    last_startup = DateTimeField(null=True)
+    last_worker_report = DateTimeField(null=True)
+
+
+class ProjectManager(BaseModel):
+    project = ForeignKeyField(Project, backref="manager_links", on_delete="CASCADE")
+    manager = ForeignKeyField(Manager, backref="project_links", on_delete="CASCADE")
+
+    class Meta:
+        indexes = ((("project", "manager"), True), (("manager",), False))
+
+
+class Job(BaseModel):
+    id = CharField(primary_key=True, max_length=32, default=time_ordered_id)
+    name = CharField(max_length=200)
+    job_type = CharField(max_length=100)
+    status = CharField(max_length=32)
+    status_reason = TextField(default="")
+    priority = IntegerField(default=50)
+    settings = JSONField(default=dict)
+    metadata = JSONField(default=dict)
+    project = ForeignKeyField(Project, backref="jobs", on_delete="RESTRICT")
+    manager = ForeignKeyField(Manager, backref="jobs", null=True, on_delete="SET NULL")
+    user = ForeignKeyField(User, backref="jobs", null=True, on_delete="SET NULL")
+    created = DateTimeField(default=utcnow)
+    updated = DateTimeField(default=utcnow)
+    start_paused = BooleanField(default=False)
+    worker_tag = CharField(null=True, max_length=100)
+    memory_mb = IntegerField(null=True)
+    files_mode = CharField(max_length=16, default="shared")
+    blocked = BooleanField(default=False)  # waiting for the jobs it depends on
+    task_counts = JSONField(default=dict)
+    tasks_total = IntegerField(default=0)
+    progress_points = BigIntegerField(default=0)  # sum over tasks of 0..100
+
+    class Meta:
+        indexes = ((("project", "id"), False), (("status", "id"), False), (("manager", "status"), False))
+
+    @property
+    def progress(self) -> float:
+        return round(self.progress_points / self.tasks_total, 2) if self.tasks_total else 0.0
+
+
+class JobDependency(BaseModel):
+    job = ForeignKeyField(Job, backref="dependencies", on_delete="CASCADE")
+    depends_on = ForeignKeyField(Job, backref="dependents", on_delete="CASCADE")
+
+    class Meta:
+        indexes = ((("job", "depends_on"), True), (("depends_on",), False))
+
+
+class JobLogEntry(BaseModel):
+    """The job's operations log: who did what to it, when and why."""
+    job = ForeignKeyField(Job, backref="log_entries", on_delete="CASCADE", index=True)
+    created = DateTimeField(default=utcnow)
+    who = CharField(max_length=200)
+    what = TextField()
+    reason = TextField(default="")
+
+
+class Task(BaseModel):
+    id = CharField(primary_key=True, max_length=48)
+    job = ForeignKeyField(Job, backref="tasks", on_delete="CASCADE", index=False)
+    name = CharField(max_length=200)
+    task_type = CharField(max_length=50)
+    status = CharField(max_length=32)
+    priority = IntegerField(default=50)
+    job_priority = IntegerField(default=50)
+    commands = JSONField()
+    parents = JSONField(default=list)
+    worker = CharField(null=True, max_length=200)
+    failed_by_workers = JSONField(default=list)
+    activity = TextField(default="")
+    log_tail = TextField(default="")
+    progress = FloatField(default=0)
+    current_command_idx = IntegerField(default=0)
+    command_progress = FloatField(default=0)
+    metrics = JSONField(null=True)
+    log_uploaded = DateTimeField(null=True)
+    created = DateTimeField(default=utcnow)
+    updated = DateTimeField(default=utcnow)  # last change a Manager must learn about (depsgraph)
+
+    class Meta:
+        indexes = ((("job", "status"), False),)
+
+
+class Blob(BaseModel):
+    """A stored file, by content; job files and outputs refer to it."""
+    sha256 = CharField(primary_key=True, max_length=64)
+    size = BigIntegerField()
+    created = DateTimeField(default=utcnow)
+
+
+class JobFile(BaseModel):
+    job = ForeignKeyField(Job, backref="files", on_delete="CASCADE", index=False)
+    relpath = CharField(max_length=1024)
+    sha256 = CharField(max_length=64, index=True)
+    size = BigIntegerField()
+
+    class Meta:
+        indexes = ((("job", "relpath"), True),)
+
+
+class JobOutput(BaseModel):
+    job = ForeignKeyField(Job, backref="outputs", on_delete="CASCADE", index=False)
+    relpath = CharField(max_length=1024)
+    sha256 = CharField(max_length=64, index=True)
+    size = BigIntegerField()
+    task = CharField(null=True, max_length=48)
+    created = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("job", "relpath"), True),)
+
+
+class WorkerRecord(BaseModel):
+    """A worker as its Manager last reported it."""
+    manager = ForeignKeyField(Manager, backref="workers", on_delete="CASCADE", index=False)
+    worker_id = CharField(max_length=100)
+    nickname = CharField(max_length=200)
+    status = CharField(max_length=32)
+    platform = CharField(max_length=20, default="")
+    supported_task_types = JSONField(default=list)
+    tags = JSONField(default=list)
+    current_task = CharField(null=True, max_length=48)
+    current_job = CharField(null=True, max_length=32)
+    last_seen = CharField(null=True, max_length=40)
+    status_requested = CharField(null=True, max_length=32)
+    resources = JSONField(null=True)
+    reported = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("manager", "worker_id"), True),)
+
+
+class LogRequest(BaseModel):
+    """A task whose full log someone asked for; its Manager is told in the next batch answer."""
+    task = CharField(primary_key=True, max_length=48)
+    job = ForeignKeyField(Job, on_delete="CASCADE", index=True)
+    manager = CharField(max_length=32, index=True)
+    requested = DateTimeField(default=utcnow)
+
+
+class AppliedUpdate(BaseModel):
+    """Task update ids already applied, so a batch sent twice is applied once."""
+    id = CharField(primary_key=True, max_length=100)
+    manager = CharField(max_length=32)
+    applied = DateTimeField(default=utcnow, index=True)
+
+
+ALL_MODELS = [User, ApiToken, Project, ProjectMember, Manager, ProjectManager, Job, JobDependency,
+              JobLogEntry, Task, Blob, JobFile, JobOutput, WorkerRecord, LogRequest, AppliedUpdate]
+
+
+def bind(db: peewee.Database, create: bool = True) -> peewee.Database:
+    """Point the models at `db` and create missing tables."""
+    database_proxy.initialize(db)
+    if create:
+        with db.connection_context():
+            db.create_tables(ALL_MODELS, safe=True)
+    return db
+
+
+def bulk_insert(model: type[Model], columns: Sequence[str], rows: Iterable[Sequence[Any]],
+                batch: int = 2000) -> int:
+    """Insert plain-value rows fast, below Peewee's per-value machinery; the caller's transaction.
+
+    Values must already be what the database stores (JSON as text, datetimes).
+    SQLite takes `executemany`; PostgreSQL multi-row VALUES via psycopg2's execute_values.
+    """
+    db = database_proxy.obj
+    table = model._meta.table_name
+    cols = ", ".join(model._meta.fields[c].column_name if c in model._meta.fields else c for c in columns)
+    count = 0
+    cursor = db.cursor()
+    if is_sqlite(db):
+        sql = f'INSERT INTO "{table}" ({cols}) VALUES ({", ".join("?" * len(columns))})'
+        buf: list = []
+        for row in rows:
+            buf.append(row)
+            if len(buf) >= batch:
+                cursor.executemany(sql, buf)
+                count += len(buf)
+                buf = []
+        if buf:
+            cursor.executemany(sql, buf)
+            count += len(buf)
+        return count
+    from psycopg2.extras import execute_values
+    sql = f'INSERT INTO "{table}" ({cols}) VALUES %s'
+    buf = []
+    for row in rows:
+        buf.append(row)
+        if len(buf) >= batch:
+            execute_values(cursor, sql, buf, page_size=batch)
+            count += len(buf)
+            buf = []
+    if buf:
+        execute_values(cursor, sql, buf, page_size=batch)
+        count += len(buf)
+    return count

@@ -1,0 +1,43 @@
+"""Small request helpers shared by the route modules."""
+
+from __future__ import annotations
+
+import bottle
+
+from backend.web import bad_request
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+
+
+def query_int(name: str, default: int, lo: int, hi: int) -> int:
+    raw = bottle.request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise bad_request(f"query parameter '{name}' must be an integer, not '{raw}'", "invalid_query") from None
+    if not lo <= value <= hi:
+        raise bad_request(f"query parameter '{name}' must be from {lo} to {hi}", "invalid_query")
+    return value
+
+
+def query_str(name: str) -> str | None:
+    raw = bottle.request.query.getunicode(name)
+    return raw if raw not in (None, "") else None
+
+
+def paging() -> tuple[int, int]:
+    return query_int("limit", DEFAULT_LIMIT, 1, MAX_LIMIT), query_int("offset", 0, 0, 10 ** 9)
+
+
+def reason_of(body: dict) -> str:
+    reason = body.get("reason", "")
+    if not isinstance(reason, str) or len(reason) > 2000:
+        raise bad_request("'reason' must be a string of at most 2000 characters", "invalid_field")
+    return reason
+
+
+def no_content() -> bottle.HTTPResponse:
+    return bottle.HTTPResponse(status=204)

@@ -1,0 +1,113 @@
+"""The Manager API of docs/protocol.md, under /api/managers/{manager_id}/."""
+
+from __future__ import annotations
+
+import bottle
+
+from backend.web import ApiError, bad_request, not_found, read_object
+from shared.documents import TaskUpdateBatch, UpstreamNotification, WorkerReport
+from shared.protocol import IF_UPDATED_SINCE, LAST_UPDATED, SHA256_HEADER
+
+from .. import manager_sync
+from ..storage import is_sha256
+from ..views import iso, parse_iso
+from .common import no_content
+from .files import request_stream, send_blob
+
+P = "/api/managers/<manager_id>"
+MAX_LOG_BYTES = 256 * 1024 * 1024
+
+
+def install(routes, ctx) -> None:
+    def announce(manager, startup: bool):
+        manager_sync.announce(ctx, manager, UpstreamNotification.from_dict(read_object()), startup)
+        return no_content()
+
+    @routes.add("POST", f"{P}/startup", summary="The Manager started: its URL, variables, workers, task types",
+                tag="manager", auth_kind="manager", body="UpstreamNotification", responses={204: "stored"})
+    def startup(manager):
+        return announce(manager, True)
+
+    @routes.add("POST", f"{P}/update", summary="Something about the Manager changed", tag="manager",
+                auth_kind="manager", body="UpstreamNotification", responses={204: "stored"})
+    def update(manager):
+        return announce(manager, False)
+
+    @routes.add("POST", f"{P}/workers", summary="The Manager's workers as it sees them now", tag="manager",
+                auth_kind="manager", body="WorkerReport", responses={204: "stored"})
+    def workers(manager):
+        manager_sync.worker_report(ctx, manager, WorkerReport.from_dict(read_object()))
+        return no_content()
+
+    @routes.add("GET", f"{P}/depsgraph", summary="Runnable tasks for this Manager (queued ones become claimed)",
+                tag="manager", auth_kind="manager",
+                responses={200: ("the tasks; header X-Flamenco-Last-Updated to send back next time",
+                                 "ScheduledTasks"),
+                           304: "nothing changed since X-Flamenco-If-Updated-Since"},
+                description="Without X-Flamenco-If-Updated-Since: every queued, claimed-by-manager, "
+                            "soft-failed and active task of this Manager's runnable, unblocked jobs. With it: "
+                            "those changed after it.")
+    def depsgraph(manager):
+        manager_sync.touch(ctx, manager)
+        raw = bottle.request.get_header(IF_UPDATED_SINCE)
+        since = None
+        if raw:
+            try:
+                since = parse_iso(raw)
+            except ValueError:
+                raise bad_request(f"{IF_UPDATED_SINCE} must be the ISO timestamp of {LAST_UPDATED}, not '{raw}'",
+                                  "invalid_header") from None
+        docs, stamp = manager_sync.depsgraph(ctx, manager, since)
+        headers = {LAST_UPDATED: iso(stamp)}
+        if since is not None and not docs:
+            resp = bottle.HTTPResponse(status=304)
+            for k, v in headers.items():
+                resp.set_header(k, v)
+            return resp
+        for k, v in headers.items():
+            bottle.response.set_header(k, v)
+        return {"depsgraph": docs}
+
+    @routes.add("POST", f"{P}/task-update-batch", summary="Task updates from the Manager, applied once each",
+                tag="manager", auth_kind="manager", body="TaskUpdateBatch",
+                responses={200: ("what was handled, and what to cancel or upload", "TaskUpdateResponse")})
+    def task_update_batch(manager):
+        manager_sync.touch(ctx, manager)
+        return manager_sync.apply_batch(ctx, manager, TaskUpdateBatch.from_dict(read_object()))
+
+    @routes.add("POST", f"{P}/tasks/<task_id>/log", summary="A task's full log, gzip'd", tag="manager",
+                auth_kind="manager", body="binary", body_type="application/gzip",
+                responses={204: "stored", 404: "not this Manager's task"})
+    def task_log(manager, task_id):
+        stream, length = request_stream()
+        if length is not None and length > MAX_LOG_BYTES:
+            raise ApiError(413, "too_large", f"a task log may be at most {MAX_LOG_BYTES} bytes gzip'd")
+        data = stream.read(length) if length is not None else stream.read(MAX_LOG_BYTES + 1)
+        if len(data) > MAX_LOG_BYTES:
+            raise ApiError(413, "too_large", f"a task log may be at most {MAX_LOG_BYTES} bytes gzip'd")
+        manager_sync.store_task_log(ctx, manager, task_id, data)
+        return no_content()
+
+    @routes.add("GET", f"{P}/jobs/<job_id>/files", summary="The manifest of a job's uploaded files",
+                tag="manager", auth_kind="manager",
+                responses={200: ("relpath -> {sha256, size}", "JobFiles"), 404: "not this Manager's job"})
+    def job_files(manager, job_id):
+        return manager_sync.job_files(manager, job_id)
+
+    @routes.add("GET", f"{P}/files/<sha256>", summary="A file of one of this Manager's jobs", tag="manager",
+                auth_kind="manager", responses={200: "the bytes", 404: "not a file of this Manager's jobs"})
+    def get_file(manager, sha256):
+        if not is_sha256(sha256) or not manager_sync.may_read_blob(manager, sha256):
+            raise not_found(f"no file {sha256} for this manager")
+        return send_blob(ctx.store, sha256)
+
+    @routes.add("PUT", f"{P}/jobs/<job_id>/outputs/<relpath:path>", summary="An output a worker produced",
+                tag="manager", auth_kind="manager", body="binary", body_type="application/octet-stream",
+                query={"task": "the task that produced it"},
+                responses={204: "stored (idempotent)", 400: "bad path, or the bytes do not match the SHA-256 header",
+                           404: "not this Manager's job"})
+    def put_output(manager, job_id, relpath):
+        stream, length = request_stream()
+        manager_sync.put_output(ctx, manager, job_id, relpath, bottle.request.query.getunicode("task") or None,
+                                (bottle.request.get_header(SHA256_HEADER) or "").strip().lower(), stream, length)
+        return no_content()

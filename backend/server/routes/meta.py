@@ -1,0 +1,65 @@
+"""Unauthenticated basics, signing in, and what a signed-in user may ask about themselves."""
+
+from __future__ import annotations
+
+import bottle
+
+from backend.web import bad_request, read_object, unauthorized
+from shared.version import API_VERSION, __version__
+
+from .. import auth
+from ..admin import user_projects
+from ..database import write
+from ..models import Manager, ProjectManager, User
+from ..views import project_doc, user_doc
+
+
+def install(routes, ctx) -> None:
+    @routes.add("GET", "/api/version", summary="Server version and API version", tag="meta", auth_kind="none",
+                responses={200: ("the versions", "Version")})
+    def version():
+        return {"version": __version__, "api_version": API_VERSION}
+
+    @routes.add("GET", "/api/openapi.json", summary="This API, as an OpenAPI 3 document", tag="meta",
+                auth_kind="none", responses={200: "the OpenAPI document"})
+    def openapi():
+        return routes.document()
+
+    @routes.add("POST", "/api/auth/login", summary="Sign in with name and password; a new API token",
+                tag="meta", auth_kind="none", body="Login",
+                responses={200: ("the token and the user", "LoginResult"), 401: "wrong name or password"})
+    def login():
+        body = read_object()
+        name, password = body.get("username"), body.get("password")
+        if not isinstance(name, str) or not isinstance(password, str):
+            raise bad_request("'username' and 'password' are required strings", "invalid_field")
+        user = User.get_or_none(User.name == name)
+        ok = auth.verify_password(password, user.password_hash if user else None)
+        if user is None or not ok:
+            raise unauthorized("wrong user name or password")
+        with write(ctx.db):
+            token = auth.new_user_token(user, f"login from {bottle.request.remote_addr or '?'}")
+        return {"token": token, "user": user_doc(user, user_projects(user))}
+
+    @routes.add("GET", "/api/me", summary="The signed-in user and their projects", tag="meta",
+                responses={200: ("the user", "User")})
+    def me(user):
+        return user_doc(user, user_projects(user))
+
+    @routes.add("GET", "/api/projects", summary="The projects the user works in (all, for admins)", tag="meta",
+                responses={200: ("the projects", "Projects")})
+    def projects(user):
+        found = user_projects(user)
+        links: dict[str, list] = {}
+        if found:
+            rows = (Manager.select(Manager.id, Manager.name, ProjectManager.project)
+                    .join(ProjectManager).where(ProjectManager.project.in_([p.id for p in found]))
+                    .order_by(Manager.name))
+            for m in rows:
+                links.setdefault(m.projectmanager.project_id, []).append(m)
+        return {"projects": [project_doc(p, links.get(p.id, [])) for p in found]}
+
+    @routes.add("GET", "/api/job-types", summary="The job types with their settings schemas", tag="meta",
+                responses={200: ("the job types", "JobTypes")})
+    def job_types(user):
+        return {"job_types": ctx.registry.describe()}

@@ -1,0 +1,432 @@
+"""The only writer of job and task statuses.
+
+Job changes ripple to their tasks and task changes roll up to their job, in
+the caller's write transaction (database.write), so nobody ever sees a job
+that disagrees with its tasks. Every move is checked against the tables in
+shared/statuses.py. The job row carries its task counts per status and its
+progress points; single task changes adjust them, bulk changes recount them.
+
+The rules (Flamenco 2 plus pause and job dependencies):
+* cancel / fail: queued and paused tasks -> canceled; claimed, soft-failed
+  and active -> cancel-requested. The job settles to canceled / failed once no
+  task is active or cancel-requested.
+* pause: queued -> paused; claimed and soft-failed -> cancel-requested (they
+  come back canceled and become paused); active tasks run to their end. The job
+  settles to paused once none is active or cancel-requested. Resume: paused -> queued.
+* A task reported failed fails the job once 10% of its tasks failed (soft
+  fails do not count); otherwise the job becomes active.
+* All tasks completed -> the job completed; jobs depending on it are unblocked.
+  A job that fails or is canceled fails the jobs that depend on it.
+* Requeue clears the tasks' failure lists and progress.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import Iterable
+
+import peewee
+
+from backend.web import ApiError, conflict
+from shared.documents import UpstreamTaskUpdate
+from shared.statuses import (JOB_REQUESTED, TASK_CANCEL_REQUESTED_ACCEPTS, JobStatus, TaskStatus,
+                             TransitionError, allowed, check)
+
+from .database import Clock
+from .models import Job, JobDependency, JobLogEntry, Task
+
+log = logging.getLogger(__name__)
+
+J, T = JobStatus, TaskStatus
+FAIL_PERCENTAGE = 10
+LOG_TAIL_LINES = 10
+IN_CHUNK = 500
+
+RUNNING = (T.ACTIVE, T.CANCEL_REQUESTED)
+JOB_SETTLED_FAILURES = {J.FAILED: "failed", J.CANCELED: "was canceled"}
+
+
+def _v(status) -> str:
+    return status.value if hasattr(status, "value") else str(status)
+
+
+def _chunks(items: list, size: int = IN_CHUNK) -> Iterable[list]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _points(status: str, progress: float) -> int:
+    """What a task adds to its job's progress: 100 when completed, its progress while running."""
+    if status == T.COMPLETED.value:
+        return 100
+    if status in (T.ACTIVE.value, T.CANCEL_REQUESTED.value):
+        return int(round(max(0.0, min(100.0, progress or 0.0))))
+    return 0
+
+
+class StateMachine:
+    """Status changes for jobs and tasks; every method runs inside the caller's write transaction."""
+
+    def __init__(self, clock: Clock):
+        self.clock = clock
+
+    # --- helpers --------------------------------------------------------------
+
+    def _log(self, job: Job, who: str, what: str, reason: str = "") -> None:
+        JobLogEntry.create(job=job.id, created=self.clock.now(), who=who, what=what, reason=reason or "")
+
+    def _count(self, job: Job, status: str) -> int:
+        return int(job.task_counts.get(status, 0))
+
+    def recount(self, job: Job) -> None:
+        """Task counts and progress of the job from its tasks (after bulk changes)."""
+        counts: dict[str, int] = {}
+        points = 0
+        rows = (Task.select(Task.status, peewee.fn.COUNT(Task.id),
+                            peewee.fn.SUM(peewee.Case(None, [(Task.status.in_([T.ACTIVE.value,
+                                                                                T.CANCEL_REQUESTED.value]),
+                                                               Task.progress)], 0)))
+                .where(Task.job == job.id).group_by(Task.status).tuples())
+        for status, n, progress_sum in rows:
+            counts[status] = int(n)
+            if status == T.COMPLETED.value:
+                points += 100 * int(n)
+            elif status in (T.ACTIVE.value, T.CANCEL_REQUESTED.value):
+                points += int(round(float(progress_sum or 0)))
+        job.task_counts = counts
+        job.tasks_total = sum(counts.values())
+        job.progress_points = points
+
+    def _save_job(self, job: Job) -> None:
+        job.updated = self.clock.now()
+        job.save()
+
+    def _set_job_status(self, job: Job, new: JobStatus, who: str, reason: str = "", quiet: bool = False) -> None:
+        old = job.status
+        if old == new.value:
+            return
+        check("job", old, new.value)
+        job.status = new.value
+        if reason or new in (J.QUEUED, J.ACTIVE, J.COMPLETED):
+            job.status_reason = reason
+        self._save_job(job)
+        if not quiet:
+            self._log(job, who, f"status {old} -> {new.value}", reason)
+        log.info("job %s: %s -> %s (%s)%s", job.id, old, new.value, who, f": {reason}" if reason else "")
+        if new == J.COMPLETED:
+            self._unblock_dependents(job, who)
+        elif new in JOB_SETTLED_FAILURES:
+            self._fail_dependents(job, JOB_SETTLED_FAILURES[new])
+
+    def _bulk_task_status(self, job: Job, from_statuses: Iterable[TaskStatus], to: TaskStatus,
+                          reset: bool = False, ids: list[str] | None = None) -> int:
+        """Move the job's tasks in `from_statuses` (optionally only `ids`) to `to`; no recount."""
+        froms = [s.value for s in from_statuses if s != to]
+        for s in froms:
+            check("task", s, to.value)
+        if not froms:
+            return 0
+        values = {Task.status: to.value, Task.updated: self.clock.now()}
+        if reset:
+            values.update({Task.failed_by_workers: [], Task.progress: 0, Task.command_progress: 0,
+                           Task.current_command_idx: 0, Task.activity: "", Task.worker: None})
+        if ids is None:
+            return Task.update(values).where(Task.job == job.id, Task.status.in_(froms)).execute()
+        n = 0
+        for chunk in _chunks(ids):
+            n += Task.update(values).where(Task.job == job.id, Task.status.in_(froms),
+                                           Task.id.in_(chunk)).execute()
+        return n
+
+    # --- new jobs ---------------------------------------------------------------
+
+    def flip_new_job(self, job: Job, task_count: int, who: str) -> None:
+        """under-construction -> queued (or paused): the job and all its tasks, with one stamp."""
+        target = J.PAUSED if job.start_paused else J.QUEUED
+        task_target = T.PAUSED if job.start_paused else T.QUEUED
+        check("task", T.UNDER_CONSTRUCTION.value, task_target.value)
+        now = self.clock.now()
+        Task.update({Task.status: task_target.value, Task.updated: now}).where(
+            Task.job == job.id, Task.status == T.UNDER_CONSTRUCTION.value).execute()
+        job.task_counts = {task_target.value: task_count}
+        job.tasks_total = task_count
+        job.progress_points = 0
+        self._set_job_status(job, target, who, quiet=True)
+
+    def construction_failed(self, job: Job, who: str, reason: str) -> None:
+        self._set_job_status(job, J.CONSTRUCTION_FAILED, who, reason)
+
+    # --- requests from people -------------------------------------------------
+
+    def request_job_status(self, job: Job, target: JobStatus, who: str, reason: str = "") -> None:
+        """A person asks for `target`; 409 if the tables do not allow it from here."""
+        from shared.statuses import JOB_USER_TRANSITIONS
+        old = JobStatus(job.status)
+        if target == old:
+            return
+        if target not in JOB_USER_TRANSITIONS.get(old, frozenset()):
+            raise conflict(f"job {job.id} cannot go from '{old.value}' to '{target.value}'", "invalid_transition")
+        if target == J.REQUEUED:
+            self.requeue_job(job, who, reason)
+            return
+        if target in (J.CANCEL_REQUESTED, J.FAIL_REQUESTED):
+            self._stop_job(job, target, who, reason)
+        elif target == J.PAUSE_REQUESTED:
+            self._set_job_status(job, J.PAUSE_REQUESTED, who, reason)
+            self._bulk_task_status(job, [T.QUEUED], T.PAUSED)
+            self._bulk_task_status(job, [T.CLAIMED_BY_MANAGER, T.SOFT_FAILED], T.CANCEL_REQUESTED)
+            self.recount(job)
+            self._settle(job, who)
+        elif target == J.QUEUED:
+            self._set_job_status(job, J.QUEUED, who, reason)
+            self._bulk_task_status(job, [T.PAUSED], T.QUEUED)
+            self.recount(job)
+            self._settle(job, who)
+        elif target == J.CANCELED:  # waiting-for-files: no tasks yet
+            self._set_job_status(job, J.CANCELED, who, reason)
+        else:
+            raise conflict(f"job {job.id}: '{target.value}' cannot be requested", "invalid_transition")
+        self._save_job(job)
+
+    def _stop_job(self, job: Job, target: JobStatus, who: str, reason: str) -> None:
+        """cancel-requested / fail-requested: stop what runs, cancel the rest, settle if nothing runs."""
+        self._set_job_status(job, target, who, reason)
+        self._bulk_task_status(job, [T.QUEUED, T.PAUSED], T.CANCELED)
+        self._bulk_task_status(job, [T.CLAIMED_BY_MANAGER, T.SOFT_FAILED, T.ACTIVE], T.CANCEL_REQUESTED)
+        self.recount(job)
+        self._settle(job, who)
+
+    def requeue_job(self, job: Job, who: str, reason: str = "", failed_only: bool = False) -> int:
+        """Requeue a job's unfinished tasks (all of them when it had completed); the number requeued."""
+        old = JobStatus(job.status)
+        if old not in (J.QUEUED, J.ACTIVE, J.PAUSED, J.COMPLETED, J.CANCELED, J.FAILED):
+            raise conflict(f"job {job.id} in '{old.value}' cannot be requeued", "invalid_transition")
+        if failed_only:
+            froms = [T.FAILED, T.CANCELED]
+        elif old == J.COMPLETED:
+            froms = [T.COMPLETED, T.FAILED, T.CANCELED, T.SOFT_FAILED, T.PAUSED]
+        else:
+            froms = [T.FAILED, T.CANCELED, T.SOFT_FAILED, T.PAUSED]
+        n = self._bulk_task_status(job, froms, T.QUEUED, reset=True)
+        what = f"requeued {n} {'failed ' if failed_only else ''}task{'s' if n != 1 else ''}"
+        if old in (J.PAUSED, J.COMPLETED, J.CANCELED, J.FAILED):
+            self._set_job_status(job, J.REQUEUED, who, reason, quiet=True)
+            self._set_job_status(job, J.QUEUED, who, reason, quiet=True)
+            what += f"; status {old.value} -> queued"
+        self._log(job, who, what, reason)
+        if old == J.COMPLETED:
+            self._reblock_dependents(job, who)
+        self.recount(job)
+        self._settle(job, who)
+        self._save_job(job)
+        return n
+
+    def requeue_task(self, task: Task, job: Job, who: str, reason: str = "") -> int:
+        """Requeue a task and everything that depends on it, directly or not; the number requeued."""
+        status = JobStatus(job.status)
+        if status in (J.UNDER_CONSTRUCTION, J.CONSTRUCTION_FAILED, J.WAITING_FOR_FILES, J.ARCHIVING,
+                      J.ARCHIVED) or status in JOB_REQUESTED:
+            raise conflict(f"tasks of job {job.id} in '{status.value}' cannot be requeued", "invalid_transition")
+        if task.status in (T.ACTIVE.value, T.CANCEL_REQUESTED.value):
+            raise conflict(f"task {task.id} is '{task.status}'; it can be requeued once it stopped",
+                           "invalid_transition")
+        rows = list(Task.select(Task.id, Task.parents, Task.status).where(Task.job == job.id).tuples())
+        children: dict[str, list[str]] = {}
+        statuses = {}
+        for tid, parents, st in rows:
+            statuses[tid] = st
+            for p in parents or ():
+                children.setdefault(p, []).append(tid)
+        todo, seen = [task.id], {task.id}
+        while todo:
+            for child in children.get(todo.pop(), ()):
+                if child not in seen:
+                    seen.add(child)
+                    todo.append(child)
+        ids = [tid for tid in seen if statuses[tid] not in (T.ACTIVE.value, T.CANCEL_REQUESTED.value)]
+        target = T.PAUSED if status == J.PAUSED else T.QUEUED
+        froms = [s for s in TaskStatus if s not in RUNNING and s != T.UNDER_CONSTRUCTION and allowed(
+            "task", s.value, target.value)]
+        n = self._bulk_task_status(job, froms, target, reset=True, ids=ids)
+        if status in (J.COMPLETED, J.CANCELED, J.FAILED):
+            self._set_job_status(job, J.REQUEUED, who, reason, quiet=True)
+            self._set_job_status(job, J.QUEUED, who, reason, quiet=True)
+            if status == J.COMPLETED:
+                self._reblock_dependents(job, who)
+        self._log(job, who, f"requeued task {task.name} ({task.id}) and {n - 1 if n else 0} dependent "
+                            f"task(s)", reason)
+        self.recount(job)
+        self._settle(job, who)
+        self._save_job(job)
+        return n
+
+    def set_job_priority(self, job: Job, priority: int, who: str, reason: str = "") -> None:
+        old = job.priority
+        if old == priority:
+            return
+        job.priority = priority
+        Task.update({Task.job_priority: priority, Task.updated: self.clock.now()}).where(
+            Task.job == job.id).execute()
+        self._save_job(job)
+        self._log(job, who, f"priority {old} -> {priority}", reason)
+
+    # --- dependencies -----------------------------------------------------------
+
+    def _dependents(self, job: Job) -> list[Job]:
+        return list(Job.select().join(JobDependency, on=(JobDependency.job == Job.id))
+                    .where(JobDependency.depends_on == job.id))
+
+    def _unblock_dependents(self, job: Job, who: str) -> None:
+        for dep in self._dependents(job):
+            if not dep.blocked:
+                continue
+            pending = (Job.select(Job.id).join(JobDependency, on=(JobDependency.depends_on == Job.id))
+                       .where(JobDependency.job == dep.id, Job.status != J.COMPLETED.value).count())
+            if pending:
+                continue
+            dep.blocked = False
+            self._save_job(dep)
+            Task.update({Task.updated: self.clock.now()}).where(Task.job == dep.id).execute()
+            self._log(dep, who, f"unblocked: job {job.name} ({job.id}) and its other dependencies completed")
+
+    def _reblock_dependents(self, job: Job, who: str) -> None:
+        for dep in self._dependents(job):
+            if dep.blocked or JobStatus(dep.status) not in (J.QUEUED, J.ACTIVE, J.PAUSED, J.PAUSE_REQUESTED):
+                continue
+            dep.blocked = True
+            self._save_job(dep)
+            self._log(dep, who, f"blocked again: job {job.name} ({job.id}) was requeued")
+
+    def _fail_dependents(self, job: Job, how: str) -> None:
+        for dep in self._dependents(job):
+            status = JobStatus(dep.status)
+            if status not in (J.QUEUED, J.ACTIVE, J.PAUSED, J.PAUSE_REQUESTED):
+                continue
+            self._stop_job(dep, J.FAIL_REQUESTED, "server",
+                           f"depends on job {job.name} ({job.id}), which {how}")
+            self._save_job(dep)
+
+    # --- the Manager's reports --------------------------------------------------
+
+    def apply_task_update(self, task: Task, job: Job, update: UpstreamTaskUpdate, who: str) -> bool:
+        """One update from the Manager: progress fields, then the status with its roll-up.
+
+        A status the task may not take is ignored (the progress is kept); the
+        update is handled either way. Returns whether the status changed.
+        """
+        old = task.status
+        old_points = _points(old, task.progress)
+        if update.activity is not None:
+            task.activity = update.activity[:2000]
+        task.progress = float(update.task_progress_percentage or 0)
+        task.current_command_idx = update.current_command_idx
+        task.command_progress = float(update.command_progress_percentage or 0)
+        if update.metrics is not None:
+            task.metrics = update.metrics
+        if update.worker:
+            task.worker = update.worker[:200]
+        if update.failed_by_workers is not None:
+            task.failed_by_workers = [f.to_dict() for f in update.failed_by_workers]
+        if update.log_tail:
+            task.log_tail = "\n".join(update.log_tail.splitlines()[-LOG_TAIL_LINES:])
+        elif update.log:
+            lines = (task.log_tail.splitlines() if task.log_tail else []) + update.log.splitlines()
+            task.log_tail = "\n".join(lines[-LOG_TAIL_LINES:])
+
+        new = self._effective_status(task, job, update.task_status)
+        changed = new is not None and new.value != old
+        if changed:
+            task.status = new.value
+            task.updated = self.clock.now()
+            counts = dict(job.task_counts)
+            counts[old] = counts.get(old, 0) - 1
+            if counts[old] <= 0:
+                counts.pop(old)
+            counts[new.value] = counts.get(new.value, 0) + 1
+            job.task_counts = counts
+        job.progress_points += _points(task.status, task.progress) - old_points
+        task.save()
+        if changed:
+            self._roll_up(job, new, who)
+        return changed
+
+    def _effective_status(self, task: Task, job: Job, reported: str | None) -> TaskStatus | None:
+        """The status a report leads to, or None to keep the current one."""
+        if not reported or reported == task.status:
+            return None
+        old, new = TaskStatus(task.status), TaskStatus(reported)
+        jstatus = JobStatus(job.status)
+        if old == T.CANCEL_REQUESTED:
+            if new not in TASK_CANCEL_REQUESTED_ACCEPTS:
+                return None
+            if new == T.CANCELED:
+                if jstatus in (J.PAUSE_REQUESTED, J.PAUSED):
+                    new = T.PAUSED
+                elif jstatus in (J.QUEUED, J.ACTIVE):
+                    new = T.QUEUED
+        elif jstatus in (J.PAUSE_REQUESTED, J.PAUSED, J.CANCEL_REQUESTED, J.FAIL_REQUESTED) \
+                and new in (T.QUEUED, T.CLAIMED_BY_MANAGER, T.SOFT_FAILED):
+            new = T.CANCEL_REQUESTED  # the Manager still holds it; make it let go
+        if not allowed("task", old.value, new.value):
+            log.warning("task %s: ignoring reported status %s (it is %s)", task.id, reported, old.value)
+            return None
+        return new
+
+    def _roll_up(self, job: Job, new: TaskStatus, who: str) -> None:
+        status = JobStatus(job.status)
+        total = job.tasks_total
+        if status in (J.QUEUED, J.ACTIVE):
+            if new == T.COMPLETED and self._count(job, T.COMPLETED.value) == total:
+                self._set_job_status(job, J.COMPLETED, who)
+            elif new == T.FAILED:
+                failed = self._count(job, T.FAILED.value)
+                if failed * 100 >= FAIL_PERCENTAGE * total:
+                    pct = failed * 100 / total
+                    self._stop_job(job, J.FAIL_REQUESTED, who,
+                                   f"{failed} of {total} tasks ({pct:.0f}%) failed")
+                elif status == J.QUEUED:
+                    self._set_job_status(job, J.ACTIVE, who)
+            elif new in (T.ACTIVE, T.SOFT_FAILED, T.COMPLETED) and status == J.QUEUED:
+                self._set_job_status(job, J.ACTIVE, who)
+            elif new in (T.CLAIMED_BY_MANAGER, T.QUEUED) and status == J.ACTIVE \
+                    and self._count(job, T.ACTIVE.value) == 0:
+                self._set_job_status(job, J.QUEUED, who)
+        elif status == J.COMPLETED and new in (T.QUEUED, T.CLAIMED_BY_MANAGER):
+            self._set_job_status(job, J.QUEUED, who)
+        else:
+            self._settle(job, who)
+
+    def _settle(self, job: Job, who: str) -> None:
+        """'-requested' -> its end once nothing runs; all tasks completed -> completed."""
+        status = JobStatus(job.status)
+        total = job.tasks_total
+        all_done = total > 0 and self._count(job, T.COMPLETED.value) == total
+        if status in JOB_REQUESTED:
+            if sum(self._count(job, s.value) for s in RUNNING) == 0:
+                self._set_job_status(job, JOB_REQUESTED[status], who, job.status_reason)
+        elif status in (J.QUEUED, J.ACTIVE) and all_done:
+            self._set_job_status(job, J.COMPLETED, who)
+
+    # --- the depsgraph claim ------------------------------------------------------
+
+    def claim(self, job: Job, task_ids: list[str], now) -> int:
+        """queued -> claimed-by-manager for tasks handed to the job's Manager, stamped `now`."""
+        check("task", T.QUEUED.value, T.CLAIMED_BY_MANAGER.value)
+        n = 0
+        for chunk in _chunks(task_ids):
+            n += Task.update({Task.status: T.CLAIMED_BY_MANAGER.value, Task.updated: now}).where(
+                Task.job == job.id, Task.status == T.QUEUED.value, Task.id.in_(chunk)).execute()
+        if n:
+            counts = dict(job.task_counts)
+            counts[T.QUEUED.value] = counts.get(T.QUEUED.value, 0) - n
+            if counts[T.QUEUED.value] <= 0:
+                counts.pop(T.QUEUED.value)
+            counts[T.CLAIMED_BY_MANAGER.value] = counts.get(T.CLAIMED_BY_MANAGER.value, 0) + n
+            job.task_counts = counts
+            job.save(only=[Job.task_counts])
+        return n
+
+
+def transition_error_to_api(ex: TransitionError) -> ApiError:
+    return conflict(str(ex), "invalid_transition")

@@ -1,0 +1,123 @@
+"""Files on the Server's disk: content-addressed blobs and gzip'd task logs.
+
+Blobs (job files uploaded by artists, outputs uploaded by Managers) live under
+`<data dir>/files/blobs/ab/<sha256>`, once however many jobs use them. An
+upload is streamed to a temporary file while hashed, and only renamed into
+place when its hash is the one claimed, so a wrong or truncated upload never
+becomes a blob.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import BinaryIO
+
+log = logging.getLogger(__name__)
+
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+CHUNK = 1024 * 1024
+
+
+class HashMismatch(ValueError):
+    """Uploaded bytes whose SHA-256 is not the one claimed."""
+
+
+class TooLarge(ValueError):
+    """An upload over the configured limit."""
+
+
+def is_sha256(value: str) -> bool:
+    return isinstance(value, str) and bool(SHA256.match(value))
+
+
+class FileStore:
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+        self.blobs = self.root / "blobs"
+        self.tmp = self.root / "tmp"
+        self.logs = self.root / "task-logs"
+        for d in (self.blobs, self.tmp, self.logs):
+            d.mkdir(parents=True, exist_ok=True)
+
+    def blob_path(self, sha256: str) -> Path:
+        if not is_sha256(sha256):
+            raise ValueError(f"'{sha256}' is not a SHA-256 hex digest")
+        return self.blobs / sha256[:2] / sha256
+
+    def has(self, sha256: str) -> bool:
+        return self.blob_path(sha256).is_file()
+
+    def put(self, stream: BinaryIO, sha256: str, length: int | None = None,
+            max_size: int | None = None) -> tuple[int, bool]:
+        """Store the stream's bytes as blob `sha256`: (size, newly stored).
+
+        HashMismatch or TooLarge leave nothing behind.
+        """
+        target = self.blob_path(sha256)
+        digest = hashlib.sha256()
+        size = 0
+        fd, tmp_name = tempfile.mkstemp(dir=self.tmp, prefix="upload-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                remaining = length
+                while remaining is None or remaining > 0:
+                    chunk = stream.read(CHUNK if remaining is None else min(CHUNK, remaining))
+                    if not chunk:
+                        break
+                    size += len(chunk)
+                    if max_size is not None and size > max_size:
+                        raise TooLarge(f"upload over the limit of {max_size} bytes")
+                    digest.update(chunk)
+                    out.write(chunk)
+                    if remaining is not None:
+                        remaining -= len(chunk)
+            got = digest.hexdigest()
+            if got != sha256:
+                raise HashMismatch(f"the uploaded bytes have SHA-256 {got}, not {sha256}")
+            if target.is_file():
+                return size, False
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp_name, target)
+            tmp_name = ""
+            return size, True
+        finally:
+            if tmp_name:
+                with _ignore_missing():
+                    os.unlink(tmp_name)
+
+    def delete(self, sha256: str) -> None:
+        with _ignore_missing():
+            self.blob_path(sha256).unlink()
+
+    def log_path(self, job_id: str, task_id: str) -> Path:
+        return self.logs / job_id / f"{task_id}.log.gz"
+
+    def write_log(self, job_id: str, task_id: str, data: bytes) -> Path:
+        path = self.log_path(job_id, task_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+        return path
+
+    def delete_job_logs(self, job_id: str) -> None:
+        directory = self.logs / job_id
+        if directory.is_dir():
+            for f in directory.iterdir():
+                with _ignore_missing():
+                    f.unlink()
+            with _ignore_missing():
+                directory.rmdir()
+
+
+class _ignore_missing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        return exc_type is not None and issubclass(exc_type, (FileNotFoundError, OSError))

@@ -1,0 +1,95 @@
+"""Rows as the JSON the APIs answer with; one function per kind of document."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from .models import Job, Manager, Project, Task, User, WorkerRecord
+
+
+def iso(value: dt.datetime | None) -> str | None:
+    """ISO 8601 UTC with microseconds and a 'Z', or None."""
+    if value is None:
+        return None
+    if isinstance(value, str):  # SQLite hands back text for raw selects
+        value = dt.datetime.fromisoformat(value)
+    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def parse_iso(text: str) -> dt.datetime:
+    """A timestamp from a header or query; naive UTC. ValueError if unreadable."""
+    value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return value
+
+
+def user_doc(user: User, projects: list[Project] | None = None) -> dict[str, Any]:
+    out = {"id": user.id, "name": user.name, "role": user.role, "created": iso(user.created)}
+    if projects is not None:
+        out["projects"] = [{"id": p.id, "name": p.name} for p in projects]
+    return out
+
+
+def project_doc(project: Project, managers: list[Manager] | None = None) -> dict[str, Any]:
+    out = {"id": project.id, "name": project.name, "description": project.description,
+           "created": iso(project.created)}
+    if managers is not None:
+        out["managers"] = [{"id": m.id, "name": m.name} for m in managers]
+    return out
+
+
+def manager_doc(manager: Manager, now: dt.datetime, online_seconds: float,
+                projects: list[Project] | None = None) -> dict[str, Any]:
+    if manager.last_seen is None:
+        health, age = "never-seen", None
+    else:
+        age = max(0.0, (now - manager.last_seen).total_seconds())
+        health = "online" if age <= online_seconds else "offline"
+    out = {"id": manager.id, "name": manager.name, "url": manager.url, "version": manager.version,
+           "nr_of_workers": manager.nr_of_workers, "idle_workers": manager.idle_workers,
+           "worker_task_types": manager.worker_task_types, "variables": manager.variables,
+           "created": iso(manager.created), "last_seen": iso(manager.last_seen),
+           "seconds_since_seen": None if age is None else round(age, 1), "link_health": health,
+           "last_startup": iso(manager.last_startup), "last_worker_report": iso(manager.last_worker_report)}
+    if projects is not None:
+        out["projects"] = [{"id": p.id, "name": p.name} for p in projects]
+    return out
+
+
+def job_doc(job: Job, depends_on: list[str] | None = None, names: dict[str, str] | None = None,
+            progress: float | None = None) -> dict[str, Any]:
+    names = names or {}
+    return {
+        "id": job.id, "name": job.name, "type": job.job_type, "status": job.status,
+        "status_reason": job.status_reason, "priority": job.priority, "settings": job.settings,
+        "metadata": job.metadata, "project": job.project_id, "project_name": names.get("project"),
+        "manager": job.manager_id, "manager_name": names.get("manager"), "user": job.user_id,
+        "user_name": names.get("user"), "created": iso(job.created), "updated": iso(job.updated),
+        "start_paused": job.start_paused, "worker_tag": job.worker_tag, "memory_mb": job.memory_mb,
+        "files_mode": job.files_mode, "depends_on": depends_on or [], "blocked": job.blocked,
+        "task_counts": job.task_counts, "tasks_total": job.tasks_total,
+        "progress": job.progress if progress is None else progress,
+    }
+
+
+def task_doc(task: Task, full: bool = True) -> dict[str, Any]:
+    out = {"id": task.id, "job": task.job_id, "name": task.name, "task_type": task.task_type,
+           "status": task.status, "priority": task.priority, "job_priority": task.job_priority,
+           "parents": task.parents, "worker": task.worker, "activity": task.activity,
+           "progress": task.progress, "current_command_idx": task.current_command_idx,
+           "command_progress": task.command_progress, "failed_by_workers": task.failed_by_workers,
+           "created": iso(task.created), "updated": iso(task.updated)}
+    if full:
+        out.update({"commands": task.commands, "log_tail": task.log_tail, "metrics": task.metrics,
+                    "log_uploaded": iso(task.log_uploaded)})
+    return out
+
+
+def worker_doc(w: WorkerRecord, manager_name: str) -> dict[str, Any]:
+    return {"id": w.worker_id, "manager": w.manager_id, "manager_name": manager_name, "nickname": w.nickname,
+            "status": w.status, "platform": w.platform, "supported_task_types": w.supported_task_types,
+            "tags": w.tags, "current_task": w.current_task, "current_job": w.current_job,
+            "last_seen": w.last_seen, "status_requested": w.status_requested, "resources": w.resources,
+            "reported": iso(w.reported)}
