@@ -302,6 +302,7 @@ class Worker:
             self._wait(self.config.no_task_retry_seconds)
         pending, self._pending_state = self._pending_state, None
         if pending and pending != self.state:
+            self.queue.wait_empty(5.0)  # the return reaches the Manager before the acknowledgement
             self.change_state(pending, "requested by the Manager while a task ran")
         return outcome.status
 
