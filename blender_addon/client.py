@@ -327,17 +327,24 @@ class Client:
         tmp = dest + ".part"
         total = 0
         os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
-        with self._open("GET", path, headers={"Accept": "*/*"}, timeout=UPLOAD_TIMEOUT) as resp, \
-                open(tmp, "wb") as out:
-            while True:
-                if cancel is not None and cancel.is_set():
-                    raise Canceled("Canceled while downloading.")
-                block = resp.read(BLOCK_SIZE)
-                if not block:
-                    break
-                out.write(block)
-                total += len(block)
-                if progress:
-                    progress(len(block))
-        os.replace(tmp, dest)
+        try:
+            with self._open("GET", path, headers={"Accept": "*/*"}, timeout=UPLOAD_TIMEOUT) as resp, \
+                    open(tmp, "wb") as out:
+                while True:
+                    if cancel is not None and cancel.is_set():
+                        raise Canceled("Canceled while downloading.")
+                    try:
+                        block = resp.read(BLOCK_SIZE)
+                    except (OSError, http.client.HTTPException) as ex:
+                        raise self._unreachable(ex) from None
+                    if not block:
+                        break
+                    out.write(block)
+                    total += len(block)
+                    if progress:
+                        progress(len(block))
+            os.replace(tmp, dest)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
         return total

@@ -22,7 +22,6 @@ from .sharedcode import variables as variables_mod
 UPLOAD, SHARED = "upload", "shared"
 BAKE_TYPE = "blender-bake"
 RENDER_TYPE = "blender-render"
-JOB_OUTPUT = "{job_output}"
 DEFAULT_OUTPUT = "//render/{name}/"
 PROJECT_MARKERS = {
     "BLENDER_PROJECT": (".blender_project",),
@@ -109,7 +108,6 @@ class JobPlan:
     """One job to submit; `filepath` and `files` are filled in once the scene is packed."""
     doc: dict[str, Any]
     depends_on_previous: bool = False
-    filepath_key: str | None = "filepath"
 
 
 @dataclass
@@ -176,14 +174,15 @@ def local_output_pattern(output_path: str, scene: SceneInfo, job_name: str) -> s
 def farm_output(local_output: str, farm: FarmSettings) -> tuple[str, str | None]:
     """(render_output for the job, a warning or None).
 
-    Upload mode: the workers render into their per-job output folder ('{job_output}')
-    and upload; the frames come back to `local_output` with "Fetch outputs".
-    Shared mode: the local path, with two-way variables put in for the farm.
+    Upload mode: relative to the job's outputs ('shot/######'); each worker renders
+    into its own per-job output folder and uploads, and "Fetch outputs" brings the
+    frames back to `local_output`. Shared mode: the local path, with two-way
+    variables put in for the farm.
     """
     if farm.file_mode == UPLOAD:
         pattern = os.path.basename(local_output)
         folder = os.path.basename(os.path.dirname(local_output)) or "render"
-        return posixpath.join(JOB_OUTPUT, folder, pattern), None
+        return posixpath.join(folder, pattern), None
     return to_farm_path(local_output, farm, what="output path")
 
 
@@ -234,14 +233,18 @@ def _video_flag_key(jt: JobType) -> str | None:
 
 def computed_settings(jt: JobType, scene: SceneInfo, panel: PanelSettings,
                       render_output: str, frames: str) -> dict[str, Any]:
+    """The settings the add-on fills in from the scene (only those the type has are sent)."""
     out: dict[str, Any] = {
+        "filepath": os.path.basename(scene.blend_path),
         "frames": frames,
         "chunk_size": panel.chunk_size,
         "render_output": render_output,
-        "format": scene.image_format,
         "output_file_extension": scene.file_extension,
         "fps": round(scene.fps, 6),
     }
+    fmt = jt.spec("format")
+    if fmt is not None and (not fmt.choices or scene.image_format in fmt.choices):
+        out["format"] = scene.image_format
     spec = jt.spec("blender_cmd")
     if spec is not None and not spec.default:
         out["blender_cmd"] = "{blender}"
@@ -281,8 +284,16 @@ def plan_jobs(scene: SceneInfo, panel: PanelSettings, farm: FarmSettings,
     warnings = scene_warnings(scene, project_root)
     if out_warning:
         warnings.append(out_warning)
-    if panel.make_video and (scene.resolution_x * scene.resolution_percentage // 100) % 2 or \
-            panel.make_video and (scene.resolution_y * scene.resolution_percentage // 100) % 2:
+    video = panel.make_video and _video_flag_key(jt) is not None
+    if video and farm.file_mode == UPLOAD:
+        raise BuildError("Making a video needs shared storage: in upload mode each worker only has "
+                         "its own frames. Untick 'Make a Video', or use shared storage.")
+    if scene.image_format in MOVIE_FORMATS:
+        warnings.append(f"The scene's output is a video ({scene.image_format}); each chunk of frames "
+                        "becomes its own video file. Choose an image format to get frames.")
+    width = scene.resolution_x * scene.resolution_percentage // 100
+    height = scene.resolution_y * scene.resolution_percentage // 100
+    if video and (width % 2 or height % 2):
         warnings.append("The resolution is odd; most video codecs need an even width and height.")
 
     generic = dict(panel.generic.get(jt.name, {}))
@@ -325,8 +336,8 @@ def _job_doc(name: str, type_name: str, settings: dict, panel: PanelSettings,
 def finalize(plan: Plan, filepath: str, files: dict[str, dict] | None) -> list[JobPlan]:
     """Put the packed .blend's path (and the upload manifest) into every job of the plan."""
     for job in plan.jobs:
-        if job.filepath_key:
-            job.doc["settings"][job.filepath_key] = filepath
+        if "filepath" in job.doc["settings"]:
+            job.doc["settings"]["filepath"] = filepath
         if files is not None:
             job.doc["files"] = files
     return plan.jobs
