@@ -124,3 +124,19 @@ def test_failed_pre_task_check_puts_the_worker_in_error(manager, start_worker, t
     manager.add_tasks(task_doc("t1", echo_sleep()))
     wait_for(lambda: manager.task("t1")["status"] == "completed")
     wt.stop()
+
+
+def test_registration_secret(tmp_path):
+    from worker_it_helpers import Manager, WorkerThread, worker_config
+
+    manager = Manager(tmp_path / "m", registration_secret="s3cret-for-workers").start()
+    try:
+        good = WorkerThread(worker_config(tmp_path, manager.url, "good", registration_secret="s3cret-for-workers")).start()
+        wait_for(lambda: "signed-on" in good.kinds(), what="registered with the secret")
+        assert good.stop() == 0
+        bad = WorkerThread(worker_config(tmp_path, manager.url, "bad", registration_secret="wrong")).start()
+        bad.thread.join(20)
+        assert bad.exit_code == 2, bad.worker.events
+        assert bad.kinds()[-1] == "fatal"
+    finally:
+        manager.stop()
