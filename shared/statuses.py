@@ -138,7 +138,7 @@ TASK_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
                          T.CLAIMED_BY_MANAGER, T.QUEUED}),
     T.SOFT_FAILED: frozenset({T.ACTIVE, T.QUEUED, T.CLAIMED_BY_MANAGER, T.FAILED, T.CANCELED,
                               T.CANCEL_REQUESTED, T.PAUSED, T.COMPLETED}),
-    T.CANCEL_REQUESTED: frozenset({T.CANCELED, T.FAILED, T.COMPLETED, T.QUEUED}),
+    T.CANCEL_REQUESTED: frozenset({T.CANCELED, T.FAILED, T.COMPLETED, T.QUEUED, T.PAUSED}),
     T.CANCELED: frozenset({T.QUEUED}),
     T.FAILED: frozenset({T.QUEUED}),
     T.COMPLETED: frozenset({T.QUEUED}),
