@@ -43,15 +43,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = _answer
 
 
-@pytest.fixture
-def web():
-    Handler.routes, Handler.received = {}, []
+@pytest.fixture(scope="module")
+def web_server():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield server, f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def web(web_server):
+    Handler.routes, Handler.received = {}, []
+    return web_server
 
 
 def route(method, path, status, doc=None, ctype="application/json", raw=None):
