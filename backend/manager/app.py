@@ -79,6 +79,7 @@ class ManagerCore:
     def stop_loops(self, timeout: float = 5.0) -> None:
         self.stop_event.set()
         self.wakeup.notify()
+        self.latest_image.changed.notify()
         if self.upstream:
             self.upstream.kick()
             self.upstream.push_soon()

@@ -38,7 +38,7 @@ DEFAULT_VARIABLES: dict[str, Any] = {
     "ffmpeg": {"direction": "oneway", "values": [{"platforms": ["linux", "windows", "darwin"], "value": "ffmpeg"}]},
     "render": {"direction": "twoway", "values": [
         {"platforms": ["linux", "darwin"], "value": "/render"},
-        {"platform": "windows", "value": "R:/"},
+        {"platform": "windows", "value": "R:"},
     ]},
     "job_storage": {"direction": "twoway", "values": [
         {"platforms": ["linux", "darwin"], "value": "/shared/flamenco/jobs"},

@@ -109,8 +109,9 @@ class TaskUpdates:
         if activity:
             fields[self.m.Worker.last_activity] = activity[:200]
         if isinstance(resources, dict):
-            fields[self.m.Worker.resources] = resources
-            worker.resources = resources
+            merged = {**(worker.resources or {}), **resources}
+            fields[self.m.Worker.resources] = merged
+            worker.resources = merged
         self.m.Worker.update(fields).where(self.m.Worker.id == worker.id).execute()
 
     def _status_from_worker(self, task, worker, new: str, activity, tail, metrics, now) -> bool:

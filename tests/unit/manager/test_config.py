@@ -1,0 +1,65 @@
+import pytest
+
+from backend.manager import config as c
+
+
+def test_defaults_are_sane():
+    cfg = c.ManagerConfig()
+    cfg.validate()
+    assert cfg.timeouts.worker_timeout < cfg.timeouts.task_timeout
+    assert cfg.scheduling.long_poll_max < cfg.timeouts.worker_timeout
+    assert cfg.failures.blocklist_threshold == 3 and cfg.failures.task_fail_after_softfail_count == 3
+    assert cfg.max_long_polls == cfg.scheduling.http_threads - cfg.scheduling.reserved_threads
+    values = cfg.variables.values_for("linux")
+    assert {"blender", "ffmpeg", "render", "job_storage"} <= set(values)
+    assert cfg.variables.values_for("windows")["render"] == "R:"
+
+
+def test_toml_overrides_and_custom_variables(tmp_path):
+    path = tmp_path / "m.toml"
+    path.write_text('''
+[manager]
+data_dir = "/var/lib/flamenco"
+registration_secret = "psk"
+[timeouts]
+task_timeout = 900
+[failures]
+blocklist_threshold = 5
+[variables.blender]
+direction = "oneway"
+values = [{platform = "linux", value = "/opt/blender/blender"}]
+[variables.textures]
+direction = "twoway"
+values = [{platform = "linux", value = "/mnt/tex/"}, {platform = "windows", value = "T:/"}]
+''')
+    cfg = c.load(path)
+    assert str(cfg.data_dir) == "/var/lib/flamenco" and cfg.registration_secret == "psk"
+    assert cfg.timeouts.task_timeout == 900.0 and cfg.failures.blocklist_threshold == 5
+    assert cfg.variables.expand("{blender} -b", "linux") == "/opt/blender/blender -b"
+    assert cfg.variables.expand("{textures}/wood.png", "linux") == "/mnt/tex/wood.png"
+    assert cfg.variables.expand("{ffmpeg}", "windows") == "ffmpeg", "defaults kept"
+    assert cfg.variables.expand("{job_files}/scene.blend", "linux") == "{job_files}/scene.blend"
+
+
+@pytest.mark.parametrize("text,message", [
+    ("[timeouts]\nbogus = 1", "unknown setting 'timeouts.bogus'"),
+    ("[timeouts]\ntask_timeout = 'ten'", "must be of the type"),
+    ("[nope]\na = 1", "unknown section"),
+    ("[variables.job_files]\nvalues = [{value = 'x'}]", "reserved"),
+    ("[upstream]\nserver_url = 'http://x'", "needs all of"),
+    ("[failures]\nblocklist_threshold = 0", "1 or more"),
+    ("[variables.x]\nvalues = [{value = 'x', platform = 'amiga'}]", "unknown platform"),
+    ("not toml [", "m.toml"),
+])
+def test_bad_config_names_the_setting(tmp_path, text, message):
+    path = tmp_path / "m.toml"
+    path.write_text(text)
+    with pytest.raises(c.ConfigError, match=message):
+        c.load(path)
+
+
+def test_example_config_loads():
+    from pathlib import Path
+    example = Path(__file__).resolve().parents[3] / "docs" / "manager.example.toml"
+    if example.exists():
+        c.load(example)

@@ -1,0 +1,40 @@
+import gzip
+
+import pytest
+
+from backend.manager.task_logs import TaskLogs, tail_lines
+
+
+def test_append_rotate_keep_n(tmp_path):
+    logs = TaskLogs(tmp_path, rotations_kept=2)
+    for run in range(4):
+        logs.rotate("job1", "t1")
+        logs.append("job1", "t1", f"run {run}")
+    d = tmp_path / "job-job1" / "job1"
+    assert sorted(p.name for p in d.iterdir()) == ["task-t1.txt", "task-t1.txt.1", "task-t1.txt.2"]
+    assert (d / "task-t1.txt").read_text() == "run 3\n"
+    assert (d / "task-t1.txt.2").read_text() == "run 1\n"
+    assert gzip.decompress(logs.gzipped("job1", "t1")) == b"run 3\n"
+    assert gzip.decompress(logs.gzipped("job1", "none")) == b""
+
+
+def test_head_and_tail(tmp_path):
+    logs = TaskLogs(tmp_path)
+    logs.append("j", "t", "A" * 100 + "B" * 100 + "C" * 100)
+    out = logs.head_and_tail("j", "t", 50, 50)
+    assert out.startswith(b"A" * 50) and out.rstrip().endswith(b"C" * 49) and b"skipped" in out
+    assert logs.head_and_tail("j", "t", 500, 500).count(b"B") == 100
+    assert logs.head_and_tail("j", "nothing", 1, 1) is None
+
+
+def test_unsafe_ids_refused(tmp_path):
+    with pytest.raises(ValueError):
+        TaskLogs(tmp_path).path("..", "t")
+    with pytest.raises(ValueError):
+        TaskLogs(tmp_path).path("j", "a/b")
+
+
+def test_tail_lines():
+    text = "\n".join(f"line {i}" for i in range(30)) + "\n"
+    assert tail_lines(text, 10, 4096).split("\n") == [f"line {i}" for i in range(20, 30)]
+    assert len(tail_lines("x" * 10000, 10, 100)) == 100
