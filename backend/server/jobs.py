@@ -15,14 +15,15 @@ from typing import Any
 
 from backend.web import ApiError, bad_request, conflict, not_found
 from shared.relpaths import RelpathError, check_relpath
-from shared.statuses import JOB_DELETABLE, JobStatus, TaskStatus
+from shared.statuses import JOB_DELETABLE, JobStatus
 
 from .admin import find_manager, find_project, visible_project_ids
 from .compilers import CompileContext, JobType, SettingError, TaskSpec
 from .context import ServerContext
 from .database import write
 from .models import (Blob, Job, JobDependency, JobFile, JobLogEntry, JobOutput, LogRequest, Manager, Project,
-                     ProjectManager, Task, User, WorkerRecord, bulk_insert, task_id, time_ordered_id, utcnow)
+                     ProjectManager, Task, User, WorkerRecord, bulk_insert, stamp_value, task_id, time_ordered_id,
+                     utcnow)
 from .storage import is_sha256
 from .views import job_doc
 
@@ -276,7 +277,8 @@ def submit_job(ctx: ServerContext, user: User, body: dict[str, Any]) -> Job:
     except Exception as ex:  # noqa: BLE001 - a compiler bug must not lose the submission
         log.exception("job %s: compiling %s failed", job_id, job_type.job_type)
         failure = f"compiling failed: {type(ex).__name__}: {ex}"
-    rows = [] if failure else _task_rows(job_id, specs, body.get("priority", 50), created)
+    task_status = ctx.machine.new_task_status(Job(start_paused=bool(body.get("start_paused"))))
+    rows = [] if failure else _task_rows(job_id, specs, body.get("priority", 50), created, task_status.value)
 
     who = _who(user)
     with write(ctx.db):
@@ -305,22 +307,23 @@ def submit_job(ctx: ServerContext, user: User, body: dict[str, Any]) -> Job:
     return job
 
 
-def _task_rows(job_id: str, specs: list[TaskSpec], job_priority: int, now) -> list[tuple]:
+def _task_rows(job_id: str, specs: list[TaskSpec], job_priority: int, now, status: str) -> list[tuple]:
     """Rows for TASK_COLUMNS; ids follow the compiler's order, parents must come first."""
     ids: dict[int, str] = {}
     dumps = json.JSONEncoder(separators=(",", ":")).encode
-    stamp = Task.created.db_value(now)
-    status = TaskStatus.UNDER_CONSTRUCTION.value
+    stamp = stamp_value(now)
     rows = []
     for index, spec in enumerate(specs):
         tid = task_id(job_id, index)
         ids[id(spec)] = tid
-        try:
-            parents = [ids[id(p)] for p in spec.parents]
-        except KeyError:
-            raise ValueError(f"task '{spec.name}' names a parent that comes after it") from None
+        parents = "[]"
+        if spec.parents:
+            try:
+                parents = dumps([ids[id(p)] for p in spec.parents])
+            except KeyError:
+                raise ValueError(f"task '{spec.name}' names a parent that comes after it") from None
         rows.append((tid, job_id, spec.name, spec.task_type, status, spec.priority, job_priority,
-                     dumps(spec.commands), dumps(parents), "[]", "", "", 0.0, 0, 0.0, stamp, stamp))
+                     dumps(spec.commands), parents, "[]", "", "", 0.0, 0, 0.0, stamp, stamp))
     return rows
 
 

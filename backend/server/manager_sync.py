@@ -20,7 +20,7 @@ from shared.statuses import JOB_RUNNABLE, JobStatus, TaskStatus
 from .context import ServerContext
 from .database import write
 from .models import (AppliedUpdate, Blob, Job, JobFile, JobOutput, LogRequest, Manager, Task, WorkerRecord,
-                     bulk_insert)
+                     bulk_insert, stamp_value)
 from .storage import HashMismatch, TooLarge, is_sha256
 from .views import iso
 
@@ -160,7 +160,7 @@ def apply_batch(ctx: ServerContext, manager: Manager, batch: TaskUpdateBatch) ->
             job.save()
             modified += 1
         now = ctx.clock.now()
-        stamp = AppliedUpdate.applied.db_value(now)
+        stamp = stamp_value(now)
         bulk_insert(AppliedUpdate, ("id", "manager", "applied"), ((i[:100], manager.id, stamp) for i in new_ids))
         cancel = [tid for (tid,) in Task.select(Task.id).join(Job).where(
             Job.manager == manager.id, Job.status.in_(UNSETTLED_JOBS),

@@ -273,6 +273,11 @@ def bind(db: peewee.Database, create: bool = True) -> peewee.Database:
     return db
 
 
+def stamp_value(value: dt.datetime):
+    """A datetime as bulk_insert must pass it: the text Peewee would store on SQLite."""
+    return value.isoformat(" ") if is_sqlite(database_proxy.obj) else value
+
+
 def bulk_insert(model: type[Model], columns: Sequence[str], rows: Iterable[Sequence[Any]],
                 batch: int = 2000) -> int:
     """Insert plain-value rows fast, below Peewee's per-value machinery; the caller's transaction.

@@ -141,15 +141,21 @@ class StateMachine:
 
     # --- new jobs ---------------------------------------------------------------
 
+    def new_task_status(self, job: Job) -> TaskStatus:
+        """The status a new job's tasks are stored with, in the transaction that flips the job."""
+        status = T.PAUSED if job.start_paused else T.QUEUED
+        check("task", T.UNDER_CONSTRUCTION.value, status.value)
+        return status
+
     def flip_new_job(self, job: Job, task_count: int, who: str) -> None:
-        """under-construction -> queued (or paused): the job and all its tasks, with one stamp."""
+        """under-construction -> queued (or paused), in the transaction that stored its tasks.
+
+        The tasks were built under construction in memory and are written with
+        the status they flip to, stamped with the job's stamp: one transaction,
+        so no Manager ever sees a half-built job, without rewriting every row.
+        """
         target = J.PAUSED if job.start_paused else J.QUEUED
-        task_target = T.PAUSED if job.start_paused else T.QUEUED
-        check("task", T.UNDER_CONSTRUCTION.value, task_target.value)
-        now = self.clock.now()
-        Task.update({Task.status: task_target.value, Task.updated: now}).where(
-            Task.job == job.id, Task.status == T.UNDER_CONSTRUCTION.value).execute()
-        job.task_counts = {task_target.value: task_count}
+        job.task_counts = {self.new_task_status(job).value: task_count}
         job.tasks_total = task_count
         job.progress_points = 0
         self._set_job_status(job, target, who, quiet=True)

@@ -25,6 +25,16 @@ EXTENSIONS = {"PNG": ".png", "JPEG": ".jpg", "BMP": ".bmp", "TIFF": ".tif", "TAR
 NO_VIDEO_FORMATS = frozenset({"OPEN_EXR", "OPEN_EXR_MULTILAYER", "HDR"})
 
 
+def chunk_frames_arg(chunk: list[int]) -> str:
+    """The Blender '--render-frame' form of a chunk; consecutive chunks (the usual case) quickly."""
+    first, last = chunk[0], chunk[-1]
+    if last - first == len(chunk) - 1:
+        if first == last:
+            return str(first)
+        return f"{first},{last}" if last - first == 1 else f"{first}..{last}"
+    return blender_frames(chunk)
+
+
 def split_dir(path: str) -> tuple[str, str]:
     """('/a/b', 'name') for '/a/b/name', with '/' or '\\' as separator."""
     cut = max(path.rfind("/"), path.rfind("\\"))
@@ -137,7 +147,7 @@ class BlenderRender(JobType):
         for chunk in chunk_frames(frames, settings["chunk_size"]):
             tasks.append(TaskSpec(f"blender-render-{chunk_name(chunk)}", "blender-render",
                                   [{"name": "blender_render",
-                                    "settings": {**base, "frames": blender_frames(chunk)}}]))
+                                    "settings": {**base, "frames": chunk_frames_arg(chunk)}}]))
         if upload:
             return tasks
 
