@@ -22,6 +22,7 @@ BAD_TOKEN = "bad-token"
 NO_PROJECT = "no-project"
 UNKNOWN_PROJECT = "unknown-project"
 NO_MANAGER = "no-manager"
+MANAGER_OFFLINE = "manager-offline"
 OK = "ok"
 
 
@@ -120,8 +121,24 @@ def check_connection(cl: Client, project: str) -> ConnectionReport:
                                 "jobs cannot run. Ask an admin to link one "
                                 f"(flamenco-server link-manager MANAGER {project}).",
                                 server_version, user, names)
+    if all(m.get("link_health") == "never-seen" for m in linked):
+        names_ = ", ".join(manager_name(m) for m in linked)
+        return ConnectionReport(MANAGER_OFFLINE, f"The project's Manager {names_} has never contacted the "
+                                "Server, so it cannot take jobs yet. Start it (flamenco-manager) and check "
+                                "its Server URL and token.", server_version, user, names,
+                                [manager_name(m) for m in linked])
     mnames = [manager_name(m) for m in linked]
     return ConnectionReport(OK, f"Connected to Flamenco {server_version} as {user}; project "
-                            f"'{project}' runs on {', '.join(mnames)}.",
+                            f"'{project}' runs on {', '.join(_with_health(m) for m in linked)}.",
                             server_version, user, names, mnames)
 
+
+def _with_health(m: dict) -> str:
+    name = manager_name(m)
+    if m.get("link_health") == "offline":
+        age = m.get("seconds_since_seen")
+        when = f", last seen {int(age) // 60} min ago" if isinstance(age, (int, float)) else ""
+        return f"{name} (offline{when})"
+    if m.get("link_health") == "never-seen":
+        return f"{name} (never seen)"
+    return name

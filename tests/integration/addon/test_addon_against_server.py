@@ -1,0 +1,237 @@
+"""The add-on's logic against a real Flamenco Server (no Blender): sign-in, Test connection,
+job types, the settings contract, the job list and its actions, fetching outputs."""
+
+import hashlib
+import os
+import urllib.request
+
+import pytest
+
+from blender_addon import background, connection, job_builder, joblist, outputs
+from blender_addon.client import AuthError, Client, ClientError
+from blender_addon.job_types import parse_job_types
+from shared.variables import Variables
+
+import farm_server
+
+
+def signed_in(farm, user="anna") -> Client:
+    return Client(farm.url, farm.users[user])
+
+
+def closed_port_url() -> str:
+    return f"http://127.0.0.1:{farm_server.free_port()}"
+
+
+# --- signing in and Test connection -------------------------------------------------
+
+def test_sign_in_gives_a_token_that_works_and_wrong_passwords_are_said_plainly(farm):
+    c = Client(farm.url)
+    answer = c.login("anna", farm_server.PASSWORD)
+    assert answer["user"]["name"] == "anna"
+    assert Client(farm.url, answer["token"]).me()["name"] == "anna"
+    with pytest.raises(AuthError, match="(?i)wrong user name or password"):
+        c.login("anna", "not-the-password")
+
+
+@pytest.mark.parametrize("case, problem, words", [
+    ("unreachable", connection.UNREACHABLE, "connection refused"),
+    ("no-token", connection.NOT_SIGNED_IN, "not signed in"),
+    ("bad-token", connection.BAD_TOKEN, "does not accept your sign-in token"),
+    ("unknown-project", connection.UNKNOWN_PROJECT, "'nope' does not exist on the Server or is not one of yours"),
+    ("no-manager", connection.NO_MANAGER, "No Manager is linked to the project 'empty'"),
+    ("manager-never-seen", connection.MANAGER_OFFLINE, "m2 has never contacted the Server"),
+    ("ok", connection.OK, "Connected to Flamenco 0.1.0 as anna; project 'films' runs on m1"),
+])
+def test_test_connection_names_exactly_what_is_wrong(farm, case, problem, words):
+    url, token, project = farm.url, farm.users["anna"], "films"
+    if case == "unreachable":
+        url = closed_port_url()
+    elif case == "no-token":
+        token = ""
+    elif case == "bad-token":
+        token = "0000000000000000.not-a-real-secret"
+    elif case == "unknown-project":
+        project = "nope"
+    elif case == "no-manager":
+        project = "empty"
+    elif case == "manager-never-seen":
+        project = "idle"
+    report = connection.check_connection(Client(url, token, timeout=5), project)
+    assert report.problem == problem, report.message
+    assert words in report.message
+    assert report.ok == (problem == connection.OK)
+
+
+def test_project_list_for_the_preferences(farm):
+    report = connection.check_connection(signed_in(farm), "films")
+    assert report.projects == ["empty", "films", "idle"] and report.managers == ["m1"]
+
+
+# --- job types and the settings contract -----------------------------------------------
+
+def test_the_servers_job_types_parse_and_studio_types_show_up(farm):
+    types = {t.name: t for t in parse_job_types(signed_in(farm).job_types())}
+    assert {"blender-render", "sleep", "exec-command", "blender-bake"} <= set(types)
+    render = types["blender-render"]
+    assert render.spec("filepath").required and render.spec("chunk_size").minimum == 1
+    bake = types["blender-bake"]
+    assert [s.key for s in bake.generic_settings] == ["bake_mode"]
+    assert bake.spec("bake_mode").choices == ("all", "cloth-only")
+
+
+def _upload(c: Client, data: bytes, tmp_path) -> dict:
+    sha = hashlib.sha256(data).hexdigest()
+    path = tmp_path / sha[:8]
+    path.write_bytes(data)
+    if c.files_check([(sha, len(data))]):
+        c.upload_file(sha, str(path), len(data))
+    return {"sha256": sha, "size": len(data)}
+
+
+def _scene(tmp_path, **kw) -> job_builder.SceneInfo:
+    blend = tmp_path / "proj" / "scenes" / "shot.blend"
+    blend.parent.mkdir(parents=True, exist_ok=True)
+    blend.write_bytes(b"BLENDER-v300")
+    return job_builder.SceneInfo(blend_path=str(blend), frame_start=1, frame_end=4, **kw)
+
+
+def test_upload_mode_jobs_the_addon_builds_are_accepted(farm, tmp_path):
+    c = signed_in(farm)
+    types = parse_job_types(c.job_types())
+    panel = job_builder.PanelSettings(chunk_size=2, priority=60, worker_tag="linux", start_paused=True)
+    plan = job_builder.plan_jobs(_scene(tmp_path), panel, job_builder.FarmSettings(project="films"), types)
+    files = {"scenes/shot.blend": _upload(c, b"BLENDER-v300 scene", tmp_path),
+             "textures/t.png": _upload(c, b"png bytes", tmp_path)}
+    [job] = job_builder.finalize(plan, "scenes/shot.blend", files)
+    created = c.submit_job(job.doc)
+    assert created["status"] == "paused" and created["files_mode"] == "upload"
+    assert created["settings"]["render_output"] == "shot/######" and created["priority"] == 60
+    assert created["worker_tag"] == "linux" and created["manager_name"] == "m1"
+    assert c.get(f"/api/jobs/{created['id']}/files")["files"] == files
+    tasks = c.get(f"/api/jobs/{created['id']}/tasks")
+    tasks = tasks["tasks"] if isinstance(tasks, dict) else tasks
+    assert [t["name"] for t in tasks] == ["blender-render-1-2", "blender-render-3-4"]
+    cmd = c.get(f"/api/tasks/{tasks[0]['id']}")["commands"][0]["settings"]
+    assert cmd["filepath"] == "{job_files}/scenes/shot.blend"
+    assert cmd["render_output"] == "{job_output}/shot/######"
+
+
+def test_shared_mode_jobs_use_the_managers_two_way_variables(farm, tmp_path):
+    c = signed_in(farm)
+    storage = tmp_path / "shared"
+    variables = {"render": {"direction": "twoway", "values": [
+        {"platform": "linux", "value": str(storage / "render")},
+        {"platform": "windows", "value": "R:/"}]},
+        "job_storage": {"direction": "twoway", "values": [
+            {"platform": "linux", "value": str(storage / "jobs")},
+            {"platform": "windows", "value": "J:/"}]}}
+    farm.announce_manager("m1", variables=variables)
+    try:
+        doc = next(m for m in c.managers() if m["name"] == "m1")
+        vs = Variables.from_dict(doc["variables"])
+        f = job_builder.FarmSettings(project="films", file_mode="shared", shared_storage=str(storage / "jobs"),
+                                     variables=vs)
+        panel = job_builder.PanelSettings(output_path=str(storage / "render" / "shot1") + "/", make_video=True)
+        plan = job_builder.plan_jobs(_scene(tmp_path, fps=25.0), panel, f, parse_job_types(c.job_types()))
+        assert plan.warnings == []
+        blend, warning = job_builder.to_farm_path(str(storage / "jobs" / "pack1" / "scenes" / "shot.blend"), f, "pack")
+        assert (blend, warning) == ("{job_storage}/pack1/scenes/shot.blend", None)
+        [job] = job_builder.finalize(plan, blend, None)
+        created = c.submit_job(job.doc)
+        assert created["files_mode"] == "shared"
+        assert created["settings"]["render_output"] == "{render}/shot1/######"
+        tasks = c.get(f"/api/jobs/{created['id']}/tasks")
+        tasks = tasks["tasks"] if isinstance(tasks, dict) else tasks
+        assert [t["name"] for t in tasks][-2:] == ["create-video", "move-to-final"]
+        assert vs.expand(created["settings"]["render_output"], "windows") == "R:/shot1/######"
+    finally:
+        farm.announce_manager("m1")
+
+
+def test_a_refused_job_says_why_in_the_servers_words(farm):
+    c = signed_in(farm)
+    with pytest.raises(ClientError, match="setting 'frames'") as info:
+        c.submit_job({"name": "x", "type": "sleep", "project": "films", "settings": {"frames": "9-1"}})
+    assert info.value.status == 400
+
+
+# --- the job list, actions, outputs ----------------------------------------------------
+
+def _sleep_job(c: Client, name: str, **kw) -> dict:
+    return c.submit_job({"name": name, "type": "sleep", "project": "films",
+                         "settings": {"frames": "1-4", "time_in_seconds": 0}, **kw})
+
+
+def test_job_list_refresh_and_actions(farm, tmp_path):
+    c = signed_in(farm)
+    job = _sleep_job(c, "list me")
+    msg = background.fetch_jobs(c, "films", 50, str(tmp_path / "thumbs"))
+    assert isinstance(msg, background.JobsUpdated)
+    model = joblist.JobList()
+    rows = model.update(msg.docs)
+    row = model.row(job["id"])
+    assert row is not None and row.status == "queued" and row.progress == 0.0
+    assert row.actions == ["cancel", "pause", "requeue"]
+    assert rows[0].created >= rows[-1].created
+
+    done = background.job_action(c, job["id"], "pause")
+    assert isinstance(done, background.ActionDone)
+    assert c.job(job["id"])["status"] in ("paused", "pause-requested")
+    assert isinstance(background.job_action(c, job["id"], "resume"), background.ActionDone)
+    assert c.job(job["id"])["status"] == "queued"
+    assert isinstance(background.job_action(c, job["id"], "cancel"), background.ActionDone)
+    assert c.job(job["id"])["status"] in ("canceled", "cancel-requested")
+    failed = background.job_action(c, job["id"], "pause")
+    assert isinstance(failed, background.ActionFailed) and failed.message.startswith("Could not pause the job:")
+
+
+def test_job_list_errors_are_messages(farm):
+    msg = background.fetch_jobs(Client(closed_port_url(), "x"), "films", 10, None)
+    assert isinstance(msg, background.JobsFailed) and "connection refused" in msg.message
+    msg = background.fetch_jobs(Client(farm.url, "0000000000000000.nope"), "films", 10, None)
+    assert isinstance(msg, background.JobsFailed) and "token" in msg.message
+
+
+def _put_output(farm, job_id: str, relpath: str, data: bytes) -> None:
+    m = farm.managers["m1"]
+    tasks = farm.api("GET", f"/api/jobs/{job_id}/tasks")
+    tasks = tasks["tasks"] if isinstance(tasks, dict) else tasks
+    req = urllib.request.Request(
+        f"{farm.url}/api/managers/{m['id']}/jobs/{job_id}/outputs/{relpath}?task={tasks[0]['id']}",
+        data=data, method="PUT",
+        headers={"Authorization": f"Bearer {m['token']}", "X-Flamenco-SHA256": hashlib.sha256(data).hexdigest(),
+                 "Content-Type": "application/octet-stream"})
+    with urllib.request.urlopen(req, timeout=15) as resp:
+        assert resp.status == 204
+
+
+def test_fetch_outputs_and_the_latest_frame_thumbnail(farm, tmp_path):
+    c = signed_in(farm)
+    scene = _scene(tmp_path)
+    plan = job_builder.plan_jobs(scene, job_builder.PanelSettings(), job_builder.FarmSettings(project="films"),
+                                 parse_job_types(c.job_types()))
+    [job] = job_builder.finalize(plan, "scenes/shot.blend",
+                                 {"scenes/shot.blend": _upload(c, b"BLENDER for outputs", tmp_path)})
+    created = c.submit_job(job.doc)
+    local_output = plan.local_output
+    assert local_output == str(tmp_path / "proj" / "scenes" / "render" / "shot" / "######")
+
+    empty = background.fetch_job_outputs(c, created["id"], local_output)
+    assert isinstance(empty, background.OutputsFetched) and empty.message == "The job has no outputs yet."
+
+    frames = {"shot/000001.png": b"frame one", "shot/000002.png": b"frame two!"}
+    for rel, data in frames.items():
+        _put_output(farm, created["id"], rel, data)
+    got = background.fetch_job_outputs(c, created["id"], local_output)
+    assert isinstance(got, background.OutputsFetched), got
+    folder = tmp_path / "proj" / "scenes" / "render" / "shot"
+    assert (folder / "000001.png").read_bytes() == b"frame one"
+    assert (folder / "000002.png").read_bytes() == b"frame two!"
+    assert got.message.startswith("Fetched 2 new of 2 outputs")
+    again = background.fetch_job_outputs(c, created["id"], local_output)
+    assert again.files == []
+
+    thumb = outputs.thumbnail(c, created["id"], c.job_outputs(created["id"]), str(tmp_path / "thumbs"))
+    assert thumb is not None and open(thumb, "rb").read() in frames.values()
+    assert os.path.dirname(thumb) == str(tmp_path / "thumbs")
