@@ -73,7 +73,7 @@ class OutputWatcher:
             if d.resolve() in watched:
                 continue
             watched.add(d.resolve())
-            observer.schedule(handler, str(d), recursive=True)
+            observer.schedule(handler, str(d), recursive=False)
         if not watched:
             return self
         observer.daemon = True
