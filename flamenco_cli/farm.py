@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -81,9 +82,9 @@ class Farm:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._run_server_cli("create-project", PROJECT)
         admin = self._run_server_cli("create-user", "admin", "--admin", "--project", PROJECT)
-        manager = self._run_server_cli("create-manager", MANAGER_NAME)
-        self._run_server_cli("link-manager", manager["id"], PROJECT)
-        state = {"admin_token": admin["token"], "manager_id": manager["id"], "manager_token": manager["token"]}
+        manager = self._run_server_cli("create-manager", MANAGER_NAME, "--project", PROJECT)
+        state = {"admin_token": admin["token"], "manager_id": manager["id"], "manager_token": manager["token"],
+                 "manager_admin_token": secrets.token_urlsafe(32)}
         self.state_file.write_text(json.dumps(state, indent=2))
         os.chmod(self.state_file, 0o600)
         return state
@@ -142,11 +143,12 @@ class Farm:
         manager_cmd = [*_module_cmd("backend.manager.cli"), "serve", "--data-dir", str(self.manager_dir),
                        "--listen", f"{self.host}:{manager_port}", "--server", server_url,
                        "--manager-id", state["manager_id"], "--token", state["manager_token"],
-                       "--config", str(self.manager_config()), "--own-url", manager_url]
+                       "--config", str(self.manager_config()), "--manager-url", manager_url,
+                       "--admin-token", state["manager_admin_token"]]
         if self.registration_secret:
             manager_cmd += ["--registration-secret", self.registration_secret]
         self._spawn("manager", manager_cmd)
-        self._wait_http("manager", f"{manager_url}/api/version")
+        self._wait_http("manager", f"{manager_url}/api/openapi.json")
 
         for i in range(self.workers):
             self.start_worker(i, manager_url)

@@ -1,0 +1,126 @@
+"""The `flamenco` CLI against a real `flamenco farm`: Server, Manager and a worker as processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+
+from tests.conftest import ROOT
+
+
+def flamenco(*args: str, farm: Path, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "flamenco_cli.main", "--farm", str(farm), *args],
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def farm(tmp_path_factory):
+    data = tmp_path_factory.mktemp("farm")
+    proc = subprocess.Popen([sys.executable, "-m", "flamenco_cli.main", "farm", "--data-dir", str(data),
+                             "--port", "0", "--workers", "1"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while not (data / "farm.json").exists():
+        assert proc.poll() is None, proc.stdout.read()
+        assert time.monotonic() < deadline, "farm.json never appeared"
+        time.sleep(0.2)
+    info = json.loads((data / "farm.json").read_text())
+    # Wait until the worker signed on, so jobs start without delay.
+    auth = {"Authorization": f"Bearer {info['admin_token']}"}
+    while time.monotonic() < deadline:
+        workers = requests.get(info["server_url"] + "/api/workers", headers=auth, timeout=5).json()
+        workers = workers.get("workers", workers) if isinstance(workers, dict) else workers
+        if any(w.get("status") == "awake" for w in workers):
+            break
+        time.sleep(0.2)
+    yield data, info, proc
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+def test_farm_json_has_the_documented_keys(farm):
+    data, info, _ = farm
+    assert set(info) >= {"server_url", "manager_url", "admin_token", "registration_secret"}
+    assert info["registration_secret"] == ""
+    assert requests.get(info["server_url"] + "/api/version", timeout=5).ok
+
+
+def test_submit_and_watch_until_completed(farm):
+    data, info, _ = farm
+    result = flamenco("submit", "sleep", "-s", "frames=1-4", "-s", "chunk_size=2", "-s", "time_in_seconds=0",
+                      "--name", "cli sleep", "--watch", farm=data)
+    assert result.returncode == 0, result.stderr
+    job_id = result.stdout.split()[2]
+    assert f"job {job_id} completed" in result.stdout
+    assert "100%" in result.stderr  # the progress bar reached the end
+
+    shown = flamenco("job", job_id, "--json", farm=data)
+    doc = json.loads(shown.stdout)
+    assert doc["job"]["status"] == "completed"
+    assert sorted(t["name"] for t in doc["tasks"]) == ["sleep-1-2", "sleep-3-4"]
+    assert all(t["status"] == "completed" for t in doc["tasks"])
+
+    listed = flamenco("jobs", farm=data)
+    assert job_id in listed.stdout and "completed" in listed.stdout
+
+
+def test_cancel_a_running_job(farm):
+    data, info, _ = farm
+    result = flamenco("submit", "sleep", "-s", "frames=1-2", "-s", "chunk_size=1", "-s", "time_in_seconds=30",
+                      farm=data)
+    assert result.returncode == 0, result.stderr
+    job_id = result.stdout.split()[2]
+    auth = {"Authorization": f"Bearer {info['admin_token']}"}
+    deadline = time.monotonic() + 30
+    while requests.get(f"{info['server_url']}/api/jobs/{job_id}", headers=auth, timeout=5).json()["status"] != "active":
+        assert time.monotonic() < deadline, "the job never became active"
+        time.sleep(0.2)
+    assert flamenco("cancel", job_id, farm=data).returncode == 0
+    watched = flamenco("watch", job_id, "--interval", "0.2", farm=data, timeout=60)
+    assert watched.returncode == 1
+    assert f"job {job_id} canceled" in watched.stdout
+
+
+def test_bad_input_is_a_clear_error(farm):
+    data, _, _ = farm
+    result = flamenco("submit", "sleep", "-s", "frames=5-1", farm=data)
+    assert result.returncode == 2
+    assert "frames" in result.stderr
+    result = flamenco("submit", "no-such-type", farm=data)
+    assert result.returncode == 2 and "unknown job type" in result.stderr
+    result = flamenco("submit", "sleep", "-s", "colour=red", farm=data)
+    assert result.returncode == 2 and "unknown setting 'colour'" in result.stderr
+    result = flamenco("job", "nope", farm=data)
+    assert result.returncode == 2
+
+
+def test_wrong_token_is_reported(farm):
+    data, info, _ = farm
+    result = subprocess.run([sys.executable, "-m", "flamenco_cli.main", "--server", info["server_url"],
+                             "--token", "wrong", "jobs"], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2
+    assert "refused the token" in result.stderr
+
+
+def test_ctrl_c_stops_everything(farm):
+    data, info, proc = farm
+    children = psutil.Process(proc.pid).children(recursive=True)
+    assert len(children) >= 3
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(60) == 0
+    gone, alive = psutil.wait_procs(children, timeout=10)
+    assert not alive
+    with pytest.raises(requests.ConnectionError):
+        requests.get(info["server_url"] + "/api/version", timeout=2)
+    worker_log = (data / "logs" / "worker-1.log").read_text()
+    assert "signed off" in worker_log.lower() or "sign-off" in worker_log.lower()
