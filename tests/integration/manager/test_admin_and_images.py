@@ -129,6 +129,7 @@ def test_latest_image_from_output_produced_and_sse(manager, worker_factory, ffmp
 
 def test_latest_image_from_watched_directory_exr(manager_factory, ffmpeg_exe, tmp_path):
     watch = tmp_path / "watch"
+    (watch / "shot").mkdir(parents=True)
     m = manager_factory(latest_image={"watch_dir": str(watch), "ffmpeg": ffmpeg_exe})
     m.core.start_loops()
     exr = tmp_path / "frame.exr"
@@ -136,7 +137,6 @@ def test_latest_image_from_watched_directory_exr(manager_factory, ffmpeg_exe, tm
                            "-frames:v", "1", "-pix_fmt", "gbrpf32le", "-c:v", "exr", str(exr)])
     if made.returncode != 0:
         pytest.skip("this FFmpeg cannot write EXR to make the test image")
-    (watch / "shot").mkdir(parents=True, exist_ok=True)
     (watch / "shot" / "frame.exr").write_bytes(exr.read_bytes())
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and not m.core.latest_image.out_path.exists():
