@@ -140,3 +140,15 @@ def test_registration_secret(tmp_path):
         assert bad.kinds()[-1] == "fatal"
     finally:
         manager.stop()
+
+
+def test_shutdown_requested_by_the_manager(manager, start_worker):
+    wt = start_worker()
+    wait_for(lambda: "signed-on" in wt.kinds())
+    worker_id = wt.worker.client.worker_id
+    r = manager.admin("POST", f"/api/admin/workers/{worker_id}/shutdown", json={"lazy": True})
+    assert r.status_code == 200, r.text
+    wt.thread.join(15)
+    assert not wt.thread.is_alive() and wt.exit_code == 0
+    assert ("ack", "shutdown") in wt.worker.events and wt.kinds()[-1] == "signed-off"
+    assert manager.worker_info(worker_id)["status"] == "offline"
