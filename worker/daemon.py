@@ -75,6 +75,7 @@ class Worker:
         self._queue_stop = threading.Event()
         self._queue_thread: threading.Thread | None = None
         self._lock = threading.RLock()  # signal handlers take it on the main thread too
+        self._inflight_fetch: concurrent.futures.Future | None = None
 
     def _event(self, kind: str, detail: str = "") -> None:
         self.events.append((kind, detail))
@@ -228,6 +229,7 @@ class Worker:
                 return self.config.queue_retry_seconds
         started = time.monotonic()
         future = self._fetcher.submit(self.client.fetch_task, self.config.long_poll_seconds)
+        self._inflight_fetch = future
         while True:
             try:
                 resp = future.result(timeout=0.2)
@@ -344,6 +346,12 @@ class Worker:
                 self._event("signed-off")
             except ManagerError as ex:
                 log.warning("worker: sign-off failed: %s", ex)
+        fetch = self._inflight_fetch
+        if fetch is not None and not fetch.done():
+            # A long-poll still held by the Manager may hand us a task after all; wait a
+            # moment so that _return_abandoned can give it back while the queue is open.
+            concurrent.futures.wait([fetch], timeout=0.5)
+            self.queue.wait_empty(5.0)
         self._queue_stop.set()
         self.queue.retry_now()
         if self._queue_thread:
