@@ -20,6 +20,7 @@ import secrets
 import socket
 import string
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,6 +124,7 @@ class ManagerClient:
         self.session = requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
         self.credentials: Credentials | None = None
+        self._register_lock = threading.Lock()
         creds = Credentials.load(self.credentials_path)
         if creds and creds.manager_url == self.manager_url:
             self.credentials = creds
@@ -181,10 +183,13 @@ class ManagerClient:
 
     def request(self, method: str, path: str, **kwargs) -> requests.Response:
         """An authenticated call; a 401 re-registers once and retries, a 403 is fatal."""
+        used = self.credentials
         resp = self._raw(method, path, **kwargs)
         if resp.status_code == 401:
-            log.warning("Manager answered 401 to %s %s; registering again", method, path)
-            self.register()
+            with self._register_lock:
+                if self.credentials is used:  # another thread may have registered meanwhile
+                    log.warning("Manager answered 401 to %s %s; registering again", method, path)
+                    self.register()
             body = kwargs.get("data")
             if hasattr(body, "seek"):
                 body.seek(0)
