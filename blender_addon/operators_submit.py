@@ -15,7 +15,7 @@ import os
 
 import bpy
 
-from . import job_builder, runtime, scene_data
+from . import job_builder, props, runtime, scene_data
 from .client import ClientError
 from .submission import Canceled, Failed, Note, Progress, Submission, Submitted
 
@@ -55,12 +55,29 @@ def _prepare(context) -> Submission:
 
     temp = os.path.join(scene.blend_dir, scene.stem + TEMP_SUFFIX)
     try:
-        bpy.ops.wm.save_as_mainfile(filepath=temp, copy=True, compress=False, relative_remap=True,
-                                    check_existing=False)
+        _save_copy(context, temp)
     except RuntimeError as ex:
         raise PrepareError(f"Could not save a temporary copy of the file next to it ({temp}): {ex}") from None
     return Submission(client, plan, farm, temp, blend_name=os.path.basename(scene.blend_path),
                       cleanup=[temp])
+
+
+def _save_copy(context, path: str) -> None:
+    """Save the scene as it is now to `path`, the same bytes for the same scene.
+
+    The Server stores files by content, so an unchanged scene must give an identical
+    .blend or it is uploaded again. Two things in the file are not the scene: the
+    window manager's Flamenco properties (taken out while saving) and, in background
+    mode, where Blender never processes its notifier queue, the pointers of that queue:
+    the first save of a session queues a "file saved" notifier that every later save
+    then has. So in background mode the first save is done twice.
+    """
+    times = 2 if bpy.app.background and not runtime.state.saved_once else 1
+    for _ in range(times):
+        with runtime.session_props_unset(context.window_manager, props.WM_PROP_NAMES):
+            bpy.ops.wm.save_as_mainfile(filepath=path, copy=True, compress=False, relative_remap=True,
+                                        check_existing=False)
+    runtime.state.saved_once = True
 
 
 def _apply(context, op, sub: Submission, msg) -> None:

@@ -123,6 +123,8 @@ _WM_PROPS = {
     "flamenco_jobs_updated": lambda: StringProperty(),
 }
 
+WM_PROP_NAMES = tuple(_WM_PROPS)
+
 
 def register() -> None:
     _register()

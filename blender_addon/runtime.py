@@ -35,7 +35,7 @@ class State:
         self.job_types: list[job_types_mod.JobType] = []
         self.job_types_error = ""
         self.submission = None
-        self.submit_operator_running = False
+        self.saved_once = False
         self.local_outputs: dict[str, str] = {}
         self.panel_drawn_at = 0.0
         self.last_refresh = 0.0
@@ -92,15 +92,57 @@ def apply_job_types(types: list[job_types_mod.JobType]) -> None:
     state.job_types_error = ""
     wm = bpy.context.window_manager
     if wm is not None:
-        wm.flamenco_job_types.clear()
-        for jt in types:
-            item = wm.flamenco_job_types.add()
-            item.name = jt.name
-            item.label = jt.title
-            item.description = jt.description
+        _fill_job_types(wm)
     for scene in bpy.data.scenes:
         sync_type_settings(scene)
     redraw()
+
+
+def _fill_job_types(wm) -> None:
+    wm.flamenco_job_types.clear()
+    for jt in state.job_types:
+        item = wm.flamenco_job_types.add()
+        item.name = jt.name
+        item.label = jt.title
+        item.description = jt.description
+
+
+class session_props_unset:
+    """Takes the window manager's Flamenco properties out of the file while it is saved.
+
+    Blender saves window-manager properties into the .blend. Without this, every
+    temporary copy would differ by the last status text or job id, and the Server
+    would get the same scene as a new file each time.
+    """
+
+    def __init__(self, wm, names):
+        self.wm, self.names = wm, list(names)
+        self.values: dict = {}
+
+    def __enter__(self):
+        # Write every one the way __exit__ will, then empty them: the file then sees the
+        # same state (down to Blender's queue of pending notifiers, whose list pointers
+        # the window manager writes) whatever happened before.
+        for name in self.names:
+            prop = self.wm.bl_rna.properties.get(name)
+            if prop is not None and prop.type != "COLLECTION":
+                self.values[name] = getattr(self.wm, name)
+                setattr(self.wm, name, self.values[name])
+        _fill_job_types(self.wm)
+        _fill_jobs(self.wm)
+        for name in self.names:
+            prop = self.wm.bl_rna.properties.get(name)
+            if prop is not None and prop.type == "COLLECTION":
+                getattr(self.wm, name).clear()
+            self.wm.property_unset(name)
+        return self
+
+    def __exit__(self, *exc):
+        for name, value in self.values.items():
+            setattr(self.wm, name, value)
+        _fill_job_types(self.wm)
+        _fill_jobs(self.wm)
+        return False
 
 
 def sync_type_settings(scene) -> None:
@@ -196,11 +238,18 @@ def request_jobs_refresh() -> bool:
 
 
 def apply_jobs(msg: background.JobsUpdated) -> None:
-    rows = state.joblist.update(msg.docs)
+    state.joblist.update(msg.docs)
     state.thumbnails.update(msg.thumbnails)
+    _fill_jobs(bpy.context.window_manager)
     wm = bpy.context.window_manager
+    wm.flamenco_jobs_error = ""
+    wm.flamenco_jobs_updated = time.strftime("%H:%M:%S")
+    _load_thumbnails()
+
+
+def _fill_jobs(wm) -> None:
     wm.flamenco_jobs.clear()
-    for row in rows:
+    for row in state.joblist.rows:
         item = wm.flamenco_jobs.add()
         item.job_id = row.id
         item.name = row.name
@@ -210,9 +259,6 @@ def apply_jobs(msg: background.JobsUpdated) -> None:
         item.eta = row.eta_text
         item.reason = row.status_reason
         item.actions = ",".join(row.actions)
-    wm.flamenco_jobs_error = ""
-    wm.flamenco_jobs_updated = time.strftime("%H:%M:%S")
-    _load_thumbnails()
 
 
 def _load_thumbnails() -> None:

@@ -7,12 +7,45 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 HERE = Path(__file__).resolve().parent
 SCRIPTS = HERE / "blender_scripts"
+INTEGRATION = HERE.parent.parent / "integration" / "addon"
+if str(INTEGRATION) not in sys.path:
+    sys.path.insert(0, str(INTEGRATION))
+
+import farm_server  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def shared_storage(tmp_path_factory) -> Path:
+    """What the farm's two-way variables point at: job_storage and render, on this computer."""
+    root = tmp_path_factory.mktemp("addon-shared")
+    (root / "jobs").mkdir()
+    (root / "render").mkdir()
+    return root
+
+
+@pytest.fixture(scope="session")
+def farm(tmp_path_factory, shared_storage):
+    server = farm_server.standard_farm(tmp_path_factory.mktemp("addon-e2e-farm"))
+    server.announce_manager("m1", variables=farm_variables(shared_storage))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def farm_variables(root: Path) -> dict:
+    return {name: {"direction": "twoway", "values": [
+        {"platform": "linux", "value": str(root / folder)},
+        {"platform": "windows", "value": f"{letter}:/"},
+        {"platform": "darwin", "value": f"/Volumes/{folder}"}]}
+        for name, folder, letter in (("job_storage", "jobs", "J"), ("render", "render", "R"))}
 
 
 @pytest.fixture(scope="session")
