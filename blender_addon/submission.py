@@ -19,7 +19,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
-from . import job_builder, packing
+from . import client as client_mod, job_builder, packing
 from .client import Client, ClientError
 from .job_builder import SHARED, BuildError, FarmSettings, Plan
 
@@ -133,7 +133,7 @@ class Submission:
     def run(self) -> None:
         try:
             self._post(self._run())
-        except packing.PackCanceled:
+        except (packing.PackCanceled, client_mod.Canceled):
             self._post(Canceled())
         except (ClientError, packing.PackError, BuildError) as ex:
             self._post(Failed(str(ex)))

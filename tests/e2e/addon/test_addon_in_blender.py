@@ -53,7 +53,7 @@ def test_install_sign_in_submit_twice_refresh_and_cancel(blender_exe, addon_zip,
         {"do": "submit"},
         {"do": "refresh"},
         {"do": "job_action", "action": "cancel"},
-        {"do": "refresh"},
+        {"do": "tick"},
         {"do": "unregister"},
     ]}, tmp_path / "user")
     steps = steps_of(result)
@@ -102,7 +102,7 @@ def test_install_sign_in_submit_twice_refresh_and_cancel(blender_exe, addon_zip,
     assert farm.api("GET", f"/api/jobs/{second['job_id']}/files")["files"] == files
     assert farm.blob_count() == blobs_before + 3
 
-    refreshed, after_cancel = steps["refresh"]
+    [refreshed] = steps["refresh"]
     assert refreshed["result"] == ["FINISHED"] and refreshed["updated"]
     ids = [j["id"] for j in refreshed["jobs"]]
     assert ids[:2] == [second["job_id"], first["job_id"]]
@@ -112,6 +112,10 @@ def test_install_sign_in_submit_twice_refresh_and_cancel(blender_exe, addon_zip,
     [cancel] = steps["job_action"]
     assert cancel["result"] == ["FINISHED"] and cancel["job_id"] == second["job_id"]
     assert farm.api("GET", f"/api/jobs/{second['job_id']}")["status"] in ("canceled", "cancel-requested")
+    # The panel's timer refreshes the list on its own (a background thread in the UI).
+    [after_cancel] = steps["tick"]
+    assert after_cancel["updated"] and after_cancel["interval"] > 0
+    assert after_cancel["jobs"][0]["id"] == second["job_id"]
     assert after_cancel["jobs"][0]["status"] in ("canceled", "cancel-requested")
 
     assert steps["unregister"][0]["still_registered"] is False

@@ -124,6 +124,20 @@ def step_refresh(s):
                       "actions": j.actions, "eta": j.eta} for j in wm.flamenco_jobs]}
 
 
+def step_tick(s):
+    """The job panel's timer, as Blender calls it while the panel is on screen."""
+    import time
+    runtime = importlib.import_module(ADDON + ".runtime")
+    runtime.state.panel_drawn_at = time.monotonic()
+    runtime.state.last_refresh = 0.0
+    wm = bpy.context.window_manager
+    wm.flamenco_jobs_updated = ""
+    interval = runtime.tick()
+    return {"interval": interval, "updated": wm.flamenco_jobs_updated, "jobs_error": wm.flamenco_jobs_error,
+            "jobs": [{"id": j.job_id, "name": j.name, "status": j.status, "progress": j.progress,
+                      "actions": j.actions, "eta": j.eta} for j in wm.flamenco_jobs]}
+
+
 def step_job_action(s):
     job_id = s.get("job_id") or bpy.context.window_manager.flamenco_last_job_id
     res, err = call(bpy.ops.flamenco.job_action, job_id=job_id, action=s["action"])
