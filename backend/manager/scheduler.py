@@ -28,9 +28,12 @@ from .task_state import RUNNABLE, TaskStateMachine, log_line
 
 log = logging.getLogger(__name__)
 
+# The statuses are literals so that SQLite uses the partial index `task_runnable_order`
+# (see models.Store.create_tables): it walks runnable tasks in dispatch order and stops
+# at the first one this worker may run.
 _CANDIDATE_SQL = """
-SELECT t.id FROM task t
-WHERE t.status IN ({statuses})
+SELECT t.id FROM task t INDEXED BY task_runnable_order
+WHERE t.status IN ('queued', 'claimed-by-manager', 'soft-failed')
   AND t.task_type IN ({types})
   AND (t.job_worker_tag IS NULL OR t.job_worker_tag = ''{tag_clause})
   AND (t.job_memory_mb IS NULL OR t.job_memory_mb <= 0 OR ? IS NULL OR t.job_memory_mb <= ?)
@@ -42,6 +45,9 @@ WHERE t.status IN ({statuses})
 ORDER BY t.job_priority DESC, t.priority DESC, t.seq ASC
 LIMIT {limit}
 """
+
+
+_STILL_RUNNABLE = "status IN ('queued', 'claimed-by-manager', 'soft-failed')"
 
 
 def free_memory_mb(resources: dict | None) -> float | None:
@@ -65,16 +71,16 @@ class Scheduler:
             return []
         tags = [t for t in (worker.tags or []) if isinstance(t, str)]
         tag_clause = f" OR t.job_worker_tag IN ({','.join('?' * len(tags))})" if tags else ""
-        sql = _CANDIDATE_SQL.format(statuses=",".join("?" * len(RUNNABLE)), types=",".join("?" * len(types)),
-                                    tag_clause=tag_clause, limit=int(limit))
+        sql = _CANDIDATE_SQL.format(types=",".join("?" * len(types)), tag_clause=tag_clause, limit=int(limit))
         mem = free_memory_mb(worker.resources)
-        params = [*RUNNABLE, *types, *tags, mem, mem, worker.id, worker.id]
+        params = [*types, *tags, mem, mem, worker.id, worker.id]
         return [row[0] for row in self.store.db.execute_sql(sql, params).fetchall()]
 
     def own_active_task(self, worker):
-        return (self.m.Task.select()
-                .where((self.m.Task.worker == worker.id) & (self.m.Task.status == TS.ACTIVE.value))
-                .order_by(self.m.Task.updated.desc()).first())
+        found = self.store.db.execute_sql(
+            "SELECT id FROM task WHERE worker = ? AND status = 'active' ORDER BY updated DESC LIMIT 1",
+            (worker.id,)).fetchone()
+        return self.store.row(self.m.Task, found[0]) if found else None
 
     def claim(self, worker, now: float | None = None):
         """The task this worker should run now, marked active for it; None if there is none.
@@ -89,20 +95,19 @@ class Scheduler:
             own = self.own_active_task(worker)
             if own is not None:
                 log.info("worker %s: re-serving its active task %s", worker.identifier, own.id)
-                T.update(last_worker_ping=now).where(T.id == own.id).execute()
-                self.m.Worker.update(current_task=own.id).where(self.m.Worker.id == worker.id).execute()
+                self.store.update_row(T, own.id, last_worker_ping=now)
+                self.store.update_row(self.m.Worker, worker.id, current_task=own.id)
                 return own
             for task_id in self.candidates(worker, limit=1):
-                claimed = (T.update(status=TS.ACTIVE.value, worker=worker.id, last_worker_ping=now, updated=now,
-                                    activity="", current_command_idx=0, task_progress_percentage=0,
-                                    command_progress_percentage=0, log_rotations=T.log_rotations + 1)
-                           .where((T.id == task_id) & (T.status.in_(RUNNABLE)))
-                           .execute())
+                claimed = self.store.update_row(
+                    T, task_id, where=_STILL_RUNNABLE, status=TS.ACTIVE.value, worker=worker.id,
+                    last_worker_ping=now, updated=now, activity="", current_command_idx=0,
+                    task_progress_percentage=0, command_progress_percentage=0)
                 if claimed != 1:
                     continue
-                task = T.get_by_id(task_id)
-                self.m.Worker.update(current_task=task.id, last_activity=f"running {task.name}") \
-                    .where(self.m.Worker.id == worker.id).execute()
+                task = self.store.row(T, task_id)
+                self.store.update_row(self.m.Worker, worker.id, current_task=task.id,
+                                      last_activity=f"running {task.name}"[:200])
                 self.state.enqueue_update(task, task_status=TS.ACTIVE.value,
                                           activity=f"assigned to worker {worker.nickname}", now=now)
                 break

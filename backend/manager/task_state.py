@@ -8,6 +8,7 @@ when work may have become runnable. Callers hold `store.write()`.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -66,8 +67,9 @@ class TaskStateMachine:
             payload["metrics"] = metrics
         if send_failed_by or task_status in (TS.SOFT_FAILED.value, TS.FAILED.value):
             payload["failed_by_workers"] = task.failed_by_workers or []
-        self.m.UpstreamItem.create(kind="task-update", key=task.id, payload=payload,
-                                   created=time.time() if now is None else now)
+        self.store.db.execute_sql(
+            "INSERT INTO upstream_item (kind, key, payload, created, attempts) VALUES ('task-update', ?, ?, ?, 0)",
+            (task.id, json.dumps(payload, separators=(",", ":")), time.time() if now is None else now))
 
     # --- status ---------------------------------------------------------------
 
@@ -80,17 +82,17 @@ class TaskStateMachine:
             log.warning("task %s: refusing status change %s -> %s (%s)", task.id, old, new, reason)
             return False
         now = time.time() if now is None else now
-        fields = {self.m.Task.status: new, self.m.Task.updated: now}
+        fields = {"status": new, "updated": now}
         if worker is not ...:
-            fields[self.m.Task.worker] = worker
+            fields["worker"] = worker
             task.worker = worker
         if activity is not None:
-            fields[self.m.Task.activity] = activity
+            fields["activity"] = activity
             task.activity = activity
         for k, v in (extra or {}).items():
-            fields[getattr(self.m.Task, k)] = v
+            fields[k] = v
             setattr(task, k, v)
-        self.m.Task.update(fields).where(self.m.Task.id == task.id).execute()
+        self.store.update_row(self.m.Task, task.id, **fields)
         task.status = new
         if old != new:
             log.info("task %s: %s -> %s%s", task.id, old, new, f" ({reason})" if reason else "")
@@ -107,10 +109,11 @@ class TaskStateMachine:
 
     def release_worker_task(self, worker_id: str, task_id: str | None = None) -> None:
         """Clear the worker's current task (if it is `task_id`, when given)."""
-        q = self.m.Worker.update(current_task=None).where(self.m.Worker.id == worker_id)
-        if task_id is not None:
-            q = q.where(self.m.Worker.current_task == task_id)
-        q.execute()
+        if task_id is None:
+            self.store.update_row(self.m.Worker, worker_id, current_task=None)
+        else:
+            self.store.update_row(self.m.Worker, worker_id, where='"current_task" = ?', where_params=(task_id,),
+                                  current_task=None)
 
     def requeue(self, task, reason: str, now: float | None = None) -> bool:
         """Give an active task back to the queue (return, sign-off, timeout, immediate sleep)."""

@@ -66,21 +66,21 @@ class TaskUpdates:
         if activity is not None and len(activity) > self.config.logs.max_activity_chars:
             activity = activity[: self.config.logs.max_activity_chars] + "…"
         with self.store.write():
-            task = T.get_or_none(T.id == task_id)
+            task = self.store.row(T, task_id)
             if task is None:
                 raise UpdateRejected(404, "not_found", f"task {task_id} is unknown to this Manager")
             if task.worker != worker.id:
                 raise UpdateRejected(409, "not_your_task",
                                      f"task {task_id} is not assigned to worker {worker.id}")
             in_progress = task.status in (TS.ACTIVE.value, TS.CANCEL_REQUESTED.value)
-            fields = {T.last_worker_ping: now}
+            fields = {"last_worker_ping": now}
             if in_progress:
-                fields.update({T.current_command_idx: update.current_command_idx,
-                               T.task_progress_percentage: update.task_progress_percentage,
-                               T.command_progress_percentage: update.command_progress_percentage})
+                fields.update(current_command_idx=update.current_command_idx,
+                              task_progress_percentage=update.task_progress_percentage,
+                              command_progress_percentage=update.command_progress_percentage)
                 if activity is not None:
-                    fields[T.activity] = activity
-            T.update(fields).where(T.id == task.id).execute()
+                    fields["activity"] = activity
+            self.store.update_row(T, task.id, **fields)
             if in_progress:
                 task.current_command_idx = update.current_command_idx
                 task.task_progress_percentage = update.task_progress_percentage
@@ -105,14 +105,14 @@ class TaskUpdates:
                 log.warning("task %s: cannot write its log: %s", task.id, ex)
 
     def _touch_worker(self, worker, activity, resources, now) -> None:
-        fields = {self.m.Worker.last_seen: now}
+        fields = {"last_seen": now}
         if activity:
-            fields[self.m.Worker.last_activity] = activity[:200]
+            fields["last_activity"] = activity[:200]
         if isinstance(resources, dict):
             merged = {**(worker.resources or {}), **resources}
-            fields[self.m.Worker.resources] = merged
+            fields["resources"] = merged
             worker.resources = merged
-        self.m.Worker.update(fields).where(self.m.Worker.id == worker.id).execute()
+        self.store.update_row(self.m.Worker, worker.id, **fields)
 
     def _status_from_worker(self, task, worker, new: str, activity, tail, metrics, now) -> bool:
         """Apply a status a worker reported for its in-progress task; True if it was sent upstream."""

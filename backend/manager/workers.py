@@ -66,20 +66,18 @@ class Workers:
         creds = worker_auth.parse_basic(authorization)
         if creds is None:
             raise worker_auth.AuthError(401, "worker routes need HTTP Basic auth (worker id : secret)")
-        self.store.ensure_connected()
-        worker = self.m.Worker.get_or_none(self.m.Worker.id == creds[0])
+        worker = self.store.row(self.m.Worker, creds[0])
         if worker is None or not worker_auth.check_secret(creds[1], worker.secret_hash):
             raise worker_auth.AuthError(401, "unknown worker or wrong secret; register again")
         now = time.time() if now is None else now
         if now - (worker.last_seen or 0) > LAST_SEEN_WRITE_INTERVAL:
             with self.store.write():
-                self.m.Worker.update(last_seen=now).where(self.m.Worker.id == worker.id).execute()
+                self.store.update_row(self.m.Worker, worker.id, last_seen=now)
             worker.last_seen = now
         return worker
 
     def get(self, worker_id: str):
-        self.store.ensure_connected()
-        worker = self.m.Worker.get_or_none(self.m.Worker.id == worker_id)
+        worker = self.store.row(self.m.Worker, worker_id)
         if worker is None:
             raise WorkerError(404, "not_found", f"worker {worker_id} does not exist")
         return worker
@@ -140,7 +138,7 @@ class Workers:
         """A worker asking for work is awake, whatever we last knew of it."""
         if worker.status != WS.AWAKE.value:
             with self.store.write():
-                self.m.Worker.update(status=WS.AWAKE.value).where(self.m.Worker.id == worker.id).execute()
+                self.store.update_row(self.m.Worker, worker.id, status=WS.AWAKE.value)
             log.info("worker %s: %s -> awake", worker.identifier, worker.status)
             worker.status = WS.AWAKE.value
             self.changed.set()
@@ -179,7 +177,7 @@ class Workers:
     def may_i_run(self, worker, task_id: str, now: float | None = None) -> documents.MayKeepRunning:
         now = time.time() if now is None else now
         T = self.m.Task
-        task = T.get_or_none(T.id == task_id)
+        task = self.store.row(T, task_id)
         if task is None:
             return documents.MayKeepRunning(False, reason="task unknown to this Manager")
         if task.worker != worker.id:
@@ -187,7 +185,7 @@ class Workers:
         if task.status != TS.ACTIVE.value:
             return documents.MayKeepRunning(False, reason=f"task is {task.status}")
         with self.store.write():
-            T.update(last_worker_ping=now).where(T.id == task.id).execute()
+            self.store.update_row(T, task.id, last_worker_ping=now)
         if worker.status_requested and not worker.lazy_status_request:
             return documents.MayKeepRunning(False, reason=f"worker status change to {worker.status_requested} requested",
                                             status_requested=worker.status_requested)
