@@ -152,6 +152,23 @@ def step_fetch_outputs(s):
     return {"result": res, "error": err, "message": wm.flamenco_jobs_message, "jobs_error": wm.flamenco_jobs_error}
 
 
+def step_wait_job(s):
+    """Refresh the job list (the panel's way) until the last job reaches a final status."""
+    import time
+    job_id = bpy.context.window_manager.flamenco_last_job_id
+    deadline = time.monotonic() + s.get("timeout", 180)
+    seen = []
+    while True:
+        call(bpy.ops.flamenco.refresh_jobs)
+        row = next((j for j in bpy.context.window_manager.flamenco_jobs if j.job_id == job_id), None)
+        status = row.status if row else None
+        if row and (not seen or seen[-1][0] != status or seen[-1][1] != row.progress):
+            seen.append((status, row.progress, row.eta))
+        if status in ("completed", "failed", "canceled") or time.monotonic() > deadline:
+            return {"job_id": job_id, "status": status, "seen": seen}
+        time.sleep(0.5)
+
+
 def step_unregister(s):
     addon_utils.disable(ADDON, default_set=True, handle_error=None)
     return {"still_registered": hasattr(bpy.types.WindowManager, "flamenco_last_job_id")}
