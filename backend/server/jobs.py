@@ -13,6 +13,8 @@ import json
 import logging
 from typing import Any
 
+import peewee
+
 from backend.web import ApiError, bad_request, conflict, not_found
 from shared.relpaths import RelpathError, check_relpath
 from shared.statuses import JOB_DELETABLE, JobStatus
@@ -66,15 +68,6 @@ def get_visible_task(user: User, tid: str) -> tuple[Task, Job]:
     return task, job
 
 
-def _names(jobs: list[Job]) -> dict[str, dict[str, str]]:
-    def names(model, ids):
-        ids = [i for i in ids if i]
-        return dict(model.select(model.id, model.name).where(model.id.in_(ids)).tuples()) if ids else {}
-    return {"project": names(Project, {j.project_id for j in jobs}),
-            "manager": names(Manager, {j.manager_id for j in jobs}),
-            "user": names(User, {j.user_id for j in jobs})}
-
-
 def _depends_on(job_ids: list[str]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     if job_ids:
@@ -84,20 +77,37 @@ def _depends_on(job_ids: list[str]) -> dict[str, list[str]]:
     return out
 
 
+def _with_names(query):
+    """The query's jobs as dicts, with the names of their project, manager and user joined in."""
+    return (query.select_extend(Project.name.alias("project_name"), Manager.name.alias("manager_name"),
+                                User.name.alias("user_name"))
+            .join(Project, on=(Job.project == Project.id))
+            .switch(Job).join(Manager, peewee.JOIN.LEFT_OUTER, on=(Job.manager == Manager.id))
+            .switch(Job).join(User, peewee.JOIN.LEFT_OUTER, on=(Job.user == User.id))
+            .dicts())
+
+
+def job_docs_from_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    deps = _depends_on([r["id"] for r in rows])
+    return [job_doc(r, deps.get(r["id"])) for r in rows]
+
+
 def job_docs(jobs: list[Job]) -> list[dict[str, Any]]:
-    names = _names(jobs)
-    deps = _depends_on([j.id for j in jobs])
-    return [job_doc(j, deps.get(j.id), {k: names[k].get(getattr(j, f"{k}_id")) for k in names}) for j in jobs]
+    if not jobs:
+        return []
+    rows = {r["id"]: r for r in _with_names(Job.select().where(Job.id.in_([j.id for j in jobs])))}
+    return job_docs_from_rows([rows[j.id] for j in jobs])
 
 
 def list_jobs(user: User, status: str | None, project: str | None, manager: str | None,
-              job_type: str | None, limit: int, offset: int) -> dict[str, Any]:
-    query = Job.select()
+              job_type: str | None, limit: int, offset: int, before: str | None = None) -> dict[str, Any]:
+    """A page of jobs, newest first: the page's ids from an index first, then only those rows."""
+    conds = []
     projects = visible_project_ids(user)
     if projects is not None:
         if not projects:
             return {"jobs": [], "total": 0, "limit": limit, "offset": offset}
-        query = query.where(Job.project.in_(list(projects)))
+        conds.append(Job.project.in_(list(projects)))
     if status:
         wanted = [s.strip() for s in status.split(",") if s.strip()]
         for s in wanted:
@@ -105,16 +115,23 @@ def list_jobs(user: User, status: str | None, project: str | None, manager: str 
                 JobStatus(s)
             except ValueError:
                 raise bad_request(f"unknown job status '{s}'", "invalid_status") from None
-        query = query.where(Job.status.in_(wanted))
+        conds.append(Job.status.in_(wanted))
     if project:
-        query = query.where(Job.project == find_project(project).id)
+        conds.append(Job.project == find_project(project).id)
     if manager:
-        query = query.where(Job.manager == find_manager(manager).id)
+        conds.append(Job.manager == find_manager(manager).id)
     if job_type:
-        query = query.where(Job.job_type == job_type)
-    total = query.count()
-    jobs = list(query.order_by(Job.id.desc()).limit(limit).offset(offset))
-    return {"jobs": job_docs(jobs), "total": total, "limit": limit, "offset": offset}
+        conds.append(Job.job_type == job_type)
+    total = Job.select(peewee.fn.COUNT(Job.id)).where(*conds).scalar() if conds else \
+        Job.select(peewee.fn.COUNT(Job.id)).scalar()
+    if before:
+        conds.append(Job.id < before)
+    page = Job.select(Job.id)
+    if conds:
+        page = page.where(*conds)
+    ids = [i for (i,) in page.order_by(Job.id.desc()).limit(limit).offset(offset).tuples()]
+    rows = list(_with_names(Job.select().where(Job.id.in_(ids)).order_by(Job.id.desc()))) if ids else []
+    return {"jobs": job_docs_from_rows(rows), "total": total, "limit": limit, "offset": offset}
 
 
 # --- submitting -----------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from .models import Job, Manager, Project, Task, User, WorkerRecord
+from .models import Manager, Project, Task, User, WorkerRecord
 
 
 def iso(value: dt.datetime | None) -> str | None:
@@ -58,19 +58,19 @@ def manager_doc(manager: Manager, now: dt.datetime, online_seconds: float,
     return out
 
 
-def job_doc(job: Job, depends_on: list[str] | None = None, names: dict[str, str] | None = None,
-            progress: float | None = None) -> dict[str, Any]:
-    names = names or {}
+def job_doc(row: dict[str, Any], depends_on: list[str] | None = None) -> dict[str, Any]:
+    """A job from a dict row (Job fields plus project_name, manager_name, user_name)."""
+    total = row["tasks_total"]
     return {
-        "id": job.id, "name": job.name, "type": job.job_type, "status": job.status,
-        "status_reason": job.status_reason, "priority": job.priority, "settings": job.settings,
-        "metadata": job.metadata, "project": job.project_id, "project_name": names.get("project"),
-        "manager": job.manager_id, "manager_name": names.get("manager"), "user": job.user_id,
-        "user_name": names.get("user"), "created": iso(job.created), "updated": iso(job.updated),
-        "start_paused": job.start_paused, "worker_tag": job.worker_tag, "memory_mb": job.memory_mb,
-        "files_mode": job.files_mode, "depends_on": depends_on or [], "blocked": job.blocked,
-        "task_counts": job.task_counts, "tasks_total": job.tasks_total,
-        "progress": job.progress if progress is None else progress,
+        "id": row["id"], "name": row["name"], "type": row["job_type"], "status": row["status"],
+        "status_reason": row["status_reason"], "priority": row["priority"], "settings": row["settings"],
+        "metadata": row["metadata"], "project": row["project"], "project_name": row.get("project_name"),
+        "manager": row["manager"], "manager_name": row.get("manager_name"), "user": row["user"],
+        "user_name": row.get("user_name"), "created": iso(row["created"]), "updated": iso(row["updated"]),
+        "start_paused": row["start_paused"], "worker_tag": row["worker_tag"], "memory_mb": row["memory_mb"],
+        "files_mode": row["files_mode"], "depends_on": depends_on or [], "blocked": row["blocked"],
+        "task_counts": row["task_counts"], "tasks_total": total,
+        "progress": round(row["progress_points"] / total, 2) if total else 0.0,
     }
 
 

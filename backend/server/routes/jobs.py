@@ -47,12 +47,13 @@ def install(routes, ctx) -> None:
     @routes.add("GET", "/api/jobs", summary="List jobs, newest first", tag="jobs",
                 query={"status": "comma-separated job statuses", "project": "project id or name",
                        "manager": "manager id or name", "type": "job type",
-                       "limit": "page size, 1-500 (50)", "offset": "jobs to skip (0)"},
+                       "limit": "page size, 1-500 (50)", "offset": "jobs to skip (0)",
+                       "before": "only jobs older than this job id (keyset paging: pass the last id of a page)"},
                 responses={200: ("a page of jobs", "JobList")})
     def list_jobs(user):
         limit, offset = paging()
         return job_service.list_jobs(user, query_str("status"), query_str("project"), query_str("manager"),
-                                     query_str("type"), limit, offset)
+                                     query_str("type"), limit, offset, query_str("before"))
 
     @routes.add("GET", "/api/jobs/<job_id>", summary="A job with its task counts and progress", tag="jobs",
                 responses={200: ("the job", "Job"), 404: "no such job (or not yours to see)"})
