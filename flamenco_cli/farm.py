@@ -54,6 +54,10 @@ class Farm:
     workers: int = 1
     registration_secret: str = ""
     worker_args: list[str] = field(default_factory=list)
+    manager_extra_config: str = ""
+    """TOML appended to the Manager config written on first start (tests shorten timeouts with it)."""
+    server_url: str = ""
+    manager_url: str = ""
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     @property
@@ -118,6 +122,7 @@ class Farm:
         path = self.manager_dir / "manager.toml"
         if path.exists():
             return path
+        extra = f"\n{self.manager_extra_config}\n" if self.manager_extra_config else ""
         self.manager_dir.mkdir(parents=True, exist_ok=True)
         blender = shutil.which("blender") or "blender"
         ffmpeg = shutil.which("ffmpeg") or "ffmpeg"
@@ -126,63 +131,73 @@ class Farm:
             "[variables.blender]\n"
             f"values = [{{ platforms = [\"linux\", \"darwin\", \"windows\"], value = {json.dumps(blender)} }}]\n"
             "[variables.ffmpeg]\n"
-            f"values = [{{ platforms = [\"linux\", \"darwin\", \"windows\"], value = {json.dumps(ffmpeg)} }}]\n")
+            f"values = [{{ platforms = [\"linux\", \"darwin\", \"windows\"], value = {json.dumps(ffmpeg)} }}]\n"
+            + extra)
         return path
 
     def start(self) -> dict:
+        """Start everything; returns what farm.json holds."""
         state = self.setup()
         port = self.port or free_port(self.host)
         manager_port = free_port(self.host) if not self.port else self.port + 1
-        server_url = f"http://{self.host}:{port}"
-        manager_url = f"http://{self.host}:{manager_port}"
-
-        self._spawn("server", [*_module_cmd("backend.server.cli"), "serve", "--data-dir", str(self.server_dir),
-                               "--listen", f"{self.host}:{port}"])
-        self._wait_http("server", f"{server_url}/api/version")
-
-        manager_cmd = [*_module_cmd("backend.manager.cli"), "serve", "--data-dir", str(self.manager_dir),
-                       "--listen", f"{self.host}:{manager_port}", "--server", server_url,
-                       "--manager-id", state["manager_id"], "--token", state["manager_token"],
-                       "--config", str(self.manager_config()), "--manager-url", manager_url,
-                       "--admin-token", state["manager_admin_token"]]
-        if self.registration_secret:
-            manager_cmd += ["--registration-secret", self.registration_secret]
-        self._spawn("manager", manager_cmd)
-        self._wait_http("manager", f"{manager_url}/api/openapi.json")
-
+        self.server_url = f"http://{self.host}:{port}"
+        self.manager_url = f"http://{self.host}:{manager_port}"
+        self.start_server()
+        self.start_manager()
         for i in range(self.workers):
-            self.start_worker(i, manager_url)
-
-        info = {"server_url": server_url, "manager_url": manager_url, "admin_token": state["admin_token"],
-                "registration_secret": self.registration_secret}
+            self.start_worker(i)
+        info = {"server_url": self.server_url, "manager_url": self.manager_url,
+                "admin_token": state["admin_token"], "registration_secret": self.registration_secret}
         farm_json = self.data_dir / "farm.json"
         farm_json.write_text(json.dumps(info, indent=2))
         os.chmod(farm_json, 0o600)
         return info
 
-    def start_worker(self, index: int, manager_url: str) -> subprocess.Popen:
+    def start_server(self) -> None:
+        listen = self.server_url.split("//", 1)[1]
+        self._spawn("server", [*_module_cmd("backend.server.cli"), "serve", "--data-dir", str(self.server_dir),
+                               "--listen", listen])
+        self._wait_http("server", f"{self.server_url}/api/version")
+
+    def start_manager(self) -> None:
+        state = self.setup()
+        listen = self.manager_url.split("//", 1)[1]
+        cmd = [*_module_cmd("backend.manager.cli"), "serve", "--data-dir", str(self.manager_dir),
+               "--listen", listen, "--server", self.server_url,
+               "--manager-id", state["manager_id"], "--token", state["manager_token"],
+               "--config", str(self.manager_config()), "--manager-url", self.manager_url,
+               "--admin-token", state["manager_admin_token"]]
+        if self.registration_secret:
+            cmd += ["--registration-secret", self.registration_secret]
+        self._spawn("manager", cmd)
+        self._wait_http("manager", f"{self.manager_url}/api/openapi.json")
+
+    def start_worker(self, index: int) -> subprocess.Popen:
         worker_dir = self.data_dir / f"worker-{index + 1}"
-        cmd = [*_module_cmd("worker.cli"), "--manager", manager_url, "--data-dir", str(worker_dir),
+        cmd = [*_module_cmd("worker.cli"), "--manager", self.manager_url, "--data-dir", str(worker_dir),
                "--nickname", f"{socket.gethostname()}-{index + 1}", *self.worker_args]
         if self.registration_secret:
             cmd += ["--registration-secret", self.registration_secret]
         return self._spawn(f"worker-{index + 1}", cmd)
 
+    def stop_process(self, name: str, timeout: float = 20) -> None:
+        """SIGTERM, and SIGKILL to its whole process group if it does not stop in time."""
+        proc = self.procs.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log.warning("%s did not stop within %g s; killing it", name, timeout)
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
     def stop(self, timeout: float = 20) -> None:
         """Workers first, so they can return their tasks to a Manager that still listens."""
         order = [n for n in self.procs if n.startswith("worker")] + ["manager", "server"]
         for name in order:
-            proc = self.procs.get(name)
-            if proc is None or proc.poll() is not None:
-                continue
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                log.warning("%s did not stop within %g s; killing it", name, timeout)
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        self.procs.clear()
+            self.stop_process(name, timeout)
 
     def dead(self) -> list[str]:
         return [name for name, p in self.procs.items() if p.poll() is not None]

@@ -295,10 +295,14 @@ def submit_job(ctx: ServerContext, user: User, body: dict[str, Any]) -> Job:
         log.exception("job %s: compiling %s failed", job_id, job_type.job_type)
         failure = f"compiling failed: {type(ex).__name__}: {ex}"
     task_status = ctx.machine.new_task_status(Job(start_paused=bool(body.get("start_paused"))))
-    rows = [] if failure else _task_rows(job_id, specs, body.get("priority", 50), created, task_status.value)
 
     who = _who(user)
     with write(ctx.db):
+        # Stamped inside the transaction: a Manager's incremental depsgraph asks
+        # for tasks updated after its last answer, so a stamp taken before
+        # compiling could be older than an answer given before this commit.
+        stamp = utcnow()
+        rows = [] if failure else _task_rows(job_id, specs, body.get("priority", 50), stamp, task_status.value)
         job = Job.create(id=job_id, name=ctx0.job_name, job_type=job_type.job_type,
                          status=JobStatus.UNDER_CONSTRUCTION.value, priority=body.get("priority", 50),
                          settings=settings, metadata=body.get("metadata") or {}, project=project.id,
