@@ -298,10 +298,11 @@ def submit_job(ctx: ServerContext, user: User, body: dict[str, Any]) -> Job:
 
     who = _who(user)
     with write(ctx.db):
-        # Stamped inside the transaction: a Manager's incremental depsgraph asks
-        # for tasks updated after its last answer, so a stamp taken before
-        # compiling could be older than an answer given before this commit.
-        stamp = utcnow()
+        # Stamped inside the write lock with the Server's clock: a Manager's
+        # incremental depsgraph asks for tasks updated after its last answer,
+        # so a stamp taken before compiling could be older than an answer
+        # given before this commit.
+        stamp = ctx.clock.now()
         rows = [] if failure else _task_rows(job_id, specs, body.get("priority", 50), stamp, task_status.value)
         job = Job.create(id=job_id, name=ctx0.job_name, job_type=job_type.job_type,
                          status=JobStatus.UNDER_CONSTRUCTION.value, priority=body.get("priority", 50),

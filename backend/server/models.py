@@ -60,6 +60,7 @@ class BaseModel(Model):
     class Meta:
         database = database_proxy
         legacy_table_names = False
+        only_save_dirty = True
 
 
 class User(BaseModel):

@@ -23,15 +23,14 @@ The rules (Flamenco 2 plus pause and job dependencies):
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from typing import Iterable
 
 import peewee
 
-from backend.web import ApiError, conflict
+from backend.web import conflict
 from shared.documents import UpstreamTaskUpdate
-from shared.statuses import (JOB_REQUESTED, TASK_CANCEL_REQUESTED_ACCEPTS, JobStatus, TaskStatus,
-                             TransitionError, allowed, check)
+from shared.statuses import (JOB_REQUESTED, JOB_USER_TRANSITIONS, TASK_CANCEL_REQUESTED_ACCEPTS, JobStatus,
+                             TaskStatus, allowed, check)
 
 from .database import Clock
 from .models import Job, JobDependency, JobLogEntry, Task
@@ -70,6 +69,9 @@ class StateMachine:
 
     def __init__(self, clock: Clock):
         self.clock = clock
+        self.generation = 0
+        """Bumped by every change beyond the rows a caller passed in (ripples, other jobs):
+        callers that cache rows across calls reload them when it moved."""
 
     # --- helpers --------------------------------------------------------------
 
@@ -107,6 +109,7 @@ class StateMachine:
         if old == new.value:
             return
         check("job", old, new.value)
+        self.generation += 1
         job.status = new.value
         if reason or new in (J.QUEUED, J.ACTIVE, J.COMPLETED):
             job.status_reason = reason
@@ -127,6 +130,7 @@ class StateMachine:
             check("task", s, to.value)
         if not froms:
             return 0
+        self.generation += 1
         values = {Task.status: to.value, Task.updated: self.clock.now()}
         if reset:
             values.update({Task.failed_by_workers: [], Task.progress: 0, Task.command_progress: 0,
@@ -167,7 +171,6 @@ class StateMachine:
 
     def request_job_status(self, job: Job, target: JobStatus, who: str, reason: str = "") -> None:
         """A person asks for `target`; 409 if the tables do not allow it from here."""
-        from shared.statuses import JOB_USER_TRANSITIONS
         old = JobStatus(job.status)
         if target == old:
             return
@@ -291,6 +294,7 @@ class StateMachine:
                        .where(JobDependency.job == dep.id, Job.status != J.COMPLETED.value).count())
             if pending:
                 continue
+            self.generation += 1
             dep.blocked = False
             self._save_job(dep)
             Task.update({Task.updated: self.clock.now()}).where(Task.job == dep.id).execute()
@@ -300,6 +304,7 @@ class StateMachine:
         for dep in self._dependents(job):
             if dep.blocked or JobStatus(dep.status) not in (J.QUEUED, J.ACTIVE, J.PAUSED, J.PAUSE_REQUESTED):
                 continue
+            self.generation += 1
             dep.blocked = True
             self._save_job(dep)
             self._log(dep, who, f"blocked again: job {job.name} ({job.id}) was requeued")
@@ -416,13 +421,18 @@ class StateMachine:
 
     # --- the depsgraph claim ------------------------------------------------------
 
-    def claim(self, job: Job, task_ids: list[str], now) -> int:
-        """queued -> claimed-by-manager for tasks handed to the job's Manager, stamped `now`."""
+    def claim(self, job: Job, since, now) -> int:
+        """queued -> claimed-by-manager for the job's tasks handed out now (those changed after `since`).
+
+        The caller selected them with the same conditions in this transaction,
+        under the write lock, so the UPDATE claims exactly what it sent.
+        """
         check("task", T.QUEUED.value, T.CLAIMED_BY_MANAGER.value)
-        n = 0
-        for chunk in _chunks(task_ids):
-            n += Task.update({Task.status: T.CLAIMED_BY_MANAGER.value, Task.updated: now}).where(
-                Task.job == job.id, Task.status == T.QUEUED.value, Task.id.in_(chunk)).execute()
+        query = Task.update({Task.status: T.CLAIMED_BY_MANAGER.value, Task.updated: now}).where(
+            Task.job == job.id, Task.status == T.QUEUED.value)
+        if since is not None:
+            query = query.where(Task.updated > since)
+        n = query.execute()
         if n:
             counts = dict(job.task_counts)
             counts[T.QUEUED.value] = counts.get(T.QUEUED.value, 0) - n
@@ -430,9 +440,5 @@ class StateMachine:
                 counts.pop(T.QUEUED.value)
             counts[T.CLAIMED_BY_MANAGER.value] = counts.get(T.CLAIMED_BY_MANAGER.value, 0) + n
             job.task_counts = counts
-            job.save(only=[Job.task_counts])
+            job.save()
         return n
-
-
-def transition_error_to_api(ex: TransitionError) -> ApiError:
-    return conflict(str(ex), "invalid_transition")

@@ -57,16 +57,14 @@ def install(routes, ctx) -> None:
             except ValueError:
                 raise bad_request(f"{IF_UPDATED_SINCE} must be the ISO timestamp of {LAST_UPDATED}, not '{raw}'",
                                   "invalid_header") from None
-        docs, stamp = manager_sync.depsgraph(ctx, manager, since)
-        headers = {LAST_UPDATED: iso(stamp)}
-        if since is not None and not docs:
+        body, count, stamp = manager_sync.depsgraph(ctx, manager, since)
+        if since is not None and not count:
             resp = bottle.HTTPResponse(status=304)
-            for k, v in headers.items():
-                resp.set_header(k, v)
+            resp.set_header(LAST_UPDATED, iso(stamp))
             return resp
-        for k, v in headers.items():
-            bottle.response.set_header(k, v)
-        return {"depsgraph": docs}
+        bottle.response.set_header(LAST_UPDATED, iso(stamp))
+        bottle.response.content_type = "application/json"
+        return body
 
     @routes.add("POST", f"{P}/task-update-batch", summary="Task updates from the Manager, applied once each",
                 tag="manager", auth_kind="manager", body="TaskUpdateBatch",

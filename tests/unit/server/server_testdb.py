@@ -81,8 +81,15 @@ class Harness:
         return Job.get_by_id(job.id)
 
     def depsgraph(self, since=None, manager=None):
+        """(task documents, stamp), checked against the shared document shape."""
+        import json
         from backend.server import manager_sync
-        return manager_sync.depsgraph(self.ctx, manager or self.farm.manager, since)
+        from shared.documents import ScheduledTasks
+        body, count, stamp = manager_sync.depsgraph(self.ctx, manager or self.farm.manager, since)
+        doc = json.loads(body)
+        ScheduledTasks.from_dict(doc)
+        assert len(doc["depsgraph"]) == count
+        return doc["depsgraph"], stamp
 
     def update(self, task_id, status=None, update_id=None, manager=None, **fields):
         from backend.server import manager_sync
