@@ -15,8 +15,9 @@ import re
 from typing import Any, Callable
 
 import bottle
+import peewee
 
-from backend.web import conflict, forbidden
+from backend.web import conflict, forbidden, not_found
 from shared.statuses import TransitionError
 from shared.version import API_VERSION, __version__
 
@@ -138,5 +139,7 @@ def _with_auth(callback: Callable, kind: str) -> Callable:
             return callback(*args, **kwargs)
         except TransitionError as ex:
             raise conflict(str(ex), "invalid_transition") from None
+        except peewee.DoesNotExist as ex:  # deleted by another request meanwhile
+            raise not_found(f"not found: {ex}") from None
 
     return wrapper

@@ -263,3 +263,41 @@ def test_construction_failure_is_stored_with_reason(farm):
     assert job.status == "construction-failed"
     assert job.status_reason == "compiling failed: ZeroDivisionError: oops"
     assert Task.select().where(Task.job == job.id).count() == 0
+
+
+def test_new_tasks_reach_an_incremental_depsgraph_even_if_the_wall_clock_steps_back(h, ctx):
+    import datetime as dt
+    h.submit(name="first")
+    _, stamp = h.depsgraph()
+    real = ctx.clock._source
+    ctx.clock._source = lambda: real() - dt.timedelta(hours=1)  # NTP stepped the clock back
+    try:
+        second = h.submit(name="second")
+    finally:
+        ctx.clock._source = real
+    docs, _ = h.depsgraph(since=stamp)
+    assert {d["job"] for d in docs} == {second.id}
+
+
+def test_requeueing_a_dependency_blocks_its_dependents_again(h):
+    bake = h.submit(name="bake", settings={"frames": "1"})
+    render = h.submit(name="render", settings={"frames": "1"}, depends_on=[bake.id])
+    h.update(h.depsgraph()[0][0]["_id"], "completed")
+    assert not h.job(render).blocked
+    h.user_status(bake, "requeued")
+    assert h.job(render).blocked
+    assert {d["job"] for d in h.depsgraph()[0]} == {bake.id}
+
+
+def test_housekeeping_forgets_old_update_ids(h, ctx):
+    import datetime as dt
+    from backend.server.housekeeping import Housekeeping
+    from backend.server.models import AppliedUpdate
+    job = h.submit(settings={"frames": "1"})
+    tid = h.depsgraph()[0][0]["_id"]
+    h.update(tid, "active", update_id="old")
+    keeper = Housekeeping(ctx)
+    assert keeper.tick(ctx.clock.now()) == 0
+    assert keeper.tick(ctx.clock.now() + dt.timedelta(days=15)) == 1
+    assert AppliedUpdate.select().count() == 0
+    assert h.job(job).status == "active"
