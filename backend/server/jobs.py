@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 
 SUBMIT_KEYS = {"name", "type", "settings", "priority", "project", "manager", "depends_on", "start_paused",
                "worker_tag", "memory_mb", "files", "metadata"}
-MAX_LIST = 500
+_DEAD_DEPENDENCY = frozenset(s.value for s in (JobStatus.FAILED, JobStatus.CANCELED, JobStatus.CONSTRUCTION_FAILED,
+                                               JobStatus.CANCEL_REQUESTED, JobStatus.FAIL_REQUESTED))
 
 TASK_COLUMNS = ("id", "job", "name", "task_type", "status", "priority", "job_priority", "commands", "parents",
                 "failed_by_workers", "activity", "log_tail", "progress", "current_command_idx",
@@ -251,8 +252,7 @@ def _check_dependencies(user: User, refs: list[Any]) -> list[Job]:
             dep = get_visible_job(user, ref)
         except ApiError:
             raise bad_request(f"depends_on: no job '{ref}'", "unknown_dependency") from None
-        if dep.status in (JobStatus.FAILED.value, JobStatus.CANCELED.value, JobStatus.CONSTRUCTION_FAILED.value,
-                          JobStatus.CANCEL_REQUESTED.value, JobStatus.FAIL_REQUESTED.value):
+        if dep.status in _DEAD_DEPENDENCY:
             raise bad_request(f"depends_on: job {dep.name} ({dep.id}) is {dep.status}", "failed_dependency")
         if dep not in jobs:
             jobs.append(dep)
@@ -295,6 +295,7 @@ def submit_job(ctx: ServerContext, user: User, body: dict[str, Any]) -> Job:
         log.exception("job %s: compiling %s failed", job_id, job_type.job_type)
         failure = f"compiling failed: {type(ex).__name__}: {ex}"
     task_status = ctx.machine.new_task_status(Job(start_paused=bool(body.get("start_paused"))))
+    rows = [] if failure else _task_rows(job_id, specs, body.get("priority", 50), task_status.value)
 
     who = _who(user)
     with write(ctx.db):
@@ -302,15 +303,15 @@ def submit_job(ctx: ServerContext, user: User, body: dict[str, Any]) -> Job:
         # incremental depsgraph asks for tasks updated after its last answer,
         # so a stamp taken before compiling could be older than an answer
         # given before this commit.
-        stamp = ctx.clock.now()
-        rows = [] if failure else _task_rows(job_id, specs, body.get("priority", 50), stamp, task_status.value)
+        stamps = (stamp_value(ctx.clock.now()),) * 2
+        blocked = _dependencies_pending(deps)
         job = Job.create(id=job_id, name=ctx0.job_name, job_type=job_type.job_type,
                          status=JobStatus.UNDER_CONSTRUCTION.value, priority=body.get("priority", 50),
                          settings=settings, metadata=body.get("metadata") or {}, project=project.id,
                          manager=manager.id, user=user.id, created=created, updated=created,
                          start_paused=bool(body.get("start_paused")), worker_tag=body.get("worker_tag"),
                          memory_mb=body.get("memory_mb"), files_mode=files_mode,
-                         blocked=any(d.status != JobStatus.COMPLETED.value for d in deps))
+                         blocked=blocked)
         for dep in deps:
             JobDependency.create(job=job_id, depends_on=dep.id)
         if files:
@@ -322,18 +323,17 @@ def submit_job(ctx: ServerContext, user: User, body: dict[str, Any]) -> Job:
         if failure:
             ctx.machine.construction_failed(job, who, failure)
         else:
-            bulk_insert(Task, TASK_COLUMNS, rows)
+            bulk_insert(Task, TASK_COLUMNS, (row + stamps for row in rows))
             ctx.machine.flip_new_job(job, len(rows), who)
     log.info("job %s (%s, %d tasks) submitted by %s to manager %s%s", job_id, job_type.job_type, len(rows),
              user.name, manager.name, f"; FAILED: {failure}" if failure else "")
     return job
 
 
-def _task_rows(job_id: str, specs: list[TaskSpec], job_priority: int, now, status: str) -> list[tuple]:
-    """Rows for TASK_COLUMNS; ids follow the compiler's order, parents must come first."""
+def _task_rows(job_id: str, specs: list[TaskSpec], job_priority: int, status: str) -> list[tuple]:
+    """Rows for TASK_COLUMNS but the two stamps; ids follow the compiler's order, parents come first."""
     ids: dict[int, str] = {}
     dumps = json.JSONEncoder(separators=(",", ":")).encode
-    stamp = stamp_value(now)
     rows = []
     for index, spec in enumerate(specs):
         tid = task_id(job_id, index)
@@ -345,8 +345,20 @@ def _task_rows(job_id: str, specs: list[TaskSpec], job_priority: int, now, statu
             except KeyError:
                 raise ValueError(f"task '{spec.name}' names a parent that comes after it") from None
         rows.append((tid, job_id, spec.name, spec.task_type, status, spec.priority, job_priority,
-                     dumps(spec.commands), parents, "[]", "", "", 0.0, 0, 0.0, stamp, stamp))
+                     dumps(spec.commands), parents, "[]", "", "", 0.0, 0, 0.0))
     return rows
+
+
+def _dependencies_pending(deps: list[Job]) -> bool:
+    """Whether the job must wait, from the dependencies' statuses now (inside the write lock)."""
+    if not deps:
+        return False
+    statuses = dict(Job.select(Job.id, Job.status).where(Job.id.in_([d.id for d in deps])).tuples())
+    for dep in deps:
+        status = statuses.get(dep.id)
+        if status is None or status in _DEAD_DEPENDENCY:
+            raise bad_request(f"depends_on: job {dep.name} ({dep.id}) is {status or 'deleted'}", "failed_dependency")
+    return any(st != JobStatus.COMPLETED.value for st in statuses.values())
 
 
 # --- deleting -------------------------------------------------------------------

@@ -201,7 +201,7 @@ def test_user_transitions_are_checked(h):
 
 
 def test_update_batches_apply_once_and_only_own_tasks(h, ctx):
-    job = h.submit(settings={"frames": "1-2"})
+    h.submit(settings={"frames": "1-2"})
     tasks = ids(h.depsgraph()[0])
     first = h.batch([{"_id": "x1", "task_id": tasks[0], "received_on_manager": "t", "task_status": "active",
                       "log": "line 1\nline 2"},
