@@ -79,8 +79,9 @@ def client_proc(port: int, creds: list[tuple[str, str]], start_at: float, out_q)
                 conn.request("POST", "/task", headers=headers)
                 resp = conn.getresponse()
                 body = resp.read()
-            except (OSError, http.client.HTTPException):
+            except (OSError, http.client.HTTPException) as ex:
                 errors += 1
+                print(f"claim error after {time.perf_counter() - t0:.1f} s: {ex!r}", file=sys.stderr)
                 conn.close()
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
                 if errors > 50:

@@ -90,6 +90,17 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     raise TypeError(f"unsupported annotation {tp!r} for {where}")
 
 
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _type_hints(cls) -> dict[str, Any]:
+    """typing.get_type_hints, computed once per class (it evaluates every annotation string)."""
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    return hints
+
+
 class Document:
     """Base of the wire documents: dict conversion with validation."""
 
@@ -99,7 +110,7 @@ class Document:
     def from_dict(cls, data: Any, prefix: str = ""):
         if not isinstance(data, dict):
             raise DocumentError(f"{prefix.rstrip('.') or cls.__name__} must be a JSON object")
-        hints = typing.get_type_hints(cls)
+        hints = _type_hints(cls)
         kwargs = {}
         for f in dataclasses.fields(cls):
             key = _json_key(f)

@@ -30,13 +30,18 @@ def parse_listen(listen: str, default_port: int) -> tuple[str, int]:
     return host or "0.0.0.0", port_nr
 
 
+LISTEN_BACKLOG = 1024
+"""The listen() backlog. cheroot's default of 5 drops connections when many clients
+connect at once (a farm's workers after a restart): they then hang until their timeout."""
+
+
 class ServiceThread:
     """A cheroot server on a thread; `url` is known once `start()` returned."""
 
     def __init__(self, app, host: str = "127.0.0.1", port: int = 0, threads: int = 16,
-                 name: str = "flamenco"):
+                 name: str = "flamenco", backlog: int = LISTEN_BACKLOG):
         self.server = wsgi.Server((host, port), app, numthreads=threads, server_name=name,
-                                  timeout=30, shutdown_timeout=5)
+                                  timeout=30, shutdown_timeout=5, request_queue_size=backlog)
         self.server.max_request_body_size = 0
         self._thread: threading.Thread | None = None
         self.host = host

@@ -88,6 +88,7 @@ class ManagerCore:
         for t in self._threads:
             t.join(timeout)
         self._threads.clear()
+        self.logs.close_all()
 
 
 def make_app(config: ManagerConfig, db: peewee.Database, core: ManagerCore | None = None) -> bottle.Bottle:

@@ -7,8 +7,10 @@ starts a new file and earlier runs stay readable.
 
 from __future__ import annotations
 
+import collections
 import gzip
 import logging
+import threading
 import os
 import re
 from pathlib import Path
@@ -23,9 +25,27 @@ def safe_id(value: str) -> bool:
 
 
 class TaskLogs:
-    def __init__(self, root: Path, rotations_kept: int = 5):
+    """Appends go through a small cache of open files: opening a file costs more than
+    writing a few lines to it, and a running task's log is written to again and again."""
+
+    def __init__(self, root: Path, rotations_kept: int = 5, open_files: int = 256):
         self.root = Path(root)
         self.rotations_kept = rotations_kept
+        self._open: "collections.OrderedDict[Path, object]" = collections.OrderedDict()
+        self._max_open = open_files
+        self._lock = threading.Lock()
+
+    def _close(self, path: Path) -> None:
+        with self._lock:
+            f = self._open.pop(path, None)
+        if f is not None:
+            f.close()
+
+    def close_all(self) -> None:
+        with self._lock:
+            files, self._open = list(self._open.values()), collections.OrderedDict()
+        for f in files:
+            f.close()
 
     def path(self, job: str, task: str) -> Path:
         if not (safe_id(job) and safe_id(task)):
@@ -35,8 +55,9 @@ class TaskLogs:
     def rotate(self, job: str, task: str) -> None:
         """Start a new log for a new run; keep `rotations_kept` older ones."""
         path = self.path(job, task)
+        self._close(path)
         try:
-            if not path.exists() or path.stat().st_size == 0:
+            if path.stat().st_size == 0:
                 return
         except OSError:
             return
@@ -52,13 +73,21 @@ class TaskLogs:
         path = self.path(job, task)
         if not text.endswith("\n"):
             text += "\n"
-        try:
-            with open(path, "a", encoding="utf-8") as f:
-                f.write(text)
-        except FileNotFoundError:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "a", encoding="utf-8") as f:
-                f.write(text)
+        with self._lock:
+            f = self._open.get(path)
+            if f is None:
+                try:
+                    f = open(path, "a", encoding="utf-8")
+                except FileNotFoundError:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    f = open(path, "a", encoding="utf-8")
+                self._open[path] = f
+                while len(self._open) > self._max_open:
+                    self._open.popitem(last=False)[1].close()
+            else:
+                self._open.move_to_end(path)
+            f.write(text)
+            f.flush()
 
     def read_bytes(self, job: str, task: str) -> bytes | None:
         try:
