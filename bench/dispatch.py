@@ -53,6 +53,15 @@ def wait_http(url: str, timeout: float = 30) -> None:
     raise SystemExit(f"{url} did not come up")
 
 
+def proc_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
 def pct(values: list[float], p: float) -> float:
     values = sorted(values)
     if not values:
@@ -152,6 +161,7 @@ def bench_throughput(n_workers: int, n_tasks: int, procs: int, threads: int) -> 
             r = s.post(url + "/api/admin/local-tasks", json={"tasks": docs}, timeout=60)
             assert r.status_code == 200, r.text
         start_at = time.time() + 1.0
+        cpu_before = proc_cpu_seconds(mgr.pid)
         q = mp.Queue()
         parts = [creds[i::procs] for i in range(procs)]
         ps = [mp.Process(target=client_proc, args=(port, part, start_at, q)) for part in parts]
@@ -165,7 +175,8 @@ def bench_throughput(n_workers: int, n_tasks: int, procs: int, threads: int) -> 
         done = sum(r[1] for r in results)
         errors = sum(r[2] for r in results)
         status = s.get(url + "/api/admin/status").json()
-        return {"workers": n_workers, "tasks": n_tasks, "completed": done, "errors": errors,
+        cpu = proc_cpu_seconds(mgr.pid) - cpu_before
+        return {"manager_cpu_s": cpu, "workers": n_workers, "tasks": n_tasks, "completed": done, "errors": errors,
                 "seconds": end - start_at, "tasks_per_s": done / (end - start_at),
                 "claim_p50_ms": pct(claims, 50) * 1000, "claim_p99_ms": pct(claims, 99) * 1000,
                 "manager_tasks": status["tasks"]["by_status"], "http_threads": threads}
@@ -278,6 +289,9 @@ def main() -> int:
     print(f"throughput: {r['tasks_per_s']:.0f} tasks/s (target >= 1000)")
     print(f"claim latency (POST /task round trip): p50 {r['claim_p50_ms']:.1f} ms, p99 {r['claim_p99_ms']:.1f} ms")
     print(f"manager task statuses at the end: {r['manager_tasks']}")
+    print(f"Manager CPU: {r['manager_cpu_s']:.1f} s for {r['completed']} tasks = "
+          f"{r['manager_cpu_s'] / max(1, r['completed']) * 1000:.2f} ms per task (2 requests), "
+          f"{r['manager_cpu_s'] / r['seconds'] * 100:.0f}% of a core")
     if not args.skip_s2s:
         print(f"== submit-to-start: job at the Server -> idle long-polling worker, {args.rounds} rounds")
         s = bench_submit_to_start(args.rounds)

@@ -6,6 +6,8 @@
 * An awake (or starting/testing) worker not heard from for `worker_timeout`
   goes to 'timeout' and its task goes back to the queue without blame.
 
+Blocklist entries older than `failures.blocklist_ttl` (7 days) are dropped here too.
+
 Right after the Manager starts nobody has been heard from yet, so times are
 counted from the later of the last contact and the Manager's start.
 """
@@ -61,6 +63,10 @@ class TimeoutChecker:
                         self.updates.fail_on_worker(task, worker, reason, now=now)
                         W.update(status=WS.TIMEOUT.value).where(W.id == worker.id).execute()
                     timed_out_tasks.append(task.id)
+            expired = self.m.Blocklist.delete().where(
+                self.m.Blocklist.created < now - self.config.failures.blocklist_ttl).execute()
+            if expired:
+                log.info("%d blocklist entries expired", expired)
         if timed_out_workers or timed_out_tasks:
             self.workers.changed.set()
         return {"tasks": timed_out_tasks, "workers": timed_out_workers}

@@ -105,3 +105,12 @@ def test_sleep_schedule_validation(core):
         core.workers.set_sleep_schedule(w.id, True, "monday", "09:00", "18:00")
     with pytest.raises(WorkerError, match="HH:MM"):
         core.workers.set_sleep_schedule(w.id, True, "mo", "9am", "18:00")
+
+
+def test_blocklist_entries_expire(core):
+    w = register(core, "w1")
+    core.store.m.Blocklist.create(worker=w.id, job="j", task_type="sleep", created=T0)
+    core.timeouts.tick(T0 + 6 * 24 * 3600)
+    assert core.store.m.Blocklist.select().count() == 1
+    core.timeouts.tick(T0 + 7 * 24 * 3600 + 1)
+    assert core.store.m.Blocklist.select().count() == 0
