@@ -35,7 +35,7 @@ def open_database(url: str) -> peewee.Database:
         return peewee.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, check_same_thread=False,
                                      timeout=10)
     if url.startswith(("postgres://", "postgresql://")):
-        return connect(url, autorollback=True)
+        return connect(url)
     raise ValueError(f"unsupported database URL '{url}' (sqlite:///PATH or postgresql://...)")
 
 
