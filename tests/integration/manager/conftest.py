@@ -11,9 +11,9 @@ from manager_helpers import RunningManager, Worker, make_config
 def manager_factory(tmp_path):
     started = []
 
-    def start(threads=32, client=None, sub="m", **kw):
+    def start(threads=32, client=None, sub="m", busy_timeout_ms=None, **kw):
         cfg = make_config(tmp_path / sub, **kw)
-        m = RunningManager(cfg, threads=threads, client=client)
+        m = RunningManager(cfg, threads=threads, client=client, busy_timeout_ms=busy_timeout_ms)
         started.append(m)
         return m
 

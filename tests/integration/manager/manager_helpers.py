@@ -28,11 +28,14 @@ def make_config(tmp_path, **kw) -> config_mod.ManagerConfig:
 
 
 class RunningManager:
-    def __init__(self, cfg, threads=32, client=None):
+    def __init__(self, cfg, threads=32, client=None, busy_timeout_ms=None):
         self.config = cfg
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
-        self.db = peewee.SqliteDatabase(str(cfg.data_dir / "manager.sqlite"), pragmas=SQLITE_PRAGMAS,
-                                        check_same_thread=False, timeout=10)
+        pragmas = dict(SQLITE_PRAGMAS)
+        if busy_timeout_ms is not None:
+            pragmas["busy_timeout"] = busy_timeout_ms
+        self.db = peewee.SqliteDatabase(str(cfg.data_dir / "manager.sqlite"), pragmas=pragmas,
+                                        check_same_thread=False, timeout=(busy_timeout_ms or 10000) / 1000)
         self.core = ManagerCore(cfg, self.db, client=client)
         self.app = make_app(cfg, self.db, self.core)
         self.service = ServiceThread(self.app, "127.0.0.1", 0, threads=threads, name="test-manager").start()

@@ -116,3 +116,20 @@ def test_log_cap_and_rotation_on_rerun(manager_factory):
     assert (log_dir / "task-t.txt").exists() and (log_dir / "task-t.txt.1").exists()
     assert "xxxx" in (log_dir / "task-t.txt.1").read_text()
     assert "xxxx" not in (log_dir / "task-t.txt").read_text()
+
+
+def test_busy_database_is_503_with_retry_after(manager_factory):
+    import sqlite3
+    from manager_helpers import Worker
+    m = manager_factory(busy_timeout_ms=200)
+    m.add_tasks(task_doc("t"))
+    w = Worker(m.url).register()
+    other = sqlite3.connect(str(m.config.data_dir / "manager.sqlite"), isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # another process holds the database
+    try:
+        r = w.fetch()
+        assert r.status_code == 503 and r.headers["Retry-After"] == "1" and r.json()["code"] == "busy"
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert w.fetch().status_code == 200, "and the same request works once the database is free"

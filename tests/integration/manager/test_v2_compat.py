@@ -234,3 +234,33 @@ def test_sign_on_with_task_type_change_and_initial_state_ack(manager, v2):
     info = manager.admin("GET", f"/api/admin/workers/{v2.auth[0]}").json()
     assert info["nickname"] == "renamed" and info["supported_task_types"] == ["sleep"]
     assert info["status"] == "asleep"
+
+
+def MayKeepRunningResponse(may_keep_running, reason=None, status_requested=None):
+    """flamenco_worker.documents.MayKeepRunningResponse: attrs, so extra keys would crash it."""
+    assert isinstance(may_keep_running, bool)
+    assert reason is None or isinstance(reason, str)
+    assert status_requested is None or isinstance(status_requested, str)
+    return may_keep_running
+
+
+def StatusChangeRequest(status_requested):
+    assert isinstance(status_requested, str)
+    return status_requested
+
+
+def test_answers_fit_the_v2_worker_documents(manager, v2):
+    assert v2.register().status_code == 200
+    wid = v2.auth[0]
+    manager.add_tasks(task_doc("t-6"))
+    assert v2.post("/task").status_code == 200
+    assert MayKeepRunningResponse(**v2.get("/may-i-run/t-6").json()) is True
+    assert MayKeepRunningResponse(**v2.get("/may-i-run/unknown").json()) is False
+    manager.admin("POST", f"/api/admin/workers/{wid}/set-status", json={"status": "asleep", "lazy": True})
+    assert MayKeepRunningResponse(**v2.get("/may-i-run/t-6").json()) is True, "lazy: the task may finish"
+    assert v2.post("/tasks/t-6/update", json={"task_status": "completed", "activity": "Task completed",
+                                              "current_command_idx": 0, "task_progress_percentage": 0,
+                                              "command_progress_percentage": 0, "metrics": {}}).status_code == 204
+    resp = v2.post("/task")
+    assert resp.status_code == 423 and StatusChangeRequest(**resp.json()) == "asleep"
+    assert StatusChangeRequest(**v2.get("/status-change").json()) == "asleep"
