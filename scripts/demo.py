@@ -1,124 +1,101 @@
-"""Demo of the Server alone (until the whole farm runs): fresh data dir, real CLI, real HTTP.
+"""`make demo`: a whole farm on this machine renders an animation and makes a video of it.
 
-1. `flamenco-server create-project/create-user/create-manager --json` set up a farm,
-2. `flamenco-server serve` runs on a free port,
-3. the manager announces itself (as a Manager would), an artist submits a `sleep`
-   job over the API, and the job and its tasks are printed,
-4. acting as the Manager, the demo takes the tasks (depsgraph) and reports them
-   done (task-update-batch), then prints the finished job and its log.
+1. `flamenco farm` starts (Server, Manager linked to it, two workers; SQLite in ./demo-data),
+2. Blender's Python generates a small animated scene (the repository holds no .blend files),
+3. a `blender-render` job with a video is submitted through the Server's API,
+4. a progress bar follows it to the end, and the paths of the frames and the video are printed.
 
-Exits 0 when all of that worked.
+`--keep` leaves the farm running afterwards (Ctrl-C stops it), so you can look
+around with `flamenco --farm demo-data jobs` or submit more jobs.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import socket
+import argparse
+import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-import requests
-
 ROOT = Path(__file__).resolve().parent.parent
-ENV = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+sys.path.insert(0, str(ROOT))
+
+from flamenco_cli.client import ServerClient  # noqa: E402
+from flamenco_cli.farm import Farm, FarmError  # noqa: E402
+from flamenco_cli.main import watch  # noqa: E402
 
 
-def cli(data: Path, *args: str) -> dict:
-    out = subprocess.run([sys.executable, "-m", "backend.server.cli", *args, "--data-dir", str(data), "--json"],
-                         env=ENV, check=True, capture_output=True, text=True).stdout
-    return json.loads(out)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(url: str, proc: subprocess.Popen, seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"the Server exited with {proc.returncode}")
-        try:
-            if requests.get(f"{url}/api/version", timeout=1).ok:
-                return
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    raise SystemExit("the Server did not start in time")
-
-
-def show_job(job: dict) -> None:
-    print(f"  job {job['id']}  '{job['name']}'  type={job['type']}  status={job['status']}  "
-          f"progress={job['progress']}%  manager={job['manager_name']}  tasks={job['task_counts']}")
+def make_scene(blend: Path, frames: int) -> None:
+    blender = shutil.which("blender")
+    if not blender:
+        raise SystemExit("demo: Blender is not installed; run `bash scripts/bootstrap` first")
+    print(f"demo: generating a {frames}-frame scene with Blender's Python -> {blend}")
+    subprocess.run([blender, "-b", "--factory-startup", "-noaudio", "--python-exit-code", "1", "--python",
+                    str(ROOT / "scripts" / "scenes" / "animation.py"), "--", str(blend), str(frames),
+                    "320", "180", "8"], check=True, stdout=subprocess.DEVNULL)
 
 
 def main() -> int:
-    with tempfile.TemporaryDirectory(prefix="flamenco-demo-") as tmp:
-        data = Path(tmp) / "server"
-        print(f"== data dir {data}")
-        project = cli(data, "create-project", "demo-film")
-        admin = cli(data, "create-user", "admin", "--admin")
-        artist = cli(data, "create-user", "ann", "--project", "demo-film")
-        manager = cli(data, "create-manager", "manager-1", "--project", "demo-film")
-        print(f"   project {project['name']} ({project['id']}), admin {admin['name']}, artist {artist['name']}, "
-              f"manager {manager['name']} ({manager['id']})")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default=str(ROOT / "demo-data"))
+    parser.add_argument("--frames", type=int, default=24)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--keep", action="store_true", help="keep the farm running afterwards")
+    args = parser.parse_args()
 
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        server = subprocess.Popen([sys.executable, "-m", "backend.server.cli", "serve", "--data-dir", str(data),
-                                   "--listen", f"127.0.0.1:{port}", "--log-level", "WARNING"], env=ENV)
-        try:
-            wait_for(url, server)
-            print(f"== Server {requests.get(f'{url}/api/version').json()} at {url}")
-            as_artist = {"Authorization": f"Bearer {artist['token']}"}
-            as_manager = {"Authorization": f"Bearer {manager['token']}"}
-            mpath = f"{url}/api/managers/{manager['id']}"
+    data = Path(args.data_dir).absolute()
+    if data.exists():
+        shutil.rmtree(data)
+    blend = data / "project" / "demo.blend"
+    make_scene(blend, args.frames)
 
-            r = requests.post(f"{mpath}/startup", headers=as_manager, json={
-                "_meta": {"version": 2}, "manager_url": "http://manager-1.local:8083", "nr_of_workers": 1,
-                "worker_task_types": ["sleep", "blender-render", "file-management", "video-encoding"]})
-            r.raise_for_status()
+    farm = Farm(data / "farm", port=0, workers=args.workers)
+    try:
+        info = farm.start()
+        print(f"demo: farm running — Server {info['server_url']}, Manager {info['manager_url']}, "
+              f"{args.workers} workers (logs in {data / 'farm' / 'logs'})")
+        client = ServerClient(info["server_url"], info["admin_token"])
+        deadline = time.monotonic() + 30
+        while sum(w.get("status") == "awake" for w in client.get("/api/workers")["workers"]) < args.workers:
+            if time.monotonic() > deadline:
+                raise FarmError("the workers did not sign on within 30 s")
+            time.sleep(0.2)
 
-            r = requests.post(f"{url}/api/jobs", headers=as_artist, json={
-                "name": "demo sleep", "type": "sleep", "project": "demo-film",
-                "settings": {"frames": "1-6", "chunk_size": 2, "time_in_seconds": 0.5}})
-            if r.status_code != 201:
-                raise SystemExit(f"submission failed: {r.status_code} {r.text}")
-            job = r.json()
-            print("== submitted")
-            show_job(job)
-            tasks = requests.get(f"{url}/api/jobs/{job['id']}/tasks", headers=as_artist).json()["tasks"]
-            for t in tasks:
-                print(f"    task {t['id']}  {t['name']:<10} {t['task_type']:<6} {t['status']}")
-
-            print("== acting as the Manager: take the tasks, report them done")
-            graph = requests.get(f"{mpath}/depsgraph", headers=as_manager).json()["depsgraph"]
-            updates = []
-            for i, t in enumerate(graph):
-                updates.append({"_id": f"demo-{i}-a", "task_id": t["_id"], "received_on_manager": "now",
-                                "worker": "demo-worker", "task_status": "active", "activity": "sleeping"})
-                updates.append({"_id": f"demo-{i}-c", "task_id": t["_id"], "received_on_manager": "now",
-                                "worker": "demo-worker", "task_status": "completed", "task_progress_percentage": 100})
-            answer = requests.post(f"{mpath}/task-update-batch", headers=as_manager,
-                                   json={"updates": updates}).json()
-            print(f"   {len(graph)} tasks taken, {answer['modified_count']} updates applied")
-            job = requests.get(f"{url}/api/jobs/{job['id']}", headers=as_artist).json()
-            show_job(job)
-            for entry in requests.get(f"{url}/api/jobs/{job['id']}/log", headers=as_artist).json()["entries"]:
-                print(f"    {entry['created']}  {entry['who']:<18} {entry['what']}")
-            if job["status"] != "completed":
-                raise SystemExit(f"expected the job to be completed, it is {job['status']}")
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=20)
-    print("== demo OK")
-    return 0
+        output = data / "render" / "demo"
+        job = client.submit({
+            "name": "make demo: animation with video",
+            "type": "blender-render",
+            "settings": {"filepath": str(blend), "frames": f"1-{args.frames}", "chunk_size": 4,
+                         "render_output": str(output / "######"), "format": "PNG",
+                         "create_video": True, "fps": 24},
+        })
+        print(f"demo: submitted job {job['id']} with {job['tasks_total']} tasks")
+        status = watch(client, job["id"], interval=0.5)
+        if status != 0:
+            print("demo: the job did not complete; see the task logs:", file=sys.stderr)
+            for task in client.tasks(job["id"]):
+                print(f"  {task['name']}: {task['status']} {task.get('activity') or ''}", file=sys.stderr)
+            return 1
+        frames = sorted(output.glob("*.png"))
+        videos = sorted(output.glob("*.mkv"))
+        print(f"demo: {len(frames)} frames in {output}/")
+        for video in videos:
+            print(f"demo: video {video}")
+        if args.keep:
+            print("demo: the farm keeps running; Ctrl-C stops it.\n"
+                  f"      try: .venv/bin/flamenco --farm {data / 'farm'} jobs")
+            try:
+                while not farm.dead():
+                    time.sleep(0.5)
+            except KeyboardInterrupt:
+                pass
+        return 0 if frames and videos else 1
+    except FarmError as ex:
+        print(f"demo: {ex}", file=sys.stderr)
+        return 1
+    finally:
+        farm.stop()
 
 
 if __name__ == "__main__":

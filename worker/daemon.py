@@ -71,7 +71,7 @@ class Worker:
         self._local_request: str | None = None
         self._pending_state: str | None = None
         self._signed_on = False
-        self._fetcher = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="fetch")
+        self._fetch_lock = threading.Lock()
         self._queue_stop = threading.Event()
         self._queue_thread: threading.Thread | None = None
         self._lock = threading.RLock()  # signal handlers take it on the main thread too
@@ -228,7 +228,7 @@ class Worker:
                 log.info("worker: %d update(s) still queued for the Manager; not fetching a task yet", len(self.queue))
                 return self.config.queue_retry_seconds
         started = time.monotonic()
-        future = self._fetcher.submit(self.client.fetch_task, self.config.long_poll_seconds)
+        future = self._fetch_in_background(self.config.long_poll_seconds)
         self._inflight_fetch = future
         while True:
             try:
@@ -267,6 +267,23 @@ class Worker:
         if self.single:
             self.request_shutdown("--single: one task done")
         return 0
+
+    def _fetch_in_background(self, long_poll: float) -> concurrent.futures.Future:
+        """POST /task on a daemon thread, one at a time: a long-poll that is still
+        held when the worker stops must not keep the process alive."""
+        future: concurrent.futures.Future = concurrent.futures.Future()
+
+        def run():
+            with self._fetch_lock:
+                if not future.set_running_or_notify_cancel():
+                    return
+                try:
+                    future.set_result(self.client.fetch_task(long_poll))
+                except BaseException as ex:  # noqa: BLE001 - handed to the waiting loop
+                    future.set_exception(ex)
+
+        threading.Thread(target=run, name="fetch", daemon=True).start()
+        return future
 
     def _return_abandoned(self, future: concurrent.futures.Future) -> None:
         """A long-poll we stopped waiting for may still hand us a task: give it back."""
@@ -336,7 +353,6 @@ class Worker:
         current = self.current
         if current:
             current.request_abort("worker is shutting down")
-        self._fetcher.shutdown(wait=False, cancel_futures=True)
         if not self.queue.wait_empty(10.0):
             log.warning("worker: %d update(s) could not be sent; they stay queued in %s for next time",
                         len(self.queue), self.config.queue_path)
