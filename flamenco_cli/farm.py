@@ -88,7 +88,7 @@ class Farm:
         admin = self._run_server_cli("create-user", "admin", "--admin", "--project", PROJECT)
         manager = self._run_server_cli("create-manager", MANAGER_NAME, "--project", PROJECT)
         state = {"admin_token": admin["token"], "manager_id": manager["id"], "manager_token": manager["token"],
-                 "manager_admin_token": secrets.token_urlsafe(32)}
+                 "manager_admin_token": secrets.token_hex(24)}
         self.state_file.write_text(json.dumps(state, indent=2))
         os.chmod(self.state_file, 0o600)
         return state
@@ -164,11 +164,11 @@ class Farm:
         listen = self.manager_url.split("//", 1)[1]
         cmd = [*_module_cmd("backend.manager.cli"), "serve", "--data-dir", str(self.manager_dir),
                "--listen", listen, "--server", self.server_url,
-               "--manager-id", state["manager_id"], "--token", state["manager_token"],
+               f"--manager-id={state['manager_id']}", f"--token={state['manager_token']}",
                "--config", str(self.manager_config()), "--manager-url", self.manager_url,
-               "--admin-token", state["manager_admin_token"]]
+               f"--admin-token={state['manager_admin_token']}"]
         if self.registration_secret:
-            cmd += ["--registration-secret", self.registration_secret]
+            cmd += [f"--registration-secret={self.registration_secret}"]
         self._spawn("manager", cmd)
         self._wait_http("manager", f"{self.manager_url}/api/openapi.json")
 
@@ -177,7 +177,7 @@ class Farm:
         cmd = [*_module_cmd("worker.cli"), "--manager", self.manager_url, "--data-dir", str(worker_dir),
                "--nickname", f"{socket.gethostname()}-{index + 1}", *self.worker_args]
         if self.registration_secret:
-            cmd += ["--registration-secret", self.registration_secret]
+            cmd += [f"--registration-secret={self.registration_secret}"]
         return self._spawn(f"worker-{index + 1}", cmd)
 
     def stop_process(self, name: str, timeout: float = 20) -> None:
