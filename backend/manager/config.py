@@ -92,6 +92,8 @@ class Upstream:
     request_timeout: float = 15.0
     worker_report_interval: float = 30.0
     notification_retry: float = 10.0
+    resync_interval: float = 600.0
+    """A clean-slate depsgraph this often; held tasks the Server no longer lists are dropped."""
 
     @property
     def linked(self) -> bool:

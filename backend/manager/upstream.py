@@ -156,6 +156,7 @@ class Upstream:
         self._fetch_backoff = 0.0
         self._fetch_not_before = 0.0
         self._last_fetch = 0.0
+        self._last_resync = 0.0
         self._startup_done = False
         self._notified_signature = None
         self._notify_not_before = 0.0
@@ -291,6 +292,9 @@ class Upstream:
         if now < self._fetch_not_before:
             return None
         since = self.store.get_setting(SETTING_LAST_UPDATED)
+        resync = since is None or now - self._last_resync >= self.config.upstream.resync_interval
+        if resync:
+            since = None
         try:
             tasks, last = self.client.depsgraph(since)
         except ServerError as ex:
@@ -306,9 +310,30 @@ class Upstream:
         if tasks:
             counts = ingest_tasks(self.store, self.state, tasks, now=now)
             log.info("depsgraph: %d new, %d updated task(s)", counts["new"], counts["updated"])
+        if resync:
+            self._last_resync = now
+            dropped = self.drop_unlisted({t.id for t in tasks or []}, now)
+            counts = dict(counts or {"new": 0, "updated": 0, "skipped": 0}, dropped=dropped)
         if last and last != since:
             self.store.set_setting(SETTING_LAST_UPDATED, last)
         return counts
+
+    def drop_unlisted(self, listed: set[str], now: float) -> int:
+        """After a clean-slate fetch: held tasks the Server no longer hands out (job deleted,
+        paused, ...) are not run; they come back through the depsgraph if the Server wants them."""
+        T = self.m.Task
+        dropped = 0
+        with self.store.write():
+            held = [t for t in T.select().where(T.status.in_(("queued", "claimed-by-manager", "soft-failed"))
+                                                & (T.local == False))  # noqa: E712
+                    if t.id not in listed]
+            for task in held:
+                self.state.change_status(task, "canceled", now=now, upstream=False, worker=None,
+                                         reason="the Server no longer lists this task")
+                dropped += 1
+        if dropped:
+            log.info("clean-slate depsgraph: dropped %d held task(s) the Server no longer lists", dropped)
+        return dropped
 
     def forget_depsgraph_position(self) -> None:
         """Next fetch is a clean slate (after restoring from a backup, say)."""

@@ -255,3 +255,20 @@ def test_idle_long_polling_worker_gets_new_server_task_fast(linked, server):
     t.join(12)
     assert result["r"].status_code == 200 and result["r"].json()["_id"] == "fresh"
     assert result["t"] - t0 < 1.5
+
+
+def test_clean_slate_resync_drops_tasks_the_server_no_longer_lists(linked, server):
+    m = linked(upstream={"resync_interval": 100.0})
+    server.add_task(task_doc("keep"))
+    server.add_task(task_doc("gone"))
+    up = m.core.upstream
+    now = time.time()
+    assert up.fetch_tick(now)["new"] == 2
+    del server.tasks["gone"]  # e.g. its job was deleted on the Server
+    up.fetch_tick(now + 10)
+    assert m.core.store.m.Task.get_by_id("gone").status == "claimed-by-manager", "incremental: not noticed"
+    counts = up.fetch_tick(now + 200)
+    assert counts["dropped"] == 1 and server.depsgraph_headers[-1] is None
+    assert {t.id: t.status for t in m.core.store.m.Task.select()} == {"keep": "claimed-by-manager",
+                                                                      "gone": "canceled"}
+    assert up.queue_length() == 0, "nothing to tell the Server about a task it does not have"
