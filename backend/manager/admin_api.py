@@ -13,6 +13,7 @@ import logging
 import time
 
 import bottle
+from peewee import fn
 
 from backend.web import ApiError, read_json, read_object
 from shared import documents
@@ -68,8 +69,8 @@ def install(app: bottle.Bottle, core) -> None:
         require_admin()
         store.ensure_connected()
         T, W = m.Task, m.Worker
-        tasks = {row.status: row.n for row in T.select(T.status, peewee_count(T).alias("n")).group_by(T.status)}
-        wstat = {row.status: row.n for row in W.select(W.status, peewee_count(W).alias("n")).group_by(W.status)}
+        tasks = {row.status: row.n for row in T.select(T.status, fn.COUNT(T.id).alias("n")).group_by(T.status)}
+        wstat = {row.status: row.n for row in W.select(W.status, fn.COUNT(W.id).alias("n")).group_by(W.status)}
         up = core.upstream
         return {
             "version": __version__,
@@ -256,8 +257,3 @@ def install(app: bottle.Bottle, core) -> None:
             finally:
                 latest.streams.release()
         return stream()
-
-
-def peewee_count(model):
-    import peewee
-    return peewee.fn.COUNT(model.id)

@@ -61,15 +61,8 @@ def build_config(args) -> config_mod.ManagerConfig:
     return cfg
 
 
-SWITCH_INTERVAL = 0.0005
-"""Seconds between GIL hand-offs (Python's default is 0.005). The write path releases the
-GIL on every SQLite call while holding the store lock; with dozens of request threads,
-getting the GIL back after each call took up to 5 ms and throttled dispatch ~10x."""
-
-
 def serve(args) -> int:
     cfg = build_config(args)
-    sys.setswitchinterval(SWITCH_INTERVAL)
     data_dir = Path(cfg.data_dir).absolute()
     data_dir.mkdir(parents=True, exist_ok=True)
     import peewee

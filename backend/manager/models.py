@@ -95,7 +95,6 @@ class Models:
             current_command_idx = peewee.IntegerField(default=0)
             task_progress_percentage = peewee.FloatField(default=0)
             command_progress_percentage = peewee.FloatField(default=0)
-            log_rotations = peewee.IntegerField(default=0)
             updated = peewee.FloatField(default=time.time)
 
             class Meta:

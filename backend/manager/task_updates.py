@@ -27,7 +27,7 @@ from shared.statuses import TASK_CANCEL_REQUESTED_ACCEPTS, TaskStatus as TS
 from .config import ManagerConfig
 from .models import Store
 from .task_logs import TaskLogs, tail_lines
-from .task_state import TaskStateMachine, log_line
+from .task_state import TaskStateMachine
 
 log = logging.getLogger(__name__)
 

@@ -62,7 +62,7 @@ class FakeServer:
 
     def app(self) -> bottle.Bottle:
         app = bottle.Bottle()
-        prefix = f"/api/managers/<mid>"
+        prefix = "/api/managers/<mid>"
 
         def check(mid):
             if bottle.request.get_header("Authorization") != f"Bearer {self.token}":

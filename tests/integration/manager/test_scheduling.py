@@ -156,7 +156,6 @@ def test_long_poll_slots_are_limited(manager_factory):
     out = []
     threads = [threading.Thread(target=lambda w=w: out.append(w.fetch(long_poll=1.5).status_code))
                for w in workers]
-    t0 = time.monotonic()
     for t in threads:
         t.start()
     time.sleep(0.3)

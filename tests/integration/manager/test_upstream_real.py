@@ -114,7 +114,7 @@ def test_log_upload_when_the_server_asks(linked, server):
     up = m.core.upstream
     w = Worker(m.url, task_types=["sleep"]).register()
     up.notify_tick()
-    job = server.submit_sleep("1")
+    server.submit_sleep("1")
     up.fetch_tick()
     tid = w.fetch().json()["_id"]
     run_task(w, tid)
