@@ -73,15 +73,22 @@ def addon_zip(tmp_path_factory) -> Path:
 
 
 def run_blender(blender_exe: str, script: Path, args: dict, user_dir: Path, timeout: float = 150,
-                blend: Path | None = None) -> dict:
-    """Run `script` in headless Blender with a throwaway user dir; the JSON it writes to args['out']."""
+                blend: Path | None = None, bpy_python: str | None = None) -> dict:
+    """Run `script` in headless Blender with a throwaway user dir; the JSON it writes to args['out'].
+
+    With `bpy_python`, the script runs in that Python, which has Blender as the `bpy` module.
+    """
     out = user_dir / "result.json"
     env = dict(os.environ, BLENDER_USER_CONFIG=str(user_dir / "config"),
                BLENDER_USER_SCRIPTS=str(user_dir / "scripts"))
-    cmd = [blender_exe, "-b", "--factory-startup", "-noaudio"]
-    if blend is not None:
-        cmd.append(str(blend))
-    cmd += ["--python", str(script), "--", json.dumps({**args, "out": str(out)})]
+    payload = json.dumps({**args, "out": str(out)})
+    if bpy_python:
+        cmd = [bpy_python, str(script), "--", payload]
+    else:
+        cmd = [blender_exe, "-b", "--factory-startup", "-noaudio"]
+        if blend is not None:
+            cmd.append(str(blend))
+        cmd += ["--python", str(script), "--", payload]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     log = result.stdout + result.stderr
     if not out.exists():

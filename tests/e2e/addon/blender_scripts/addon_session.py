@@ -12,8 +12,8 @@ import os
 import sys
 import traceback
 
+import bpy  # first: as a Python module (PyPI's bpy), importing bpy puts addon_utils on the path
 import addon_utils
-import bpy
 
 ARGS = json.loads(sys.argv[sys.argv.index("--") + 1] if "--" in sys.argv else sys.argv[1])
 RESULT = {"blender": bpy.app.version_string, "steps": []}
