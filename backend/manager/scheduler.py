@@ -85,20 +85,27 @@ class Scheduler:
     def claim(self, worker, now: float | None = None):
         """The task this worker should run now, marked active for it; None if there is none.
 
-        One transaction (BEGIN IMMEDIATE under the store's write lock) with a
-        conditional UPDATE whose row count proves the claim, so a task goes to
-        exactly one worker however many ask at once.
+        Looking is read-only (WAL readers do not block), so idle workers polling an
+        empty queue never take the write lock. Claiming is one transaction (BEGIN
+        IMMEDIATE under the store's write lock) with a conditional UPDATE whose row
+        count proves the claim, so a task goes to exactly one worker however many
+        ask at once. Inside the lock the best candidates are looked up again.
         """
         now = time.time() if now is None else now
         T = self.m.Task
-        with self.store.write():
-            own = self.own_active_task(worker)
-            if own is not None:
-                log.info("worker %s: re-serving its active task %s", worker.identifier, own.id)
+        self.store.ensure_connected()
+        own = self.own_active_task(worker)
+        if own is not None:
+            log.info("worker %s: re-serving its active task %s", worker.identifier, own.id)
+            with self.store.write():
                 self.store.update_row(T, own.id, last_worker_ping=now)
                 self.store.update_row(self.m.Worker, worker.id, current_task=own.id)
-                return own
-            for task_id in self.candidates(worker, limit=1):
+            return own
+        if not self.candidates(worker, limit=1):
+            return None
+        task = None
+        with self.store.write():
+            for task_id in self.candidates(worker, limit=3):
                 claimed = self.store.update_row(
                     T, task_id, where=_STILL_RUNNABLE, status=TS.ACTIVE.value, worker=worker.id,
                     last_worker_ping=now, updated=now, activity="", current_command_idx=0,
@@ -111,8 +118,8 @@ class Scheduler:
                 self.state.enqueue_update(task, task_status=TS.ACTIVE.value,
                                           activity=f"assigned to worker {worker.nickname}", now=now)
                 break
-            else:
-                return None
+        if task is None:
+            return None
         try:
             self.logs.rotate(task.job, task.id)
             self.logs.append(task.job, task.id,
