@@ -4,7 +4,9 @@
    (real HTTP, the real protocol: Basic auth, POST /task, POST /tasks/{id}/update)
    taking and completing zero-work tasks. Target >= 1,000 tasks/s. Claim latency
    (POST /task round trip) p50 / p99.
-2. Submit-to-start: a job submitted at the Server reaches an idle long-polling worker
+2. Idle farm: all workers parked in long-polls; a task added to the Manager reaches one of
+   them (wake-up of many waiting threads, one claim).
+3. Submit-to-start: a job submitted at the Server reaches an idle long-polling worker
    through a linked Manager. Target p50 <= 200 ms. Needs flamenco-server.
 
     .venv/bin/python bench/dispatch.py [--workers 200] [--tasks 6000] [--procs 2] [--rounds 30]
@@ -212,6 +214,91 @@ def bench_throughput(n_workers: int, n_tasks: int, procs: int, threads: int) -> 
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+# --- idle farm: many parked long-polls ------------------------------------------
+
+def longpoll_proc(port: int, creds: list[tuple[str, str]], stop_at: float, out_q) -> None:
+    got = []
+    lock = threading.Lock()
+
+    def run(wid, secret):
+        auth = "Basic " + base64.b64encode(f"{wid}:{secret}".encode()).decode()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        while time.time() < stop_at:
+            try:
+                conn.request("POST", "/task", headers={"Authorization": auth, "Content-Length": "0",
+                                                       "X-Flamenco-Long-Poll": "5"})
+                resp = conn.getresponse()
+                body = resp.read()
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                continue
+            if resp.status != 200:
+                continue
+            task_id = json.loads(body)["_id"]
+            with lock:
+                got.append((task_id, time.time()))
+            payload = json.dumps({"task_status": "completed"}).encode()
+            conn.request("POST", f"/tasks/{task_id}/update", body=payload,
+                         headers={"Authorization": auth, "Content-Type": "application/json"})
+            conn.getresponse().read()
+
+    threads = [threading.Thread(target=run, args=c) for c in creds]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    out_q.put(got)
+
+
+def bench_idle_wakeup(n_workers: int, n_tasks: int, procs: int) -> dict:
+    """All workers park a long-poll; tasks arrive one at a time; time until one is running."""
+    tmp = Path(tempfile.mkdtemp(prefix="bench-idle-"))
+    port = free_port()
+    log = open(tmp / "manager.log", "w")
+    threads = n_workers + 24
+    mgr = subprocess.Popen([str(BIN / "flamenco-manager"), "serve", "--data-dir", str(tmp / "data"),
+                            "--listen", f"127.0.0.1:{port}", "--threads", str(threads)],
+                           stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(url + "/")
+        s = requests.Session()
+        creds = []
+        for i in range(n_workers):
+            secret = os.urandom(16).hex()
+            r = s.post(url + "/register-worker", json={"secret": secret, "platform": "linux",
+                                                       "supported_task_types": ["sleep"], "nickname": f"i{i}"})
+            creds.append((r.json()["_id"], secret))
+        stop_at = time.time() + 3 + n_tasks * 0.2 + 3
+        q = mp.Queue()
+        ps = [mp.Process(target=longpoll_proc, args=(port, creds[i::procs], stop_at, q)) for i in range(procs)]
+        for p in ps:
+            p.start()
+        time.sleep(3)
+        sent = {}
+        for i in range(n_tasks):
+            doc = {"_id": f"idle{i:04d}", "job": "idle", "name": f"i{i}", "status": "queued",
+                   "task_type": "sleep", "commands": []}
+            sent[doc["_id"]] = time.time()
+            s.post(url + "/api/admin/local-tasks", json={"tasks": [doc]}, timeout=30).raise_for_status()
+            time.sleep(0.2)
+        got = [g for _ in ps for g in q.get(timeout=120)]
+        for p in ps:
+            p.join()
+        lat = [t - sent[tid] for tid, t in got if tid in sent]
+        return {"workers": n_workers, "tasks": n_tasks, "received": len(lat), "threads": threads,
+                "p50_ms": pct(lat, 50) * 1000, "p99_ms": pct(lat, 99) * 1000}
+    finally:
+        mgr.terminate()
+        try:
+            mgr.wait(10)
+        except subprocess.TimeoutExpired:
+            mgr.kill()
+        log.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 # --- submit to start -------------------------------------------------------------
 
 def bench_submit_to_start(rounds: int) -> dict | None:
@@ -316,6 +403,10 @@ def main() -> int:
     print(f"Manager CPU: {r['manager_cpu_s']:.1f} s for {r['completed']} tasks = "
           f"{r['manager_cpu_s'] / max(1, r['completed']) * 1000:.2f} ms per task (2 requests), "
           f"{r['manager_cpu_s'] / r['seconds'] * 100:.0f}% of a core")
+    print(f"== idle farm: {args.workers} workers parked in long-polls, tasks arrive one at a time")
+    i = bench_idle_wakeup(args.workers, 40, args.procs)
+    print(f"{i['received']}/{i['tasks']} tasks picked up; task added -> running on a worker: "
+          f"p50 {i['p50_ms']:.1f} ms, p99 {i['p99_ms']:.1f} ms (Manager HTTP threads {i['threads']})")
     if not args.skip_s2s:
         print(f"== submit-to-start: job at the Server -> idle long-polling worker, {args.rounds} rounds")
         s = bench_submit_to_start(args.rounds)
