@@ -1,28 +1,43 @@
 """The 'blender-render' job type: render frames in chunks, optionally make a video, publish.
 
 Shared storage (Flamenco 2's graph): chunks render into an intermediate
-directory next to the final one (`<final>__intermediate-<job created>`), an
-optional 'create-video' task encodes the frames there, and 'move-to-final'
-moves the whole directory into place once everything is done, so a
-half-rendered sequence never replaces a good one.
+directory next to the final one (`<final>__intermediate-<job created>-<job>`),
+an optional 'create-video' task encodes the frames there, and 'move-to-final'
+moves the whole directory into place once everything is done (an existing
+final directory is renamed out of the way first), so a half-rendered sequence
+never replaces a good one and a rerun never mixes its frames with old ones.
+
+Render-setting overrides (`rna_overrides`, Python lines) become a file
+`<blend stem>-overrides.py` next to the .blend, written by an 'rna-overrides'
+task that all render tasks depend on; the worker's blender_render runs such a
+file with `--python-exit-code 42 --python <file>` before rendering. The file is
+removed again by 'move-to-final', so a later job on the same .blend without
+overrides does not pick it up.
 
 Upload mode (no shared disk): each worker renders into `{job_output}/...` and
 uploads its frames, so there is no common directory to move or encode from;
-the chunks are the whole graph there.
+the chunks are the whole graph there, and each writes the overrides file into
+its own copy of the job's files before rendering.
 """
 
 from __future__ import annotations
+
+import ast
 
 from shared.frames import blender_frames, chunk_frames, chunk_name, merge_frames, parse_frames
 
 from .base import CompileContext, JobType, Setting, SettingError, TaskSpec, command, register_compiler
 
-FORMATS = ("PNG", "JPEG", "BMP", "TIFF", "TARGA", "OPEN_EXR", "OPEN_EXR_MULTILAYER", "HDR",
+FORMATS = ("PNG", "JPEG", "BMP", "TIFF", "TARGA", "TARGA_RAW", "IRIS", "OPEN_EXR", "OPEN_EXR_MULTILAYER", "HDR",
            "JPEG2000", "CINEON", "DPX", "WEBP")
-EXTENSIONS = {"PNG": ".png", "JPEG": ".jpg", "BMP": ".bmp", "TIFF": ".tif", "TARGA": ".tga",
-              "OPEN_EXR": ".exr", "OPEN_EXR_MULTILAYER": ".exr", "HDR": ".hdr", "JPEG2000": ".jp2",
+"""Blender's image format names (scene.render.image_settings.file_format), as the add-on sends them."""
+EXTENSIONS = {"PNG": ".png", "JPEG": ".jpg", "BMP": ".bmp", "TIFF": ".tif", "TARGA": ".tga", "TARGA_RAW": ".tga",
+              "IRIS": ".rgb", "OPEN_EXR": ".exr", "OPEN_EXR_MULTILAYER": ".exr", "HDR": ".hdr", "JPEG2000": ".jp2",
               "CINEON": ".cin", "DPX": ".dpx", "WEBP": ".webp"}
+RENDER_FORMAT_ARGS = {"TARGA": "TGA", "TARGA_RAW": "RAWTGA", "JPEG2000": "JP2"}
+"""Names `--render-format` knows under another name; Blender 3.4 ignores an unknown one and writes PNG."""
 NO_VIDEO_FORMATS = frozenset({"OPEN_EXR", "OPEN_EXR_MULTILAYER", "HDR"})
+RNA_PRIORITY = 80
 
 
 def chunk_frames_arg(chunk: list[int]) -> str:
@@ -47,6 +62,38 @@ def blend_stem(filepath: str) -> str:
     name = split_dir(filepath)[1]
     stem = name[:-len(".blend")] if name.lower().endswith(".blend") else name
     return stem[:-len(".flamenco")] if stem.endswith(".flamenco") else stem
+
+
+def overrides_path(blendfile: str) -> str:
+    """'<dir>/<stem>-overrides.py' next to the blend file: where blender_render looks for it."""
+    directory, name = split_dir(blendfile)
+    stem = name[:-len(".blend")] if name.lower().endswith(".blend") else name
+    return f"{directory}/{stem}-overrides.py" if directory else f"{stem}-overrides.py"
+
+
+def check_rna_overrides(lines: list[str], key: str = "rna_overrides") -> None:
+    """The lines must form valid Python; the error names the offending line (1-based, as listed)."""
+    source = "\n".join(lines)
+    try:
+        ast.parse(source, filename=key)
+    except SyntaxError as ex:
+        physical = (ex.lineno or 1) - 1
+        # Map the physical line back to the list item (an item may hold several lines).
+        item, seen = len(lines) - 1, 0
+        for i, text in enumerate(lines):
+            seen += text.count("\n") + 1
+            if physical < seen:
+                item = i
+                break
+        raise SettingError(key, f"line {item + 1} ({lines[item].strip()[:80]!r}) is not valid Python: "
+                                f"{ex.msg}") from None
+
+
+def overrides_contents(lines: list[str], ctx: CompileContext) -> str:
+    header = [f"# Render-setting overrides of Flamenco job {ctx.job_id} ({ctx.job_name}),",
+              "# run by Blender before it renders (blender --python-exit-code 42 --python <this file>).",
+              "import bpy", ""]
+    return "\n".join(header + lines) + "\n"
 
 
 @register_compiler("blender-render")
@@ -76,6 +123,9 @@ class BlenderRender(JobType):
                             "when that is given."),
         Setting("images_or_video", "choice", default="images", choices=("images", "video"),
                 label="Images or video", description="What the blend file's own output is set to write."),
+        Setting("rna_overrides", "list", label="Overrides",
+                description="Python lines run by Blender before rendering, e.g. "
+                            "'bpy.context.scene.render.resolution_percentage = 50' (bpy is imported)."),
     ]
 
     def task_types(self, settings, ctx: CompileContext):
@@ -98,14 +148,22 @@ class BlenderRender(JobType):
         output = settings["render_output"]
         if output.endswith(("/", "\\")):
             raise SettingError("render_output", "must end in a file name pattern such as '######'")
+        directory, pattern = split_dir(output)
+        if "#" not in pattern:
+            raise SettingError("render_output", f"the file name '{pattern}' needs '#' for the frame number, "
+                                                "e.g. '######' or 'shot_####'")
+        if "#" in directory:
+            raise SettingError("render_output", "'#' may only be in the file name, not in a directory")
         if ctx.files_mode == "upload":
             if output.startswith(("/", "\\")) or (len(output) > 1 and output[1] == ":") or output.startswith("{"):
                 raise SettingError("render_output", "in upload mode it must be relative to the job's "
                                                     "outputs, e.g. 'frames/######'")
             if ".." in output.replace("\\", "/").split("/"):
                 raise SettingError("render_output", "may not contain '..'")
-        elif not split_dir(output)[0]:
+        elif not directory:
             raise SettingError("render_output", "must include a directory, e.g. '{render}/shot1/######'")
+        if settings.get("rna_overrides"):
+            check_rna_overrides(settings["rna_overrides"])
         if settings.get("create_video"):
             if ctx.files_mode == "upload":
                 raise SettingError("create_video", "needs shared storage: in upload mode each worker "
@@ -129,6 +187,9 @@ class BlenderRender(JobType):
         fmt = settings.get("format")
         blender_cmd = settings["blender_cmd"]
         upload = ctx.files_mode == "upload"
+        overrides = settings.get("rna_overrides") or []
+        if overrides:
+            check_rna_overrides(overrides)
         if upload:
             parts = [p for p in output.replace("\\", "/").split("/") if p not in ("", ".")]
             render_output = "{job_output}/" + "/".join(parts)
@@ -136,22 +197,36 @@ class BlenderRender(JobType):
         else:
             final_dir, pattern = split_dir(output)
             parent, final_name = split_dir(final_dir)
-            interm_name = f"{final_name}__intermediate-{ctx.created:%Y-%m-%d_%H%M%S}"
+            interm_name = f"{final_name}__intermediate-{ctx.created:%Y-%m-%d_%H%M%S}-{ctx.job_id[-6:]}"
             interm_dir = f"{parent.rstrip('/')}/{interm_name}" if parent else interm_name
             render_output = f"{interm_dir}/{pattern}"
 
         tasks: list[TaskSpec] = []
+        parents: list[TaskSpec] = []
+        pre_commands: list[dict] = []
+        py_file = overrides_path(blendfile)
+        write_overrides = command("create_python_file", filepath=py_file,
+                                  contents=overrides_contents(overrides, ctx)) if overrides else None
+        if write_overrides and not upload:
+            rna = TaskSpec("rna-overrides", "file-management", [write_overrides], priority=RNA_PRIORITY)
+            tasks.append(rna)
+            parents = [rna]
+        elif write_overrides:
+            pre_commands = [write_overrides]
+
         base = {"blender_cmd": blender_cmd, "filepath": blendfile, "render_output": render_output}
         if fmt:
-            base["format"] = fmt
+            base["format"] = RENDER_FORMAT_ARGS.get(fmt, fmt)
+        renders = []
         for chunk in chunk_frames(frames, settings["chunk_size"]):
-            tasks.append(TaskSpec(f"blender-render-{chunk_name(chunk)}", "blender-render",
-                                  [{"name": "blender_render",
-                                    "settings": {**base, "frames": chunk_frames_arg(chunk)}}]))
+            renders.append(TaskSpec(f"blender-render-{chunk_name(chunk)}", "blender-render",
+                                    pre_commands + [{"name": "blender_render",
+                                                     "settings": {**base, "frames": chunk_frames_arg(chunk)}}],
+                                    parents=list(parents)))
+        tasks += renders
         if upload:
             return tasks
 
-        renders = list(tasks)
         last = renders
         if settings.get("create_video"):
             ext = self.image_extension(settings)
@@ -163,6 +238,8 @@ class BlenderRender(JobType):
                              parents=renders)
             tasks.append(video)
             last = [video]
-        tasks.append(TaskSpec("move-to-final", "file-management",
-                              [command("move_to_final", src=interm_dir, dest=final_dir)], parents=last))
+        publish = [command("move_to_final", src=interm_dir, dest=final_dir)]
+        if overrides:
+            publish.append(command("remove_file", path=py_file))
+        tasks.append(TaskSpec("move-to-final", "file-management", publish, parents=last))
         return tasks

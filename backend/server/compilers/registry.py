@@ -40,9 +40,9 @@ class Registry:
 
     @classmethod
     def builtin(cls) -> "Registry":
-        from . import blender_render, exec_command, sleep
+        from . import blender_render, exec_command, sleep, video_encode
         reg = cls()
-        for module in (sleep, exec_command, blender_render):
+        for module in (sleep, exec_command, blender_render, video_encode):
             reg.add_module(module)
         return reg
 

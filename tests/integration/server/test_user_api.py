@@ -29,7 +29,7 @@ def test_version_login_me_projects(farm):
 
 def test_job_types_schema(farm):
     types = {t["name"]: t for t in farm.ann.get("/api/job-types").json()["job_types"]}
-    assert set(types) == {"sleep", "exec-command", "blender-render"}
+    assert set(types) >= {"sleep", "exec-command", "blender-render", "video-encode"}
     keys = {s["key"]: s for s in types["blender-render"]["settings"]}
     assert {"filepath", "frames", "chunk_size", "format", "render_output", "blender_cmd", "fps",
             "create_video"} <= set(keys)
