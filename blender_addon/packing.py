@@ -136,12 +136,37 @@ class _Recorder(transfer.FileTransferer):
                 return
 
 
-class _RecordingPacker(Packer):
+class _TrackingPacker(Packer):
+    """Keeps a handle on BAT's file-transfer thread, so that a failure anywhere can stop it.
+
+    BAT only stops that thread on success, abort or Ctrl+C; an error such as a file
+    vanishing mid-pack would leave it waiting for work forever and keep Blender's
+    Python from exiting. It is also made a daemon thread for the same reason.
+    """
+
+    transferer: transfer.FileTransferer | None = None
+
+    def _create_file_transferer(self) -> transfer.FileTransferer:
+        self.transferer = self._make_transferer()
+        self.transferer.daemon = True
+        return self.transferer
+
+    def _make_transferer(self) -> transfer.FileTransferer:
+        return super()._create_file_transferer()
+
+    def stop_transferer(self) -> None:
+        t = self.transferer
+        if t is not None and t.is_alive():
+            t.abort()
+            t.join(timeout=10)
+
+
+class _RecordingPacker(_TrackingPacker):
     def __init__(self, *args, staging: pathlib.Path, **kwargs):
         super().__init__(*args, **kwargs)
         self.recorder = _Recorder(staging)
 
-    def _create_file_transferer(self) -> transfer.FileTransferer:
+    def _make_transferer(self) -> transfer.FileTransferer:
         return self.recorder
 
     def _write_info_file(self) -> None:
@@ -152,7 +177,7 @@ def _relpath(path: pathlib.PurePath, root: pathlib.PurePath) -> str:
     return path.relative_to(root).as_posix()
 
 
-def _run_packer(packer: Packer, cb: _Progress) -> None:
+def _run_packer(packer: _TrackingPacker, cb: _Progress) -> None:
     cb.packer = packer
     packer.progress_cb = cb
     try:
@@ -162,6 +187,9 @@ def _run_packer(packer: Packer, cb: _Progress) -> None:
         if cb.cancel is not None and cb.cancel.is_set():
             raise PackCanceled("Canceled.") from None
         raise PackError(f"Packing stopped: {ex}") from None
+    except transfer.FileTransferError as ex:
+        first = f" (starting with {ex.files_remaining[0]})" if ex.files_remaining else ""
+        raise PackError(f"Packing failed: {ex}{first}") from None
     except EnvironmentError as ex:
         if "ZStandard" in str(ex):
             raise PackError("A .blend file in this scene is compressed with Zstandard, which this "
@@ -170,8 +198,8 @@ def _run_packer(packer: Packer, cb: _Progress) -> None:
         raise PackError(f"Packing failed: {ex}") from None
     except blendfile.exceptions.BlendFileError as ex:
         raise PackError(f"Cannot read a .blend file while packing: {ex}") from None
-    except transfer.FileTransferError as ex:
-        raise PackError(f"Packing failed: {ex}") from None
+    finally:
+        packer.stop_transferer()
 
 
 def pack_in_place(blend: str, project_root: str, staging: str, *, blend_name: str | None = None,
@@ -210,7 +238,7 @@ def pack_to_folder(blend: str, project_root: str, target: str, *, blend_name: st
     """BAT-pack `blend` into the folder `target` (shared-storage mode)."""
     cb = _Progress(progress, cancel)
     try:
-        with Packer(pathlib.Path(blend), pathlib.Path(project_root), target) as packer:
+        with _TrackingPacker(pathlib.Path(blend), pathlib.Path(project_root), target) as packer:
             _run_packer(packer, cb)
             out_blend = pathlib.Path(packer.output_path)
             missing = sorted({str(p) for p in packer.missing_files} | set(cb.missing))

@@ -85,3 +85,25 @@ def test_a_file_that_is_not_a_blend_file_is_a_plain_error(tmp_path):
     bad.write_bytes(b"not a blend file at all")
     with pytest.raises(packing.PackError, match="Cannot read a .blend file"):
         packing.pack_in_place(str(bad), str(tmp_path), str(tmp_path / "s"))
+
+
+def test_a_file_vanishing_mid_pack_fails_plainly_and_leaves_no_thread(project, tmp_path, monkeypatch):
+    """BAT leaves its transfer thread waiting when a file goes missing while it queues copies;
+    the add-on stops it, so Blender's Python can still exit."""
+    import threading as th
+
+    from blender_asset_tracer.pack import transfer
+
+    real = transfer.FileTransferer.queue_copy
+
+    def vanish(self, src, dst):
+        if src.name == "checker.png":
+            raise FileNotFoundError(2, "No such file or directory", str(src))
+        return real(self, src, dst)
+
+    monkeypatch.setattr(transfer.FileTransferer, "queue_copy", vanish)
+    before = set(th.enumerate())
+    with pytest.raises(packing.PackError, match="Packing failed: .*checker.png"):
+        packing.pack_in_place(str(project / "scenes" / "shot.blend"), str(project), str(tmp_path / "s"))
+    leftover = [t for t in set(th.enumerate()) - before if t.is_alive()]
+    assert leftover == []
