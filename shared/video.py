@@ -29,9 +29,12 @@ class VideoCodec:
 
 
 VIDEO_CODECS: dict[str, VideoCodec] = {
-    "h264": VideoCodec("h264", "H.264", "libx264", "yuv420p", 51, 20),
+    # No B-frames for H.264/H.265: a chunk of 1-2 frames gets none anyway, so its decoding
+    # timeline would start differently from its neighbours' and the copy-joined video's
+    # timestamps would jump there (ffprobe then reports 144/7 fps for a 24 fps video).
+    "h264": VideoCodec("h264", "H.264", "libx264", "yuv420p", 51, 20, ("-bf", "0")),
     "h265": VideoCodec("h265", "H.265 / HEVC", "libx265", "yuv420p", 51, 24,
-                       ("-x265-params", "log-level=warning"), mp4_tag="hvc1"),
+                       ("-bf", "0", "-x265-params", "log-level=warning"), mp4_tag="hvc1"),
     "vp9": VideoCodec("vp9", "VP9", "libvpx-vp9", "yuv420p", 63, 31, ("-b:v", "0", "-row-mt", "1")),
     "prores": VideoCodec("prores", "Apple ProRes", "prores_ks", "yuv422p10le", args=("-vendor", "apl0")),
 }
