@@ -57,7 +57,7 @@ def test_panels_modal_submit_job_panel_and_cancel_in_the_ui(xvfb_run, blender_ex
     # The panel showed the stages as they went (which ones depends on timing).
     assert len(result["statuses"]) >= 3 and result["statuses"][-1].startswith("Job 'shot' submitted")
     job = farm.api("GET", f"/api/jobs/{submitted['job_id']}")
-    assert job["settings"]["frames"] == "1-2"
+    assert job["settings"]["frames"] == "1,2"  # a pair stays a pair, as in Flamenco 2
 
     assert submitted["job_id"] in [j for j, _ in events["job panel refreshed by itself"]["jobs"]]
     assert farm.api("GET", f"/api/jobs/{submitted['job_id']}")["status"] in ("canceled", "cancel-requested")
