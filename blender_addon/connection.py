@@ -77,7 +77,7 @@ def check_connection(cl: Client, project: str) -> ConnectionReport:
     """Walk the chain Server -> version -> token -> project -> manager."""
     if not cl.url:
         return ConnectionReport(UNREACHABLE, "No Server URL is set. Enter the address of your "
-                                "Flamenco Server, for example http://flamenco-server:8888.")
+                                "Flamenco Server, for example http://flamenco-server:8080.")
     try:
         ver = cl.check_version()
     except VersionMismatch as ex:

@@ -44,7 +44,7 @@ def refresh_server_lists(p, client: Client) -> None:
 class FlamencoPreferences(bpy.types.AddonPreferences):
     bl_idname = scene_data.ADDON_ID
 
-    server_url: StringProperty(name="Server URL", default="http://localhost:8888",
+    server_url: StringProperty(name="Server URL", default="http://localhost:8080",
                                description="The address of your Flamenco Server")
     token: StringProperty(name="Token", subtype="PASSWORD", options={"HIDDEN"},
                           description="The API token the Server gave at sign-in (never the password)")
