@@ -1,7 +1,7 @@
 """FFmpeg commands: argument lists and frame selection as pure functions, then tiny real encodes.
 
-The real runs go through the worker's TaskExecution with FFmpeg at 32x24
-pixels (a few hundred milliseconds each); they skip without FFmpeg.
+The real runs (marked e2e) go through the worker's TaskExecution with FFmpeg
+at 32x24 pixels, a few hundred milliseconds each; they skip without FFmpeg.
 """
 
 from __future__ import annotations
@@ -219,6 +219,7 @@ def probe(path: Path) -> dict:
     return json.loads(out)
 
 
+@pytest.mark.e2e
 def test_chunks_encoded_then_concatenated_match_one_go(run_task, ffmpeg_exe, frames_dir, tmp_path):
     pattern = str(frames_dir / "######.png")
     chunks = [("1-5", 5), ("6-10", 5), ("11,12", 2)]
@@ -240,6 +241,7 @@ def test_chunks_encoded_then_concatenated_match_one_go(run_task, ffmpeg_exe, fra
     assert not list(tmp_path.glob("*.ffmpeg-input.txt"))
 
 
+@pytest.mark.e2e
 def test_glob_with_stepped_frames_goes_through_numbered_links(run_task, ffmpeg_exe, frames_dir, tmp_path,
                                                                transport):
     out = tmp_path / "out" / "even.mkv"
@@ -252,6 +254,7 @@ def test_glob_with_stepped_frames_goes_through_numbered_links(run_task, ffmpeg_e
     assert str(out) in transport.outputs()
 
 
+@pytest.mark.e2e
 def test_missing_frames_fail_before_ffmpeg_runs(run_task, ffmpeg_exe, frames_dir, tmp_path):
     outcome = run_task([cmd("encode_video", ffmpeg_cmd=ffmpeg_exe, input_files=str(frames_dir / "######.png"),
                             frames="10-14", output_file=str(tmp_path / "v.mp4"), fps=24)])
@@ -260,6 +263,7 @@ def test_missing_frames_fail_before_ffmpeg_runs(run_task, ffmpeg_exe, frames_dir
     assert not (tmp_path / "v.mp4").exists()
 
 
+@pytest.mark.e2e
 def test_prores_in_mov_when_the_build_has_it(run_task, ffmpeg_exe, frames_dir, tmp_path):
     out = subprocess.run([ffmpeg_exe, "-hide_banner", "-encoders"], capture_output=True, text=True).stdout
     if "prores_ks" not in out:
@@ -272,6 +276,7 @@ def test_prores_in_mov_when_the_build_has_it(run_task, ffmpeg_exe, frames_dir, t
     assert video["codec_name"] == "prores" and int(video["nb_read_frames"]) == 4
 
 
+@pytest.mark.e2e
 def test_audio_cut_to_length_and_muxed(run_task, ffmpeg_exe, frames_dir, tmp_path):
     tone = tmp_path / "tone.wav"
     subprocess.run([ffmpeg_exe, "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=3", str(tone)],
@@ -289,6 +294,7 @@ def test_audio_cut_to_length_and_muxed(run_task, ffmpeg_exe, frames_dir, tmp_pat
     assert float(info["format"]["duration"]) == pytest.approx(0.5, abs=0.05)
 
 
+@pytest.mark.e2e
 def test_ffmpegs_own_error_reaches_the_task(run_task, ffmpeg_exe, frames_dir, tmp_path):
     outcome = run_task([cmd("encode_audio", ffmpeg_cmd=ffmpeg_exe, input_file=str(frames_dir / "000001.png"),
                             codec="aac", output_file=str(tmp_path / "a.mka"))])
