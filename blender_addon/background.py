@@ -17,9 +17,11 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
-from . import outputs as outputs_mod
+from . import job_types as job_types_mod, outputs as outputs_mod
 from .client import Client, ClientError
+from .connection import managers_for_project
 from .joblist import ACTIONS
+from .sharedcode import variables as variables_mod
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,47 @@ class OutputsFetched:
 class OutputsFailed:
     job_id: str
     message: str
+
+
+@dataclass
+class ServerInfo:
+    """What the panel needs from the Server besides jobs: job types, and path variables."""
+    job_types: list
+    variables: "variables_mod.Variables | None" = None
+
+
+@dataclass
+class ServerInfoFailed:
+    message: str
+
+
+def farm_variables(client: Client, project: str, manager: str = "") -> variables_mod.Variables:
+    """The two-way variables of the Manager(s) that run this project's jobs, merged."""
+    managers = client.managers()
+    chosen = [m for m in managers if manager and manager in (str(m.get("name")), str(m.get("id")))]
+    if not chosen:
+        chosen = managers_for_project(managers, project)
+    merged = variables_mod.Variables()
+    for m in chosen:
+        raw = m.get("variables")
+        if isinstance(raw, dict) and raw:
+            try:
+                merged = merged.merged(variables_mod.Variables.from_dict(raw))
+            except variables_mod.VariableError as ex:
+                log.warning("manager %s has unusable variables: %s", m.get("name"), ex)
+    return merged
+
+
+def fetch_server_info(client: Client, project: str = "", manager: str = "",
+                      with_variables: bool = False) -> ServerInfo | ServerInfoFailed:
+    """Job types (after checking the API version), and the variables for shared storage."""
+    try:
+        client.check_version()
+        types = job_types_mod.parse_job_types(client.job_types())
+        variables = farm_variables(client, project, manager) if with_variables and project else None
+    except (ClientError, job_types_mod.JobTypeError) as ex:
+        return ServerInfoFailed(str(ex))
+    return ServerInfo(types, variables)
 
 
 def fetch_jobs(client: Client, project: str, limit: int, cache_dir: str | None) -> JobsUpdated | JobsFailed:

@@ -130,7 +130,7 @@ class FLAMENCO_OT_fetch_outputs(bpy.types.Operator):
     def _open_folder(self, client, p, job_id):
         try:
             doc = client.job(job_id)
-            variables = runtime.farm_variables(client, p.project, p.manager)
+            variables = background.farm_variables(client, p.project, p.manager)
             folder = outputs.shared_output_folder(doc, variables, job_builder.local_platform())
         except (ClientError, outputs.OutputError) as ex:
             self.report({"ERROR"}, str(ex))

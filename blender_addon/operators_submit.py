@@ -15,7 +15,7 @@ import os
 
 import bpy
 
-from . import job_builder, props, runtime, scene_data
+from . import background, job_builder, props, runtime, scene_data
 from .client import ClientError
 from .submission import Canceled, Failed, Note, Progress, Submission, Submitted
 
@@ -42,7 +42,8 @@ def _prepare(context) -> Submission:
     variables = None
     if p.file_mode == "shared":
         try:
-            variables = runtime.farm_variables(client, p.project, p.manager)
+            variables = background.farm_variables(client, p.project, p.manager)
+            runtime.state.variables = variables
         except ClientError as ex:
             raise PrepareError(f"Could not get the Manager's path variables: {ex}") from None
     farm = scene_data.farm_settings(variables)

@@ -36,12 +36,14 @@ def _warnings(context) -> tuple[list[str], str]:
     if now - stamp < WARNINGS_SECONDS:
         return warnings, error
     p = scene_data.prefs()
+    variables = runtime.state.variables
     try:
         plan = job_builder.plan_jobs(scene_data.scene_info(context.scene),
                                      scene_data.panel_settings(context.scene),
-                                     scene_data.farm_settings(None), runtime.state.job_types)
+                                     scene_data.farm_settings(variables), runtime.state.job_types)
         warnings, error = plan.warnings, ""
-        if p.file_mode == "shared":
+        if p.file_mode == "shared" and variables is None:
+            # Not known until the Manager's variables were fetched (Test Connection, submit).
             warnings = [w for w in warnings if "not on a path the farm knows" not in w]
     except job_builder.BuildError as ex:
         warnings, error = [], str(ex)

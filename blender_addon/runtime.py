@@ -34,6 +34,8 @@ class State:
         self.joblist = JobList()
         self.job_types: list[job_types_mod.JobType] = []
         self.job_types_error = ""
+        self.variables: variables_mod.Variables | None = None
+        """The Manager's path variables (shared-storage mode), as last fetched."""
         self.submission = None
         self.saved_once = False
         self.local_outputs: dict[str, str] = {}
@@ -64,27 +66,35 @@ def redraw() -> None:
 # --- job types ---------------------------------------------------------------
 
 def fetch_job_types_now(timeout: float = 10.0) -> str:
-    """Fetch the job types on this thread (sign-in, submit, background mode); '' or an error."""
-    try:
-        data = scene_data.make_client(timeout).job_types()
-        apply_job_types(job_types_mod.parse_job_types(data))
-        return ""
-    except (ClientError, job_types_mod.JobTypeError) as ex:
-        state.job_types_error = str(ex)
-        return str(ex)
+    """Fetch job types (and variables) on this thread: sign-in, submit, background mode.
+
+    '' on success, else the error in words."""
+    msg = background.fetch_server_info(scene_data.make_client(timeout), *_info_args())
+    apply_server_info(msg)
+    return msg.message if isinstance(msg, background.ServerInfoFailed) else ""
 
 
 def refresh_job_types_async() -> None:
     client = scene_data.make_client()
     if not client.url or not client.token:
         return
+    args = _info_args()
+    state.runner.submit("server-info", lambda: background.fetch_server_info(client, *args))
 
-    def work():
-        try:
-            return ("job-types", job_types_mod.parse_job_types(client.job_types()))
-        except (ClientError, job_types_mod.JobTypeError) as ex:
-            return ("job-types-error", str(ex))
-    state.runner.submit("job-types", work)
+
+def _info_args() -> tuple[str, str, bool]:
+    p = scene_data.prefs()
+    if p is None:
+        return "", "", False
+    return p.project, p.manager, p.file_mode == "shared"
+
+
+def apply_server_info(msg) -> None:
+    if isinstance(msg, background.ServerInfoFailed):
+        state.job_types_error = msg.message
+        return
+    state.variables = msg.variables
+    apply_job_types(msg.job_types)
 
 
 def apply_job_types(types: list[job_types_mod.JobType]) -> None:
@@ -201,26 +211,6 @@ def _set_default(item, spec: job_types_mod.SettingSpec) -> None:
         log.info("default %r of %s does not fit", default, spec.key)
 
 
-# --- variables (shared-storage mode) --------------------------------------------
-
-def farm_variables(client, project: str, manager: str) -> variables_mod.Variables | None:
-    """The two-way variables of the Manager(s) that run this project's jobs."""
-    from .connection import managers_for_project
-    managers = client.managers()
-    chosen = [m for m in managers if manager and manager in (str(m.get("name")), str(m.get("id")))]
-    if not chosen:
-        chosen = managers_for_project(managers, project)
-    merged = variables_mod.Variables()
-    for m in chosen:
-        raw = m.get("variables")
-        if isinstance(raw, dict) and raw:
-            try:
-                merged = merged.merged(variables_mod.Variables.from_dict(raw))
-            except variables_mod.VariableError as ex:
-                log.warning("manager %s has unusable variables: %s", m.get("name"), ex)
-    return merged
-
-
 # --- the job list ------------------------------------------------------------
 
 def request_jobs_refresh() -> bool:
@@ -307,10 +297,8 @@ def apply_messages() -> list:
             wm.flamenco_jobs_message = msg.message
         elif isinstance(msg, background.OutputsFailed):
             wm.flamenco_jobs_error = msg.message
-        elif isinstance(msg, tuple) and msg and msg[0] == "job-types":
-            apply_job_types(msg[1])
-        elif isinstance(msg, tuple) and msg and msg[0] == "job-types-error":
-            state.job_types_error = msg[1]
+        elif isinstance(msg, (background.ServerInfo, background.ServerInfoFailed)):
+            apply_server_info(msg)
     if msgs:
         redraw()
     return msgs

@@ -235,3 +235,18 @@ def test_fetch_outputs_and_the_latest_frame_thumbnail(farm, tmp_path):
     thumb = outputs.thumbnail(c, created["id"], c.job_outputs(created["id"]), str(tmp_path / "thumbs"))
     assert thumb is not None and open(thumb, "rb").read() in frames.values()
     assert os.path.dirname(thumb) == str(tmp_path / "thumbs")
+
+
+def test_server_info_brings_job_types_and_the_project_managers_variables(farm):
+    from blender_addon import background
+    variables = {"render": {"direction": "twoway", "values": [{"platform": "linux", "value": "/mnt/render"}]}}
+    farm.announce_manager("m1", variables=variables)
+    try:
+        info = background.fetch_server_info(signed_in(farm), "films", "", with_variables=True)
+        assert isinstance(info, background.ServerInfo)
+        assert "blender-render" in {t.name for t in info.job_types}
+        assert info.variables.to_variables("/mnt/render/a/####", "linux") == "{render}/a/####"
+        plain = background.fetch_server_info(signed_in(farm), "films")
+        assert plain.variables is None
+    finally:
+        farm.announce_manager("m1")

@@ -194,3 +194,20 @@ def test_dropped_connection(web):
     Handler.routes[("GET", "/api/version")] = ("drop", "", b"")
     with pytest.raises(cl.Unreachable):
         cl.Client(url).version()
+
+
+def test_server_info_checks_the_api_version_before_anything_else(web):
+    from blender_addon import background
+    _, url = web
+    route("GET", "/api/version", 200, {"version": "9.0.0", "api_version": 99})
+    msg = background.fetch_server_info(cl.Client(url, "t"))
+    assert isinstance(msg, background.ServerInfoFailed) and msg.message.startswith("Version mismatch")
+    assert [r[1] for r in Handler.received] == ["/api/version"]
+
+
+def test_connection_check_reports_a_version_mismatch(web):
+    from blender_addon import connection
+    _, url = web
+    route("GET", "/api/version", 200, {"version": "9.0.0", "api_version": 99})
+    report = connection.check_connection(cl.Client(url, "t"), "films")
+    assert report.problem == connection.VERSION_MISMATCH and "API version 99" in report.message
