@@ -167,7 +167,9 @@ class VideoEncode(JobType):
                                                  frame_start=frames[0], frame_end=frames[-1])])
                 tasks.append(render_audio)
                 audio_input, audio_parents = flac, [render_audio]
-            encoded = f"{interm}/audio.mka"
+            # The audio's own container is the video's: MP4 keeps AAC's encoder delay in an edit list,
+            # Matroska would drop it and the muxed audio would run 20-40 ms long.
+            encoded = f"{interm}/audio.{'mka' if container == 'mkv' else container}"
             encode_audio = TaskSpec("encode-audio", "video-encoding",
                                     [command("encode_audio", ffmpeg_cmd=ffmpeg, input_file=audio_input,
                                              codec=AUDIO_CODECS[settings["audio_codec"]].encoder,

@@ -128,6 +128,7 @@ def make_frames(ffmpeg: str, directory: Path, count: int, size="64x48", rate=24,
 
 
 def make_tone(ffmpeg: str, path: Path, seconds: float = 3.0) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run([ffmpeg, "-v", "error", "-y", "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
                     str(path)], check=True, timeout=60)
     return path

@@ -88,12 +88,12 @@ def test_audio_from_a_blend_is_rendered_encoded_and_muxed(jt):
     assert enc.parents == [render] and enc.task_type == "video-encoding"
     assert enc.commands[0]["settings"] == {"ffmpeg_cmd": "{ffmpeg}", "input_file": f"{INTERM}/audio.flac",
                                            "codec": "aac", "bitrate": "128k", "duration": 2.0,
-                                           "output_file": f"{INTERM}/audio.mka"}
+                                           "output_file": f"{INTERM}/audio.mp4"}
     concat = tasks["concatenate-videos"]
     assert concat.commands[0]["settings"]["output_file"] == f"{INTERM}/video.mp4"
     mux = tasks["mux-audio-video"]
     assert mux.parents == [concat, enc]
-    assert mux.commands[0]["settings"] == {"ffmpeg_cmd": "{ffmpeg}", "audio_file": f"{INTERM}/audio.mka",
+    assert mux.commands[0]["settings"] == {"ffmpeg_cmd": "{ffmpeg}", "audio_file": f"{INTERM}/audio.mp4",
                                            "video_file": f"{INTERM}/video.mp4",
                                            "output_file": f"{INTERM}/shot1.mp4"}
     assert tasks["publish-video"].parents == [mux]
@@ -107,6 +107,7 @@ def test_audio_from_a_file_needs_no_blender(jt):
     assert tasks["encode-audio"].parents == []
     s = tasks["encode-audio"].commands[0]["settings"]
     assert (s["input_file"], s["codec"]) == ("{render}/music/score.wav", "libopus")
+    assert s["output_file"] == f"{INTERM}/audio.mka"
     assert tasks["video-chunk-1-10"].commands[0]["settings"]["output_file"] == f"{INTERM}/video.mkv"
     assert tasks["mux-audio-video"].parents == [tasks["video-chunk-1-10"], tasks["encode-audio"]]
     # No extension on the output: the container's is added.
