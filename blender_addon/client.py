@@ -163,8 +163,6 @@ class Client:
 
     def _unreachable(self, reason: Any) -> Unreachable:
         where = f"the Flamenco Server at {self.url}"
-        if isinstance(reason, Canceled):
-            return reason  # type: ignore[return-value]
         if isinstance(reason, ConnectionRefusedError):
             text = f"Cannot reach {where}: connection refused. Is the Server running, and is the URL right?"
         elif isinstance(reason, socket.gaierror):

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 import time
 
 import bpy
 
 from . import background, job_types as job_types_mod, scene_data
-from .client import ClientError
 from .joblist import JobList
 from .sharedcode import variables as variables_mod
 
@@ -341,3 +341,4 @@ def unregister() -> None:
         from bpy.utils import previews
         previews.remove(state.previews)
         state.previews = None
+    shutil.rmtree(state.cache_dir, ignore_errors=True)

@@ -154,3 +154,19 @@ def test_bl_info_version_rewrite():
     assert '"version": (2, 3, 4)' in build_addon.set_bl_info_version(text, "2.3.4.dev1")
     with pytest.raises(build_addon.BuildError):
         build_addon.set_bl_info_version("nothing", "1.0.0")
+
+
+def test_the_package_imports_in_python_3_10(built, tmp_path):
+    """Official Blender 3.4-3.6 builds run Python 3.10 (Debian's 3.4 runs 3.11)."""
+    import shutil
+    python = shutil.which("python3.10")
+    if not python or subprocess.run([python, "-c", "1"], capture_output=True).returncode != 0:
+        pytest.skip("no python3.10 on this machine")
+    _, zf = built
+    zf.extractall(tmp_path)
+    code = ("import sys; sys.path.insert(0, sys.argv[1]);"
+            "import flamenco.packing, flamenco.submission, flamenco.background, flamenco.connection;"
+            "print('ok')")
+    result = subprocess.run([python, "-I", "-S", "-c", code, str(tmp_path)], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
