@@ -214,6 +214,59 @@ def bench_throughput(n_workers: int, n_tasks: int, procs: int, threads: int) -> 
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+# --- the HTTP stack alone ---------------------------------------------------------
+
+def _constant_server(port: int, n_tasks: int, threads: int) -> None:
+    import itertools
+
+    import bottle
+
+    from shared.serving import ServiceThread
+    app = bottle.Bottle()
+    counter = itertools.count()
+
+    @app.post("/task")
+    def task():
+        if next(counter) >= n_tasks:
+            return bottle.HTTPResponse(status=204)
+        bottle.response.content_type = "application/json"
+        return '{"_id": "t"}'
+
+    @app.post("/tasks/<tid>/update")
+    def update(tid):
+        bottle.request.body.read()
+        return bottle.HTTPResponse(status=204)
+
+    ServiceThread(app, "127.0.0.1", port, threads=threads).start()
+    time.sleep(3600)
+
+
+def bench_http_ceiling(n_workers: int, n_tasks: int, procs: int, threads: int) -> dict:
+    """The same clients against a Bottle app on cheroot that answers with constants:
+    what the HTTP stack alone allows on this machine."""
+    port = free_port()
+    server = mp.Process(target=_constant_server, args=(port, n_tasks, threads), daemon=True)
+    server.start()
+    try:
+        wait_http(f"http://127.0.0.1:{port}/")
+        creds = [(f"w{i}", "s") for i in range(n_workers)]
+        start_at = time.time() + 0.5
+        cpu_before = proc_cpu_seconds(server.pid)
+        q = mp.Queue()
+        ps = [mp.Process(target=client_proc, args=(port, creds[i::procs], start_at, q)) for i in range(procs)]
+        for p in ps:
+            p.start()
+        results = [r for _ in ps for r in q.get(timeout=600)]
+        for p in ps:
+            p.join()
+        end = max(r[3] for r in results)
+        done = sum(r[1] for r in results)
+        return {"tasks_per_s": done / (end - start_at),
+                "cpu_ms_per_task": (proc_cpu_seconds(server.pid) - cpu_before) / max(1, done) * 1000}
+    finally:
+        server.terminate()
+
+
 # --- idle farm: many parked long-polls ------------------------------------------
 
 def longpoll_proc(port: int, creds: list[tuple[str, str]], stop_at: float, out_q) -> None:
@@ -389,6 +442,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=64, help="the Manager's HTTP threads")
     ap.add_argument("--rounds", type=int, default=30, help="submit-to-start samples")
     ap.add_argument("--skip-s2s", action="store_true")
+    ap.add_argument("--ceiling", action="store_true", help="also measure the HTTP stack alone")
     args = ap.parse_args()
 
     print(f"== dispatch throughput: {args.workers} workers, {args.tasks} zero-work tasks, one Manager on SQLite")
@@ -403,6 +457,10 @@ def main() -> int:
     print(f"Manager CPU: {r['manager_cpu_s']:.1f} s for {r['completed']} tasks = "
           f"{r['manager_cpu_s'] / max(1, r['completed']) * 1000:.2f} ms per task (2 requests), "
           f"{r['manager_cpu_s'] / r['seconds'] * 100:.0f}% of a core")
+    if args.ceiling:
+        c = bench_http_ceiling(args.workers, args.tasks, args.procs, args.threads)
+        print(f"HTTP stack alone (Bottle on cheroot answering constants, same clients): "
+              f"{c['tasks_per_s']:.0f} tasks/s, {c['cpu_ms_per_task']:.2f} ms CPU per task")
     print(f"== idle farm: {args.workers} workers parked in long-polls, tasks arrive one at a time")
     i = bench_idle_wakeup(args.workers, 40, args.procs)
     print(f"{i['received']}/{i['tasks']} tasks picked up; task added -> running on a worker: "
