@@ -135,12 +135,15 @@ class FLAMENCO_OT_fetch_outputs(bpy.types.Operator):
         except (ClientError, outputs.OutputError) as ex:
             self.report({"ERROR"}, str(ex))
             return {"CANCELLED"}
+        wm = bpy.context.window_manager
         if not os.path.isdir(folder):
-            self.report({"WARNING"}, f"The output folder {folder} does not exist (yet).")
+            wm.flamenco_jobs_message = f"The output folder {folder} does not exist (yet)."
+            self.report({"WARNING"}, wm.flamenco_jobs_message)
             return {"CANCELLED"}
         if not bpy.app.background:
             bpy.ops.wm.path_open(filepath=folder)
-        self.report({"INFO"}, folder)
+        wm.flamenco_jobs_message = f"Output folder: {folder}"
+        self.report({"INFO"}, wm.flamenco_jobs_message)
         return {"FINISHED"}
 
 

@@ -123,6 +123,7 @@ def test_install_sign_in_submit_twice_refresh_and_cancel(blender_exe, addon_zip,
 
 def test_bake_then_render_in_shared_storage_mode(blender_exe, addon_zip, farm, project, shared_storage, tmp_path):
     jobs_dir = shared_storage / "jobs"
+    (shared_storage / "render" / "shot").mkdir(exist_ok=True)
     result = run_blender(blender_exe, SESSION, {"zip": str(addon_zip), "server": farm.url, "steps": [
         *sign_in(file_mode="shared", shared_storage_path=str(jobs_dir)),
         {"do": "open", "blend": str(project / "scenes" / "shot.blend")},
@@ -130,6 +131,7 @@ def test_bake_then_render_in_shared_storage_mode(blender_exe, addon_zip, farm, p
                                    "output_path": str(shared_storage / "render" / "shot") + "/"},
          "type_settings": {"blender-bake/bake_mode": "cloth-only"}},
         {"do": "submit"},
+        {"do": "fetch_outputs"},
     ]}, tmp_path / "user")
     steps = steps_of(result)
     assert "blender-bake/bake_mode" in steps["panel"][0]["type_settings"]
@@ -152,6 +154,11 @@ def test_bake_then_render_in_shared_storage_mode(blender_exe, addon_zip, farm, p
     assert (pack / "scenes" / "shot.blend").read_bytes().startswith(b"BLENDER")
     assert (pack / "textures" / "checker.png").read_bytes() == (project / "textures" / "checker.png").read_bytes()
     assert (pack / "libs" / "props.blend").read_bytes() == (project / "libs" / "props.blend").read_bytes()
+
+    # "Fetch outputs" in shared storage opens the output folder, found through the variables.
+    [fetched] = steps["fetch_outputs"]
+    assert fetched["result"] == ["FINISHED"], fetched
+    assert fetched["message"] == f"Output folder: {shared_storage / 'render' / 'shot'}"
 
 
 def test_failures_reach_the_artist_in_plain_words(blender_exe, addon_zip, farm, project, tmp_path):
