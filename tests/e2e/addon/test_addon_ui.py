@@ -13,6 +13,8 @@ import subprocess
 
 import pytest
 
+from tests.conftest import missing
+
 import farm_server
 from conftest import SCRIPTS
 
@@ -23,7 +25,7 @@ pytestmark = pytest.mark.e2e
 def xvfb_run() -> str:
     path = shutil.which("xvfb-run")
     if not path:
-        pytest.skip("xvfb-run is not installed (apt-get install xvfb xauth) to run Blender's UI headless")
+        missing("xvfb-run (apt-get install xvfb xauth, done by scripts/bootstrap) to run Blender's UI headless")
     return path
 
 
