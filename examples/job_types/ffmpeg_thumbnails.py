@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import shlex
 
-from backend.server.compilers import CompileContext, JobType, Setting, SettingError, TaskSpec, command, register_compiler
+from backend.server.compilers import (CompileContext, JobType, Setting, SettingError, TaskSpec, command,
+                                      register_compiler)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 

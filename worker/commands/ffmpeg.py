@@ -270,7 +270,8 @@ def link_frames(files: list[str], directory: Path) -> str:
     """Number the images 1..n in `directory` (hard links, else symlinks, else copies); the printf pattern."""
     suffixes = {Path(f).suffix.lower() for f in files}
     if len(suffixes) != 1:
-        raise CommandError(f"setting 'input_files': the images have different extensions ({', '.join(sorted(suffixes))})")
+        raise CommandError("setting 'input_files': the images have different extensions "
+                           f"({', '.join(sorted(suffixes))})")
     suffix = suffixes.pop()
     for i, src in enumerate(files, 1):
         dest = directory / f"{i:08d}{suffix}"

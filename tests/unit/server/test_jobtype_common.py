@@ -73,3 +73,14 @@ def test_a_value_of_the_wrong_type_is_refused_naming_the_setting(name, key):
         jt.validate(raw)
     assert info.value.key == key
     assert str(info.value).startswith(f"setting '{key}': ")
+
+
+DOCUMENTED = ["sleep", "exec-command", "blender-render", "video-encode", "ffmpeg-thumbnails"]
+
+
+@pytest.mark.parametrize("name", DOCUMENTED)
+def test_docs_list_every_setting(name):
+    text = (EXAMPLES.parents[1] / "docs" / "job-types.md").read_text()
+    assert f"`{name}`" in text
+    for s in REGISTRY.get(name).settings_schema:
+        assert f"`{s.key}`" in text, f"docs/job-types.md does not mention {name}'s setting '{s.key}'"
