@@ -40,9 +40,9 @@ class Registry:
 
     @classmethod
     def builtin(cls) -> "Registry":
-        from . import blender_render, exec_command, sleep, video_encode
+        from . import blender_bake, blender_render, blender_render_still, exec_command, sleep, video_encode
         reg = cls()
-        for module in (sleep, exec_command, blender_render, video_encode):
+        for module in (sleep, exec_command, blender_render, video_encode, blender_bake, blender_render_still):
             reg.add_module(module)
         return reg
 
