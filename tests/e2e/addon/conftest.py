@@ -79,8 +79,11 @@ def run_blender(blender_exe: str, script: Path, args: dict, user_dir: Path, time
     With `bpy_python`, the script runs in that Python, which has Blender as the `bpy` module.
     """
     out = user_dir / "result.json"
+    user_dir.mkdir(parents=True, exist_ok=True)
+    # Blender 4.2+ keeps extensions apart from scripts; keep them in the throwaway dir too.
     env = dict(os.environ, BLENDER_USER_CONFIG=str(user_dir / "config"),
-               BLENDER_USER_SCRIPTS=str(user_dir / "scripts"))
+               BLENDER_USER_SCRIPTS=str(user_dir / "scripts"),
+               BLENDER_USER_EXTENSIONS=str(user_dir / "extensions"))
     payload = json.dumps({**args, "out": str(out)})
     if bpy_python:
         cmd = [bpy_python, str(script), "--", payload]

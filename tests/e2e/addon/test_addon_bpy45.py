@@ -5,8 +5,8 @@ Runs when a Python with bpy 4.2+ is available:
     python3.11 -m venv /opt/bpy45 && /opt/bpy45/bin/pip install bpy==4.5.4   # ~370 MB download
     FLAMENCO_BPY_PYTHON=/opt/bpy45/bin/python .venv/bin/python -m pytest tests/e2e/addon/test_addon_bpy45.py
 
-(or with `bpy` installed in the test venv itself). Otherwise it is skipped with that reason,
-also under CI=true: whether CI installs bpy is decided separately (see docs/addon.md).
+(or with `bpy` installed in the test venv itself). `make test` installs it in .venv-bpy and sets
+FLAMENCO_BPY_PYTHON; without it the test skips, and fails under CI=true.
 The scene is made by Debian's Blender 3.4 and opened in 4.5, as studios mix versions.
 """
 
@@ -16,6 +16,8 @@ import subprocess
 import sys
 
 import pytest
+
+from tests.conftest import missing
 
 import farm_server
 from conftest import SCRIPTS, run_blender
@@ -29,7 +31,7 @@ def bpy_python() -> str:
     if not python and importlib.util.find_spec("bpy") is not None:
         python = sys.executable
     if not python:
-        pytest.skip("no Python with the bpy module: set FLAMENCO_BPY_PYTHON to one with `pip install bpy==4.5.4`")
+        missing("a Python with the bpy module (FLAMENCO_BPY_PYTHON, one with `pip install bpy==4.5.4`)")
     try:
         out = subprocess.run([python, "-c", "import bpy; print(*bpy.app.version[:2])"],
                              capture_output=True, text=True, timeout=120)
