@@ -137,19 +137,20 @@ class FramePattern:
         if self.kind == "glob":
             raise ValueError("a glob pattern does not name frames")
         number = f"{frame:0{self.digits}d}" if self.digits else str(frame)
-        return self._join(f"{self.head}{number}{self.tail}")
+        return self.join(f"{self.head}{number}{self.tail}")
 
     def ffmpeg_pattern(self) -> str:
         """The printf form FFmpeg's image2 demuxer reads ('%' in names doubled)."""
         if self.kind == "glob":
             raise ValueError("a glob pattern has no printf form")
         field = f"%0{self.digits}d" if self.digits else "%d"
-        return self._join(self.head.replace("%", "%%") + field + self.tail.replace("%", "%%"), ffmpeg=True)
+        return self.join(self.head.replace("%", "%%") + field + self.tail.replace("%", "%%"), ffmpeg=True)
 
     def matches(self, name: str) -> bool:
         return self.kind == "glob" and fnmatch.fnmatchcase(name, self.glob)
 
-    def _join(self, name: str, ffmpeg: bool = False) -> str:
+    def join(self, name: str, ffmpeg: bool = False) -> str:
+        """`name` in the pattern's directory."""
         directory = self.directory.replace("%", "%%") if ffmpeg else self.directory
         return f"{directory}/{name}" if directory else name
 

@@ -167,7 +167,6 @@ class EncodeParams:
     container: str
     crf: int | None
     prores_profile: str
-    frames_arg: str = ""
 
 
 def container_of(path: Path, key: str = "output_file") -> str:
@@ -186,16 +185,16 @@ def _int_setting(settings: dict, key: str) -> int | None:
     return int(value)
 
 
-def _frames_setting(settings: dict, key: str = "frames") -> tuple[list[int] | None, str]:
+def _frames_setting(settings: dict, key: str = "frames") -> list[int] | None:
     raw = settings.get(key)
     if raw is None:
-        return None, ""
+        return None
     if isinstance(raw, int) and not isinstance(raw, bool):
         raw = str(raw)
     if not isinstance(raw, str):
         raise SettingError(key, f"must be a frame range like '1-10', not {type(raw).__name__}")
     try:
-        return parse_frames(raw), raw
+        return parse_frames(raw)
     except FrameRangeError as ex:
         raise SettingError(key, str(ex)) from None
 
@@ -230,7 +229,7 @@ def select_frames(pattern: FramePattern, frames: list[int] | None, listing: list
     if missing:
         raise CommandError(f"setting '{key}': {len(missing)} frame(s) missing, e.g. "
                            f"{', '.join(map(str, missing[:5]))}")
-    return [(f, pattern._join(by_frame[f])) for f in wanted]
+    return [(f, pattern.join(by_frame[f])) for f in wanted]
 
 
 def is_consecutive(frames: list[int]) -> bool:
@@ -297,7 +296,7 @@ class EncodeVideo(Command):
             pattern = parse_frame_pattern(os.path.expanduser(input_files), "input_files")
         except VideoSettingError as ex:
             raise SettingError(ex.key, str(ex)) from None
-        frames, frames_arg = _frames_setting(settings)
+        frames = _frames_setting(settings)
         output = _out_path(settings, "output_file")
         container = container_of(output)
         codec = settings.get("codec", "h264")
@@ -314,7 +313,7 @@ class EncodeVideo(Command):
         if pattern.kind != "glob" and frames is None:
             raise SettingError("frames", "is required with a frame-number pattern")
         return EncodeParams(_ffmpeg(settings), pattern, input_files, frames, output,
-                            req_number(settings, "fps", minimum=0.001), codec, container, crf, profile, frames_arg)
+                            req_number(settings, "fps", minimum=0.001), codec, container, crf, profile)
 
     def output_dirs(self, p: EncodeParams) -> list[Path]:
         return [p.output_file.parent]
