@@ -132,16 +132,14 @@ class BlenderBake(Command):
         ctx.progress(0.0, f"{step}: starting Blender")
         progress = BakeProgress()
         last_error = [""]
-        activity = [step]
 
         def on_line(line: str) -> None:
             fraction = progress.feed(line)
             if fraction is not None:
-                ctx.progress(fraction, f"{activity[0]}: frame {progress.frame} of {progress.end}")
+                ctx.progress(fraction, f"{step}: frame {progress.frame} of {progress.end}")
                 return
             if line.startswith(_SAY):
-                activity[0] = f"{step}: {line[len(_SAY):]}"
-                ctx.activity(activity[0][:200])
+                ctx.activity(f"{step}: {line[len(_SAY):]}"[:200])
                 return
             m = _ERROR.match(line)
             if m:

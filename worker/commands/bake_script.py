@@ -311,7 +311,7 @@ def bake_part(args):
     if not mine:
         say(f"part {part} of {parts}: nothing to bake ({len(objects)} simulated object(s) in scope)")
         return
-    say(f"part {part} of {parts}: baking {', '.join(o.name for o, _ in mine)}")
+    say(f"baking {', '.join(o.name for o, _ in mine)}")
     staging = staging_dir()
     blend = bpy.data.filepath
     stem = os.path.splitext(os.path.basename(blend))[0]
@@ -392,10 +392,13 @@ def finish(args):
                 continue
             files = cache_files(staging, cache)
             expected = expected_frames(cache)
-            missing = sorted(expected - set(files)) if expected is not None else ([] if files else ["any"])
+            missing = sorted(expected - set(files)) if expected is not None else []
             if missing:
                 problems.append(f"the {cache.label} is missing frame(s) {', '.join(map(str, missing[:10]))}"
                                 + (" ..." if len(missing) > 10 else ""))
+                continue
+            if not files:
+                problems.append(f"the {cache.label} has no cache files")
                 continue
             moves.append((cache, files))
     if problems:
