@@ -50,6 +50,7 @@ import bpy
 
 PREFIX = "flamenco-bake:"
 CACHE_TYPES = ("cloth", "soft_body", "particles", "dynamic_paint", "rigid_body", "fluid")
+FLUID_CACHE_DIRS = ("config", "data", "noise", "mesh", "particles", "guiding", "script")
 SIM_MODIFIERS = {"CLOTH", "SOFT_BODY", "PARTICLE_SYSTEM", "DYNAMIC_PAINT", "FLUID"}
 IGNORED_USERS = (bpy.types.Collection, bpy.types.Scene, bpy.types.Screen, bpy.types.WindowManager,
                  bpy.types.WorkSpace)
@@ -246,12 +247,15 @@ def prepare(args):
 
 def prepare_fluid(cache, frame_end):
     ds = cache.modifier.domain_settings
-    if not ds.cache_directory.startswith("//"):
+    inside = ds.cache_directory.startswith("//") and ".." not in re.split(r"[/\\]", ds.cache_directory[2:])
+    if not inside:  # Blender's default is in the temporary directory of the machine that made the domain
         ds.cache_directory = "//cache_fluid_" + safe_name(cache.obj.name)
     if ds.cache_type != "ALL":
         ds.cache_type = "ALL"
-    with override(active_object=cache.obj, object=cache.obj):
-        bpy.ops.fluid.free_all()
+    # Not bpy.ops.fluid.free_all(): it frees in a background job thread that races this script.
+    directory = bpy.path.abspath(ds.cache_directory)
+    for sub in FLUID_CACHE_DIRS:
+        shutil.rmtree(os.path.join(directory, sub), ignore_errors=True)
     if frame_end is not None:
         ds.cache_frame_end = max(ds.cache_frame_start, min(ds.cache_frame_end, frame_end))
     say(f"prepared {cache.label}: cache directory {ds.cache_directory}, frames {cache.frame_range()}")
@@ -406,7 +410,8 @@ def finish(args):
     for cache, _ in moves:
         with override(point_cache=cache.point_cache):
             bpy.ops.ptcache.bake_from_cache()
-    os.makedirs(directory, exist_ok=True)
+    if moves:
+        os.makedirs(directory, exist_ok=True)
     for cache, files in moves:
         remove_cache_files(directory, cache)
         for name in files.values():

@@ -166,3 +166,102 @@ def test_an_unknown_object_fails_naming_it(run_task, bake_scene):
     blender, blend = bake_scene
     outcome = run_task([cmd(action="prepare", blender_cmd=blender, filepath=str(blend), objects=["Nope"])])
     assert outcome.status == "failed" and "no object(s) Nope in view layer" in outcome.message, outcome.message
+
+
+MIXED_SCENE = """
+import bpy, math, sys
+out = sys.argv[sys.argv.index('--') + 1]
+bpy.ops.wm.read_factory_settings(use_empty=True)
+s = bpy.context.scene
+s.frame_start, s.frame_end = 1, 6
+s.render.engine = 'CYCLES'; s.cycles.samples = 2; s.cycles.use_denoising = False
+s.render.resolution_x, s.render.resolution_y = 64, 48
+bpy.ops.object.camera_add(location=(7, -7, 5), rotation=(math.radians(62), 0, math.radians(45)))
+s.camera = bpy.context.object
+bpy.ops.object.light_add(type='SUN')
+bpy.ops.mesh.primitive_plane_add(size=8)
+bpy.context.object.modifiers.new('Collision', 'COLLISION')
+bpy.ops.mesh.primitive_uv_sphere_add(radius=0.6, location=(-1.5, 0, 1.2), segments=12, ring_count=8)
+soft = bpy.context.object; soft.name = 'Softy'
+soft.modifiers.new('Softbody', 'SOFT_BODY').settings.use_goal = False
+bpy.ops.mesh.primitive_grid_add(x_subdivisions=16, y_subdivisions=16, size=3, location=(2, 0, 0.01))
+canvas = bpy.context.object; canvas.name = 'Canvas'
+canvas.modifiers.new('Paint', 'DYNAMIC_PAINT')
+with bpy.context.temp_override(object=canvas, active_object=canvas):
+    bpy.ops.dpaint.type_toggle(type='CANVAS')
+surface = canvas.modifiers['Paint'].canvas_settings.canvas_surfaces[0]
+surface.surface_format = 'VERTEX'; surface.frame_end = 6
+mat = bpy.data.materials.new('paint'); mat.use_nodes = True
+vc = mat.node_tree.nodes.new('ShaderNodeVertexColor'); vc.layer_name = 'dp_paintmap'
+mat.node_tree.links.new(vc.outputs[0], mat.node_tree.nodes['Principled BSDF'].inputs[0])
+canvas.data.materials.append(mat)
+bpy.ops.mesh.primitive_cube_add(size=0.5, location=(1, 0, 0.1))
+brush = bpy.context.object; brush.name = 'Brush'
+brush.modifiers.new('Paint', 'DYNAMIC_PAINT')
+with bpy.context.temp_override(object=brush, active_object=brush):
+    bpy.ops.dpaint.type_toggle(type='BRUSH')
+for f, x in ((1, 1.0), (6, 3.0)):
+    brush.location.x = x; brush.keyframe_insert('location', frame=f)
+bpy.ops.mesh.primitive_cube_add(size=2, location=(0, 3, 1))
+domain = bpy.context.object; domain.name = 'Smoke'
+fluid = domain.modifiers.new('Fluid', 'FLUID'); fluid.fluid_type = 'DOMAIN'
+fluid.domain_settings.domain_type = 'GAS'; fluid.domain_settings.resolution_max = 12
+fluid.domain_settings.cache_frame_end = 6
+smoke = bpy.data.materials.new('smoke'); smoke.use_nodes = True
+nodes = smoke.node_tree.nodes; nodes.remove(nodes['Principled BSDF'])
+volume = nodes.new('ShaderNodeVolumePrincipled'); volume.inputs['Density'].default_value = 20
+smoke.node_tree.links.new(volume.outputs[0], nodes['Material Output'].inputs['Volume'])
+domain.data.materials.append(smoke)
+bpy.ops.mesh.primitive_uv_sphere_add(radius=0.3, location=(0, 3, 0.5))
+flow = bpy.context.object.modifiers.new('Fluid', 'FLUID'); flow.fluid_type = 'FLOW'
+flow.flow_settings.flow_type = 'SMOKE'
+bpy.ops.wm.save_as_mainfile(filepath=out)
+"""
+
+LOCAL_BAKE_ALL = """
+import bpy
+for ob in bpy.context.scene.objects:
+    for md in ob.modifiers:
+        if md.type == 'SOFT_BODY': md.point_cache.use_disk_cache = True
+        if md.type == 'FLUID' and md.fluid_type == 'DOMAIN':
+            md.domain_settings.cache_directory = '//cache_fluid_' + ob.name
+            md.domain_settings.cache_type = 'ALL'
+            with bpy.context.temp_override(active_object=ob, object=ob): bpy.ops.fluid.bake_all()
+bpy.ops.ptcache.bake_all(bake=True)
+bpy.ops.wm.save_mainfile()
+"""
+
+
+def frame_md5(blender: str, blend: Path, out: Path, frame: int) -> str:
+    subprocess.run([blender, "-b", str(blend), "-o", str(out / "#"), "-F", "PNG", "-f", str(frame)], check=True,
+                   capture_output=True, timeout=120)
+    return subprocess.run(["ffmpeg", "-v", "error", "-i", str(out / f"{frame}.png"), "-f", "md5", "-"], check=True,
+                          capture_output=True, text=True, timeout=60).stdout.strip()
+
+
+@pytest.mark.e2e
+def test_soft_body_dynamic_paint_and_fluid_bake_in_parts_like_a_local_bake(run_task, bake_scene, tmp_path):
+    blender, _ = bake_scene
+    farm, local, unbaked = (tmp_path / d / "mixed.blend" for d in ("farm", "local", "unbaked"))
+    script = tmp_path / "mixed_scene.py"
+    script.write_text(MIXED_SCENE)
+    farm.parent.mkdir()
+    subprocess.run([blender, "-b", "--factory-startup", "-noaudio", "--python-exit-code", "1", "--python",
+                    str(script), "--", str(farm)], check=True, capture_output=True, timeout=120)
+    for copy in (local, unbaked):
+        copy.parent.mkdir()
+        copy.write_bytes(farm.read_bytes())
+    common = {"blender_cmd": blender, "filepath": str(farm)}
+    outcome = run_task([cmd(action="prepare", **common), cmd(action="bake", part=1, parts=2, **common),
+                        cmd(action="bake", part=2, parts=2, **common), cmd(action="finish", **common)])
+    assert outcome.status == "completed", outcome.message
+    assert (farm.parent / "cache_fluid_Smoke" / "data").is_dir()
+    names = {p.name for p in (farm.parent / "blendcache_mixed").iterdir()}
+    softy, canvas = "536F667479", "43616E766173"
+    assert {f"{canvas}_{n:06d}_00.bphys" for n in range(1, 7)} <= names
+    assert {f"{softy}_{n:06d}_00.bphys" for n in range(1, 7)} <= names
+    subprocess.run([blender, "-b", str(local), "--python-exit-code", "1", "--python-expr", LOCAL_BAKE_ALL],
+                   check=True, capture_output=True, timeout=120)
+    baked = frame_md5(blender, farm, tmp_path / "out-farm", 5)
+    assert baked == frame_md5(blender, local, tmp_path / "out-local", 5)
+    assert baked != frame_md5(blender, unbaked, tmp_path / "out-unbaked", 5)
