@@ -99,7 +99,7 @@ class Cache:
         return None
 
 
-def object_caches(obj, types):
+def object_caches(obj, types, report=True):
     """The caches of `obj` whose kind is in `types`, in modifier order."""
     found = []
     for md in obj.modifiers:
@@ -116,12 +116,22 @@ def object_caches(obj, types):
             for surface in md.canvas_settings.canvas_surfaces:
                 if surface.is_active and surface.surface_format == "VERTEX":
                     found.append(Cache(obj, "dynamic_paint", md, surface.point_cache, surface))
-                elif surface.is_active:
+                elif surface.is_active and report:
                     say(f"skipping image-sequence surface '{surface.name}' of '{obj.name}': it is baked "
                         "with the dynamic paint bake, not as a point cache")
         elif md.type == "FLUID" and "fluid" in types and md.fluid_type == "DOMAIN":
             found.append(Cache(obj, "fluid", md))
-    return [c for c in found if not (c.point_cache is not None and c.point_cache.use_external)]
+    kept = []
+    for cache in found:
+        if cache.point_cache is not None and cache.point_cache.use_external:
+            if report:
+                say(f"skipping the {cache.label}: it reads an external cache")
+        elif not cache.modifier.show_viewport:
+            if report:
+                say(f"skipping the {cache.label}: its modifier is off in the viewport, where bakes evaluate")
+        else:
+            kept.append(cache)
+    return kept
 
 
 def scope(args):
@@ -137,6 +147,9 @@ def scope(args):
         obj = layer_objects[name]
         caches = object_caches(obj, types)
         if not caches:
+            continue
+        if obj.hide_viewport:
+            say(f"skipping '{obj.name}': it is disabled in viewports, where bakes evaluate")
             continue
         if obj.library is not None:
             say(f"skipping linked object '{obj.name}' (from {obj.library.filepath}): make it local or a "
@@ -358,7 +371,7 @@ def bake_part(args):
 def unbake_all():
     """Every point cache simulated live in the scratch copy (their files are elsewhere)."""
     for obj in bpy.context.view_layer.objects:
-        for cache in object_caches(obj, CACHE_TYPES):
+        for cache in object_caches(obj, CACHE_TYPES, report=False):
             if cache.point_cache is not None and cache.point_cache.is_baked:
                 with override(point_cache=cache.point_cache):
                     bpy.ops.ptcache.free_bake()
