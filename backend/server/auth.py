@@ -4,7 +4,8 @@ Tokens are random and only their SHA-256 is stored. A user token is
 `<token id>.<secret>`: the id finds the row, the secret's hash is compared in
 constant time. A manager token is a bare secret checked against the manager
 named in the request path. Passwords (for signing in from the add-on and the
-pages) are hashed with scrypt.
+pages) are hashed with scrypt. The web pages' session cookie is accepted in
+place of a user token (web/sessions.py).
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import secrets
 
 import bottle
 
-from backend.web import unauthorized
+from backend.web import ApiError, unauthorized
 
 from .models import ApiToken, Manager, User
+from .web import sessions
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2 ** 14, 8, 1
 
@@ -63,13 +65,26 @@ def user_for_token(token: str) -> User | None:
 
 
 def authenticate_user() -> User:
+    """The user of the request's bearer token or, failing that, of its web session cookie.
+
+    A cookie-authenticated request that changes something must carry the
+    session's CSRF token (see web/sessions.py); a bearer token needs none.
+    """
     token = bearer_token()
-    if not token:
-        raise unauthorized("an API token is required: 'Authorization: Bearer <token>'", "Bearer")
-    user = user_for_token(token)
-    if user is None:
-        raise unauthorized("the API token is not valid", "Bearer")
-    return user
+    if token:
+        user = user_for_token(token)
+        if user is None:
+            raise unauthorized("the API token is not valid", "Bearer")
+        return user
+    session = sessions.current()
+    if session is not None:
+        if bottle.request.method not in sessions.SAFE_METHODS and \
+                not session.csrf_ok(bottle.request.get_header(sessions.CSRF_HEADER)):
+            raise ApiError(403, "csrf_failed", f"a request signed in by the session cookie must carry the "
+                                               f"page's CSRF token in the {sessions.CSRF_HEADER} header")
+        return session.user
+    raise unauthorized("an API token is required: 'Authorization: Bearer <token>' (or sign in on the web "
+                       "pages)", "Bearer")
 
 
 def authenticate_manager(manager_id: str) -> Manager:

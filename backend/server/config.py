@@ -10,6 +10,7 @@
     max_frames = 1000000
     manager_online_seconds = 120
     applied_update_retention_days = 14
+    web_session_hours = 168         # how long a sign-in on the web pages lasts
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class ServerConfig:
     max_frames: int = 1_000_000
     manager_online_seconds: float = 120.0
     applied_update_retention_days: float = 14.0
+    web_session_hours: float = 168.0
 
     @property
     def files_dir(self) -> Path:
@@ -75,3 +77,5 @@ class ServerConfig:
             raise ConfigError("max_upload_bytes may not be negative")
         if self.max_frames < 1:
             raise ConfigError("max_frames must be at least 1")
+        if not isinstance(self.web_session_hours, (int, float)) or self.web_session_hours <= 0:
+            raise ConfigError("web_session_hours must be a positive number")

@@ -1,4 +1,4 @@
-"""Periodic clean-up: forget applied update ids once no Manager can resend them."""
+"""Periodic clean-up: forget applied update ids once no Manager can resend them, and expired web sessions."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import threading
 from .context import ServerContext
 from .database import write
 from .models import AppliedUpdate
+from .web import sessions
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +24,12 @@ class Housekeeping:
         cutoff = now - dt.timedelta(days=self.ctx.config.applied_update_retention_days)
         with self.ctx.db.connection_context(), write(self.ctx.db):
             n = AppliedUpdate.delete().where(AppliedUpdate.applied < cutoff).execute()
+            expired = sessions.purge_expired(now)
         if n:
             log.info("forgot %d applied task update ids older than %s", n, cutoff)
-        return n
+        if expired:
+            log.info("forgot %d expired web sessions", expired)
+        return n + expired
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():

@@ -33,7 +33,8 @@ UNSETTLED_JOBS = [s.value for s in JobStatus if s not in (J.COMPLETED, J.CANCELE
                                                           J.ARCHIVING, J.CONSTRUCTION_FAILED)]
 BATCH_TASK_FIELDS = (Task.id, Task.job, Task.name, Task.status, Task.activity, Task.progress,
                      Task.current_command_idx, Task.command_progress, Task.metrics, Task.worker,
-                     Task.failed_by_workers, Task.log_tail, Task.updated)
+                     Task.failed_by_workers, Task.log_tail, Task.updated, Task.created, Task.started,
+                     Task.finished)
 SEEN_WRITE_INTERVAL = dt.timedelta(seconds=5)
 IN_CHUNK = 500
 

@@ -3,9 +3,10 @@
 Every route of the Server is added through `Routes.add(...)`, which records
 its summary, auth, parameters, body and answers; `document()` builds
 `GET /api/openapi.json` from those records, and a test checks that each of
-`app.routes` is in it. The wrapper also authenticates: `auth="user"` passes the
-signed-in `user`, `auth="admin"` an admin `user`, `auth="manager"` the
-`manager` whose id is in the path.
+`app.routes` is in it, but for the web pages, which `page(...)` adds and
+lists in `pages` (HTML, not API). The wrapper also authenticates: `auth="user"`
+passes the signed-in `user`, `auth="admin"` an admin `user`, `auth="manager"`
+the `manager` whose id is in the path.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class Routes:
     def __init__(self, app: bottle.Bottle, schemas: dict[str, Any] | None = None):
         self.app = app
         self.specs: list[dict[str, Any]] = []
+        self.pages: list[tuple[str, str]] = []
         self.schemas: dict[str, Any] = {"Error": ERROR_SCHEMA, **(schemas or {})}
 
     def add(self, method: str, rule: str, *, summary: str, tag: str, auth_kind: str = "user",
@@ -70,6 +72,13 @@ class Routes:
             return callback
 
         return decorate
+
+    def page(self, method: str, rule: str, callback: Callable) -> None:
+        """A web page (or its static files): added to the app, recorded in `pages`, not in the document."""
+        if rule.startswith("/api/"):
+            raise ValueError(f"{rule}: routes under /api/ belong in the OpenAPI document; use add()")
+        self.app.route(rule, method=method, callback=callback, name=f"page_{callback.__name__}")
+        self.pages.append((method, rule))
 
     def document(self) -> dict[str, Any]:
         paths: dict[str, dict[str, Any]] = {}

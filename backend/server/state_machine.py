@@ -22,6 +22,7 @@ The rules (Flamenco 2 plus pause and job dependencies):
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Iterable
 
@@ -62,6 +63,19 @@ def _points(status: str, progress: float) -> int:
     if status in (T.ACTIVE.value, T.CANCEL_REQUESTED.value):
         return int(round(max(0.0, min(100.0, progress or 0.0))))
     return 0
+
+
+def _reported_at(reported: str | None, not_before: dt.datetime | None, now: dt.datetime) -> dt.datetime:
+    """A Manager's ISO timestamp as naive UTC, kept within [not_before, now]; now if unreadable."""
+    try:
+        value = dt.datetime.fromisoformat((reported or "").strip().replace("Z", "+00:00"))
+    except ValueError:
+        return now
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    if not_before is not None and value < not_before:
+        value = not_before
+    return min(value, now)
 
 
 class StateMachine:
@@ -134,7 +148,8 @@ class StateMachine:
         values = {Task.status: to.value, Task.updated: self.clock.now()}
         if reset:
             values.update({Task.failed_by_workers: [], Task.progress: 0, Task.command_progress: 0,
-                           Task.current_command_idx: 0, Task.activity: "", Task.worker: None})
+                           Task.current_command_idx: 0, Task.activity: "", Task.worker: None,
+                           Task.started: None, Task.finished: None})
         if ids is None:
             return Task.update(values).where(Task.job == job.id, Task.status.in_(froms)).execute()
         n = 0
@@ -350,6 +365,7 @@ class StateMachine:
         if changed:
             task.status = new.value
             task.updated = self.clock.now()
+            self._stamp_run(task, old, new, update.received_on_manager)
             counts = dict(job.task_counts)
             counts[old] = counts.get(old, 0) - 1
             if counts[old] <= 0:
@@ -361,6 +377,19 @@ class StateMachine:
         if changed:
             self._roll_up(job, new, who)
         return changed
+
+    def _stamp_run(self, task: Task, old: str, new: TaskStatus, reported: str | None) -> None:
+        """started/finished of the task's latest run, at the time its Manager received the change.
+
+        The Manager's time is right even when its updates reach the Server late
+        (queued while the link was down); it is kept between the task's creation
+        (or start) and now, so a Manager's wrong clock cannot draw nonsense.
+        """
+        running = {s.value for s in RUNNING}
+        if new == T.ACTIVE and old != T.ACTIVE.value:
+            task.started, task.finished = _reported_at(reported, task.created, task.updated), None
+        elif new.value not in running and (old in running or new in (T.COMPLETED, T.FAILED, T.SOFT_FAILED)):
+            task.finished = _reported_at(reported, task.started or task.created, task.updated)
 
     def _effective_status(self, task: Task, job: Job, reported: str | None) -> TaskStatus | None:
         """The status a report leads to, or None to keep the current one."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from urllib.parse import quote
 
 from .models import Manager, Project, Task, User, WorkerRecord
 
@@ -58,6 +59,11 @@ def manager_doc(manager: Manager, now: dt.datetime, online_seconds: float,
     return out
 
 
+def job_page_path(job_id: str) -> str:
+    """The job's web page, relative to the Server's URL: behind a proxy the Server cannot know its own."""
+    return f"/jobs/{quote(job_id, safe='')}"
+
+
 def job_doc(row: dict[str, Any], depends_on: list[str] | None = None) -> dict[str, Any]:
     """A job from a dict row (Job fields plus project_name, manager_name, user_name)."""
     total = row["tasks_total"]
@@ -71,6 +77,7 @@ def job_doc(row: dict[str, Any], depends_on: list[str] | None = None) -> dict[st
         "files_mode": row["files_mode"], "depends_on": depends_on or [], "blocked": row["blocked"],
         "task_counts": row["task_counts"], "tasks_total": total,
         "progress": round(row["progress_points"] / total, 2) if total else 0.0,
+        "web_url": job_page_path(row["id"]),
     }
 
 
@@ -80,7 +87,8 @@ def task_doc(task: Task, full: bool = True) -> dict[str, Any]:
            "parents": task.parents, "worker": task.worker, "activity": task.activity,
            "progress": task.progress, "current_command_idx": task.current_command_idx,
            "command_progress": task.command_progress, "failed_by_workers": task.failed_by_workers,
-           "created": iso(task.created), "updated": iso(task.updated)}
+           "created": iso(task.created), "updated": iso(task.updated), "started": iso(task.started),
+           "finished": iso(task.finished)}
     if full:
         out.update({"commands": task.commands, "log_tail": task.log_tail, "metrics": task.metrics,
                     "log_uploaded": iso(task.log_uploaded)})

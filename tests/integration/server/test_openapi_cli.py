@@ -17,13 +17,20 @@ from backend.server.cli import main as cli_main
 from backend.server.openapi import openapi_path
 
 ROOT = Path(__file__).resolve().parents[3]
+PAGE_ROUTES = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout"), ("GET", "/"), ("GET", "/jobs/<job_id>"),
+               ("GET", "/workers"), ("GET", "/managers"), ("GET", "/static/<path:path>")}
 
 
 def test_every_route_is_in_the_openapi_document(farm, server):
     doc = farm.anon.get("/api/openapi.json").json()
     assert doc["openapi"].startswith("3.")
     missing = []
+    pages = set(server.app.config["flamenco.routes"].pages)
+    assert pages == PAGE_ROUTES, "the web pages, which are HTML and not in the document"
     for route in server.app.routes:
+        if (route.method, route.rule) in pages:
+            assert not route.rule.startswith("/api/")
+            continue
         path = openapi_path(route.rule)
         if route.method.lower() not in doc["paths"].get(path, {}):
             missing.append(f"{route.method} {route.rule}")

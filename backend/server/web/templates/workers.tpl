@@ -1,0 +1,14 @@
+% rebase('base.tpl', title=title, nav=nav, user=user, csrf=csrf, version=version, page_data=page_data, page='workers')
+<div class="page-head">
+  <h1>Workers</h1>
+  <span class="refresh-state muted" id="refresh-state"></span>
+</div>
+<p class="muted small">As their Managers last reported them.</p>
+<div class="table-wrap">
+<table class="list" id="workers-table">
+  <thead><tr><th>Worker</th><th>Manager</th><th>Status</th><th>Platform</th><th>Task types</th><th>Tags</th>
+    <th>Current task</th><th>Resources</th><th>Last seen</th></tr></thead>
+  <tbody id="workers-body"></tbody>
+</table>
+</div>
+<p class="empty" id="workers-empty" hidden>No workers reported yet.</p>

@@ -1,0 +1,186 @@
+"""The web pages in a real browser: sign in, follow a job as a Manager reports on it, cancel it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import itertools
+import struct
+import zlib
+
+import pytest
+from playwright.sync_api import expect
+
+from browser_helpers import PASSWORDS, sign_in
+from shared.protocol import SHA256_HEADER
+
+pytestmark = pytest.mark.browser
+
+FAST = "refresh_ms=500"
+EVIL = '<img src=x onerror="window.pwned=1">shot 010 & "co"'
+_ids = itertools.count()
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def report(farm, *updates) -> dict:
+    """A task-update-batch from the Manager: (task id, status or None, progress%)."""
+    docs = []
+    for task_id, status, progress in updates:
+        doc = {"_id": f"u{next(_ids)}", "task_id": task_id, "received_on_manager": now_iso(), "worker": "node-1",
+               "task_progress_percentage": progress, "activity": f"frame {progress}%"}
+        if status:
+            doc["task_status"] = status
+        docs.append(doc)
+    r = farm.manager.post(f"/api/managers/{farm.manager_id}/task-update-batch", json={"updates": docs})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def claim(farm, job_id: str) -> list[str]:
+    """The Manager fetches its depsgraph; the ids of the job's tasks in it."""
+    r = farm.manager.get(f"/api/managers/{farm.manager_id}/depsgraph")
+    assert r.status_code == 200, r.text
+    return sorted(t["_id"] for t in r.json()["depsgraph"] if t["job"] == job_id)
+
+
+def png(width: int, height: int, rgb=(232, 89, 12)) -> bytes:
+    """A real PNG of one colour, so the browser has something to decode."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def test_follow_a_job_and_cancel_it(page, farm, tmp_path):
+    job = farm.ann.post("/api/jobs", json={"name": EVIL, "type": "sleep", "project": "film",
+                                           "settings": {"frames": "1-4", "chunk_size": 1}}).json()
+    farm.bob.post("/api/jobs", json={"name": "bob's ad", "type": "sleep", "project": "ads",
+                                     "settings": {"frames": "1"}})
+
+    sign_in(page, "ann", f"/?{FAST}")
+    rows = page.locator("#jobs-body tr")
+    expect(rows).to_have_count(1)  # bob's job is in another project
+    link = page.get_by_role("link", name=EVIL)
+    expect(link).to_be_visible()
+    expect(rows.first.locator(".badge")).to_have_text("queued")
+
+    link.click()
+    page.wait_for_url(f"**/jobs/{job['id']}")
+    page.goto(f"/jobs/{job['id']}?{FAST}")
+    expect(page.locator("#job-name")).to_have_text(EVIL)
+    expect(page.locator("#job-status")).to_have_text("queued")
+    expect(page.locator("#tasks-body tr.task")).to_have_count(4)
+    expect(page.locator("#frame-shared")).to_contain_text("shared storage")
+    expect(page.locator("#timeline-empty")).to_be_visible()
+    expect(page.locator("#job-actions button")).to_have_text(["Pause", "Cancel"])
+    assert page.evaluate("window.pwned") is None, "the job name must be text, not HTML"
+
+    tasks = claim(farm, job['id'])
+    report(farm, (tasks[0], "active", 50))
+    progress = page.locator("#job-progress")
+    expect(progress).to_have_attribute("aria-valuenow", "12.5")
+    expect(page.locator("#job-status")).to_have_text("active")
+    expect(page.locator("#timeline svg rect.run")).to_have_count(1)
+
+    report(farm, (tasks[0], "completed", 100), (tasks[1], "active", 40))
+    expect(progress).to_have_attribute("aria-valuenow", "35")
+    expect(page.locator("#timeline svg rect.run")).to_have_count(2)
+    expect(page.locator("#timeline svg rect.run.status-completed")).to_have_count(1)
+    first = page.locator(f'#tasks-body tr[data-task="{tasks[0]}"]')
+    expect(first.locator(".badge")).to_have_text("completed")
+    expect(page.locator(f'#tasks-body tr[data-task="{tasks[1]}"] td.activity')).to_have_text("frame 40%")
+
+    first.click()  # the task's log tail opens below it
+    expect(page.locator(f'#tasks-body tr[data-detail="{tasks[0]}"] pre')).to_contain_text("no log lines yet")
+    page.screenshot(path=str(tmp_path / "job-active.png"), full_page=True)
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#action-cancel")
+    expect(page.locator("#job-status")).to_have_text("cancel-requested")
+    expect(page.locator("#job-actions button")).to_have_count(0)
+    answer = report(farm)
+    assert sorted(answer["cancel_task_ids"]) == sorted(tasks[1:]), "the running and the claimed tasks"
+    report(farm, *[(t, "canceled", 0) for t in tasks[1:]])
+    expect(page.locator("#job-status")).to_have_text("canceled")
+    expect(page.locator("#job-actions button")).to_have_text(["Requeue"])
+    expect(page.locator("#log-body tr").first).to_contain_text("canceled")
+    expect(page.locator("#log-body")).to_contain_text("user ann")
+    page.screenshot(path=str(tmp_path / "job-canceled.png"), full_page=True)
+
+    page.goto(f"/?{FAST}")
+    expect(page.locator("#jobs-body tr .badge")).to_have_text(["canceled"])
+    page.select_option("#filter-status", "active")
+    expect(page.locator("#jobs-empty")).to_be_visible()
+    assert "status=active" in page.url
+    page.screenshot(path=str(tmp_path / "jobs.png"), full_page=True)
+
+
+def test_latest_frame_of_an_upload_job(page, farm, tmp_path):
+    blend = b"BLENDER-v300 not really a blend"
+    sha = hashlib.sha256(blend).hexdigest()
+    assert farm.ann.put(f"/api/files/{sha}", data=blend).status_code in (200, 201)
+    job = farm.ann.post("/api/jobs", json={
+        "name": "upload shot", "type": "blender-render", "project": "film",
+        "files": {"scene.blend": {"sha256": sha, "size": len(blend)}},
+        "settings": {"filepath": "scene.blend", "frames": "1-2", "render_output": "frames/######",
+                     "format": "PNG"}}).json()
+    assert job["files_mode"] == "upload"
+    sign_in(page, "ann", f"/jobs/{job['id']}?{FAST}")
+    expect(page.locator("#frame-none")).to_have_text("No frames yet.")
+
+    tasks = claim(farm, job['id'])
+    report(farm, (tasks[0], "active", 0))
+    for name, colour in (("frames/000001.png", (200, 40, 40)), ("frames/000002.png", (40, 160, 60))):
+        data = png(64, 36, colour)
+        r = farm.manager.put(f"/api/managers/{farm.manager_id}/jobs/{job['id']}/outputs/{name}?task={tasks[0]}",
+                             data=data, headers={SHA256_HEADER: hashlib.sha256(data).hexdigest()})
+        assert r.status_code == 204, r.text
+    report(farm, (tasks[0], "completed", 100))
+
+    image = page.locator("#latest-frame-img")
+    expect(image).to_have_attribute("alt", "frames/000002.png")
+    page.wait_for_function("document.getElementById('latest-frame-img').complete")
+    assert image.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [64, 36], "the browser decoded it"
+    expect(page.locator("#latest-frame details summary")).to_have_text("All outputs (2)")
+    page.screenshot(path=str(tmp_path / "job-frame.png"), full_page=True)
+
+
+def test_admin_pages_and_what_artists_may_not_see(page, farm, tmp_path):
+    r = farm.manager.post(f"/api/managers/{farm.manager_id}/workers", json={"workers": [
+        {"_id": "w1", "nickname": "node-1", "status": "awake", "platform": "linux", "supported_task_types": ["sleep"],
+         "last_seen": now_iso(), "resources": {"cpu_count": 8, "mem_total_mb": 16384, "mem_free_mb": 8192}},
+        {"_id": "w2", "nickname": "node-<2>", "status": "asleep", "platform": "windows"}], "complete": True})
+    assert r.status_code == 204
+    bobs = farm.bob.post("/api/jobs", json={"name": "bob's ad", "type": "sleep", "project": "ads",
+                                            "settings": {"frames": "1"}}).json()
+
+    sign_in(page, "boss", "/workers")
+    expect(page.locator("nav a")).to_have_text(["Jobs", "Workers", "Managers"])
+    expect(page.locator("#workers-body tr")).to_have_count(2)
+    expect(page.locator('#workers-body tr[data-worker="w2"] td').first).to_have_text("node-<2>")
+    expect(page.locator('#workers-body tr[data-worker="w1"] .badge')).to_have_text("awake")
+    page.screenshot(path=str(tmp_path / "workers.png"), full_page=True)
+    page.click("nav >> text=Managers")
+    expect(page.locator("#managers-body tr")).to_have_count(1)
+    expect(page.locator("#managers-body .badge")).to_have_text("online")
+    page.screenshot(path=str(tmp_path / "managers.png"), full_page=True)
+    page.click("#sign-out")
+    page.wait_for_url("**/login")
+    page.goto("/workers")
+    page.wait_for_url("**/login?next=/workers")
+
+    page.fill("#username", "ann")
+    page.fill("#password", "wrong")
+    page.click("#sign-in")
+    expect(page.locator("#login-error")).to_have_text("Wrong user name or password.")
+    page.fill("#password", PASSWORDS["ann"])
+    page.click("#sign-in")
+    page.wait_for_url("**/workers")
+    expect(page.locator("h1")).to_have_text("Admins only")
+    expect(page.locator("nav a")).to_have_text(["Jobs"])
+    page.goto(f"/jobs/{bobs['id']}")
+    expect(page.locator("h1")).to_have_text("Job not found")
