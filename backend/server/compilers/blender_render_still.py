@@ -65,10 +65,15 @@ def _expr(body: list[str], samples: int | None) -> str:
         "    if r.use_multiview:",
         "        raise ValueError('stereo/multi-view scenes cannot be rendered as distributed stills')",
         "    for n in (s.node_tree.nodes if r.use_compositing and s.use_nodes and s.node_tree else ()):",
+        "        if n.bl_idname != 'CompositorNodeRLayers' or n.mute:",
+        "            continue",
         "        used = [o.name for o in n.outputs if o.is_linked and o.name not in ('Image', 'Alpha')]",
-        "        if n.bl_idname == 'CompositorNodeRLayers' and not n.mute and used:",
+        "        if used:",
         "            raise ValueError('the compositor uses render pass(es) ' + ', '.join(used) + ' of node ' + n.name +"
         " '; a distributed still has only the combined image')",
+        "        if (n.scene and n.scene != s) or n.layer != bpy.context.view_layer.name:",
+        "            raise ValueError('the compositor node ' + n.name + ' reads another scene or view layer; only '"
+        " 'the active view layer is rendered')",
         "    W = r.resolution_x * r.resolution_percentage // 100",
         "    H = r.resolution_y * r.resolution_percentage // 100",
     ]

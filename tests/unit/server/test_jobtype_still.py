@@ -244,3 +244,34 @@ def test_a_valid_still_job_is_stored_with_its_tasks(farm):
     job = jobs.submit_job(farm.ctx, farm.artist, {"name": "poster", "type": "blender-render-still",
                                                   "settings": settings(parts=4)})
     assert job.status in ("queued", "active")
+
+
+def compositor(outputs, layer="ViewLayer", scene=None, mute=False):
+    ns = types.SimpleNamespace
+    node = ns(bl_idname="CompositorNodeRLayers", mute=mute, layer=layer, scene=scene, name="Render Layers",
+              outputs=[ns(name=name, is_linked=True) for name in outputs])
+    return ns(nodes=[ns(bl_idname="CompositorNodeComposite", mute=False, outputs=[]), node])
+
+
+@pytest.mark.parametrize("tree, words", [
+    (compositor(["Image", "Alpha"]), None),
+    (compositor(["Image", "Depth"], mute=True), None),
+    (compositor(["Image", "Depth", "Normal"]), "the compositor uses render pass(es) Depth, Normal of node"),
+    (compositor(["Image"], layer="Background"), "reads another scene or view layer"),
+])
+def test_parts_refuse_compositing_they_cannot_reproduce(monkeypatch, capsys, tree, words):
+    scene = fake_scene()
+    scene.use_nodes, scene.node_tree = True, tree
+    bpy_context_layer = types.SimpleNamespace(name="ViewLayer")
+    bpy = types.ModuleType("bpy")
+    bpy.context = types.SimpleNamespace(scene=scene, view_layer=bpy_context_layer)
+    monkeypatch.setitem(sys.modules, "bpy", bpy)
+    try:
+        exec(compile(tile_expr(0, 0, 2, 2), "<python_expr>", "exec"), {})
+        code = 0
+    except SystemExit as ex:
+        code = ex.code
+    if words is None:
+        assert code == 0 and not scene.render.use_compositing
+    else:
+        assert code == 3 and words in capsys.readouterr().out
