@@ -10,30 +10,33 @@ What Blender allows, and how the three steps use it:
   every other simulation is evaluated as well, and an unbaked disk cache writes
   its frames to disk while it is evaluated.
 * Toggling `use_disk_cache` (even to the value it has) deletes that cache's
-  files, and a disk cache that is not marked baked is recomputed when it is
-  read out of order, so the flags must be right in the saved .blend before the
-  files are put next to it, and `bpy.ops.ptcache.bake_from_cache` marks a disk
-  cache baked without touching its files.
+  files, and opening a .blend deletes the files of an unbaked particle disk
+  cache after the current frame. So the caches must be flagged baked in the
+  saved .blend before their files are put next to it;
+  `bpy.ops.ptcache.bake_from_cache` sets the flag without touching files.
 * The rigid body world's cache cannot be on disk: it lives in the .blend.
 * Fluid (Mantaflow) domains bake to their own cache directory, read back by
   file existence, so they need no flag in the .blend.
 
 prepare  frees old bakes, turns every point cache in scope into a disk cache
          with a fixed file index (so bake and render agree on file names),
-         deletes its old files, points fluid domains at '//cache_fluid_<name>',
-         optionally caps the frame range, and saves the .blend.
+         deletes its old files, points fluid domains at '//cache_fluid_<name>'
+         (unless their cache is inside the .blend's folder already), optionally
+         caps the frame range, and saves the .blend.
 bake     (part k of N, several in parallel) deals the simulated objects out
          round-robin by name and bakes its share in a private copy of the .blend
          saved in a scratch directory, so the caches of other objects that it
          has to evaluate never touch the real cache directory; then it moves
-         its own objects' files into `blendcache_<name>/`. Simulations that
-         cannot influence its objects (no collision, force field, dynamic paint
-         brush, fluid flow/effector, and no other ID using the object) are
-         muted in that copy, which is where the parallel speed-up comes from.
-         It does not save the real .blend.
-finish   checks that every point cache has its files, marks the disk caches
-         baked, bakes the rigid body world (memory cache, so it is saved in the
-         .blend) and saves the .blend: a render job opening it reads the bake.
+         its own objects' files to a staging directory. Simulations that cannot
+         influence its objects (no collider, force field, dynamic paint brush,
+         fluid flow/effector, and no other ID using the object) are muted in
+         that copy, which is where the parallel speed-up comes from. It does
+         not save the real .blend. Fluid domains bake straight into their
+         cache directory (its relative path is remapped to the real one).
+finish   checks that every point cache has its files in staging, marks the disk
+         caches baked, moves the files into `blendcache_<name>/`, bakes the
+         rigid body world (memory cache, so it is saved in the .blend) and saves
+         the .blend: a render job opening it reads the bake.
 
 Lines starting with 'flamenco-bake:' are for the worker's activity; Blender's
 own 'bake: frame N :: M' lines give the progress. Failures print 'Error: ...'
@@ -409,6 +412,12 @@ def finish(args):
                 continue
             files = cache_files(staging, cache)
             expected = expected_frames(cache)
+            if not files and cache.point_cache.is_baked:
+                # A part rerun on its own (after a finished bake) leaves the other parts' bakes in place.
+                kept = cache_files(directory, cache)
+                if kept and (expected is None or expected <= set(kept)):
+                    say(f"{cache.label}: keeping the {len(kept)} baked frames in {os.path.basename(directory)}")
+                    continue
             missing = sorted(expected - set(files)) if expected is not None else []
             if missing:
                 problems.append(f"the {cache.label} is missing frame(s) {', '.join(map(str, missing[:10]))}"

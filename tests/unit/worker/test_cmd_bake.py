@@ -265,3 +265,23 @@ def test_soft_body_dynamic_paint_and_fluid_bake_in_parts_like_a_local_bake(run_t
     baked = frame_md5(blender, farm, tmp_path / "out-farm", 5)
     assert baked == frame_md5(blender, local, tmp_path / "out-local", 5)
     assert baked != frame_md5(blender, unbaked, tmp_path / "out-unbaked", 5)
+
+
+@pytest.mark.e2e
+def test_a_part_rerun_after_the_bake_keeps_the_other_parts_caches(run_task, bake_scene, tmp_path):
+    """Requeueing one part requeues the finishing step too; the other part's bake must survive it."""
+    blender, blend = bake_scene
+    copy = tmp_path / "rerun" / "scene.blend"
+    copy.parent.mkdir()
+    copy.write_bytes(blend.read_bytes())
+    common = {"blender_cmd": blender, "filepath": str(copy)}
+    outcome = run_task([cmd(action="prepare", **common), cmd(action="bake", part=1, parts=2, **common),
+                        cmd(action="bake", part=2, parts=2, **common), cmd(action="finish", **common)])
+    assert outcome.status == "completed", outcome.message
+    cache = copy.parent / "blendcache_scene"
+    before = {p.name: p.read_bytes() for p in cache.iterdir()}
+    outcome = run_task([cmd(action="bake", part=2, parts=2, **common), cmd(action="finish", **common)],
+                       task_id="t2")
+    assert outcome.status == "completed", outcome.message
+    after = {p.name: p.read_bytes() for p in cache.iterdir()}
+    assert after == before  # the same simulation, baked again, gives the same bytes
