@@ -125,8 +125,8 @@
     node.dataset.progress = String(v);
   }
 
-  function progressCell(value) {
-    return el("div", {class: "progress-cell"}, bar(value), el("span", {class: "pct"}, pct(value) + "%"));
+  function progressCell(value, extra) {
+    return el("div", {class: "progress-cell"}, bar(value, extra), el("span", {class: "pct"}, pct(value) + "%"));
   }
 
   // --- the API ------------------------------------------------------------------------
@@ -354,9 +354,9 @@
       for (const t of tasks) {
         const start = parseTime(t.started);
         rows.push(el("tr", {"data-task": t.id, class: "task" + (expanded.has(t.id) ? " open" : ""), title: t.id},
-          el("td", {}, t.name),
+          el("td", {class: "nowrap"}, t.name),
           el("td", {}, badge(t.status)),
-          el("td", {class: "col-progress"}, progressCell(t.status === "completed" ? 100 : t.progress)),
+          el("td", {class: "col-progress"}, progressCell(t.status === "completed" ? 100 : t.progress, "st-" + t.status)),
           el("td", {}, t.worker || "-"),
           el("td", {class: "activity"}, t.activity || ""),
           el("td", {}, start === null ? "-" : timeEl(t.started)),
@@ -412,10 +412,10 @@
       const hidden = Math.max(0, lanes.length - TIMELINE_LANES);
       lanes = lanes.slice(0, TIMELINE_LANES);
       const laneOf = new Map(lanes.map((w, i) => [w, i]));
-      const W = 1000, LABEL = 170, RIGHT = 16, TOP = 22, ROW = 22;
+      const W = Math.max(560, box.clientWidth || 1000), LABEL = 150, RIGHT = 16, TOP = 22, ROW = 22;
       const H = TOP + lanes.length * ROW + 6;
       const x = (t) => LABEL + (W - LABEL - RIGHT) * (t - t0) / (t1 - t0);
-      const root = svg("svg", {viewBox: `0 0 ${W} ${H}`, class: "timeline-svg", role: "img",
+      const root = svg("svg", {viewBox: `0 0 ${W} ${H}`, width: W, height: H, class: "timeline-svg", role: "img",
         "aria-label": `task timeline: ${runs.length} task runs on ${lanes.length} workers`});
       for (let i = 0; i <= 4; i++) {
         const t = t0 + (t1 - t0) * i / 4;
@@ -426,7 +426,7 @@
       lanes.forEach((worker, i) => {
         const y = TOP + i * ROW;
         if (i % 2 === 0) root.append(svg("rect", {x: 0, y, width: W, height: ROW, class: "lane"}));
-        const label = worker.length > 24 ? worker.slice(0, 23) + "…" : worker;
+        const label = worker.length > 20 ? worker.slice(0, 19) + "…" : worker;
         root.append(svg("text", {x: LABEL - 8, y: y + ROW / 2 + 4, class: "lane-label", "text-anchor": "end"}, label));
       });
       for (const r of runs) {
