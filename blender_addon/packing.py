@@ -126,8 +126,13 @@ class _Recorder(transfer.FileTransferer):
         for src, dst, act in self.iter_queue():
             try:
                 if act == transfer.Action.MOVE:
+                    # Linked (or copied), not moved: BAT stats the file right
+                    # after queueing it, and deletes its temporary dir itself.
                     keep = self.staging / f"{len(self.placed):05d}-{src.name}"
-                    shutil.move(str(src), str(keep))
+                    try:
+                        os.link(src, keep)
+                    except OSError:
+                        shutil.copy2(src, keep)
                     src = keep
                 self.placed[dst] = src
                 self.report_transferred(src.stat().st_size)

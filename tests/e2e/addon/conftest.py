@@ -40,6 +40,18 @@ def farm(tmp_path_factory, shared_storage):
         server.stop()
 
 
+@pytest.fixture
+def fresh_farm(tmp_path, shared_storage):
+    """A Server of its own, for tests that count uploads: the session Server's
+    content-addressed storage already holds what earlier tests uploaded."""
+    server = farm_server.standard_farm(tmp_path / "fresh-farm")
+    server.announce_manager("m1", variables=farm_variables(shared_storage))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def farm_variables(root: Path) -> dict:
     return {name: {"direction": "twoway", "values": [
         {"platform": "linux", "value": str(root / folder)},

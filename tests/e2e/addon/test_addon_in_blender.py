@@ -38,7 +38,8 @@ def sign_in(project="films", **prefs):
             {"do": "set_prefs", "values": {"project": project, **prefs}}]
 
 
-def test_install_sign_in_submit_twice_refresh_and_cancel(blender_exe, addon_zip, farm, project, tmp_path):
+def test_install_sign_in_submit_twice_refresh_and_cancel(blender_exe, addon_zip, fresh_farm, project, tmp_path):
+    farm = fresh_farm
     blend = project / "scenes" / "shot.blend"
     blobs_before = farm.blob_count()
     result = run_blender(blender_exe, SESSION, {"zip": str(addon_zip), "server": farm.url, "steps": [
