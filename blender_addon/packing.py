@@ -113,7 +113,7 @@ class _Recorder(transfer.FileTransferer):
     """A file 'transferer' that copies nothing: it notes where each file belongs.
 
     BAT hands it moves for the .blend files it rewrote (temporary files it deletes
-    on close) and copies for everything else; the rewritten ones are moved into
+    on close) and copies for everything else; the rewritten ones are linked into
     our staging folder, the rest are read in place later.
     """
 
