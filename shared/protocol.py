@@ -31,5 +31,5 @@ TASK_TYPES = ("sleep", "blender-render", "blender-bake", "exr-merge", "image-mer
               "file-management", "video-encoding", "debug")
 """Task types the job compilers emit; a worker lists those it can do."""
 
-DEFAULT_WORKER_TASK_TYPES = ("sleep", "blender-render", "file-management", "exr-merge",
+DEFAULT_WORKER_TASK_TYPES = ("sleep", "blender-render", "blender-bake", "file-management", "exr-merge",
                              "video-encoding", "debug")

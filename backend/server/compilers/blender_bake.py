@@ -36,9 +36,8 @@ from .base import CompileContext, JobType, Setting, SettingError, TaskSpec, comm
 
 CACHE_TYPES = ("cloth", "soft_body", "particles", "dynamic_paint", "rigid_body", "fluid")
 MAX_PARTS = 32
-BAKE_TASK_TYPE = "blender-render"
-"""Baking needs what rendering needs (Blender on the worker), and every worker takes
-'blender-render' by default; 'blender-bake' is not in the default task types."""
+BAKE_TASK_TYPE = "blender-bake"
+"""Every worker takes it by default; leave it out of a worker's task types to keep bakes off it."""
 
 
 @register_compiler("blender-bake")

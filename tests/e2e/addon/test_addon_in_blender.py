@@ -130,12 +130,12 @@ def test_bake_then_render_in_shared_storage_mode(blender_exe, addon_zip, farm, p
         {"do": "open", "blend": str(project / "scenes" / "shot.blend")},
         {"do": "panel", "values": {"bake_then_render": True, "frame_range": "1-2",
                                    "output_path": str(shared_storage / "render" / "shot") + "/"},
-         "type_settings": {"blender-bake/bake_mode": "cloth-only"}},
+         "type_settings": {"blender-bake/parts": 3}},
         {"do": "submit"},
         {"do": "fetch_outputs"},
     ]}, tmp_path / "user")
     steps = steps_of(result)
-    assert "blender-bake/bake_mode" in steps["panel"][0]["type_settings"]
+    assert "blender-bake/parts" in steps["panel"][0]["type_settings"]
     [submit] = steps["submit"]
     assert submit["result"] == ["FINISHED"], submit
     bake_id, render_id = submit["job_ids"].split(",")
@@ -143,7 +143,7 @@ def test_bake_then_render_in_shared_storage_mode(blender_exe, addon_zip, farm, p
 
     bake = farm.api("GET", f"/api/jobs/{bake_id}")
     render = farm.api("GET", f"/api/jobs/{render_id}")
-    assert bake["type"] == "blender-bake" and bake["settings"]["bake_mode"] == "cloth-only"
+    assert bake["type"] == "blender-bake" and bake["settings"]["parts"] == 3
     assert render["depends_on"] == [bake_id] and render["files_mode"] == "shared"
     assert render["settings"]["render_output"] == "{render}/shot/######"
     filepath = render["settings"]["filepath"]

@@ -22,15 +22,15 @@ from pathlib import Path
 
 PASSWORD = "correct-horse-42"
 
-BAKE_STANDIN = '''
-"""A stand-in 'blender-bake' job type (the real one comes with the job-type work), loaded from a
-job-types directory the way a studio adds its own types."""
+STUDIO_TYPE = '''
+"""A studio's own job type, loaded from a job-types directory: the add-on must show it
+without a new add-on release."""
 from backend.server.compilers import JobType, Setting, TaskSpec, command, register_compiler
 
 
-@register_compiler("blender-bake")
-class BakeStandIn(JobType):
-    label = "Simulation bake"
+@register_compiler("studio-bake")
+class StudioBake(JobType):
+    label = "Studio bake"
     settings_schema = [
         Setting("filepath", "path", required=True, label="Blend file"),
         Setting("frames", "frames", label="Frames"),
@@ -155,7 +155,7 @@ def standard_farm(base: Path) -> FarmServer:
     """Projects 'films' (manager m1, announced) and 'empty' (no manager); users anna and bob (in films)."""
     types_dir = base / "job-types"
     types_dir.mkdir(parents=True, exist_ok=True)
-    (types_dir / "bake_standin.py").write_text(BAKE_STANDIN)
+    (types_dir / "studio_bake.py").write_text(STUDIO_TYPE)
     data = base / "server-data"
     data.mkdir(parents=True, exist_ok=True)
     server = FarmServer(data, "", None)  # type: ignore[arg-type]

@@ -72,12 +72,13 @@ def test_project_list_for_the_preferences(farm):
 
 def test_the_servers_job_types_parse_and_studio_types_show_up(farm):
     types = {t.name: t for t in parse_job_types(signed_in(farm).job_types())}
-    assert {"blender-render", "sleep", "exec-command", "blender-bake"} <= set(types)
+    assert {"blender-render", "sleep", "exec-command", "blender-bake", "studio-bake"} <= set(types)
     render = types["blender-render"]
     assert render.spec("filepath").required and render.spec("chunk_size").minimum == 1
-    bake = types["blender-bake"]
-    assert [s.key for s in bake.generic_settings] == ["bake_mode"]
-    assert bake.spec("bake_mode").choices == ("all", "cloth-only")
+    assert types["blender-bake"].spec("parts").minimum == 1
+    studio = types["studio-bake"]
+    assert [s.key for s in studio.generic_settings] == ["bake_mode"]
+    assert studio.spec("bake_mode").choices == ("all", "cloth-only")
 
 
 def _upload(c: Client, data: bytes, tmp_path) -> dict:
