@@ -372,6 +372,9 @@ class StateMachine:
                 counts.pop(old)
             counts[new.value] = counts.get(new.value, 0) + 1
             job.task_counts = counts
+        elif update.task_status == T.ACTIVE.value and task.started is None and old in (s.value for s in RUNNING):
+            # 'active' ignored because a cancel overtook it: the worker did start the task
+            task.started = _reported_at(update.received_on_manager, task.created, self.clock.now())
         job.progress_points += _points(task.status, task.progress) - old_points
         task.save()
         if changed:

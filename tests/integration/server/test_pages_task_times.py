@@ -83,3 +83,17 @@ def test_columns_a_newer_server_added_are_added_to_older_databases(server):
         assert add_missing_columns(db) == []
         bind(db)
         assert Task.select(Task.started, Task.finished).count() == 0
+
+
+def test_a_start_overtaken_by_a_cancel_still_counts(farm):
+    job = farm.ann.post("/api/jobs", json=sleep_job()).json()
+    ids = sorted(t["_id"] for t in farm.manager.get(P(farm, "depsgraph")).json()["depsgraph"])
+    assert farm.ann.post(f"/api/jobs/{job['id']}/status", json={"status": "cancel"}).status_code == 200
+    report(farm, "x1", ids[0], "active")  # the worker started it before it heard of the cancel
+    task = farm.ann.get(f"/api/tasks/{ids[0]}").json()
+    assert task["status"] == "cancel-requested" and task["started"] and not task["finished"]
+    report(farm, "x2", ids[0], "completed")
+    started, finished = times(farm, ids[0])
+    assert started <= finished
+    report(farm, "x3", ids[1], "canceled")
+    assert times(farm, ids[1])[0] is None, "never ran"

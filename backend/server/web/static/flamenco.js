@@ -289,7 +289,9 @@
     let tasks = [];
     let lastKey = null;
     let shownImage = null;
+    let workerNames = new Map();
     const expanded = new Set();
+    const workerName = (id) => (id ? workerNames.get(id) || id : null);
 
     function renderJob() {
       const status = $("#job-status");
@@ -357,7 +359,7 @@
           el("td", {class: "nowrap"}, t.name),
           el("td", {}, badge(t.status)),
           el("td", {class: "col-progress"}, progressCell(t.status === "completed" ? 100 : t.progress, "st-" + t.status)),
-          el("td", {}, t.worker || "-"),
+          el("td", {title: t.worker || null}, workerName(t.worker) || "-"),
           el("td", {class: "activity"}, t.activity || ""),
           el("td", {}, start === null ? "-" : timeEl(t.started)),
           el("td", {}, start === null ? "-" : duration(runEnd(t, now) - start))));
@@ -408,11 +410,12 @@
       }
       const t0 = Math.min(...runs.map((r) => r.start));
       const t1 = Math.max(t0 + 1000, ...runs.map((r) => r.end));
-      let lanes = [...new Set(runs.map((r) => r.task.worker || "(unknown worker)"))].sort();
+      const laneName = (task) => workerName(task.worker) || "(unknown worker)";
+      let lanes = [...new Set(runs.map((r) => laneName(r.task)))].sort();
       const hidden = Math.max(0, lanes.length - TIMELINE_LANES);
       lanes = lanes.slice(0, TIMELINE_LANES);
       const laneOf = new Map(lanes.map((w, i) => [w, i]));
-      const W = Math.max(560, box.clientWidth || 1000), LABEL = 150, RIGHT = 16, TOP = 22, ROW = 22;
+      const W = Math.max(560, box.clientWidth || 1000), LABEL = 160, RIGHT = 16, TOP = 22, ROW = 22;
       const H = TOP + lanes.length * ROW + 6;
       const x = (t) => LABEL + (W - LABEL - RIGHT) * (t - t0) / (t1 - t0);
       const root = svg("svg", {viewBox: `0 0 ${W} ${H}`, width: W, height: H, class: "timeline-svg", role: "img",
@@ -426,18 +429,18 @@
       lanes.forEach((worker, i) => {
         const y = TOP + i * ROW;
         if (i % 2 === 0) root.append(svg("rect", {x: 0, y, width: W, height: ROW, class: "lane"}));
-        const label = worker.length > 20 ? worker.slice(0, 19) + "…" : worker;
+        const label = worker.length > 18 ? worker.slice(0, 17) + "…" : worker;
         root.append(svg("text", {x: LABEL - 8, y: y + ROW / 2 + 4, class: "lane-label", "text-anchor": "end"}, label));
       });
       for (const r of runs) {
-        const lane = laneOf.get(r.task.worker || "(unknown worker)");
+        const lane = laneOf.get(laneName(r.task));
         if (lane === undefined) continue;
         const x0 = x(r.start);
         const width = Math.max(2, x(r.end) - x0);
         const rect = svg("rect", {x: x0, y: TOP + lane * ROW + 3, width, height: ROW - 6, rx: 2,
           class: `run status-${r.task.status}`, "data-task": r.task.id});
-        rect.append(svg("title", {}, `${r.task.name}: ${r.task.status}, ${duration(r.end - r.start)} ` +
-          `(${clock(r.start)}–${clock(r.end)})`));
+        rect.append(svg("title", {}, `${r.task.name} on ${laneName(r.task)}: ${r.task.status}, ` +
+          `${duration(r.end - r.start)} (${clock(r.start)}–${clock(r.end)})`));
         root.append(rect);
         if (width > 60) {
           const name = r.task.name.length > width / 7 ? r.task.name.slice(0, Math.floor(width / 7) - 1) + "…" : r.task.name;
@@ -498,10 +501,12 @@
       const running = (counts.active || 0) + (counts["cancel-requested"] || 0) > 0;
       const key = [job.status, job.updated, job.progress, JSON.stringify(counts)].join("|");
       if (key !== lastKey || running) {
-        const [t, l, o] = await Promise.all([
+        const [t, l, o, w] = await Promise.all([
           api(`${base}/tasks?limit=${TASK_LIMIT}`), api(base + "/log"),
-          job.files_mode === "upload" ? api(base + "/outputs") : Promise.resolve(null)]);
+          job.files_mode === "upload" ? api(base + "/outputs") : Promise.resolve(null),
+          api("/api/workers").catch(() => null)]);
         lastKey = key;
+        if (w) workerNames = new Map(w.workers.map((x) => [x.id, x.nickname]));
         renderTasks(t);
         renderLog(l);
         if (o) renderOutputs(o);
