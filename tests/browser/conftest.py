@@ -35,9 +35,10 @@ def browser():
     if exe is None:
         missing("chromium")
     try:
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import expect, sync_playwright
     except ImportError:
         missing("playwright (pip install -e '.[test]')")
+    expect.set_options(timeout=10_000)  # a page refreshes every 0.5-3 s; the default 5 s is tight on a busy CI
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS, headless=True)
         try:

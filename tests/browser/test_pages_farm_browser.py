@@ -73,7 +73,8 @@ def test_watch_a_real_farm_run_a_job_and_cancel_it(browser, real_farm, tmp_path)
 
         page.once("dialog", lambda dialog: dialog.accept())
         page.click("#action-cancel")
-        expect(page.locator("#job-status")).to_have_text("canceled")
+        # the Manager learns of it at its next sync, its workers at their next check: seconds, not at once
+        expect(page.locator("#job-status")).to_have_text("canceled", timeout=30_000)
         expect(page.locator("#job-actions button")).to_have_text(["Requeue"])
         assert float(progress.get_attribute("aria-valuenow")) < 100
         done = api.get(f"{base}/api/jobs/{job['id']}").json()

@@ -77,15 +77,6 @@ def login_url() -> str:
     return "/login" + ("" if here == "/" else f"?next={quote(here, safe='/')}")
 
 
-def same_origin() -> bool:
-    """Whether a form post came from our own pages (browsers send Origin with POSTs)."""
-    origin = bottle.request.get_header("Origin")
-    if origin is None:
-        return True
-    parts = bottle.request.urlparts
-    return origin == f"{parts.scheme}://{parts.netloc}"
-
-
 def check_password(user: User | None, password: str) -> bool:
     """The scrypt check, with the same work for unknown users and users without a password."""
     if user is None or not user.password_hash:
@@ -126,30 +117,35 @@ def install(routes, ctx) -> None:
 
     # --- signing in and out ------------------------------------------------------
 
+    def login_page(target: str, username: str = "", error: str = "", http_status: int = 200) -> str:
+        return page("login", None, "Sign in", http_status=http_status, next_url=target, username=username,
+                    error=error, login_token=sessions.new_login_token(bottle.response))
+
     def login_form():
         target = safe_next(bottle.request.query.getunicode("next"))
         if sessions.current() is not None:
             bottle.redirect(target, 303)
-        return page("login", None, "Sign in", next_url=target, username="", error="")
+        return login_page(target)
 
     def login():
         forms = bottle.request.forms
         name = forms.getunicode("username") or ""
         password = forms.getunicode("password") or ""
         target = safe_next(forms.getunicode("next"))
-        if not same_origin():
-            return page("login", None, "Sign in", http_status=403, next_url=target, username=name,
-                        error="This sign-in form was sent from another site.")
+        if not sessions.login_token_ok(forms.getunicode(sessions.LOGIN_FIELD)):
+            return login_page(target, name, "This sign-in form has expired or was not sent from this Server's "
+                                            "page; please sign in again.", 403)
         user = User.get_or_none(User.name == name) if name else None
         if not check_password(user, password):
             log.info("web sign-in as '%s' from %s refused", name[:100], bottle.request.remote_addr or "?")
-            return page("login", None, "Sign in", http_status=401, next_url=target, username=name,
-                        error="Wrong user name or password.")
+            return login_page(target, name, "Wrong user name or password.", 401)
         now = utcnow()
         with write(ctx.db):
             sessions.purge_expired(now)
+            sessions.end(bottle.request.get_cookie(sessions.COOKIE))
             value = sessions.create(user, hours, now)
         log.info("user %s signed in to the web pages from %s", user.name, bottle.request.remote_addr or "?")
+        sessions.clear_login_cookie(bottle.response)
         sessions.set_cookie(bottle.response, value, hours)
         bottle.redirect(target, 303)
 

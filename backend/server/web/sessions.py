@@ -11,6 +11,11 @@ or the `csrf` field of a form). The token is an HMAC of the session secret: the
 Server stores nothing for it, the pages get it in a <meta> tag, and another site
 can neither read the cookie nor the page to learn it. Bearer-token clients never
 send the cookie and are not affected.
+
+The sign-in form itself carries a random token that must equal the one in a
+short-lived SameSite=Strict cookie set with the form (a double submit), so
+another site cannot sign a browser in under its own account. Unlike an Origin
+check, this works behind any proxy.
 """
 
 from __future__ import annotations
@@ -29,6 +34,9 @@ from ..models import User, WebSession, utcnow
 log = logging.getLogger(__name__)
 
 COOKIE = "flamenco_session"
+LOGIN_COOKIE = "flamenco_login"
+LOGIN_FIELD = "login_csrf"
+LOGIN_FORM_SECONDS = 3600
 CSRF_HEADER = "X-Flamenco-CSRF"
 CSRF_FIELD = "csrf"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -110,3 +118,21 @@ def set_cookie(response: bottle.BaseResponse, value: str, hours: float) -> None:
 def clear_cookie(response: bottle.BaseResponse) -> None:
     response.set_cookie(COOKIE, "", path="/", httponly=True, samesite="lax", secure=_secure(), max_age=0,
                         expires=0)
+
+
+def new_login_token(response: bottle.BaseResponse) -> str:
+    """A token for one sign-in form, also set as its cookie."""
+    token = secrets.token_urlsafe(24)
+    response.set_cookie(LOGIN_COOKIE, token, path="/login", httponly=True, samesite="strict", secure=_secure(),
+                        max_age=LOGIN_FORM_SECONDS)
+    return token
+
+
+def login_token_ok(given: str | None) -> bool:
+    cookie = bottle.request.get_cookie(LOGIN_COOKIE)
+    return bool(cookie) and bool(given) and hmac.compare_digest(cookie, given)
+
+
+def clear_login_cookie(response: bottle.BaseResponse) -> None:
+    response.set_cookie(LOGIN_COOKIE, "", path="/login", httponly=True, samesite="strict", secure=_secure(),
+                        max_age=0, expires=0)

@@ -34,10 +34,20 @@ def browser(farm) -> requests.Session:
     return s
 
 
+def login_token(s: requests.Session, farm) -> str:
+    """The sign-in form's token (its cookie is now in the session)."""
+    page = s.get(farm.url + "/login").text
+    return re.search(r'name="login_csrf" value="([^"]+)"', page).group(1)
+
+
+def post_login(s: requests.Session, farm, **form) -> requests.Response:
+    form.setdefault("login_csrf", login_token(s, farm))
+    return s.post(farm.url + "/login", data=form, allow_redirects=False)
+
+
 def sign_in(farm, name="ann", password="ann-secret-pw", next_url="/") -> requests.Session:
     s = browser(farm)
-    r = s.post(farm.url + "/login", data={"username": name, "password": password, "next": next_url},
-               allow_redirects=False)
+    r = post_login(s, farm, username=name, password=password, next=next_url)
     assert r.status_code == 303, r.text
     return s
 
@@ -66,21 +76,26 @@ def test_pages_send_strangers_to_the_sign_in_form(farm):
 
 def test_signing_in_gives_a_hashed_expiring_session_cookie(farm, server):
     s = browser(farm)
-    r = s.post(farm.url + "/login", data={"username": "ann", "password": "wrong", "next": "/"},
-               allow_redirects=False)
-    assert r.status_code == 401 and "Wrong user name or password." in r.text and not s.cookies
+    r = post_login(s, farm, username="ann", password="wrong", next="/")
+    assert r.status_code == 401 and "Wrong user name or password." in r.text and "flamenco_session" not in s.cookies
     assert 'value="ann"' in r.text, "the name stays filled in"
-    r = s.post(farm.url + "/login", data={"username": "bob", "password": ""}, allow_redirects=False)
+    r = post_login(s, farm, username="bob", password="")
     assert r.status_code == 401, "bob has no password: API tokens only"
-    r = s.post(farm.url + "/login", data={"username": "ann", "password": "ann-secret-pw", "next": "/jobs/x"},
-               headers={"Origin": "https://evil.example"}, allow_redirects=False)
-    assert r.status_code == 403 and not s.cookies, "a sign-in form posted from another site"
 
-    r = s.post(farm.url + "/login", data={"username": "ann", "password": "ann-secret-pw", "next": "/jobs/x?a=1"},
-               headers={"Origin": farm.url}, allow_redirects=False)
+    other_site = requests.Session()  # a form on another site: no sign-in form cookie, or not the right one
+    r = other_site.post(farm.url + "/login", data={"username": "ann", "password": "ann-secret-pw",
+                                                   "login_csrf": "made-up"}, allow_redirects=False)
+    assert r.status_code == 403 and "flamenco_session" not in other_site.cookies
+    r = s.post(farm.url + "/login", data={"username": "ann", "password": "ann-secret-pw", "login_csrf": "made-up"},
+               allow_redirects=False)
+    assert r.status_code == 403 and "flamenco_session" not in s.cookies
+    form_cookie = s.cookies["flamenco_login"]
+    assert len(form_cookie) >= 32
+
+    r = post_login(s, farm, username="ann", password="ann-secret-pw", next="/jobs/x?a=1")
     assert r.status_code == 303 and r.headers["Location"].endswith("/jobs/x?a=1")
-    cookie = r.headers["Set-Cookie"]
-    assert cookie.startswith("flamenco_session=")
+    cookie = next(c for c in r.raw.headers.getlist("Set-Cookie") if c.startswith("flamenco_session="))
+    assert "flamenco_login" not in s.cookies, "the sign-in form's cookie is done with"
     for attribute in ("HttpOnly", "SameSite=lax", "Path=/", "Max-Age=604800"):
         assert attribute in cookie, cookie
     assert "Secure" not in cookie, "plain HTTP here; Secure only behind HTTPS"
@@ -93,6 +108,16 @@ def test_signing_in_gives_a_hashed_expiring_session_cookie(farm, server):
 
     r = s.get(farm.url + "/login", allow_redirects=False)
     assert r.status_code == 303 and r.headers["Location"].endswith("/"), "signed in already"
+    old_session = session_id
+    r = post_login(browser(farm), farm, username="ann", password="ann-secret-pw")
+    assert r.status_code == 303
+    s.cookies.set("flamenco_login", "t", path="/login")
+    r = s.post(farm.url + "/login", data={"username": "ann", "password": "ann-secret-pw", "login_csrf": "t"},
+               allow_redirects=False)
+    assert r.status_code == 303
+    with server.db.connection_context():
+        assert WebSession.get_or_none(WebSession.id == old_session) is None, "signing in again ends the old one"
+        assert WebSession.select().count() == 2
 
 
 def test_next_never_leaves_the_server():

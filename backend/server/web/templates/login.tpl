@@ -6,6 +6,7 @@
   % end
   <form method="post" action="/login">
     <input type="hidden" name="next" value="{{next_url}}">
+    <input type="hidden" name="login_csrf" value="{{login_token}}">
     <label>User name
       <input name="username" id="username" value="{{username}}" autocomplete="username" required autofocus>
     </label>
