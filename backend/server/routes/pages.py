@@ -234,11 +234,9 @@ def install(routes, ctx) -> None:
         req = bottle.request
         if req.path.startswith("/api/") or "text/html" not in req.get_header("Accept", "") or json_not_found is None:
             return json_not_found(err) if json_not_found else err.body
-        session = None
         try:
             with ctx.db.connection_context():
-                session = sessions.current()
-                return error_page(session, 404, "Not found", f"There is no page '{req.path}' here.")
+                return error_page(sessions.current(), 404, "Not found", f"There is no page '{req.path}' here.")
         except Exception:  # noqa: BLE001 - an error page must not fail
             log.exception("rendering the 404 page failed")
             return json_not_found(err)
