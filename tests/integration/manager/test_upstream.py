@@ -1,6 +1,11 @@
-"""Manager <-> Server sync against a scripted Server (fake_server.py): depsgraph pull,
-batched pushes in order, outage without loss, cancels, log uploads, upload-mode files.
-The same scenarios run against the real Server in test_upstream_real.py."""
+"""The Manager against the real Server (backend/server in this process, over real HTTP):
+notifications and worker reports, the depsgraph (clean slate, incremental, parents),
+batched pushes in order, an outage drained after a Server restart, a batch whose answer
+was lost, cancels, log uploads, requeues, upload-mode files and clean-slate resyncs.
+
+The Manager's loops are driven with their ticks; the Server is stopped and started
+again on its database file and port for outages. Nothing here is a stand-in.
+"""
 
 from __future__ import annotations
 
@@ -11,264 +16,370 @@ import time
 import pytest
 import requests
 
-from fake_server import FakeServer
-from manager_helpers import Worker, task_doc
+from backend.manager.upstream import SETTING_LAST_UPDATED
+from manager_helpers import Worker
+from real_server import RealServer
 
 
 @pytest.fixture
-def server():
-    fs = FakeServer().start()
-    yield fs
-    fs.stop()
+def server(tmp_path):
+    srv = RealServer(tmp_path / "server").start()
+    yield srv
+    srv.stop()
 
 
 @pytest.fixture
 def linked(manager_factory, server):
     def start(**kw):
-        return manager_factory(upstream={"server_url": server.url, "manager_id": "m1", "token": "tok",
-                                         "backoff_initial": 0.1, "backoff_max": 0.5,
-                                         **kw.pop("upstream", {})}, **kw)
+        return manager_factory(upstream={"server_url": server.url, "manager_id": server.manager_id,
+                                         "token": server.manager_token, "backoff_initial": 0.1,
+                                         "backoff_max": 0.5, **kw.pop("upstream", {})}, **kw)
     return start
 
 
+def announced(m, task_types=("sleep",), n=1):
+    """Workers registered and the Manager's task types told to the Server, so jobs can be submitted."""
+    workers = [Worker(m.url, task_types=list(task_types)).register() for _ in range(n)]
+    assert m.core.upstream.notify_tick() is True
+    return workers if n > 1 else workers[0]
+
+
+def run_task(w, tid, status="completed"):
+    assert w.update(tid, task_status="active").status_code == 204
+    assert w.update(tid, task_status=status, task_progress_percentage=100, command_progress_percentage=100,
+                    current_command_idx=1, log="2024-01-01T00:00:00+00:00: slept").status_code == 204
+
+
 def complete(w, tid):
+    """The worker's last update; fetching the task already made it active on the Manager."""
     assert w.update(tid, task_status="completed", task_progress_percentage=100, command_progress_percentage=100,
                     current_command_idx=1, log="2024-01-01T00:00:00+00:00: done").status_code == 204
+
+
+def local_statuses(m) -> dict[str, str]:
+    return {t.id: t.status for t in m.core.store.m.Task.select()}
+
+
+def ran_in_order(task: dict) -> bool:
+    """'active' was applied before 'completed': the other way round the Server ignores
+    'active' (completed -> active is not allowed) and the task has no start time."""
+    return task["status"] == "completed" and task["started"] is not None and task["started"] <= task["finished"]
+
+
+def wait_for(check, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
 
 
 def test_startup_notification_and_worker_report(linked, server):
     m = linked()
     up = m.core.upstream
     assert up.notify_tick() is True
-    assert server.notifications[0][0] == "startup"
-    note = server.notifications[0][1]
-    assert note["_meta"] == {"version": 2} and note["manager_url"] == "http://manager.test"
-    assert "blender" in note["variables"] and note["nr_of_workers"] == 0
+    mgr = server.manager()
+    assert mgr["url"] == "http://manager.test" and mgr["version"] and "blender" in mgr["variables"]
+    assert mgr["nr_of_workers"] == 0 and mgr["worker_task_types"] == [] and mgr["last_startup"]
     w = Worker(m.url, task_types=["sleep", "exr-merge"]).register()
     assert up.notify_tick() is True
-    kind, note = server.notifications[-1]
-    assert kind == "update" and note["nr_of_workers"] == 1 and note["worker_task_types"] == ["exr-merge", "sleep"]
+    after = server.manager()
+    assert after["nr_of_workers"] == 1 and after["worker_task_types"] == ["exr-merge", "sleep"]
+    assert after["last_startup"] == mgr["last_startup"], "an update, not a second startup"
     assert up.notify_tick() is False, "nothing changed"
     assert up.report_tick() is True
-    report = server.worker_reports[-1]
-    assert report["complete"] is True and report["workers"][0]["_id"] == w.id
-    assert report["workers"][0]["status"] == "awake"
+    workers = server.call("GET", "/api/workers").json()["workers"]
+    assert [(x["id"], x["manager_name"], x["status"]) for x in workers] == [(w.id, "mgr", "awake")]
 
 
-def test_depsgraph_pull_incremental(linked, server):
+@pytest.mark.xfail(strict=True, reason="Server bug: GET /api/workers answers 'manager': null. visible_workers() "
+                                       "selects Manager.name only in its join, so Peewee puts a Manager without "
+                                       "an id on each WorkerRecord and worker_doc reads manager_id from it")
+def test_reported_workers_name_their_manager_id(linked, server):
     m = linked()
-    server.add_task(task_doc("t1"))
-    server.add_task(task_doc("t2", parents=["t1"]))
+    announced(m)
+    assert m.core.upstream.report_tick() is True
+    (worker,) = server.call("GET", "/api/workers").json()["workers"]
+    assert worker["manager"] == server.manager_id
+
+
+def test_depsgraph_clean_slate_then_incremental_and_parents_kept(linked, server):
+    m = linked()
     up = m.core.upstream
-    assert up.fetch_tick()["new"] == 2
-    assert server.depsgraph_headers == [None]
-    assert server.tasks["t1"]["status"] == "claimed-by-manager"
-    assert up.fetch_tick() is None, "304: nothing new"
-    assert server.depsgraph_headers[1] is not None
-    server.add_task(task_doc("t3"))
-    assert up.fetch_tick()["new"] == 1
-    w = Worker(m.url).register()
-    got = w.fetch().json()
-    assert got["_id"] == "t1" and got["status"] == "active"
+    ws = announced(m, ("blender-render", "file-management", "sleep"), n=3)
+    job = server.submit("blender-render", {"filepath": "/shared/scene.blend", "frames": "1-2",
+                                           "render_output": "/render/shot/######"})
+    renders = [t["id"] for t in server.tasks(job["id"]) if t["task_type"] == "blender-render"]
+    final = next(t for t in server.tasks(job["id"]) if t["task_type"] == "file-management")
+    assert sorted(final["parents"]) == sorted(renders) and len(renders) == 2
+    assert up.store.get_setting(SETTING_LAST_UPDATED) is None
+    assert up.fetch_tick()["new"] == 3, "clean slate"
+    assert {t["status"] for t in server.tasks(job["id"])} == {"claimed-by-manager"}
+    assert up.store.get_setting(SETTING_LAST_UPDATED) is not None
+    assert up.fetch_tick() is None, "incremental: 304, nothing new"
+
+    got = sorted(ws[i].fetch().json()["_id"] for i in range(2))
+    assert got == sorted(renders)
+    assert ws[2].fetch().status_code == 204, "move-to-final waits for both renders"
+    for i, tid in enumerate(got):
+        complete(ws[i], tid)
+    assert ws[2].fetch().json()["_id"] == final["id"]
+
+    later = server.submit_sleep("1")
+    counts = up.fetch_tick()
+    assert counts["new"] == 1 and counts["updated"] == 0, "incremental: only the new job's task"
+    assert ws[0].fetch().json()["job"] == later["id"]
 
 
-def test_batched_push_in_order(linked, server):
+def test_updates_pushed_in_one_batch_in_order(linked, server):
     m = linked()
-    for i in range(3):
-        server.add_task(task_doc(f"t{i}"))
-    m.core.upstream.fetch_tick()
-    w = Worker(m.url).register()
+    up = m.core.upstream
+    w = announced(m)
+    job = server.submit_sleep("1-3")
+    up.fetch_tick()
+    done = []
     for _ in range(3):
-        complete(w, w.fetch().json()["_id"])
-    assert m.core.upstream.queue_length() == 6
-    m.core.upstream.push_tick()
-    assert server.batches == [6]
-    assert [(u["task_id"], u["task_status"]) for u in server.updates] == [
-        ("t0", "active"), ("t0", "completed"), ("t1", "active"), ("t1", "completed"),
-        ("t2", "active"), ("t2", "completed")]
-    assert server.updates[1]["log_tail"] == "2024-01-01T00:00:00+00:00: done"
-    assert server.updates[1]["worker"] == w.id
-    assert m.core.upstream.queue_length() == 0
-    assert {t["status"] for t in server.tasks.values()} == {"completed"}
+        done.append(w.fetch().json()["_id"])
+        complete(w, done[-1])
+    U = m.core.store.m.UpstreamItem
+    queued = [(i.payload["task_id"], i.payload["task_status"]) for i in U.select().order_by(U.seq)]
+    assert queued == [(t, s) for t in done for s in ("active", "completed")]
+    assert up.push_tick() == 6 and up.queue_length() == 0
+    assert server.applied_batches() == [6]
+    for tid in done:
+        task = server.task(tid)
+        assert ran_in_order(task) and task["worker"] == w.id and "done" in task["log_tail"]
+    assert server.job(job["id"])["status"] == "completed"
 
 
-def test_server_down_workers_keep_working_nothing_lost(linked, server):
+def test_server_restart_workers_keep_working_queue_drained_in_order(linked, server):
     m = linked()
-    for i in range(4):
-        server.add_task(task_doc(f"t{i}"))
     up = m.core.upstream
+    w = announced(m)
+    job = server.submit_sleep("1-4")
     up.fetch_tick()
     server.stop()
-    w = Worker(m.url).register()
     done = []
     for _ in range(4):
         r = w.fetch()
         assert r.status_code == 200, "held tasks are served while the Server is down"
-        complete(w, r.json()["_id"])
         done.append(r.json()["_id"])
+        complete(w, done[-1])
     now = time.time()
-    assert up.push_tick(now) == 0
-    assert up.queue_length() == 8
+    assert up.push_tick(now) == 0 and up.queue_length() == 8
     status = requests.get(m.url + "/api/admin/status", timeout=5).json()["upstream"]
     assert status["queue_length"] == 8 and status["healthy"] is False and status["consecutive_failures"] >= 1
     assert up.fetch_tick(now) is None
-    # Backoff: an immediate retry does not even try.
-    assert up.push_tick(now + 0.01) == 0
-    server.start()
-    assert up.push_tick(now + 5) == 8
-    assert [(u["task_id"], u["task_status"]) for u in server.updates] == \
-        [(t, s) for t in done for s in ("active", "completed")]
-    assert up.queue_length() == 0
+
+    server.start()  # a new Server on the same database and port
+    assert up.push_tick(now + 0.01) == 0, "backing off: an immediate retry does not even try"
+    assert server.applied_batches() == []
+    assert up.push_tick(now + 5) == 8 and up.queue_length() == 0
+    assert server.applied_batches() == [8]
+    assert all(ran_in_order(server.task(tid)) for tid in done)
+    assert server.job(job["id"])["status"] == "completed"
     assert requests.get(m.url + "/api/admin/status", timeout=5).json()["upstream"]["healthy"] is True
 
 
-def test_resent_batch_is_applied_once(linked, server):
-    m = linked()
-    server.add_task(task_doc("t0"))
-    m.core.upstream.fetch_tick()
-    w = Worker(m.url).register()
-    complete(w, w.fetch().json()["_id"])
-    items = list(m.core.store.m.UpstreamItem.select())
-    m.core.upstream.client.push_batch([i.payload for i in items])  # a push whose answer got lost
-    m.core.upstream.push_tick()
-    assert len(server.updates) == 2 and m.core.upstream.queue_length() == 0
-
-
-def test_cancel_task_ids(linked, server):
-    m = linked()
-    server.add_task(task_doc("held"))
-    server.add_task(task_doc("running", priority=99))
+def test_batch_whose_answer_was_lost_is_applied_once(linked, server):
+    m = linked(upstream={"request_timeout": 0.5})
     up = m.core.upstream
+    w = announced(m)
+    server.submit_sleep("1")
     up.fetch_tick()
-    w = Worker(m.url).register()
-    assert w.fetch().json()["_id"] == "running"
+    tid = w.fetch().json()["_id"]
+    complete(w, tid)
+    now = time.time()
+    with server.write_locked():
+        # The Server takes the batch but waits for its database; the Manager gives up first.
+        assert up.push_tick(now) == 0 and up.queue_length() == 2
+    # Then the Server applies it and answers a connection nobody listens on any more.
+    wait_for(lambda: server.task(tid)["status"] == "completed")
+    assert server.applied_batches() == [2]
+    # A requeue makes a second application visible: it would run the task to completed again.
+    assert server.call("POST", f"/api/tasks/{tid}/requeue", json={}).json() == {"requeued": 1}
+    assert up.push_tick(now + 5) == 2 and up.queue_length() == 0, "the resent updates were acknowledged"
+    assert server.applied_batches() == [2], "and none of them was applied again"
+    assert server.task(tid)["status"] == "queued"
+
+
+def test_cancel_job_reaches_running_and_held_tasks(linked, server):
+    m = linked()
+    up = m.core.upstream
+    w = announced(m)
+    job = server.submit_sleep("1-3")
+    up.fetch_tick()
+    running = w.fetch().json()["_id"]
+    assert w.update(running, task_status="active").status_code == 204
     up.push_tick()
-    server.set_status("held", "cancel-requested")
-    server.set_status("running", "cancel-requested")
+    assert server.set_job_status(job["id"], "cancel-requested").status_code in (200, 204)
     up.push_tick(time.time() + 60)  # the periodic empty push polls for cancels
-    local = {t.id: t.status for t in m.core.store.m.Task.select()}
-    assert local == {"held": "canceled", "running": "cancel-requested"}
-    answer = w.get("/may-i-run/running").json()
-    assert answer["may_keep_running"] is False
-    assert w.post("/tasks/running/return").status_code == 204
+    local = local_statuses(m)
+    assert local[running] == "cancel-requested"
+    assert sorted(s for tid, s in local.items() if tid != running) == ["canceled", "canceled"]
+    assert w.get(f"/may-i-run/{running}").json()["may_keep_running"] is False
+    assert w.post(f"/tasks/{running}/return").status_code == 204
     up.push_tick(time.time() + 120)
-    assert server.tasks["held"]["status"] == "canceled"
-    assert server.tasks["running"]["status"] == "canceled"
+    assert server.job(job["id"])["status"] == "canceled"
+    assert {t["status"] for t in server.tasks(job["id"])} == {"canceled"}
     assert w.fetch().status_code == 204
 
 
-def test_cancel_of_running_task_completed_meanwhile(linked, server):
+def test_cancel_of_running_task_that_completed_meanwhile(linked, server):
     m = linked()
-    server.add_task(task_doc("t"))
     up = m.core.upstream
+    w = announced(m)
+    job = server.submit_sleep("1")
     up.fetch_tick()
-    w = Worker(m.url).register()
-    w.fetch()
+    tid = w.fetch().json()["_id"]
     up.push_tick()
-    server.set_status("t", "cancel-requested")
+    assert server.task(tid)["status"] == "active"
+    assert server.set_job_status(job["id"], "cancel").status_code == 200
     up.push_tick(time.time() + 60)
-    complete(w, "t")  # cancel-requested accepts completed
+    assert local_statuses(m)[tid] == "cancel-requested"
+    complete(w, tid)  # the worker finished before it asked whether it may keep running
     up.push_tick(time.time() + 120)
-    assert server.tasks["t"]["status"] == "completed"
+    assert server.task(tid)["status"] == "completed", "cancel-requested accepts completed"
+    assert server.job(job["id"])["status"] == "canceled"
 
 
-def test_log_upload_on_request(linked, server):
+def test_failed_task_soft_fails_upstream(linked, server):
     m = linked()
-    server.add_task(task_doc("t"))
     up = m.core.upstream
+    w1, w2 = announced(m, n=2)
+    job = server.submit_sleep("1")
     up.fetch_tick()
-    w = Worker(m.url).register()
-    w.fetch()
-    complete(w, "t")
-    server.log_requests.append({"job": "job1", "task": "t"})
+    tid = w1.fetch().json()["_id"]
+    run_task(w1, tid, "failed")
     up.push_tick()
-    up.push_tick(time.time() + 60)
-    assert b"done" in server.logs["t"] and b"assigned to worker" in server.logs["t"]
+    task = [t for t in server.tasks(job["id"]) if t["id"] == tid][0]
+    assert task["status"] == "soft-failed" and [f["id"] for f in task["failed_by_workers"]] == [w1.id]
+    assert w2.fetch().json()["_id"] == tid
 
 
-def test_requeue_on_server_reaches_manager(linked, server):
+def test_log_upload_when_the_server_asks(linked, server):
     m = linked()
-    server.add_task(task_doc("t"))
     up = m.core.upstream
+    w = announced(m)
+    server.submit_sleep("1")
     up.fetch_tick()
-    w = Worker(m.url).register()
-    w.fetch()
-    complete(w, "t")
+    tid = w.fetch().json()["_id"]
+    run_task(w, tid)
     up.push_tick()
-    server.set_status("t", "queued")
-    up.fetch_tick()
-    assert m.core.store.m.Task.get_by_id("t").status in ("queued", "claimed-by-manager")
-    assert w.fetch().json()["_id"] == "t"
+    r = server.call("POST", f"/api/tasks/{tid}/log-request")
+    assert r.status_code == 202, r.text
+    up.push_tick(time.time() + 60)  # the answer asks for the log
+    up.push_tick(time.time() + 120)  # the upload
+    log = server.call("GET", f"/api/tasks/{tid}/log")
+    assert log.status_code == 200 and "slept" in log.text and "assigned to worker" in log.text
+    assert server.task(tid)["log_requested"] is False
 
 
-def test_upload_mode_files_cached_and_outputs_queued(linked, server):
+def test_requeue_on_the_server_reaches_the_manager(linked, server):
     m = linked()
+    up = m.core.upstream
+    w = announced(m)
+    job = server.submit_sleep("1")
+    up.fetch_tick()
+    tid = w.fetch().json()["_id"]
+    complete(w, tid)
+    up.push_tick()
+    assert server.job(job["id"])["status"] == "completed"
+    assert server.call("POST", f"/api/tasks/{tid}/requeue", json={}).json() == {"requeued": 1}
+    assert up.fetch_tick()["updated"] == 1
+    assert local_statuses(m)[tid] in ("queued", "claimed-by-manager")
+    assert w.fetch().json()["_id"] == tid
+    complete(w, tid)
+    up.push_tick()
+    assert server.job(job["id"])["status"] == "completed"
+
+
+def test_upload_mode_files_down_and_outputs_up_across_a_restart(linked, server):
+    m = linked()
+    up = m.core.upstream
+    w = announced(m)
     blend = b"BLENDER-v300" + bytes(range(256)) * 100
-    sha = server.add_file(blend)
-    server.job_files["job1"] = {"scene.blend": {"sha256": sha, "size": len(blend)}}
-    w = Worker(m.url).register()
-    assert w.get("/jobs/job1/files").json() == {"files": {"scene.blend": {"sha256": sha, "size": len(blend)}}}
+    sha = server.put_file(blend)
+    foreign = server.put_file(b"stored on the Server, but in no job of this Manager")
+    job = server.submit_sleep("1", files={"scene.blend": {"sha256": sha, "size": len(blend)}})
+    jid = job["id"]
+    assert job["files_mode"] == "upload"
+    up.fetch_tick()
+    task = w.fetch().json()
+    assert task["job"] == jid
+    manifest = {"files": {"scene.blend": {"sha256": sha, "size": len(blend)}}}
+    assert w.get(f"/jobs/{jid}/files").json() == manifest
     for _ in range(2):
         r = w.get(f"/files/{sha}")
         assert r.status_code == 200 and r.content == blend
-    assert server.file_fetches == [sha], "fetched from the Server once"
+    assert (m.config.file_cache_dir / sha[:2] / sha).read_bytes() == blend
+    assert w.get(f"/files/{foreign}").status_code == 404, "the Server hands out only this Manager's job files"
     assert w.get("/files/" + "0" * 64).status_code == 404
     assert w.get("/jobs/nojob/files").status_code == 404
 
-    out = b"\x89PNG fake frame"
+    out = b"\x89PNG a frame"
     out_sha = hashlib.sha256(out).hexdigest()
-    r = w.session.put(m.url + "/jobs/job1/outputs/frames/0001.png", params={"task": "t1"}, data=out,
+    r = w.session.put(m.url + f"/jobs/{jid}/outputs/frames/0001.png", params={"task": task["_id"]}, data=out,
                       headers={"X-Flamenco-SHA256": out_sha}, timeout=10)
     assert r.status_code == 204, r.text
-    r = w.session.put(m.url + "/jobs/job1/outputs/../evil.png", data=out, timeout=10)
+    r = w.session.put(m.url + f"/jobs/{jid}/outputs/../evil.png", data=out, timeout=10)
     assert r.status_code in (400, 404)
-    r = w.session.put(m.url + "/jobs/job1/outputs/x.png", data=out, headers={"X-Flamenco-SHA256": "1" * 64},
+    r = w.session.put(m.url + f"/jobs/{jid}/outputs/x.png", data=out, headers={"X-Flamenco-SHA256": "1" * 64},
                       timeout=10)
     assert r.status_code == 400
+    complete(w, task["_id"])
+
     server.stop()
-    # Cached: served while the Server is down.
-    assert w.get(f"/files/{sha}").content == blend
-    assert w.get("/jobs/job1/files").status_code == 200
-    assert m.core.upstream.push_tick() == 0 and m.core.upstream.queue_length() == 1
+    assert w.get(f"/files/{sha}").content == blend, "cached: served while the Server is down"
+    assert w.get(f"/jobs/{jid}/files").json() == manifest
+    now = time.time()
+    assert up.push_tick(now) == 0 and up.queue_length() == 3  # active, the output, completed
     server.start()
-    m.core.upstream.push_tick(time.time() + 10)
-    assert server.outputs == {("job1", "frames/0001.png"): out}
-    assert m.core.upstream.queue_length() == 0
+    assert up.push_tick(now + 10) == 3 and up.queue_length() == 0
+    outputs = server.call("GET", f"/api/jobs/{jid}/outputs").json()["outputs"]
+    assert [(o["relpath"], o["sha256"], o["task"]) for o in outputs] == [("frames/0001.png", out_sha, task["_id"])]
+    assert server.call("GET", f"/api/jobs/{jid}/outputs/frames/0001.png").content == out
+    assert server.job(jid)["status"] == "completed"
     assert not list(m.config.spool_dir.iterdir())
 
 
-def test_idle_long_polling_worker_gets_new_server_task_fast(linked, server):
+def test_submit_to_start_reaches_idle_long_polling_worker(linked, server):
     m = linked()
+    w = announced(m)
     m.core.start_loops()
-    w = Worker(m.url).register()
-    result = {}
+    got = {}
 
     def poll():
-        r = w.fetch(long_poll=10)
-        result["t"], result["r"] = time.monotonic(), r
+        r = w.fetch(long_poll=15)
+        got["t"], got["r"] = time.monotonic(), r
 
     t = threading.Thread(target=poll)
     t.start()
-    time.sleep(0.6)
+    time.sleep(0.8)
     t0 = time.monotonic()
-    server.add_task(task_doc("fresh"))
-    t.join(12)
-    assert result["r"].status_code == 200 and result["r"].json()["_id"] == "fresh"
-    assert result["t"] - t0 < 1.5
+    server.submit_sleep("1")
+    t.join(20)
+    assert got["r"].status_code == 200
+    assert got["t"] - t0 < 2.0
 
 
 def test_clean_slate_resync_drops_tasks_the_server_no_longer_lists(linked, server):
     m = linked(upstream={"resync_interval": 100.0})
-    server.add_task(task_doc("keep"))
-    server.add_task(task_doc("gone"))
     up = m.core.upstream
+    announced(m)
+    keep, gone = server.submit_sleep("1"), server.submit_sleep("1")
+    (keep_tid,), (gone_tid,) = ([t["id"] for t in server.tasks(j["id"])] for j in (keep, gone))
     now = time.time()
     assert up.fetch_tick(now)["new"] == 2
-    del server.tasks["gone"]  # e.g. its job was deleted on the Server
-    up.fetch_tick(now + 10)
-    assert m.core.store.m.Task.get_by_id("gone").status == "claimed-by-manager", "incremental: not noticed"
+    assert server.set_job_status(gone["id"], "pause").status_code == 200  # its task is no longer runnable
+    assert up.fetch_tick(now + 10) is None, "incremental: not noticed"
+    assert local_statuses(m)[gone_tid] == "claimed-by-manager"
     counts = up.fetch_tick(now + 200)
-    assert counts["dropped"] == 1 and server.depsgraph_headers[-1] is None
-    assert {t.id: t.status for t in m.core.store.m.Task.select()} == {"keep": "claimed-by-manager",
-                                                                      "gone": "canceled"}
-    assert up.queue_length() == 0, "nothing to tell the Server about a task it does not have"
+    assert counts["dropped"] == 1
+    assert local_statuses(m) == {keep_tid: "claimed-by-manager", gone_tid: "canceled"}
+    assert up.queue_length() == 0
+    # The Server still waits for the task to let go; the next push's cancel list settles it.
+    up.push_tick(now + 200)
+    up.push_tick(now + 201)
+    assert server.task(gone_tid)["status"] == "paused"
+    assert server.job(gone["id"])["status"] == "paused"
+    assert server.task(keep_tid)["status"] == "claimed-by-manager"
