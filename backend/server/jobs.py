@@ -401,7 +401,7 @@ def delete_job(ctx: ServerContext, user: User, job: Job) -> None:
 def visible_workers(user: User) -> list[tuple[WorkerRecord, str]]:
     from .admin import visible_manager_ids
     managers = visible_manager_ids(user)
-    query = WorkerRecord.select(WorkerRecord, Manager.name).join(Manager)
+    query = WorkerRecord.select(WorkerRecord, Manager.id, Manager.name).join(Manager)
     if managers is not None:
         if not managers:
             return []

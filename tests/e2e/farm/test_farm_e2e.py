@@ -15,10 +15,10 @@ from pathlib import Path
 
 import psutil
 import pytest
-import requests
 
 from flamenco_cli.farm import Farm
 from tests.conftest import ROOT
+from tests.farm_api import Api
 
 pytestmark = pytest.mark.e2e
 
@@ -42,46 +42,6 @@ def probe(ffprobe_args: list[str], path: Path) -> dict:
     out = subprocess.run(["ffprobe", "-v", "error", "-of", "json", *ffprobe_args, str(path)],
                          check=True, capture_output=True, text=True).stdout
     return json.loads(out)
-
-
-class Api:
-    def __init__(self, info: dict):
-        self.base = info["server_url"]
-        self.s = requests.Session()
-        self.s.headers["Authorization"] = f"Bearer {info['admin_token']}"
-
-    def get(self, path):
-        r = self.s.get(self.base + path, timeout=10)
-        r.raise_for_status()
-        return r.json()
-
-    def post(self, path, body):
-        r = self.s.post(self.base + path, json=body, timeout=30)
-        assert r.status_code < 300, r.text
-        return r.json() if r.content else None
-
-    def job(self, job_id):
-        return self.get(f"/api/jobs/{job_id}")
-
-    def tasks(self, job_id):
-        data = self.get(f"/api/jobs/{job_id}/tasks")
-        return data["tasks"] if isinstance(data, dict) else data
-
-    def workers(self):
-        data = self.get("/api/workers")
-        return data["workers"] if isinstance(data, dict) else data
-
-    def wait(self, job_id, until, timeout=240, poll=0.2, each=None):
-        deadline = time.monotonic() + timeout
-        while True:
-            job = self.job(job_id)
-            if each:
-                each(job)
-            if until(job):
-                return job
-            assert job["status"] not in ("failed", "canceled") or until(job), job
-            assert time.monotonic() < deadline, f"job {job_id} still {job['status']} after {timeout} s"
-            time.sleep(poll)
 
 
 def start_farm(tmp_path: Path, workers: int, extra: str = "") -> tuple[Farm, Api]:

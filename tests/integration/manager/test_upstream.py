@@ -91,9 +91,6 @@ def test_startup_notification_and_worker_report(linked, server):
     assert [(x["id"], x["manager_name"], x["status"]) for x in workers] == [(w.id, "mgr", "awake")]
 
 
-@pytest.mark.xfail(strict=True, reason="Server bug: GET /api/workers answers 'manager': null. visible_workers() "
-                                       "selects Manager.name only in its join, so Peewee puts a Manager without "
-                                       "an id on each WorkerRecord and worker_doc reads manager_id from it")
 def test_reported_workers_name_their_manager_id(linked, server):
     m = linked()
     announced(m)
