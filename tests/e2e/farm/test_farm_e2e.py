@@ -89,7 +89,8 @@ def blender_processes() -> list[psutil.Process]:
 
 
 def test_two_workers_render_a_12_frame_animation_with_video(farm_factory, tmp_path, blender_exe, ffmpeg_exe):
-    blend = make_scene(blender_exe, tmp_path / "scene" / "anim.blend", 12)
+    # Heavy enough (about 2 s a frame) that a chunk outlives the worker's 3 s progress throttle.
+    blend = make_scene(blender_exe, tmp_path / "scene" / "anim.blend", 12, 320, 240, 48)
     farm, api = farm_factory(workers=2)
     out = tmp_path / "render" / "anim"
     job = api.post("/api/jobs", render_job(blend, out, "1-12", 3, True, "anim 12 frames"))
@@ -111,7 +112,7 @@ def test_two_workers_render_a_12_frame_animation_with_video(farm_factory, tmp_pa
     assert [f.name for f in frames] == [f"{n:06d}.png" for n in range(1, 13)]
     for frame in frames:
         size = probe(["-show_entries", "stream=width,height"], frame)["streams"][0]
-        assert (size["width"], size["height"]) == (160, 120)
+        assert (size["width"], size["height"]) == (320, 240)
     videos = list(out.glob("*.mkv"))
     assert len(videos) == 1, list(out.iterdir())
     stream = probe(["-count_frames", "-select_streams", "v:0", "-show_entries", "stream=nb_read_frames"],
