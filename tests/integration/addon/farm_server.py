@@ -100,8 +100,9 @@ class FarmServer:
         assert status < 400, f"{method} {path}: {status} {doc}"
         return doc
 
-    def announce_manager(self, name: str, task_types=("blender-render", "sleep", "file-management",
-                                                       "video-encoding"), variables=None) -> None:
+    def announce_manager(self, name: str, task_types=("blender-render", "blender-bake", "sleep",
+                                                       "file-management", "video-encoding"),
+                         variables=None) -> None:
         m = self.managers[name]
         body = {"_meta": {"version": 2}, "manager_url": "http://manager.invalid", "nr_of_workers": 1,
                 "variables": variables or {}, "worker_task_types": list(task_types)}
