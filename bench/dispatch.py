@@ -23,6 +23,7 @@ import http.client
 import json
 import multiprocessing as mp
 import os
+import selectors
 import shutil
 import socket
 import subprocess
@@ -73,6 +74,11 @@ def pct(values: list[float], p: float) -> float:
 # --- throughput ----------------------------------------------------------------
 
 def client_proc(port: int, creds: list[tuple[str, str]], start_at: float, out_q) -> None:
+    """Simulated workers as threads, one http.client connection each (the first harness).
+
+    Each request costs the client a few hundred microseconds of CPU plus thread switches,
+    so on a 2-core machine the clients take much of the CPU the Manager needs; kept to
+    measure that (`--client threads`)."""
     results = []
     lock = threading.Lock()
 
@@ -135,7 +141,171 @@ def client_proc(port: int, creds: list[tuple[str, str]], start_at: float, out_q)
         t.start()
     for t in threads:
         t.join()
-    out_q.put(results)
+    out_q.put({"workers": results, "cpu": time.process_time()})
+
+
+UPDATE_DONE = json.dumps({"task_status": "completed", "activity": "done", "current_command_idx": 0,
+                          "task_progress_percentage": 100, "command_progress_percentage": 100}).encode()
+
+
+class _SimWorker:
+    """One simulated worker of `client_proc_selector`: its socket, its request in flight, its counts."""
+    __slots__ = ("wid", "auth", "sock", "buf", "kind", "task_id", "sent", "claims", "done", "errors",
+                 "finished", "retry_at")
+
+    def __init__(self, wid: str, secret: str):
+        self.wid = wid
+        self.auth = "Basic " + base64.b64encode(f"{wid}:{secret}".encode()).decode()
+        self.sock = None
+        self.buf = b""
+        self.kind = ""
+        self.task_id = ""
+        self.sent = 0.0
+        self.claims: list[float] = []
+        self.done = self.errors = 0
+        self.finished = False
+        self.retry_at = 0.0
+
+    def request(self, kind: str) -> bytes:
+        """The bytes of the next request: exactly what a worker sends (Basic auth, JSON)."""
+        self.kind = kind
+        if kind == "claim":
+            return (f"POST /task HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {self.auth}\r\n"
+                    f"Content-Type: application/json\r\nContent-Length: 0\r\n\r\n").encode()
+        return (f"POST /tasks/{self.task_id}/update HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {self.auth}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(UPDATE_DONE)}\r\n\r\n").encode() + UPDATE_DONE
+
+
+def _parse_response(buf: bytes):
+    """(status, body, rest, close) of the first complete HTTP/1.1 response in buf, or None if incomplete."""
+    head_end = buf.find(b"\r\n\r\n")
+    if head_end < 0:
+        return None
+    head = buf[:head_end].decode("latin-1")
+    lines = head.split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    length, close = 0, False
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        name = name.strip().lower()
+        if name == "content-length":
+            length = int(value)
+        elif name == "connection":
+            close = value.strip().lower() == "close"
+        elif name == "transfer-encoding" and "chunked" in value.lower():
+            raise RuntimeError("chunked responses are not expected from the Manager")
+    end = head_end + 4 + length
+    if len(buf) < end:
+        return None
+    return status, buf[head_end + 4:end], buf[end:], close
+
+
+def client_proc_selector(port: int, creds: list[tuple[str, str]], start_at: float, out_q) -> None:
+    """Simulated workers on one thread: non-blocking sockets and a selector (the default harness).
+
+    Still the real protocol over real HTTP/1.1: one keep-alive TCP connection per worker,
+    Basic auth on every request, POST /task, the Task document parsed as JSON for its
+    `_id`, POST /tasks/{id}/update with a completed TaskUpdate. What it leaves out is a
+    thread per worker: the bytes of a request are formatted directly and the response is
+    parsed by hand (status line, Content-Length, body), which costs the client tens of
+    microseconds per request instead of hundreds."""
+    sel = selectors.DefaultSelector()
+    workers = [_SimWorker(*c) for c in creds]
+
+    def connect(w: _SimWorker) -> None:
+        if w.sock is not None:
+            try:
+                sel.unregister(w.sock)
+            except (KeyError, ValueError):
+                pass
+            w.sock.close()
+        w.sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+        w.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        w.sock.setblocking(False)
+        w.buf = b""
+        sel.register(w.sock, selectors.EVENT_READ, w)
+
+    def send(w: _SimWorker, kind: str) -> None:
+        data = w.request(kind)
+        w.sent = time.perf_counter()
+        w.sock.setblocking(True)  # a few hundred bytes: never blocks in practice
+        w.sock.sendall(data)
+        w.sock.setblocking(False)
+
+    waiting: list[_SimWorker] = []  # told 503: retry later
+    reconnects = 0
+    for w in workers:
+        connect(w)
+    while time.time() < start_at:
+        time.sleep(0.001)
+    for w in workers:
+        send(w, "claim")
+    active = len(workers)
+    while active:
+        now = time.perf_counter()
+        if waiting:
+            for w in [w for w in waiting if w.retry_at <= now]:
+                waiting.remove(w)
+                send(w, w.kind)
+        for key, _ in sel.select(0.01 if waiting else 60):
+            w = key.data
+            try:
+                data = w.sock.recv(65536)
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError as ex:
+                data = b""
+                print(f"worker {w.wid}: {ex!r}", file=sys.stderr)
+            if not data:  # the Manager closed the connection: send the request again
+                w.errors += 1
+                if w.errors > 50:
+                    w.finished = True
+                    active -= 1
+                    sel.unregister(w.sock)
+                    continue
+                connect(w)
+                send(w, w.kind)
+                continue
+            w.buf += data
+            parsed = _parse_response(w.buf)
+            if parsed is None:
+                continue
+            status, body, w.buf, close = parsed
+            if close:  # the server will not keep this connection: open a new one, as http.client does
+                reconnects += 1
+                connect(w)
+            if w.kind == "claim":
+                w.claims.append(time.perf_counter() - w.sent)
+                if status == 200:
+                    w.task_id = json.loads(body)["_id"]
+                    send(w, "update")
+                elif status == 204:
+                    w.finished = True
+                    active -= 1
+                    sel.unregister(w.sock)
+                    w.sock.close()
+                elif status == 503:
+                    w.retry_at = time.perf_counter() + 0.05
+                    waiting.append(w)
+                else:
+                    w.errors += 1
+                    send(w, "claim")
+            else:
+                if status == 503:
+                    w.retry_at = time.perf_counter() + 0.05
+                    waiting.append(w)
+                    continue
+                if status == 204:
+                    w.done += 1
+                else:
+                    w.errors += 1
+                send(w, "claim")
+    end = time.time()
+    out_q.put({"workers": [(w.claims, w.done, w.errors, end) for w in workers], "cpu": time.process_time(),
+               "reconnects": reconnects})
+
+
+CLIENTS = {"selector": client_proc_selector, "threads": client_proc}
 
 
 def solo_claims(s: requests.Session, url: str, cred: tuple[str, str], n: int) -> list[float]:
@@ -159,7 +329,7 @@ def solo_claims(s: requests.Session, url: str, cred: tuple[str, str], n: int) ->
     return out
 
 
-def bench_throughput(n_workers: int, n_tasks: int, procs: int, threads: int) -> dict:
+def bench_throughput(n_workers: int, n_tasks: int, procs: int, threads: int, client: str = "selector") -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="bench-manager-"))
     port = free_port()
     log = open(tmp / "manager.log", "w")
@@ -186,12 +356,15 @@ def bench_throughput(n_workers: int, n_tasks: int, procs: int, threads: int) -> 
         cpu_before = proc_cpu_seconds(mgr.pid)
         q = mp.Queue()
         parts = [creds[i::procs] for i in range(procs)]
-        ps = [mp.Process(target=client_proc, args=(port, part, start_at, q)) for part in parts]
+        ps = [mp.Process(target=CLIENTS[client], args=(port, part, start_at, q)) for part in parts]
         for p in ps:
             p.start()
-        results = [r for _ in ps for r in q.get(timeout=600)]
+        outs = [q.get(timeout=600) for _ in ps]
         for p in ps:
             p.join()
+        results = [r for out in outs for r in out["workers"]]
+        client_cpu = sum(out["cpu"] for out in outs)
+        reconnects = sum(out.get("reconnects", 0) for out in outs)
         end = max(r[3] for r in results)
         claims = [c for r in results for c in r[0]]
         done = sum(r[1] for r in results)
@@ -199,7 +372,7 @@ def bench_throughput(n_workers: int, n_tasks: int, procs: int, threads: int) -> 
         cpu = proc_cpu_seconds(mgr.pid) - cpu_before
         status = s.get(url + "/api/admin/status").json()
         solo = solo_claims(s, url, creds[0], 500)
-        return {"manager_cpu_s": cpu, "solo_p50_ms": pct(solo, 50) * 1000, "solo_p99_ms": pct(solo, 99) * 1000,
+        return {"manager_cpu_s": cpu, "client_cpu_s": client_cpu, "reconnects": reconnects, "solo_p50_ms": pct(solo, 50) * 1000, "solo_p99_ms": pct(solo, 99) * 1000,
                 "workers": n_workers, "tasks": n_tasks, "completed": done, "errors": errors,
                 "seconds": end - start_at, "tasks_per_s": done / (end - start_at),
                 "claim_p50_ms": pct(claims, 50) * 1000, "claim_p99_ms": pct(claims, 99) * 1000,
@@ -241,7 +414,7 @@ def _constant_server(port: int, n_tasks: int, threads: int) -> None:
     time.sleep(3600)
 
 
-def bench_http_ceiling(n_workers: int, n_tasks: int, procs: int, threads: int) -> dict:
+def bench_http_ceiling(n_workers: int, n_tasks: int, procs: int, threads: int, client: str = "selector") -> dict:
     """The same clients against a Bottle app on cheroot that answers with constants:
     what the HTTP stack alone allows on this machine."""
     port = free_port()
@@ -253,16 +426,18 @@ def bench_http_ceiling(n_workers: int, n_tasks: int, procs: int, threads: int) -
         start_at = time.time() + 0.5
         cpu_before = proc_cpu_seconds(server.pid)
         q = mp.Queue()
-        ps = [mp.Process(target=client_proc, args=(port, creds[i::procs], start_at, q)) for i in range(procs)]
+        ps = [mp.Process(target=CLIENTS[client], args=(port, creds[i::procs], start_at, q)) for i in range(procs)]
         for p in ps:
             p.start()
-        results = [r for _ in ps for r in q.get(timeout=600)]
+        outs = [q.get(timeout=600) for _ in ps]
+        cpu = proc_cpu_seconds(server.pid) - cpu_before
         for p in ps:
             p.join()
+        results = [r for out in outs for r in out["workers"]]
         end = max(r[3] for r in results)
         done = sum(r[1] for r in results)
-        return {"tasks_per_s": done / (end - start_at),
-                "cpu_ms_per_task": (proc_cpu_seconds(server.pid) - cpu_before) / max(1, done) * 1000}
+        return {"tasks_per_s": done / (end - start_at), "cpu_ms_per_task": cpu / max(1, done) * 1000,
+                "client_cpu_ms_per_task": sum(out["cpu"] for out in outs) / max(1, done) * 1000}
     finally:
         server.terminate()
 
@@ -434,37 +609,68 @@ def bench_submit_to_start(rounds: int) -> dict | None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def median(values: list[float]) -> float:
+    values = sorted(values)
+    n = len(values)
+    return values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2
+
+
+def loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workers", type=int, default=200)
     ap.add_argument("--tasks", type=int, default=6000)
-    ap.add_argument("--procs", type=int, default=2, help="client processes holding the worker threads")
+    ap.add_argument("--procs", type=int, default=2, help="client processes holding the simulated workers")
+    ap.add_argument("--client", choices=sorted(CLIENTS), default="selector",
+                    help="selector: all of a process's workers on one thread (default); threads: a thread each")
     ap.add_argument("--threads", type=int, default=64, help="the Manager's HTTP threads")
+    ap.add_argument("--runs", type=int, default=3, help="throughput runs (the median is the figure)")
     ap.add_argument("--rounds", type=int, default=30, help="submit-to-start samples")
     ap.add_argument("--skip-s2s", action="store_true")
+    ap.add_argument("--skip-idle", action="store_true")
     ap.add_argument("--ceiling", action="store_true", help="also measure the HTTP stack alone")
     args = ap.parse_args()
 
-    print(f"== dispatch throughput: {args.workers} workers, {args.tasks} zero-work tasks, one Manager on SQLite")
-    r = bench_throughput(args.workers, args.tasks, args.procs, args.threads)
-    print(f"completed {r['completed']}/{r['tasks']} tasks in {r['seconds']:.2f} s "
-          f"({r['errors']} errors, Manager HTTP threads {r['http_threads']})")
-    print(f"throughput: {r['tasks_per_s']:.0f} tasks/s (target >= 1000)")
-    print(f"claim latency (POST /task round trip) under that load: p50 {r['claim_p50_ms']:.1f} ms, "
-          f"p99 {r['claim_p99_ms']:.1f} ms (mostly queueing: 200 workers on one busy core)")
-    print(f"claim latency, one worker alone: p50 {r['solo_p50_ms']:.2f} ms, p99 {r['solo_p99_ms']:.2f} ms")
-    print(f"manager task statuses at the end: {r['manager_tasks']}")
-    print(f"Manager CPU: {r['manager_cpu_s']:.1f} s for {r['completed']} tasks = "
-          f"{r['manager_cpu_s'] / max(1, r['completed']) * 1000:.2f} ms per task (2 requests), "
-          f"{r['manager_cpu_s'] / r['seconds'] * 100:.0f}% of a core")
+    print(f"== dispatch throughput: {args.workers} workers ({args.client} client, {args.procs} processes), "
+          f"{args.tasks} zero-work tasks, one Manager on SQLite, {args.runs} runs; {os.cpu_count()} CPUs")
+    runs = []
+    for n in range(args.runs):
+        load = loadavg()
+        r = bench_throughput(args.workers, args.tasks, args.procs, args.threads, args.client)
+        runs.append(r)
+        done = max(1, r["completed"])
+        print(f"run {n + 1}: {r['tasks_per_s']:.0f} tasks/s, {r['completed']}/{r['tasks']} completed in "
+              f"{r['seconds']:.2f} s, {r['errors']} errors, {r['reconnects']} reconnects; claim p50 {r['claim_p50_ms']:.1f} ms, "
+              f"p99 {r['claim_p99_ms']:.1f} ms; Manager CPU {r['manager_cpu_s'] / done * 1000:.2f} ms/task "
+              f"({r['manager_cpu_s'] / r['seconds'] * 100:.0f}% of a core), clients "
+              f"{r['client_cpu_s'] / done * 1000:.2f} ms/task; load before {load}")
+        if r["manager_tasks"] != {"completed": r["tasks"]}:
+            print(f"  manager task statuses at the end: {r['manager_tasks']}")
+    print(f"throughput: median {median([r['tasks_per_s'] for r in runs]):.0f} tasks/s (target >= 1000)")
+    print(f"claim latency (POST /task round trip) under that load: median p50 "
+          f"{median([r['claim_p50_ms'] for r in runs]):.1f} ms, p99 {median([r['claim_p99_ms'] for r in runs]):.1f} ms")
+    print(f"claim latency, one worker alone: p50 {median([r['solo_p50_ms'] for r in runs]):.2f} ms, "
+          f"p99 {median([r['solo_p99_ms'] for r in runs]):.2f} ms")
+    print(f"Manager CPU: median {median([r['manager_cpu_s'] / max(1, r['completed']) * 1000 for r in runs]):.2f} ms "
+          f"per task (2 requests); clients {median([r['client_cpu_s'] / max(1, r['completed']) * 1000 for r in runs]):.2f} ms")
     if args.ceiling:
-        c = bench_http_ceiling(args.workers, args.tasks, args.procs, args.threads)
-        print(f"HTTP stack alone (Bottle on cheroot answering constants, same clients): "
-              f"{c['tasks_per_s']:.0f} tasks/s, {c['cpu_ms_per_task']:.2f} ms CPU per task")
-    print(f"== idle farm: {args.workers} workers parked in long-polls, tasks arrive one at a time")
-    i = bench_idle_wakeup(args.workers, 40, args.procs)
-    print(f"{i['received']}/{i['tasks']} tasks picked up; task added -> running on a worker: "
-          f"p50 {i['p50_ms']:.1f} ms, p99 {i['p99_ms']:.1f} ms (Manager HTTP threads {i['threads']})")
+        cs = [bench_http_ceiling(args.workers, args.tasks, args.procs, args.threads, args.client)
+              for _ in range(args.runs)]
+        print(f"HTTP stack alone (Bottle on cheroot answering constants, same clients): median "
+              f"{median([c['tasks_per_s'] for c in cs]):.0f} tasks/s, server "
+              f"{median([c['cpu_ms_per_task'] for c in cs]):.2f} ms CPU per task, clients "
+              f"{median([c['client_cpu_ms_per_task'] for c in cs]):.2f} ms")
+    if not args.skip_idle:
+        print(f"== idle farm: {args.workers} workers parked in long-polls, tasks arrive one at a time")
+        i = bench_idle_wakeup(args.workers, 40, args.procs)
+        print(f"{i['received']}/{i['tasks']} tasks picked up; task added -> running on a worker: "
+              f"p50 {i['p50_ms']:.1f} ms, p99 {i['p99_ms']:.1f} ms (Manager HTTP threads {i['threads']})")
     if not args.skip_s2s:
         print(f"== submit-to-start: job at the Server -> idle long-polling worker, {args.rounds} rounds")
         s = bench_submit_to_start(args.rounds)

@@ -34,15 +34,21 @@ LISTEN_BACKLOG = 1024
 """The listen() backlog. cheroot's default of 5 drops connections when many clients
 connect at once (a farm's workers after a restart): they then hang until their timeout."""
 
+KEEP_ALIVE_LIMIT = 1000
+"""Idle keep-alive connections kept open. cheroot's default of 10 closes the connection
+after nearly every request once more than 10 clients (a farm's workers) are connected,
+so each request paid a new TCP connection."""
+
 
 class ServiceThread:
     """A cheroot server on a thread; `url` is known once `start()` returned."""
 
     def __init__(self, app, host: str = "127.0.0.1", port: int = 0, threads: int = 16,
-                 name: str = "flamenco", backlog: int = LISTEN_BACKLOG):
+                 name: str = "flamenco", backlog: int = LISTEN_BACKLOG, keep_alive: int = KEEP_ALIVE_LIMIT):
         self.server = wsgi.Server((host, port), app, numthreads=threads, server_name=name,
                                   timeout=30, shutdown_timeout=5, request_queue_size=backlog)
         self.server.max_request_body_size = 0
+        self.server.keep_alive_conn_limit = keep_alive
         self._thread: threading.Thread | None = None
         self.host = host
 

@@ -77,6 +77,7 @@ def install(app: bottle.Bottle, core) -> None:
             "workers": {"total": sum(wstat.values()), "by_status": wstat},
             "tasks": {"total": sum(tasks.values()), "by_status": tasks},
             "long_polls": {"waiting": core.wakeup.waiting, "limit": core.long_polls_limit},
+            "dispatch": {"requests": core.db_thread.jobs, "transactions": core.db_thread.batches},
             "upstream": {"queue_length": m.UpstreamItem.select().count(),
                          **(up.health.to_dict(True) if up else {"linked": False, "healthy": False}),
                          "server_url": cfg.upstream.server_url or None,

@@ -16,6 +16,7 @@ import peewee
 from backend.web import JsonApiPlugin, install_json_errors
 
 from .config import ManagerConfig
+from .db_thread import DbThread
 from .job_files import JobFiles
 from .latest_image import LatestImage
 from .models import Store
@@ -41,6 +42,7 @@ class ManagerCore:
         self.store.create_tables()
         self.wakeup = Wakeup()
         self.logs = TaskLogs(config.task_log_dir, config.logs.rotations_kept)
+        self.db_thread = DbThread(self.store)
         self.state = TaskStateMachine(self.store, config, self.logs, self.wakeup)
         self.scheduler = Scheduler(self.store, config, self.state, self.logs)
         self.updates = TaskUpdates(self.store, config, self.state, self.logs)
@@ -78,7 +80,7 @@ class ManagerCore:
 
     def stop_loops(self, timeout: float = 5.0) -> None:
         self.stop_event.set()
-        self.wakeup.notify()
+        self.wakeup.notify_all()
         self.latest_image.changed.notify()
         if self.upstream:
             self.upstream.kick()
@@ -88,6 +90,7 @@ class ManagerCore:
         for t in self._threads:
             t.join(timeout)
         self._threads.clear()
+        self.db_thread.stop(timeout)
         self.logs.close_all()
 
 

@@ -16,7 +16,7 @@ from shared.statuses import TaskStatus as TS
 
 from .models import Store
 from .task_logs import safe_id
-from .task_state import TaskStateMachine
+from .task_state import RUNNABLE, TaskStateMachine
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,7 @@ def ingest_tasks(store: Store, state: TaskStateMachine, docs: list[documents.Tas
     m = store.m
     T, U = m.Task, m.UpstreamItem
     counts = {"new": 0, "updated": 0, "skipped": 0}
+    runnable = 0
     with store.write():
         next_seq = (T.select(T.seq).order_by(T.seq.desc()).scalar() or 0) + 1
         for doc in docs:
@@ -59,6 +60,7 @@ def ingest_tasks(store: Store, state: TaskStateMachine, docs: list[documents.Tas
                     status = TS.CLAIMED_BY_MANAGER.value
                 T.insert(id=doc.id, seq=next_seq, status=status, failed_by_workers=failed_by, updated=now,
                          **meta).execute()
+                runnable += status in RUNNABLE
                 next_seq += 1
                 _set_parents(m, doc.id, doc.parents, replace=False)
                 _set_failures(m, doc, failed_by)
@@ -68,6 +70,7 @@ def ingest_tasks(store: Store, state: TaskStateMachine, docs: list[documents.Tas
             _set_parents(m, doc.id, doc.parents, replace=True)
             pending = U.select().where((U.kind == "task-update") & (U.key == doc.id)).exists()
             if existing.status in _LOCAL_WINS or pending or status in _LOCAL_WINS or status == existing.status:
+                runnable += existing.status in RUNNABLE  # its parents or type may have changed
                 counts["updated"] += 1
                 continue
             if status in (TS.QUEUED.value, TS.CLAIMED_BY_MANAGER.value, TS.SOFT_FAILED.value):
@@ -79,8 +82,9 @@ def ingest_tasks(store: Store, state: TaskStateMachine, docs: list[documents.Tas
                 state.change_status(existing, status, worker=None, upstream=False, now=now,
                                     reason=f"the Server has it {doc.status}")
             counts["updated"] += 1
-    if counts["new"] or counts["updated"]:
-        state.wakeup.notify()
+    if runnable:
+        # Tasks that became runnable by a status change woke a worker each already.
+        state.wakeup.notify(runnable)
     return counts
 
 

@@ -14,12 +14,32 @@ from contextlib import contextmanager
 
 import peewee
 
-from backend.db import SQLITE_PRAGMAS, write_transaction
+from backend.db import SQLITE_PRAGMAS, is_sqlite
+
+
+class RawJSON(str):
+    """A JSON column's text as read by `Store.instance`, decoded on first access."""
+
+
+class _LazyJSONAccessor(peewee.FieldAccessor):
+    def __get__(self, instance, instance_type=None):
+        if instance is None:
+            return self.field
+        value = instance.__data__.get(self.name)
+        if type(value) is RawJSON:
+            value = instance.__data__[self.name] = json.loads(value)
+        return value
 
 
 class JSONField(peewee.TextField):
+    accessor_class = _LazyJSONAccessor
+
     def db_value(self, value):
-        return None if value is None else json.dumps(value, separators=(",", ":"))
+        if value is None:
+            return None
+        if type(value) is RawJSON:
+            return str(value)
+        return json.dumps(value, separators=(",", ":"))
 
     def python_value(self, value):
         return None if value is None else json.loads(value)
@@ -173,32 +193,56 @@ class Store:
         self.db = db
         self.m = Models(db)
         self.lock = threading.RLock()
+        self._local = threading.local()
+        self._begin = "BEGIN IMMEDIATE" if is_sqlite(db) else "BEGIN"
         self._sql_cache: dict = {}
 
     # --- hot paths ----------------------------------------------------------------
     # Peewee builds SQL anew for every query, which for these wide tables costs about
     # a millisecond; the dispatch path (auth, claim, update) uses cached statements.
 
-    def _select_sql(self, model) -> tuple[str, list]:
-        key = ("select", model)
+    def _fields(self, model) -> tuple[str, list]:
+        """The column list, and (name, converter) per column: SQLite already gives text,
+        integers and floats as Python wants them; booleans need bool(), JSON is left as
+        RawJSON until read (the hot path reads few of a task's JSON columns)."""
+        key = ("fields", model)
         if key not in self._sql_cache:
             fields = list(model._meta.sorted_fields)
-            cols = ", ".join(f'"{f.column_name}"' for f in fields)
-            pk = model._meta.primary_key.column_name
-            self._sql_cache[key] = (f'SELECT {cols} FROM "{model._meta.table_name}" WHERE "{pk}" = ?', fields)
+            convert = []
+            for f in fields:
+                if isinstance(f, JSONField):
+                    convert.append((f.name, RawJSON))
+                elif isinstance(f, peewee.BooleanField):
+                    convert.append((f.name, bool))
+                elif isinstance(f, (peewee.CharField, peewee.TextField, peewee.IntegerField, peewee.FloatField)):
+                    convert.append((f.name, None))
+                else:
+                    convert.append((f.name, f.python_value))
+            self._sql_cache[key] = (", ".join(f'"{f.column_name}"' for f in fields), convert)
         return self._sql_cache[key]
+
+    def columns_sql(self, model) -> str:
+        """The column list that `instance` expects, for SELECT and RETURNING."""
+        return self._fields(model)[0]
+
+    def instance(self, model, values):
+        """A model instance from a row of `columns_sql(model)` values."""
+        convert = self._fields(model)[1]
+        inst = model(__no_default__=True)
+        inst.__data__ = {name: (fn(v) if fn is not None and v is not None else v)
+                         for (name, fn), v in zip(convert, values)}
+        inst._dirty = set()
+        return inst
 
     def row(self, model, pk):
         """The row with this primary key as a model instance, or None."""
-        sql, fields = self._select_sql(model)
+        key = ("select", model)
+        if key not in self._sql_cache:
+            pk_col = model._meta.primary_key.column_name
+            self._sql_cache[key] = f'SELECT {self.columns_sql(model)} FROM "{model._meta.table_name}" WHERE "{pk_col}" = ?'
         self.ensure_connected()
-        found = self.db.execute_sql(sql, (pk,)).fetchone()
-        if found is None:
-            return None
-        inst = model(__no_default__=True)
-        inst.__data__ = {f.name: (f.python_value(v) if v is not None else None) for f, v in zip(fields, found)}
-        inst._dirty = set()
-        return inst
+        found = self.db.execute_sql(self._sql_cache[key], (pk,)).fetchone()
+        return None if found is None else self.instance(model, found)
 
     def update_row(self, model, pk, where: str = "", where_params: tuple = (), **values) -> int:
         """UPDATE one row by primary key (plus an optional extra SQL condition); the row count."""
@@ -220,6 +264,9 @@ class Store:
             self.db.execute_sql(
                 "CREATE INDEX IF NOT EXISTS task_runnable_order ON task (job_priority DESC, priority DESC, seq ASC) "
                 "WHERE status IN ('queued', 'claimed-by-manager', 'soft-failed')")
+            # A worker's active task, without walking every task it ever ran.
+            self.db.execute_sql(
+                "CREATE INDEX IF NOT EXISTS task_active_by_worker ON task (worker, updated) WHERE status = 'active'")
 
     def ensure_connected(self) -> None:
         """Each server thread keeps its own connection open (Peewee's state is per thread)."""
@@ -228,13 +275,63 @@ class Store:
 
     @contextmanager
     def write(self):
+        """One write transaction (BEGIN IMMEDIATE under the write lock); nested calls join it.
+
+        Callbacks registered with `after_commit` inside it run once it has committed,
+        after the lock is released, and are dropped if it rolls back. (BEGIN and COMMIT
+        are issued directly: Peewee's transaction objects cost more than the statements.)"""
         self.ensure_connected()
+        local = self._local
         with self.lock:
-            if self.db.in_transaction():
-                yield
+            if getattr(local, "depth", 0):
+                local.depth += 1
+                try:
+                    yield
+                finally:
+                    local.depth -= 1
                 return
-            with write_transaction(self.db):
+            pending = local.after_commit = []
+            db = self.db
+            db.execute_sql(self._begin)
+            local.depth = 1
+            try:
                 yield
+            except BaseException:
+                local.depth = 0
+                local.after_commit = None
+                db.execute_sql("ROLLBACK")
+                raise
+            local.depth = 0
+            local.after_commit = None
+            try:
+                db.execute_sql("COMMIT")
+            except BaseException:
+                if not db.connection().in_transaction:
+                    raise
+                db.execute_sql("ROLLBACK")
+                raise
+        for fn in pending:
+            fn()
+
+    def in_write(self) -> bool:
+        """Whether this thread is inside `write()`."""
+        return bool(getattr(self._local, "depth", 0))
+
+    def set_after_commit_sink(self, sink: list) -> None:
+        """Inside a write transaction: collect `after_commit` callbacks in `sink` from now on
+        (the database thread gives each request in a batch its own)."""
+        self._local.after_commit = sink
+
+    def after_commit(self, fn) -> None:
+        """Run `fn` when this thread's write transaction has committed (at once outside one).
+
+        Wake-ups go through here: a worker woken before the commit would look at the
+        old snapshot, find nothing, and go back to sleep with the task still waiting."""
+        pending = getattr(self._local, "after_commit", None)
+        if pending is None:
+            fn()
+        else:
+            pending.append(fn)
 
     def get_setting(self, key: str, default: str | None = None) -> str | None:
         self.ensure_connected()

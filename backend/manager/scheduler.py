@@ -15,16 +15,16 @@ tasks of jobs whose dependencies are done.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 
-from shared import documents
-from shared.statuses import TaskStatus as TS
+from shared.statuses import TaskStatus as TS, WorkerStatus as WS
 
 from .config import ManagerConfig
 from .models import Store
 from .task_logs import TaskLogs
-from .task_state import RUNNABLE, TaskStateMachine, log_line
+from .task_state import TaskStateMachine, log_line
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +46,22 @@ ORDER BY t.job_priority DESC, t.priority DESC, t.seq ASC
 LIMIT {limit}
 """
 
+# The claim: the best candidate becomes active for the worker in one statement, which
+# also proves it (still runnable, the worker still one that may get work: a worker that
+# signed off or went to sleep while its long-poll was held gets nothing).
+_CLAIM_SQL = """
+UPDATE task SET status = 'active', worker = ?, last_worker_ping = ?, updated = ?, activity = '',
+    current_command_idx = 0, task_progress_percentage = 0, command_progress_percentage = 0
+WHERE id = ({candidate})
+  AND status IN ('queued', 'claimed-by-manager', 'soft-failed')
+  AND EXISTS (SELECT 1 FROM worker w WHERE w.id = ? AND w.status NOT IN ({refused}))
+RETURNING {columns}
+"""
 
-_STILL_RUNNABLE = "status IN ('queued', 'claimed-by-manager', 'soft-failed')"
+REFUSED_WORKER_STATUSES = (WS.OFFLINE.value, WS.SHUTDOWN.value, WS.ASLEEP.value, WS.ERROR.value)
+"""A worker in one of these gets no task, even from a request that was already waiting."""
 
+_OWN_ACTIVE_SQL = "SELECT {columns} FROM task WHERE worker = ? AND status = 'active' ORDER BY updated DESC LIMIT 1"
 
 def free_memory_mb(resources: dict | None) -> float | None:
     if not isinstance(resources, dict):
@@ -63,89 +76,121 @@ class Scheduler:
     def __init__(self, store: Store, config: ManagerConfig, state: TaskStateMachine, logs: TaskLogs):
         self.store, self.config, self.state, self.logs = store, config, state, logs
         self.m = store.m
+        self._sql: dict = {}
+        self._found_work = False
+        """Whether the last claim found a task: then the next one skips the read-only look."""
+
+    def _candidate_sql(self, worker, limit: int) -> tuple[str, list]:
+        types = list(worker.supported_task_types or [])
+        tags = [t for t in (worker.tags or []) if isinstance(t, str)]
+        tag_clause = f" OR t.job_worker_tag IN ({','.join('?' * len(tags))})" if tags else ""
+        key = ("candidates", len(types), len(tags), limit)
+        sql = self._sql.get(key)
+        if sql is None:
+            sql = self._sql[key] = _CANDIDATE_SQL.format(
+                types=",".join("?" * len(types)), tag_clause=tag_clause, limit=int(limit)).strip()
+        mem = free_memory_mb(worker.resources)
+        return sql, [*types, *tags, mem, mem, worker.id, worker.id]
 
     def candidates(self, worker, limit: int = 1) -> list[str]:
         """Ids of the tasks `worker` may run, best first (read only)."""
-        types = list(worker.supported_task_types or [])
-        if not types:
+        if not worker.supported_task_types:
             return []
-        tags = [t for t in (worker.tags or []) if isinstance(t, str)]
-        tag_clause = f" OR t.job_worker_tag IN ({','.join('?' * len(tags))})" if tags else ""
-        sql = _CANDIDATE_SQL.format(types=",".join("?" * len(types)), tag_clause=tag_clause, limit=int(limit))
-        mem = free_memory_mb(worker.resources)
-        params = [*types, *tags, mem, mem, worker.id, worker.id]
+        sql, params = self._candidate_sql(worker, limit)
+        self.store.ensure_connected()
         return [row[0] for row in self.store.db.execute_sql(sql, params).fetchall()]
 
     def own_active_task(self, worker):
-        found = self.store.db.execute_sql(
-            "SELECT id FROM task WHERE worker = ? AND status = 'active' ORDER BY updated DESC LIMIT 1",
-            (worker.id,)).fetchone()
-        return self.store.row(self.m.Task, found[0]) if found else None
+        key = "own"
+        if key not in self._sql:
+            self._sql[key] = _OWN_ACTIVE_SQL.format(columns=self.store.columns_sql(self.m.Task))
+        found = self.store.db.execute_sql(self._sql[key], (worker.id,)).fetchone()
+        return self.store.instance(self.m.Task, found) if found else None
+
+    def _claim_sql(self, worker) -> tuple[str, list]:
+        candidate, params = self._candidate_sql(worker, 1)
+        key = ("claim", candidate)
+        sql = self._sql.get(key)
+        if sql is None:
+            sql = self._sql[key] = _CLAIM_SQL.format(
+                candidate=candidate, refused=",".join(f"'{s}'" for s in REFUSED_WORKER_STATUSES),
+                columns=self.store.columns_sql(self.m.Task))
+        return sql, params
 
     def claim(self, worker, now: float | None = None):
         """The task this worker should run now, marked active for it; None if there is none.
 
         Looking is read-only (WAL readers do not block), so idle workers polling an
-        empty queue never take the write lock. Claiming is one transaction (BEGIN
-        IMMEDIATE under the store's write lock) with a conditional UPDATE whose row
-        count proves the claim, so a task goes to exactly one worker however many
-        ask at once. Inside the lock the best candidates are looked up again.
+        empty queue never take the write lock; while tasks are being found one after
+        the other the look is skipped. Claiming is one transaction (BEGIN IMMEDIATE
+        under the store's write lock) whose conditional UPDATE picks the best
+        candidate, proves it still runnable and the worker still eligible, and returns
+        the row, so a task goes to exactly one worker however many ask at once.
         """
         now = time.time() if now is None else now
-        T = self.m.Task
+        T, W = self.m.Task, self.m.Worker
+        if not worker.supported_task_types:
+            return None
         self.store.ensure_connected()
         own = self.own_active_task(worker)
         if own is not None:
             log.info("worker %s: re-serving its active task %s", worker.identifier, own.id)
             with self.store.write():
                 self.store.update_row(T, own.id, last_worker_ping=now)
-                self.store.update_row(self.m.Worker, worker.id, current_task=own.id)
+                self.store.update_row(W, worker.id, current_task=own.id, last_seen=now)
             return own
-        if not self.candidates(worker, limit=1):
+        if not (self._found_work or self.store.in_write()) and not self.candidates(worker, limit=1):
             return None
+        sql, params = self._claim_sql(worker)
         task = None
         with self.store.write():
-            for task_id in self.candidates(worker, limit=3):
-                claimed = self.store.update_row(
-                    T, task_id, where=_STILL_RUNNABLE, status=TS.ACTIVE.value, worker=worker.id,
-                    last_worker_ping=now, updated=now, activity="", current_command_idx=0,
-                    task_progress_percentage=0, command_progress_percentage=0)
-                if claimed != 1:
-                    continue
-                task = self.store.row(T, task_id)
-                self.store.update_row(self.m.Worker, worker.id, current_task=task.id,
+            row = self.store.db.execute_sql(sql, (worker.id, now, now, *params, worker.id)).fetchone()
+            if row is not None:
+                task = self.store.instance(T, row)
+                self.store.update_row(W, worker.id, current_task=task.id, last_seen=now,
                                       last_activity=f"running {task.name}"[:200])
                 self.state.enqueue_update(task, task_status=TS.ACTIVE.value,
                                           activity=f"assigned to worker {worker.nickname}", now=now)
-                break
-        if task is None:
-            return None
+                self.store.after_commit(functools.partial(self._assigned, task, worker, now))
+        self._found_work = task is not None
+        return task
+
+    def _assigned(self, task, worker, now: float) -> None:
         try:
-            self.logs.rotate(task.job, task.id)
-            self.logs.append(task.job, task.id,
-                             log_line(f"Manager: task assigned to worker {worker.identifier}", now))
+            self.logs.start_run(task.job, task.id, log_line(f"Manager: task assigned to worker {worker.identifier}", now))
         except (OSError, ValueError) as ex:
             log.warning("task %s: cannot write its log: %s", task.id, ex)
         log.info("worker %s: assigned task %s (%s)", worker.identifier, task.id, task.name)
-        return task
 
     def has_runnable(self) -> bool:
-        T = self.m.Task
-        return T.select().where(T.status.in_(RUNNABLE)).exists()
+        self.store.ensure_connected()
+        return self.store.db.execute_sql(
+            "SELECT 1 FROM task INDEXED BY task_runnable_order "
+            "WHERE status IN ('queued', 'claimed-by-manager', 'soft-failed') LIMIT 1").fetchone() is not None
+
+    def pass_on_wakeup(self, looked_at: int) -> None:
+        """This long-poll was woken for a task but did not take one: wake another that has
+        not looked since, if there is still something runnable (a task only another worker
+        may run, or one whose waiter went away)."""
+        if self.state.wakeup.waiting and self.has_runnable():
+            self.state.wakeup.pass_on(looked_at)
 
     def task_document(self, task, worker) -> dict:
-        """The Task document for the worker, variables expanded for its platform."""
-        variables = self.config.variables
-        commands = [{"name": c.get("name", ""),
-                     "settings": variables.expand_all(c.get("settings") or {}, worker.platform, "workers")}
-                    for c in (task.commands or [])]
-        doc = documents.Task(
-            id=task.id, job=task.job, name=task.name, status=task.status, task_type=task.task_type,
-            commands=[documents.Command(**c) for c in commands], priority=task.priority,
-            job_priority=task.job_priority, job_type=task.job_type, manager=task.manager,
-            project=task.project, user=task.user, parents=list(task.parents or []), worker=worker.nickname,
-            failed_by_workers=[documents.FailedBy(id=f.get("id", ""), identifier=f.get("identifier", ""))
-                               for f in (task.failed_by_workers or [])],
-            etag=task.etag, job_worker_tag=task.job_worker_tag, job_memory_mb=task.job_memory_mb,
-            job_files_mode=task.job_files_mode)
-        return doc.to_dict()
+        """The Task document for the worker (documents.Task as JSON), variables expanded for its platform."""
+        expand = self.config.variables.expand_all
+        platform = worker.platform
+        doc = {
+            "_id": task.id, "job": task.job, "name": task.name, "status": task.status, "task_type": task.task_type,
+            "commands": [{"name": c.get("name", ""), "settings": expand(c.get("settings") or {}, platform, "workers")}
+                         for c in (task.commands or [])],
+            "priority": task.priority, "job_priority": task.job_priority, "job_type": task.job_type,
+            "manager": task.manager, "project": task.project, "user": task.user,
+            "parents": list(task.parents or []), "worker": worker.nickname,
+            "failed_by_workers": [{"id": f.get("id", ""), "identifier": f.get("identifier", "")}
+                                  for f in (task.failed_by_workers or [])],
+        }
+        for key, value in (("_etag", task.etag), ("job_worker_tag", task.job_worker_tag),
+                           ("job_memory_mb", task.job_memory_mb), ("job_files_mode", task.job_files_mode)):
+            if value is not None:
+                doc[key] = value
+        return doc

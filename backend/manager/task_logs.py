@@ -10,14 +10,15 @@ from __future__ import annotations
 import collections
 import gzip
 import logging
-import threading
 import os
 import re
+import threading
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+_APPEND = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
 
 
 def safe_id(value: str) -> bool:
@@ -25,69 +26,108 @@ def safe_id(value: str) -> bool:
 
 
 class TaskLogs:
-    """Appends go through a small cache of open files: opening a file costs more than
-    writing a few lines to it, and a running task's log is written to again and again."""
+    """Log files written with plain file descriptors, kept open in a small LRU cache.
+
+    A dispatched task costs two short appends (assigned, finished) to a new file, on the
+    request path: creating the file is the expensive part, so it is done once, with
+    O_EXCL telling at the same time whether an earlier run's log must be rotated away.
+    Writes are O_APPEND, so lines of concurrent writers never interleave within a line.
+    """
 
     def __init__(self, root: Path, rotations_kept: int = 5, open_files: int = 256):
         self.root = Path(root)
+        self._root = str(self.root)
         self.rotations_kept = rotations_kept
-        self._open: "collections.OrderedDict[Path, object]" = collections.OrderedDict()
+        self._open: "collections.OrderedDict[str, int]" = collections.OrderedDict()
         self._max_open = open_files
+        self._dirs: set[str] = set()
         self._lock = threading.Lock()
 
-    def _close(self, path: Path) -> None:
+    def _close(self, path: str) -> None:
         with self._lock:
-            f = self._open.pop(path, None)
-        if f is not None:
-            f.close()
+            fd = self._open.pop(path, None)
+        if fd is not None:
+            os.close(fd)
 
     def close_all(self) -> None:
         with self._lock:
-            files, self._open = list(self._open.values()), collections.OrderedDict()
-        for f in files:
-            f.close()
+            fds, self._open = list(self._open.values()), collections.OrderedDict()
+        for fd in fds:
+            os.close(fd)
 
-    def path(self, job: str, task: str) -> Path:
+    def _path(self, job: str, task: str) -> str:
         if not (safe_id(job) and safe_id(task)):
             raise ValueError(f"unsafe id in log path: job={job!r} task={task!r}")
-        return self.root / f"job-{job[:4]}" / job / f"task-{task}.txt"
+        return f"{self._root}/job-{job[:4]}/{job}/task-{task}.txt"
+
+    def path(self, job: str, task: str) -> Path:
+        return Path(self._path(job, task))
+
+    def _rotate_path(self, path: str) -> None:
+        for i in range(self.rotations_kept - 1, 0, -1):
+            older = f"{path}.{i}"
+            if os.path.exists(older):
+                os.replace(older, f"{path}.{i + 1}")
+        os.replace(path, f"{path}.1")
 
     def rotate(self, job: str, task: str) -> None:
         """Start a new log for a new run; keep `rotations_kept` older ones."""
-        path = self.path(job, task)
+        path = self._path(job, task)
         self._close(path)
         try:
-            if path.stat().st_size == 0:
+            if os.stat(path).st_size == 0:
                 return
         except OSError:
             return
-        for i in range(self.rotations_kept - 1, 0, -1):
-            older = path.with_name(f"{path.name}.{i}")
-            if older.exists():
-                os.replace(older, path.with_name(f"{path.name}.{i + 1}"))
-        os.replace(path, path.with_name(f"{path.name}.1"))
+        self._rotate_path(path)
+
+    def start_run(self, job: str, task: str, text: str) -> None:
+        """A new run of the task: a new log file (the previous one rotated away) starting with `text`."""
+        path = self._path(job, task)
+        self._close(path)
+        self._mkdir(path)
+        try:
+            fd = os.open(path, _APPEND | os.O_EXCL, 0o644)
+        except FileExistsError:
+            if os.stat(path).st_size:
+                self._rotate_path(path)
+            fd = os.open(path, _APPEND, 0o644)
+        except FileNotFoundError:  # the job's directory was removed meanwhile
+            self._mkdir(path, again=True)
+            fd = os.open(path, _APPEND, 0o644)
+        self._write(path, fd, text)
+
+    def _mkdir(self, path: str, again: bool = False) -> None:
+        parent = path.rpartition("/")[0]
+        if again or parent not in self._dirs:
+            os.makedirs(parent, exist_ok=True)
+            self._dirs.add(parent)
+
+    def _write(self, path: str, fd: int | None, text: str) -> None:
+        data = (text if text.endswith("\n") else text + "\n").encode("utf-8", "replace")
+        with self._lock:
+            if fd is None:
+                fd = self._open.get(path)
+                if fd is None:
+                    try:
+                        fd = os.open(path, _APPEND, 0o644)
+                    except FileNotFoundError:
+                        self._mkdir(path, again=True)
+                        fd = os.open(path, _APPEND, 0o644)
+                else:
+                    self._open.move_to_end(path)
+            old = self._open.get(path)
+            if old is not None and old != fd:
+                os.close(old)
+            self._open[path] = fd
+            while len(self._open) > self._max_open:
+                os.close(self._open.popitem(last=False)[1])
+            os.write(fd, data)
 
     def append(self, job: str, task: str, text: str) -> None:
         if not text:
             return
-        path = self.path(job, task)
-        if not text.endswith("\n"):
-            text += "\n"
-        with self._lock:
-            f = self._open.get(path)
-            if f is None:
-                try:
-                    f = open(path, "a", encoding="utf-8")
-                except FileNotFoundError:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    f = open(path, "a", encoding="utf-8")
-                self._open[path] = f
-                while len(self._open) > self._max_open:
-                    self._open.popitem(last=False)[1].close()
-            else:
-                self._open.move_to_end(path)
-            f.write(text)
-            f.flush()
+        self._write(self._path(job, task), None, text)
 
     def read_bytes(self, job: str, task: str) -> bytes | None:
         try:

@@ -3,11 +3,13 @@
 It checks the move against shared.statuses, records it, writes a line in the
 task's log, queues the update for the Server (in the same transaction, so the
 upstream queue and the task never disagree) and wakes long-polling workers
-when work may have become runnable. Callers hold `store.write()`.
+when work may have become runnable: one per task that became runnable, once
+the transaction has committed. Callers hold `store.write()`.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -25,6 +27,13 @@ from .wakeup import Wakeup
 log = logging.getLogger(__name__)
 
 RUNNABLE = tuple(s.value for s in statuses.TASK_RUNNABLE)
+
+_RUNNABLE_CHILDREN_SQL = """
+SELECT count(*) FROM task_parent tp JOIN task c ON c.id = tp.task
+WHERE tp.parent = ? AND c.status IN ('queued', 'claimed-by-manager', 'soft-failed')
+  AND NOT EXISTS (SELECT 1 FROM task_parent op JOIN task p ON p.id = op.parent
+                  WHERE op.task = c.id AND p.status != 'completed')
+"""
 
 
 def iso_now(now: float | None = None) -> str:
@@ -95,17 +104,31 @@ class TaskStateMachine:
         self.store.update_row(self.m.Task, task.id, **fields)
         task.status = new
         if old != new:
-            log.info("task %s: %s -> %s%s", task.id, old, new, f" ({reason})" if reason else "")
+            # A completion is the common case, one per task: the assignment was logged at info.
+            log.log(logging.DEBUG if new == TS.COMPLETED.value else logging.INFO,
+                    "task %s: %s -> %s%s", task.id, old, new, f" ({reason})" if reason else "")
             if reason:
-                try:
-                    self.logs.append(task.job, task.id, log_line(f"Manager: {reason}", now))
-                except (OSError, ValueError) as ex:
-                    log.warning("task %s: cannot write its log: %s", task.id, ex)
+                self.store.after_commit(functools.partial(self._log_line, task.job, task.id,
+                                                          log_line(f"Manager: {reason}", now)))
         if upstream and old != new:
             self.enqueue_update(task, task_status=new, activity=activity, now=now)
-        if new in RUNNABLE or new == TS.COMPLETED.value:
-            self.wakeup.notify()
+        if new in RUNNABLE:
+            self.store.after_commit(self.wakeup.notify)
+        elif new == TS.COMPLETED.value:
+            self.store.after_commit(functools.partial(self.wakeup.notify_counted,
+                                                      functools.partial(self.runnable_children, task.id)))
         return True
+
+    def _log_line(self, job: str, task_id: str, line: str) -> None:
+        try:
+            self.logs.append(job, task_id, line)
+        except (OSError, ValueError) as ex:
+            log.warning("task %s: cannot write its log: %s", task_id, ex)
+
+    def runnable_children(self, task_id: str) -> int:
+        """How many tasks depending on `task_id` have all their parents completed (and so became runnable)."""
+        self.store.ensure_connected()
+        return self.store.db.execute_sql(_RUNNABLE_CHILDREN_SQL, (task_id,)).fetchone()[0]
 
     def release_worker_task(self, worker_id: str, task_id: str | None = None) -> None:
         """Clear the worker's current task (if it is `task_id`, when given)."""

@@ -18,6 +18,8 @@ back to the queue instead.
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import time
 
@@ -80,42 +82,59 @@ class TaskUpdates:
                               command_progress_percentage=update.command_progress_percentage)
                 if activity is not None:
                     fields["activity"] = activity
-            self.store.update_row(T, task.id, **fields)
-            if in_progress:
                 task.current_command_idx = update.current_command_idx
                 task.task_progress_percentage = update.task_progress_percentage
                 task.command_progress_percentage = update.command_progress_percentage
-            self._touch_worker(worker, activity, update.resources, now)
 
             tail = tail_lines(log_text, self.config.logs.log_tail_lines,
                               self.config.logs.log_tail_max_bytes) if log_text else None
             new_status = update.task_status
-            changed = False
-            if in_progress and new_status and new_status != task.status:
-                changed = self._status_from_worker(task, worker, new_status, activity, tail, update.metrics, now)
+            changed, release = False, None
+            if in_progress and new_status == TS.COMPLETED.value and task.status == TS.ACTIVE.value:
+                # The common case, in as few statements as it takes: the progress goes in
+                # with the status change, the worker's row is written once.
+                self.state.change_status(task, new_status, reason=f"completed by worker {worker.identifier}",
+                                         activity=activity, now=now, upstream=False, extra=fields)
+                self.state.enqueue_update(task, task_status=new_status, activity=activity, log_tail=tail,
+                                          metrics=update.metrics, now=now)
+                changed, release = True, task.id
+            else:
+                self.store.update_row(T, task.id, **fields)
+                if in_progress and new_status and new_status != task.status:
+                    changed = self._status_from_worker(task, worker, new_status, activity, tail,
+                                                       update.metrics, now)
+            self._touch_worker(worker, activity, update.resources, now, release)
             if not changed and (in_progress or tail):
                 # Progress (or, for a task no longer running, only the log) goes up as is;
                 # the status and activity of a task the worker no longer owns are dropped.
                 self.state.enqueue_update(task, activity=activity if in_progress else None, log_tail=tail,
                                           metrics=update.metrics if in_progress else None, now=now)
-        if log_text:
-            try:
-                self.logs.append(task.job, task.id, log_text)
-            except (OSError, ValueError) as ex:
-                log.warning("task %s: cannot write its log: %s", task.id, ex)
+            if log_text:
+                self.store.after_commit(functools.partial(self._append_log, task, log_text))
 
-    def _touch_worker(self, worker, activity, resources, now) -> None:
-        fields = {"last_seen": now}
-        if activity:
-            fields["last_activity"] = activity[:200]
+    def _append_log(self, task, text: str) -> None:
+        try:
+            self.logs.append(task.job, task.id, text)
+        except (OSError, ValueError) as ex:
+            log.warning("task %s: cannot write its log: %s", task.id, ex)
+
+    _TOUCH_SQL = ('UPDATE worker SET last_seen = max(last_seen, ?), last_activity = coalesce(?, last_activity), '
+                  'resources = coalesce(?, resources), '
+                  'current_task = CASE WHEN current_task = ? THEN NULL ELSE current_task END WHERE id = ?')
+
+    def _touch_worker(self, worker, activity, resources, now, release: str | None = None) -> None:
+        """The worker was heard from: last seen, activity, resources; and done with task `release`."""
+        merged = None
         if isinstance(resources, dict):
             merged = {**(worker.resources or {}), **resources}
-            fields["resources"] = merged
             worker.resources = merged
-        self.store.update_row(self.m.Worker, worker.id, **fields)
+        self.store.db.execute_sql(self._TOUCH_SQL, (
+            now, activity[:200] if activity else None,
+            json.dumps(merged, separators=(",", ":")) if merged is not None else None, release, worker.id))
 
     def _status_from_worker(self, task, worker, new: str, activity, tail, metrics, now) -> bool:
-        """Apply a status a worker reported for its in-progress task; True if it was sent upstream."""
+        """Apply a status a worker reported for its in-progress task; True if it was sent upstream.
+        (An active task's completion is `apply`'s own fast path.)"""
         if task.status == TS.CANCEL_REQUESTED.value:
             if new not in _ACCEPTS_FROM_CANCEL:
                 log.info("task %s: cancel-requested, ignoring status %s from worker", task.id, new)
@@ -134,13 +153,6 @@ class TaskUpdates:
             return True
         if new == TS.CANCELED.value:
             self.state.requeue(task, f"worker {worker.identifier} gave the task up (reported canceled)", now)
-            return True
-        if new == TS.COMPLETED.value:
-            self.state.change_status(task, new, reason=f"completed by worker {worker.identifier}",
-                                     activity=activity, now=now, upstream=False)
-            self.state.release_worker_task(worker.id, task.id)
-            self.state.enqueue_update(task, task_status=new, activity=activity, log_tail=tail,
-                                      metrics=metrics, now=now)
             return True
         if new == TS.ACTIVE.value:
             return False

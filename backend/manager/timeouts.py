@@ -43,6 +43,7 @@ class TimeoutChecker:
         T, W = self.m.Task, self.m.Worker
         timed_out_tasks, timed_out_workers = [], []
         self.store.ensure_connected()
+        self.workers.flush_last_seen()
         with self.store.write():
             worker_deadline = now - cfg.worker_timeout
             if self.started_at <= worker_deadline:

@@ -1,33 +1,110 @@
-"""Wake-ups for long-polling workers (and the SSE image stream).
+"""Wake-ups for long-polling workers: one waiter per runnable task, not all of them.
 
 A waiter reads `generation` before looking for work; if it found none it waits
-until the generation moved on, so a notification between the look and the
-wait is never missed.
+until it is woken, or returns at once when the generation moved on since it
+looked, so a notification between the look and the wait is never missed.
+
+`notify(n)` wakes the n workers that have waited longest. A woken worker that
+finds nothing it may run (task type, tags, blocklist) calls `pass_on`, which
+wakes the next waiter that has not looked since, so a task one worker cannot
+take still reaches one that can, and each waiter looks at most once per change.
+`notify_worker` wakes one worker's own long-polls (status requests, sign-off);
+they have nothing to pass on.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
+
+WOKEN = "woken"
+"""`wait` result: a notification chose this waiter (it should take a task, or pass it on)."""
+CHANGED = "changed"
+"""`wait` result: the generation moved on between the look and the wait: look again."""
+
+
+class _Waiter:
+    __slots__ = ("event", "worker_id", "looked_at", "for_task")
+
+    def __init__(self, worker_id: str | None, looked_at: int):
+        self.event = threading.Event()
+        self.worker_id = worker_id
+        self.looked_at = looked_at
+        self.for_task = True
 
 
 class Wakeup:
     def __init__(self):
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
         self.generation = 0
-        self.waiting = 0
+        self._waiters: dict[_Waiter, None] = {}
+        """In arrival order (dicts keep it): the first waited longest."""
 
-    def notify(self) -> None:
-        with self._cond:
+    @property
+    def waiting(self) -> int:
+        return len(self._waiters)
+
+    def _wake(self, waiter: _Waiter, for_task: bool = True) -> None:
+        del self._waiters[waiter]
+        waiter.for_task = for_task
+        waiter.event.set()
+
+    def notify(self, n: int = 1) -> None:
+        """Up to `n` tasks may have become runnable: wake that many waiters."""
+        with self._lock:
             self.generation += 1
-            self._cond.notify_all()
+            for waiter in list(itertools.islice(self._waiters, max(0, n))):
+                self._wake(waiter)
 
-    def wait(self, since: int, timeout: float) -> bool:
-        """Wait up to `timeout` s for a notification after `since`; True if one came."""
-        with self._cond:
+    def notify_counted(self, count) -> None:
+        """Like notify(count()), but count() (a database read) only runs when someone waits.
+
+        Moving the generation on and looking at the waiters happen under one lock, so a
+        long-poll either waits already (and is counted) or will see the new generation."""
+        with self._lock:
+            self.generation += 1
+            if self._waiters:
+                for waiter in list(itertools.islice(self._waiters, max(0, count()))):
+                    self._wake(waiter)
+
+    def notify_all(self) -> None:
+        with self._lock:
+            self.generation += 1
+            for waiter in list(self._waiters):
+                self._wake(waiter)
+
+    def notify_worker(self, worker_id: str) -> None:
+        """Something changed for this worker only (a status request, sign-off, its blocklist).
+
+        Moves the generation on too, so a long-poll of that worker between its look and its
+        wait does not sleep through it."""
+        with self._lock:
+            self.generation += 1
+            for waiter in [w for w in self._waiters if w.worker_id == worker_id]:
+                self._wake(waiter, for_task=False)
+
+    def pass_on(self, looked_at: int) -> bool:
+        """A woken worker looked at generation `looked_at` and found nothing it may run: wake
+        the longest waiting one that has not looked since. False if there is none."""
+        with self._lock:
+            for waiter in self._waiters:
+                if waiter.looked_at < looked_at:
+                    self._wake(waiter)
+                    return True
+        return False
+
+    def wait(self, since: int, timeout: float, worker_id: str | None = None) -> str | None:
+        """Wait up to `timeout` s: WOKEN when a task notification chose this waiter, CHANGED when
+        the generation had moved on since `since` (no wait) or the worker's own state changed,
+        None on timeout."""
+        with self._lock:
             if self.generation != since:
-                return True
-            self.waiting += 1
-            try:
-                return self._cond.wait_for(lambda: self.generation != since, timeout)
-            finally:
-                self.waiting -= 1
+                return CHANGED
+            waiter = _Waiter(worker_id, since)
+            self._waiters[waiter] = None
+        if not waiter.event.wait(timeout):
+            with self._lock:
+                self._waiters.pop(waiter, None)
+            if not waiter.event.is_set():
+                return None
+        return WOKEN if waiter.for_task else CHANGED

@@ -13,9 +13,11 @@ import bottle
 
 from backend.web import ApiError, json_response, read_json, read_object
 from shared import documents, protocol
+from shared.statuses import WorkerStatus as WS
 
 from .job_files import FileError
 from .task_updates import UpdateRejected
+from .wakeup import WOKEN
 from .worker_auth import AuthError, check_registration
 from .workers import WorkerError
 
@@ -34,12 +36,15 @@ def install(app: bottle.Bottle, core) -> None:
     workers, scheduler, updates = core.workers, core.scheduler, core.updates
     cfg = core.config
 
-    def auth():
+    def authenticate(authorization: str | None):
         try:
-            return workers.authenticate(bottle.request.get_header("Authorization"))
+            return workers.authenticate(authorization)
         except AuthError as ex:
             raise ApiError(ex.status, "unauthorized", str(ex),
                            {"WWW-Authenticate": 'Basic realm="Flamenco Manager"'}) from None
+
+    def auth():
+        return authenticate(bottle.request.get_header("Authorization"))
 
     @app.post("/register-worker")
     def register_worker():
@@ -68,29 +73,73 @@ def install(app: bottle.Bottle, core) -> None:
         workers.sign_off(auth())
         return no_content()
 
+    # The two routes every dispatched task goes through do their database work in one call
+    # to the database thread each (see db_thread.py): authentication included.
+
+    _GONE, _STALE = "gone", "stale"
+
+    def look(authorization, worker, request_error):
+        """One look for work (on the database thread): (worker, Task model | None | 423 doc | _GONE | _STALE).
+
+        The first look authenticates and marks the worker awake (it is asking for work).
+        A later one, after a wait, re-reads the worker: one that signed off, went to
+        sleep or was forgotten meanwhile gets nothing, and the scheduler checks that
+        too, atomically with the claim."""
+        if worker is None:
+            worker = authenticate(authorization)
+            if not worker.supported_task_types:
+                raise ApiError(406, "no_task_types", "this worker supports no task types; sign on with some")
+            if request_error is not None:
+                raise request_error
+            first = True
+        else:
+            try:
+                worker = workers.get(worker.id)
+            except WorkerError:
+                return worker, _GONE
+            if worker.status != WS.AWAKE.value:
+                return worker, _STALE
+            first = False
+        if worker.status_requested:
+            return worker, {"status_requested": worker.status_requested}
+        if first:
+            workers.mark_awake(worker)
+        return worker, scheduler.claim(worker)
+
     @app.post("/task")
     def get_task():
-        worker = auth()
-        if not worker.supported_task_types:
-            raise ApiError(406, "no_task_types", "this worker supports no task types; sign on with some")
-        wait = 0.0
+        authorization = bottle.request.get_header("Authorization")
+        wait, request_error = 0.0, None
         header = bottle.request.get_header(protocol.LONG_POLL_HEADER)
         if header:
             try:
                 wait = max(0.0, min(float(header), cfg.scheduling.long_poll_max))
             except ValueError:
-                raise ApiError(400, "bad_long_poll", f"{protocol.LONG_POLL_HEADER} must be a number of seconds")
+                request_error = ApiError(400, "bad_long_poll",
+                                         f"{protocol.LONG_POLL_HEADER} must be a number of seconds")
         deadline = time.monotonic() + wait
         holding = False
+        worker = None
+        woken = None  # WOKEN: a notification chose this request; it takes the task or passes it on
+        generation = 0
         try:
             while True:
                 generation = core.wakeup.generation
-                if worker.status_requested:
-                    return json_response(423, {"status_requested": worker.status_requested})
-                workers.mark_awake(worker)
-                task = scheduler.claim(worker)
-                if task is not None:
-                    return scheduler.task_document(task, worker)
+                worker, found = core.db_thread.call(look, authorization, worker, request_error)
+                if found is _GONE:
+                    return no_content()
+                if found is _STALE:
+                    log.info("worker %s went %s while its long-poll was held; ending it", worker.identifier,
+                             worker.status)
+                    return no_content()
+                if isinstance(found, dict):
+                    return json_response(423, found)
+                if found is not None:
+                    woken = None
+                    return scheduler.task_document(found, worker)
+                if woken == WOKEN:
+                    woken = None
+                    scheduler.pass_on_wakeup(generation)
                 if core.upstream is not None:
                     core.upstream.kick()
                 remaining = deadline - time.monotonic()
@@ -102,20 +151,31 @@ def install(app: bottle.Bottle, core) -> None:
                         log.warning("long-poll slots (%d) all taken; worker %s gets 204 at once",
                                     core.long_polls_limit, worker.identifier)
                         return no_content()
-                core.wakeup.wait(generation, remaining)
-                worker = workers.get(worker.id)
+                woken = core.wakeup.wait(generation, remaining, worker.id)
         finally:
             if holding:
                 core.long_polls.release()
+            if woken == WOKEN:
+                scheduler.pass_on_wakeup(generation)
 
-    @app.post("/tasks/<task_id>/update")
-    def task_update(task_id):
-        worker = auth()
-        update = documents.TaskUpdate.from_dict(read_object())
+    def apply_update(authorization, task_id, update, request_error):
+        worker = authenticate(authorization)
+        if request_error is not None:
+            raise request_error
         try:
             updates.apply(worker, task_id, update)
         except UpdateRejected as ex:
             raise _api_error(ex) from None
+
+    @app.post("/tasks/<task_id>/update")
+    def task_update(task_id):
+        update, request_error = None, None
+        try:
+            update = documents.TaskUpdate.from_dict(read_object())
+        except (ApiError, documents.DocumentError) as ex:
+            request_error = ex  # answered after authentication, as before
+        core.db_thread.call(apply_update, bottle.request.get_header("Authorization"), task_id, update,
+                            request_error)
         return no_content()
 
     @app.post("/tasks/<task_id>/return")

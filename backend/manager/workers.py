@@ -24,8 +24,6 @@ from . import worker_auth
 
 log = logging.getLogger(__name__)
 
-LAST_SEEN_WRITE_INTERVAL = 5.0
-"""last_seen is written at most this often per worker (timeouts are in minutes)."""
 
 _IN_PROGRESS = tuple(s.value for s in TASK_IN_PROGRESS)
 _DAYS = ("mo", "tu", "we", "th", "fr", "sa", "su")
@@ -45,6 +43,10 @@ class Workers:
         self.changed = threading.Event()
         """Set when something the Server shows about workers changed; the reporter clears it."""
         self.types_changed = threading.Event()
+        self._verified: dict[str, tuple[str, str]] = {}
+        """worker id -> (Authorization header, secret hash) that was checked against each other."""
+        self._seen: dict[str, float] = {}
+        """worker id -> when it was last heard from, not yet written (see flush_last_seen)."""
 
     # --- identity --------------------------------------------------------------
 
@@ -62,19 +64,36 @@ class Workers:
         return worker
 
     def authenticate(self, authorization: str | None, now: float | None = None):
-        """The worker of a Basic auth header; AuthError(401) otherwise."""
+        """The worker of a Basic auth header; AuthError(401) otherwise.
+
+        A header already checked against the worker's current secret hash is not hashed
+        again. Being seen is only noted in memory: `flush_last_seen` writes it, so an
+        idle worker's poll costs no write transaction."""
         creds = worker_auth.parse_basic(authorization)
         if creds is None:
             raise worker_auth.AuthError(401, "worker routes need HTTP Basic auth (worker id : secret)")
         worker = self.store.row(self.m.Worker, creds[0])
-        if worker is None or not worker_auth.check_secret(creds[1], worker.secret_hash):
+        if worker is None:
             raise worker_auth.AuthError(401, "unknown worker or wrong secret; register again")
-        now = time.time() if now is None else now
-        if now - (worker.last_seen or 0) > LAST_SEEN_WRITE_INTERVAL:
-            with self.store.write():
-                self.store.update_row(self.m.Worker, worker.id, last_seen=now)
-            worker.last_seen = now
+        if self._verified.get(worker.id) != (authorization, worker.secret_hash):
+            if not worker_auth.check_secret(creds[1], worker.secret_hash):
+                raise worker_auth.AuthError(401, "unknown worker or wrong secret; register again")
+            self._verified[worker.id] = (authorization, worker.secret_hash)
+        self._seen[worker.id] = time.time() if now is None else now
         return worker
+
+    def last_seen(self, worker) -> float:
+        return max(worker.last_seen or 0, self._seen.get(worker.id, 0))
+
+    def flush_last_seen(self) -> int:
+        """Write the noted last-seen times (one transaction); the timeout checker calls it first."""
+        if not self._seen:
+            return 0
+        seen, self._seen = self._seen, {}
+        rows = [(t, wid) for wid, t in list(seen.items())]
+        with self.store.write():
+            self.store.db.cursor().executemany("UPDATE worker SET last_seen = max(last_seen, ?) WHERE id = ?", rows)
+        return len(rows)
 
     def get(self, worker_id: str):
         worker = self.store.row(self.m.Worker, worker_id)
@@ -117,7 +136,7 @@ class Workers:
             self._requeue_tasks_of(worker, f"worker {worker.identifier} signed on again", now)
         log.info("worker %s signed on", worker.identifier)
         self.changed.set()
-        self.wakeup.notify()
+        self.wakeup.notify_worker(worker.id)  # a long-poll from before the restart is stale
 
     def sign_off(self, worker, now: float | None = None) -> None:
         now = time.time() if now is None else now
@@ -133,6 +152,7 @@ class Workers:
             self._requeue_tasks_of(worker, f"worker {worker.identifier} signed off", now)
         log.info("worker %s signed off", worker.identifier)
         self.changed.set()
+        self.wakeup.notify_worker(worker.id)  # its held long-poll ends (204) instead of taking a task
 
     def mark_awake(self, worker) -> None:
         """A worker asking for work is awake, whatever we last knew of it."""
@@ -156,7 +176,7 @@ class Workers:
                 .where(self.m.Worker.id == worker.id).execute()
         log.info("worker %s: status %s requested (%s)", worker.identifier, status, "lazy" if lazy else "immediate")
         self.changed.set()
-        self.wakeup.notify()
+        self.wakeup.notify_worker(worker.id)
         return self.get(worker_id)
 
     def ack_status(self, worker, status: str, now: float | None = None) -> None:
@@ -173,6 +193,7 @@ class Workers:
                 self._requeue_tasks_of(worker, f"worker {worker.identifier} went {status}", now)
         log.info("worker %s acknowledged status %s", worker.identifier, status)
         self.changed.set()
+        self.wakeup.notify_worker(worker.id)
 
     def may_i_run(self, worker, task_id: str, now: float | None = None) -> documents.MayKeepRunning:
         now = time.time() if now is None else now
@@ -199,14 +220,17 @@ class Workers:
             self.m.Blocklist.delete().where(self.m.Blocklist.worker == worker.id).execute()
             self.m.Worker.delete().where(self.m.Worker.id == worker.id).execute()
         log.info("forgot worker %s", worker.identifier)
+        self._verified.pop(worker.id, None)
+        self._seen.pop(worker.id, None)
         self.changed.set()
+        self.wakeup.notify_worker(worker.id)
         self.types_changed.set()
 
     def clear_blocklist(self, worker_id: str) -> int:
         with self.store.write():
             worker = self.get(worker_id)
             n = self.m.Blocklist.delete().where(self.m.Blocklist.worker == worker.id).execute()
-        self.wakeup.notify()
+        self.wakeup.notify_worker(worker.id)
         return n
 
     def blocklist(self, worker_id: str | None = None) -> list[dict]:
@@ -242,7 +266,7 @@ class Workers:
             id=worker.id, nickname=worker.nickname, status=worker.status, platform=worker.platform,
             supported_task_types=list(worker.supported_task_types or []), tags=list(worker.tags or []),
             current_task=worker.current_task, current_job=current_job,
-            last_seen=iso_now(worker.last_seen) if worker.last_seen else None,
+            last_seen=iso_now(self.last_seen(worker)) if self.last_seen(worker) else None,
             status_requested=worker.status_requested, resources=worker.resources)
         return doc.to_dict()
 
