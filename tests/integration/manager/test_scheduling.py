@@ -164,3 +164,118 @@ def test_long_poll_slots_are_limited(manager_factory):
     for t in threads:
         t.join(5)
     assert out.count(204) == 3
+
+
+def worker_status(manager, worker_id):
+    return manager.admin("GET", f"/api/admin/workers/{worker_id}").json()["status"]
+
+
+def test_sign_off_ends_a_held_long_poll_and_the_worker_gets_no_task(manager, worker_factory):
+    """A long-poll still held when its worker signs off used to go on: a task arriving in
+    that window became active for a worker that had gone, which showed 'awake' again."""
+    w = worker_factory()
+    result = {}
+
+    def poll():
+        t0 = time.monotonic()
+        r = w.fetch(long_poll=20)
+        result["status"], result["elapsed"] = r.status_code, time.monotonic() - t0
+
+    t = threading.Thread(target=poll)
+    t.start()
+    time.sleep(0.4)
+    assert manager.admin("GET", "/api/admin/status").json()["long_polls"]["waiting"] == 1
+    # The worker's other connection signs off (its main loop, as the process stops).
+    other = Worker(manager.url)
+    other.id, other.session.auth = w.id, (w.id, w.secret)
+    assert other.post("/sign-off").status_code == 204
+    manager.add_tasks(task_doc("arrives"))
+    t.join(10)
+    assert result["status"] == 204 and result["elapsed"] < 3
+    assert worker_status(manager, w.id) == "offline"
+    tasks = {t["_id"]: t for t in manager.admin("GET", "/api/admin/tasks").json()["tasks"]}
+    assert tasks["arrives"]["status"] == "queued" and not tasks["arrives"].get("worker")
+    # Another worker takes it at once; the one that signed off gets it only by asking again.
+    assert claim_id(worker_factory()) == "arrives"
+
+
+def test_forgotten_worker_held_long_poll_ends_with_204(manager, worker_factory):
+    w = worker_factory()
+    result = {}
+    t = threading.Thread(target=lambda: result.__setitem__("r", w.fetch(long_poll=20)))
+    t.start()
+    time.sleep(0.4)
+    assert manager.admin("DELETE", f"/api/admin/workers/{w.id}").status_code == 204
+    t.join(10)
+    assert result["r"].status_code == 204
+    assert w.fetch().status_code == 401
+
+
+def test_one_waiting_worker_is_woken_per_task(manager_factory):
+    m = manager_factory(scheduling={"long_poll_max": 20.0})
+    workers = [Worker(m.url).register() for _ in range(6)]
+    answers = []
+    lock = threading.Lock()
+
+    def poll(w):
+        t0 = time.monotonic()
+        r = w.fetch(long_poll=3)
+        with lock:
+            answers.append((r.status_code, time.monotonic() - t0))
+
+    def looks():
+        return m.admin("GET", "/api/admin/status").json()["dispatch"]["requests"]
+
+    threads = [threading.Thread(target=poll, args=(w,)) for w in workers]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    before = looks()
+    m.add_tasks(task_doc("one"))
+    time.sleep(1.0)
+    with lock:
+        early = list(answers)
+    assert looks() - before == 1  # one look, by the one woken; before, all six woke up to look
+    for t in threads:
+        t.join(10)
+    assert [s for s, _ in early] == [200]
+    assert sorted(s for s, _ in answers) == [200] + [204] * 5
+    assert all(elapsed > 2.5 for s, elapsed in answers if s == 204)
+
+
+def test_a_woken_worker_that_cannot_run_the_task_passes_it_on(manager_factory):
+    m = manager_factory(scheduling={"long_poll_max": 20.0})
+    ffmpeg_only = Worker(m.url, task_types=("ffmpeg",)).register()
+    sleeper = Worker(m.url, task_types=("sleep",)).register()
+    result = {}
+    t1 = threading.Thread(target=lambda: result.__setitem__("ffmpeg", ffmpeg_only.fetch(long_poll=6)))
+    t1.start()
+    time.sleep(0.3)  # the ffmpeg worker waited longest: it is woken first
+    t0 = time.monotonic()
+    t2 = threading.Thread(target=lambda: result.__setitem__("sleep", (sleeper.fetch(long_poll=6),
+                                                                       time.monotonic() - t0)))
+    t2.start()
+    time.sleep(0.3)
+    m.add_tasks(task_doc("s1", task_type="sleep"))
+    t2.join(10)
+    r, elapsed = result["sleep"]
+    assert r.status_code == 200 and r.json()["_id"] == "s1" and elapsed < 2.0
+    t1.join(10)
+    assert result["ffmpeg"].status_code == 204
+
+
+def test_status_request_reaches_the_held_long_poll_of_that_worker_only(manager_factory):
+    m = manager_factory(scheduling={"long_poll_max": 20.0})
+    a, b = Worker(m.url).register(), Worker(m.url).register()
+    result = {}
+    ta = threading.Thread(target=lambda: result.__setitem__("a", a.fetch(long_poll=2)))
+    tb = threading.Thread(target=lambda: result.__setitem__("b", b.fetch(long_poll=2)))
+    ta.start(), tb.start()
+    time.sleep(0.4)
+    t0 = time.monotonic()
+    m.admin("POST", f"/api/admin/workers/{a.id}/set-status", json={"status": "asleep", "lazy": True})
+    ta.join(5)
+    assert result["a"].status_code == 423 and time.monotonic() - t0 < 1.5
+    assert "b" not in result
+    tb.join(5)
+    assert result["b"].status_code == 204

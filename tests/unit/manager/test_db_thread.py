@@ -1,0 +1,103 @@
+"""The dispatch path's database thread and the store's transactions (real SQLite, no HTTP)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import peewee
+import pytest
+
+from backend.db import SQLITE_PRAGMAS
+from backend.manager.app import ManagerCore
+from backend.manager.config import ManagerConfig
+from backend.manager.ingest import ingest_tasks
+from shared import documents
+
+
+@pytest.fixture
+def core(tmp_path):
+    cfg = ManagerConfig(data_dir=tmp_path)
+    db = peewee.SqliteDatabase(str(tmp_path / "m.sqlite"), pragmas=SQLITE_PRAGMAS, check_same_thread=False)
+    c = ManagerCore(cfg, db)
+    yield c
+    c.stop_loops()
+
+
+def setting(core, key):
+    core.store.ensure_connected()
+    return core.store.get_setting(key)
+
+
+def test_requests_in_one_batch_commit_together_and_a_failing_one_leaves_nothing(core):
+    store = core.store
+
+    def write(key, fail=False):
+        store.set_setting(key, "x")
+        store.after_commit(lambda: done.append(key))
+        if fail:
+            raise ValueError(f"{key} failed")
+        return key
+
+    done, results = [], {}
+    release = threading.Event()
+    blocker = threading.Thread(target=lambda: core.db_thread.call(release.wait, 5))
+    blocker.start()  # the database thread is busy with it while the three requests queue up
+    threads = [threading.Thread(target=lambda k=k, f=f: results.__setitem__(k, _call(core, write, k, f)))
+               for k, f in (("a", False), ("b", True), ("c", False))]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 2
+    while len(core.db_thread._queue) < 3 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    release.set()
+    for t in [blocker, *threads]:
+        t.join(5)
+    assert results["a"] == "a" and results["c"] == "c"
+    assert isinstance(results["b"], ValueError)
+    assert (setting(core, "a"), setting(core, "b"), setting(core, "c")) == ("x", None, "x")
+    assert sorted(done) == ["a", "c"]  # callbacks of the failed request are dropped
+    assert core.db_thread.batches == 2 and core.db_thread.jobs == 4
+
+
+def _call(core, fn, *args):
+    try:
+        return core.db_thread.call(fn, *args)
+    except Exception as ex:  # noqa: BLE001
+        return ex
+
+
+def test_after_commit_runs_after_the_commit_and_not_after_a_rollback(core):
+    store, seen = core.store, []
+    with store.write():
+        store.set_setting("k", "1")
+        store.after_commit(lambda: seen.append(setting_elsewhere(core, "k")))
+        assert seen == []
+    assert seen == ["1"]  # another connection already sees the committed value
+    with pytest.raises(RuntimeError):
+        with store.write():
+            store.set_setting("k", "2")
+            store.after_commit(lambda: seen.append("never"))
+            raise RuntimeError("rolled back")
+    assert seen == ["1"] and setting(core, "k") == "1"
+
+
+def setting_elsewhere(core, key):
+    out = {}
+    t = threading.Thread(target=lambda: out.__setitem__("v", setting(core, key)))
+    t.start()
+    t.join(5)
+    return out["v"]
+
+
+def test_scheduler_gives_nothing_to_a_worker_that_signed_off_meanwhile(core):
+    reg = documents.WorkerRegistration(secret="s" * 64, platform="linux", supported_task_types=["sleep"],
+                                       nickname="w")
+    stale = core.workers.register(reg)  # the worker as a held long-poll last read it: awake
+    core.workers.sign_off(core.workers.get(stale.id))
+    ingest_tasks(core.store, core.state, [documents.Task.from_dict(
+        {"_id": "t1", "job": "j", "name": "t1", "status": "queued", "task_type": "sleep", "commands": []})],
+        local=True)
+    assert core.scheduler.claim(stale) is None
+    assert core.store.m.Task.get_by_id("t1").status == "queued"
+    assert core.workers.get(stale.id).status == "offline"
