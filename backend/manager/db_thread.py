@@ -7,6 +7,7 @@ its own savepoint, commits once, and only then lets the requests answer. So:
 
 * every request's writes are still atomic and durable before it is answered (a
   function that raises leaves nothing behind, the others in the batch are kept);
+  a rollback to a savepoint undoes a failed one, so the batch can go on;
 * SQLite's page cache stays warm: each connection drops its whole cache when
   another connection has committed, so with a connection per HTTP thread every
   statement re-read its B-tree pages from disk;
@@ -20,9 +21,11 @@ wake-ups) run on the requesting thread once the batch has committed.
 
 from __future__ import annotations
 
+import _thread
 import collections
 import logging
 import threading
+import time
 
 from .models import Store
 
@@ -36,7 +39,12 @@ class _Job:
         self.fn, self.args = fn, args
         self.result = self.error = None
         self.after: list = []
-        self.done = threading.Event()
+        self.done = _thread.allocate_lock()  # held until the job is done: a bare lock is the cheapest signal
+        self.done.acquire()
+
+
+class _WroteThenFailed(Exception):
+    """A function failed after writing: the batch is rolled back and run again with savepoints."""
 
 
 class DbThread:
@@ -45,9 +53,12 @@ class DbThread:
         self.max_batch = max_batch
         self._queue: collections.deque[_Job] = collections.deque()
         self._cond = threading.Condition(threading.Lock())
+        self._idle = False
         self._thread: threading.Thread | None = None
         self._stopping = False
         self.batches = self.jobs = 0
+        self.busy_seconds = 0.0
+        """Time spent in batches: near the wall-clock time, this thread is what limits dispatch."""
 
     def start(self) -> None:
         with self._cond:
@@ -74,10 +85,11 @@ class DbThread:
             with self.store.write():
                 return fn(*args)
         job = _Job(fn, args)
-        with self._cond:
-            self._queue.append(job)
-            self._cond.notify()
-        job.done.wait()
+        self._queue.append(job)
+        if self._idle:  # set before the thread looks at the queue, so one of us sees the other
+            with self._cond:
+                self._cond.notify()
+        job.done.acquire()
         for callback in job.after:
             callback()
         if job.error is not None:
@@ -85,33 +97,29 @@ class DbThread:
         return job.result
 
     def _take(self) -> list[_Job]:
-        with self._cond:
-            while not self._queue and not self._stopping:
-                self._cond.wait()
-            n = min(len(self._queue), self.max_batch)
-            return [self._queue.popleft() for _ in range(n)]
+        queue = self._queue
+        if not queue:
+            with self._cond:
+                self._idle = True
+                while not queue and not self._stopping:
+                    self._cond.wait()
+                self._idle = False
+        n = min(len(queue), self.max_batch)
+        return [queue.popleft() for _ in range(n)]
 
     def _run(self) -> None:
-        store, db = self.store, self.store.db
         while True:
             jobs = self._take()
             if not jobs:
                 if self._stopping:
                     return
                 continue
+            started = time.perf_counter()
             try:
-                store.ensure_connected()
-                with store.write():
-                    for job in jobs:
-                        store.set_after_commit_sink(job.after)
-                        db.execute_sql("SAVEPOINT job")
-                        try:
-                            job.result = job.fn(*job.args)
-                        except BaseException as ex:  # noqa: BLE001 - handed to the caller
-                            job.error = ex
-                            job.after.clear()
-                            db.execute_sql("ROLLBACK TO job")
-                        db.execute_sql("RELEASE job")
+                try:
+                    self._batch(jobs, savepoints=False)
+                except _WroteThenFailed:
+                    self._batch(jobs, savepoints=True)
             except BaseException as ex:  # noqa: BLE001 - the batch did not commit: nobody's writes stand
                 log.warning("database batch of %d requests failed: %s", len(jobs), ex)
                 for job in jobs:
@@ -119,10 +127,38 @@ class DbThread:
                     if job.error is None:
                         job.error = _copy(ex)
             finally:
+                self.busy_seconds += time.perf_counter() - started
                 self.batches += 1
                 self.jobs += len(jobs)
                 for job in jobs:
-                    job.done.set()
+                    job.done.release()
+
+    def _batch(self, jobs: list[_Job], savepoints: bool) -> None:
+        """Run the jobs in one transaction. Most failures (authentication, unknown task) come
+        before any write, and need no savepoint: SQLite's change counter tells. One that
+        wrote and then failed sends the batch round again, each job in a savepoint."""
+        store, db = self.store, self.store.db
+        store.ensure_connected()
+        conn = db.connection()
+        with store.write():
+            for job in jobs:
+                job.result = job.error = None
+                job.after = []
+                store.set_after_commit_sink(job.after)
+                if savepoints:
+                    db.execute_sql("SAVEPOINT job")
+                changes = conn.total_changes
+                try:
+                    job.result = job.fn(*job.args)
+                except BaseException as ex:  # noqa: BLE001 - handed to the caller
+                    job.error = ex
+                    job.after.clear()
+                    if savepoints:
+                        db.execute_sql("ROLLBACK TO job")
+                    elif conn.total_changes != changes:
+                        raise _WroteThenFailed() from ex
+                if savepoints:
+                    db.execute_sql("RELEASE job")
 
 
 def _copy(ex: BaseException) -> BaseException:

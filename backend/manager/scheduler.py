@@ -132,7 +132,9 @@ class Scheduler:
         if not worker.supported_task_types:
             return None
         self.store.ensure_connected()
-        own = self.own_active_task(worker)
+        # A task becomes active only by a claim, which sets the worker's current_task in the
+        # same transaction, and whatever ends or requeues it clears that: no pointer, no task.
+        own = self.own_active_task(worker) if worker.current_task else None
         if own is not None:
             log.info("worker %s: re-serving its active task %s", worker.identifier, own.id)
             with self.store.write():

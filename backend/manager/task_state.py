@@ -27,6 +27,7 @@ from .wakeup import Wakeup
 log = logging.getLogger(__name__)
 
 RUNNABLE = tuple(s.value for s in statuses.TASK_RUNNABLE)
+assert statuses.allowed("task", TS.ACTIVE.value, TS.COMPLETED.value)  # complete_active relies on it
 
 _RUNNABLE_CHILDREN_SQL = """
 SELECT count(*) FROM task_parent tp JOIN task c ON c.id = tp.task
@@ -48,6 +49,7 @@ class TaskStateMachine:
     def __init__(self, store: Store, config: ManagerConfig, logs: TaskLogs, wakeup: Wakeup):
         self.store, self.config, self.logs, self.wakeup = store, config, logs, wakeup
         self.m = store.m
+        self._sql: dict[str, str] = {}
 
     # --- upstream -------------------------------------------------------------
 
@@ -103,6 +105,11 @@ class TaskStateMachine:
             setattr(task, k, v)
         self.store.update_row(self.m.Task, task.id, **fields)
         task.status = new
+        self._changed(task, old, new, reason, activity, upstream, now)
+        return True
+
+    def _changed(self, task, old: str, new: str, reason: str, activity, upstream: bool, now: float) -> None:
+        """What follows a status change: log, the task's log file, upstream, wake-ups."""
         if old != new:
             # A completion is the common case, one per task: the assignment was logged at info.
             log.log(logging.DEBUG if new == TS.COMPLETED.value else logging.INFO,
@@ -117,7 +124,28 @@ class TaskStateMachine:
         elif new == TS.COMPLETED.value:
             self.store.after_commit(functools.partial(self.wakeup.notify_counted,
                                                       functools.partial(self.runnable_children, task.id)))
-        return True
+
+    def complete_active(self, task_id: str, worker_id: str, *, reason: str, activity: str | None,
+                        now: float, upstream: bool = True, **progress):
+        """active -> completed for the task's own worker, in one statement that also proves
+        both (the common end of every task); the task, or None when it is not active for
+        that worker (then the caller looks at it the long way)."""
+        key = "complete_active"
+        sql = self._sql.get(key)
+        if sql is None:
+            sql = self._sql[key] = (
+                "UPDATE task SET status = 'completed', updated = ?, activity = coalesce(?, activity), "
+                "last_worker_ping = ?, current_command_idx = ?, task_progress_percentage = ?, "
+                "command_progress_percentage = ? WHERE id = ? AND worker = ? AND status = 'active' "
+                f"RETURNING {self.store.columns_sql(self.m.Task)}")
+        row = self.store.db.execute_sql(sql, (
+            now, activity, now, progress["current_command_idx"], progress["task_progress_percentage"],
+            progress["command_progress_percentage"], task_id, worker_id)).fetchone()
+        if row is None:
+            return None
+        task = self.store.instance(self.m.Task, row)
+        self._changed(task, TS.ACTIVE.value, TS.COMPLETED.value, reason, activity, upstream, now)
+        return task
 
     def _log_line(self, job: str, task_id: str, line: str) -> None:
         try:

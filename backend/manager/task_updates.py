@@ -67,7 +67,25 @@ class TaskUpdates:
         activity = update.activity
         if activity is not None and len(activity) > self.config.logs.max_activity_chars:
             activity = activity[: self.config.logs.max_activity_chars] + "…"
+        tail = tail_lines(log_text, self.config.logs.log_tail_lines,
+                          self.config.logs.log_tail_max_bytes) if log_text else None
+        new_status = update.task_status
         with self.store.write():
+            if new_status == TS.COMPLETED.value:
+                # The common end of a task, in one statement that also proves it was this
+                # worker's active task; anything else goes the long way below.
+                task = self.state.complete_active(
+                    task_id, worker.id, reason=f"completed by worker {worker.identifier}", activity=activity,
+                    now=now, upstream=False, current_command_idx=update.current_command_idx,
+                    task_progress_percentage=update.task_progress_percentage,
+                    command_progress_percentage=update.command_progress_percentage)
+                if task is not None:
+                    self.state.enqueue_update(task, task_status=new_status, activity=activity, log_tail=tail,
+                                              metrics=update.metrics, now=now)
+                    self._touch_worker(worker, activity, update.resources, now, release=task.id)
+                    if log_text:
+                        self.store.after_commit(functools.partial(self._append_log, task, log_text))
+                    return
             task = self.store.row(T, task_id)
             if task is None:
                 raise UpdateRejected(404, "not_found", f"task {task_id} is unknown to this Manager")
@@ -85,25 +103,11 @@ class TaskUpdates:
                 task.current_command_idx = update.current_command_idx
                 task.task_progress_percentage = update.task_progress_percentage
                 task.command_progress_percentage = update.command_progress_percentage
-
-            tail = tail_lines(log_text, self.config.logs.log_tail_lines,
-                              self.config.logs.log_tail_max_bytes) if log_text else None
-            new_status = update.task_status
-            changed, release = False, None
-            if in_progress and new_status == TS.COMPLETED.value and task.status == TS.ACTIVE.value:
-                # The common case, in as few statements as it takes: the progress goes in
-                # with the status change, the worker's row is written once.
-                self.state.change_status(task, new_status, reason=f"completed by worker {worker.identifier}",
-                                         activity=activity, now=now, upstream=False, extra=fields)
-                self.state.enqueue_update(task, task_status=new_status, activity=activity, log_tail=tail,
-                                          metrics=update.metrics, now=now)
-                changed, release = True, task.id
-            else:
-                self.store.update_row(T, task.id, **fields)
-                if in_progress and new_status and new_status != task.status:
-                    changed = self._status_from_worker(task, worker, new_status, activity, tail,
-                                                       update.metrics, now)
-            self._touch_worker(worker, activity, update.resources, now, release)
+            self.store.update_row(T, task.id, **fields)
+            changed = False
+            if in_progress and new_status and new_status != task.status:
+                changed = self._status_from_worker(task, worker, new_status, activity, tail, update.metrics, now)
+            self._touch_worker(worker, activity, update.resources, now)
             if not changed and (in_progress or tail):
                 # Progress (or, for a task no longer running, only the log) goes up as is;
                 # the status and activity of a task the worker no longer owns are dropped.

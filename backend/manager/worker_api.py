@@ -159,7 +159,14 @@ def install(app: bottle.Bottle, core) -> None:
                 scheduler.pass_on_wakeup(generation)
 
     def apply_update(authorization, task_id, update, request_error):
-        worker = authenticate(authorization)
+        try:
+            if request_error is None and update.resources is None:
+                worker = workers.authenticate_known(authorization)
+            else:
+                worker = workers.authenticate(authorization)
+        except AuthError as ex:
+            raise ApiError(ex.status, "unauthorized", str(ex),
+                           {"WWW-Authenticate": 'Basic realm="Flamenco Manager"'}) from None
         if request_error is not None:
             raise request_error
         try:

@@ -36,6 +36,20 @@ class WorkerError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
+class KnownWorker:
+    """An authenticated worker as far as a task update needs it."""
+
+    __slots__ = ("id", "nickname")
+    resources = None
+
+    def __init__(self, worker_id: str, nickname: str):
+        self.id, self.nickname = worker_id, nickname
+
+    @property
+    def identifier(self) -> str:
+        return f"{self.id} ({self.nickname})"
+
+
 class Workers:
     def __init__(self, store: Store, config: ManagerConfig, state: TaskStateMachine, wakeup):
         self.store, self.config, self.state, self.wakeup = store, config, state, wakeup
@@ -43,8 +57,9 @@ class Workers:
         self.changed = threading.Event()
         """Set when something the Server shows about workers changed; the reporter clears it."""
         self.types_changed = threading.Event()
-        self._verified: dict[str, tuple[str, str]] = {}
-        """worker id -> (Authorization header, secret hash) that was checked against each other."""
+        self._verified: dict[str, tuple[str, str, str]] = {}
+        """worker id -> (Authorization header, secret hash, nickname): a header checked against
+        that hash. Dropped when the worker signs on (its nickname may change) or is forgotten."""
         self._seen: dict[str, float] = {}
         """worker id -> when it was last heard from, not yet written (see flush_last_seen)."""
 
@@ -75,12 +90,23 @@ class Workers:
         worker = self.store.row(self.m.Worker, creds[0])
         if worker is None:
             raise worker_auth.AuthError(401, "unknown worker or wrong secret; register again")
-        if self._verified.get(worker.id) != (authorization, worker.secret_hash):
+        known = self._verified.get(worker.id)
+        if known is None or known[0] != authorization or known[1] != worker.secret_hash:
             if not worker_auth.check_secret(creds[1], worker.secret_hash):
                 raise worker_auth.AuthError(401, "unknown worker or wrong secret; register again")
-            self._verified[worker.id] = (authorization, worker.secret_hash)
+            self._verified[worker.id] = (authorization, worker.secret_hash, worker.nickname)
         self._seen[worker.id] = time.time() if now is None else now
         return worker
+
+    def authenticate_known(self, authorization: str | None, now: float | None = None):
+        """Like `authenticate`, but for a header already verified it skips reading the worker:
+        a `KnownWorker` (id and nickname), enough for a task update without resources."""
+        creds = worker_auth.parse_basic(authorization)
+        known = self._verified.get(creds[0]) if creds else None
+        if known is None or known[0] != authorization:
+            return self.authenticate(authorization, now)
+        self._seen[creds[0]] = time.time() if now is None else now
+        return KnownWorker(creds[0], known[2])
 
     def last_seen(self, worker) -> float:
         return max(worker.last_seen or 0, self._seen.get(worker.id, 0))
@@ -135,6 +161,7 @@ class Workers:
             self.m.Worker.update(fields).where(self.m.Worker.id == worker.id).execute()
             self._requeue_tasks_of(worker, f"worker {worker.identifier} signed on again", now)
         log.info("worker %s signed on", worker.identifier)
+        self._verified.pop(worker.id, None)
         self.changed.set()
         self.wakeup.notify_worker(worker.id)  # a long-poll from before the restart is stale
 

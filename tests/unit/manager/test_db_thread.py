@@ -40,9 +40,15 @@ def test_requests_in_one_batch_commit_together_and_a_failing_one_leaves_nothing(
         return key
 
     done, results = [], {}
-    release = threading.Event()
-    blocker = threading.Thread(target=lambda: core.db_thread.call(release.wait, 5))
+    running, release = threading.Event(), threading.Event()
+
+    def block():
+        running.set()
+        release.wait(5)
+
+    blocker = threading.Thread(target=lambda: core.db_thread.call(block))
     blocker.start()  # the database thread is busy with it while the three requests queue up
+    assert running.wait(5)
     threads = [threading.Thread(target=lambda k=k, f=f: results.__setitem__(k, _call(core, write, k, f)))
                for k, f in (("a", False), ("b", True), ("c", False))]
     for t in threads:
