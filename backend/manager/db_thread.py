@@ -57,8 +57,9 @@ class DbThread:
         self._thread: threading.Thread | None = None
         self._stopping = False
         self.batches = self.jobs = 0
-        self.busy_seconds = 0.0
-        """Time spent in batches: near the wall-clock time, this thread is what limits dispatch."""
+        self.busy_seconds = self.cpu_seconds = 0.0
+        """Time spent in batches (near the wall-clock time: this thread is what limits dispatch),
+        and the CPU time of it (the rest is mostly waiting for the GIL)."""
 
     def start(self) -> None:
         with self._cond:
@@ -114,7 +115,7 @@ class DbThread:
                 if self._stopping:
                     return
                 continue
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.thread_time()
             try:
                 try:
                     self._batch(jobs, savepoints=False)
@@ -128,6 +129,7 @@ class DbThread:
                         job.error = _copy(ex)
             finally:
                 self.busy_seconds += time.perf_counter() - started
+                self.cpu_seconds += time.thread_time() - cpu
                 self.batches += 1
                 self.jobs += len(jobs)
                 for job in jobs:
