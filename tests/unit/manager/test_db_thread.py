@@ -107,3 +107,43 @@ def test_scheduler_gives_nothing_to_a_worker_that_signed_off_meanwhile(core):
     assert core.scheduler.claim(stale) is None
     assert core.store.m.Task.get_by_id("t1").status == "queued"
     assert core.workers.get(stale.id).status == "offline"
+
+
+def _register(core, name="w", now=None):
+    reg = documents.WorkerRegistration(secret="s" * 64, platform="linux", supported_task_types=["sleep"],
+                                       nickname=name)
+    return core.workers.register(reg, now=now)
+
+
+def _basic(worker_id, secret="s" * 64):
+    import base64
+    return "Basic " + base64.b64encode(f"{worker_id}:{secret}".encode()).decode()
+
+
+def test_a_polling_worker_is_seen_although_last_seen_is_written_only_by_the_timeout_checker(tmp_path):
+    cfg = ManagerConfig(data_dir=tmp_path)
+    db = peewee.SqliteDatabase(str(tmp_path / "m.sqlite"), pragmas=SQLITE_PRAGMAS, check_same_thread=False)
+    t0 = 1_700_000_000.0
+    core = ManagerCore(cfg, db, started_at=t0 - 1000)
+    w = _register(core, now=t0)
+    core.workers.authenticate(_basic(w.id), now=t0 + 100)  # a poll: noted in memory, no write
+    assert core.store.m.Worker.get_by_id(w.id).last_seen == t0
+    assert core.workers.info(core.workers.get(w.id))["last_seen"].startswith("2023-11-14T22:15")  # t0 + 100
+    assert core.timeouts.tick(t0 + 150) == {"tasks": [], "workers": []}  # 50 s since the poll, not 150
+    assert core.store.m.Worker.get_by_id(w.id).last_seen == t0 + 100
+    assert core.timeouts.tick(t0 + 100 + 121)["workers"] == [w.id]
+
+
+def test_verified_credentials_are_forgotten_with_the_worker_and_on_sign_on(core):
+    from backend.manager.worker_auth import AuthError
+    w = _register(core, "first")
+    header = _basic(w.id)
+    assert core.workers.authenticate_known(header).identifier == f"{w.id} (first)"
+    assert core.workers.authenticate_known(header).__class__.__name__ == "KnownWorker"  # no row read
+    with pytest.raises(AuthError):
+        core.workers.authenticate_known(_basic(w.id, "wrong"))
+    core.workers.sign_on(core.workers.get(w.id), documents.WorkerSignOn(nickname="second"))
+    assert core.workers.authenticate_known(header).nickname == "second"
+    core.workers.forget(w.id)
+    with pytest.raises(AuthError):
+        core.workers.authenticate_known(header)
