@@ -63,6 +63,7 @@ REFUSED_WORKER_STATUSES = (WS.OFFLINE.value, WS.SHUTDOWN.value, WS.ASLEEP.value,
 
 _OWN_ACTIVE_SQL = "SELECT {columns} FROM task WHERE worker = ? AND status = 'active' ORDER BY updated DESC LIMIT 1"
 
+
 def free_memory_mb(resources: dict | None) -> float | None:
     if not isinstance(resources, dict):
         return None
@@ -120,12 +121,13 @@ class Scheduler:
     def claim(self, worker, now: float | None = None):
         """The task this worker should run now, marked active for it; None if there is none.
 
-        Looking is read-only (WAL readers do not block), so idle workers polling an
-        empty queue never take the write lock; while tasks are being found one after
-        the other the look is skipped. Claiming is one transaction (BEGIN IMMEDIATE
-        under the store's write lock) whose conditional UPDATE picks the best
-        candidate, proves it still runnable and the worker still eligible, and returns
-        the row, so a task goes to exactly one worker however many ask at once.
+        Claiming is one transaction (BEGIN IMMEDIATE under the store's write lock) whose
+        conditional UPDATE picks the best candidate, proves it still runnable and the
+        worker still eligible, and returns the row, so a task goes to exactly one worker
+        however many ask at once. Called outside a transaction, it first looks read-only
+        (WAL readers do not block), so idle workers polling an empty queue do not take the
+        write lock, except right after a claim found work; inside one (the database
+        thread's batch, see db_thread.py) the claim statement is the look.
         """
         now = time.time() if now is None else now
         T, W = self.m.Task, self.m.Worker

@@ -36,9 +36,10 @@ def install(app: bottle.Bottle, core) -> None:
     workers, scheduler, updates = core.workers, core.scheduler, core.updates
     cfg = core.config
 
-    def authenticate(authorization: str | None):
+    def authenticate(authorization: str | None, known: bool = False):
+        """The worker of the Basic auth header (a KnownWorker with `known`, see Workers.authenticate_known)."""
         try:
-            return workers.authenticate(authorization)
+            return (workers.authenticate_known if known else workers.authenticate)(authorization)
         except AuthError as ex:
             raise ApiError(ex.status, "unauthorized", str(ex),
                            {"WWW-Authenticate": 'Basic realm="Flamenco Manager"'}) from None
@@ -159,14 +160,8 @@ def install(app: bottle.Bottle, core) -> None:
                 scheduler.pass_on_wakeup(generation)
 
     def apply_update(authorization, task_id, update, request_error):
-        try:
-            if request_error is None and update.resources is None:
-                worker = workers.authenticate_known(authorization)
-            else:
-                worker = workers.authenticate(authorization)
-        except AuthError as ex:
-            raise ApiError(ex.status, "unauthorized", str(ex),
-                           {"WWW-Authenticate": 'Basic realm="Flamenco Manager"'}) from None
+        """A task update (on the database thread). Merging reported resources needs the worker's row."""
+        worker = authenticate(authorization, known=request_error is None and update.resources is None)
         if request_error is not None:
             raise request_error
         try:
