@@ -3,16 +3,22 @@
 1. Throughput: one Manager (`flamenco-manager serve`, SQLite) and N simulated workers
    (real HTTP, the real protocol: Basic auth, POST /task, POST /tasks/{id}/update)
    taking and completing zero-work tasks. Target >= 1,000 tasks/s. Claim latency
-   (POST /task round trip) p50 / p99.
+   (POST /task round trip) p50 / p99. `--runs` runs; the median is the figure.
 2. Idle farm: all workers parked in long-polls; a task added to the Manager reaches one of
-   them (wake-up of many waiting threads, one claim).
+   them (one waiter woken, one claim).
 3. Submit-to-start: a job submitted at the Server reaches an idle long-polling worker
    through a linked Manager. Target p50 <= 200 ms. Needs flamenco-server.
 
-    .venv/bin/python bench/dispatch.py [--workers 200] [--tasks 6000] [--procs 2] [--rounds 30]
+    .venv/bin/python bench/dispatch.py [--workers 200] [--tasks 6000] [--procs 2] [--runs 3]
+        [--client selector|threads] [--threads 64] [--ceiling] [--skip-idle] [--skip-s2s]
 
-Workers are threads in `--procs` client processes (the machine has 2 cores; the
-Manager gets the rest). Everything runs on 127.0.0.1 and stops by itself.
+The simulated workers live in `--procs` client processes (the machine has 2 cores; the
+Manager gets the rest): by default all of a process's workers on one thread with
+non-blocking sockets (`client_proc_selector`), still a TCP connection per worker and the
+bytes a worker sends; `--client threads` gives each a thread and an http.client connection,
+which costs the clients about four times the CPU. `--ceiling` also runs the same clients
+against Bottle on cheroot answering constants: what the HTTP stack alone allows here.
+Everything runs on 127.0.0.1 and stops by itself; data directories are removed at the end.
 """
 
 from __future__ import annotations
