@@ -90,7 +90,15 @@ class DbThread:
         if self._idle:  # set before the thread looks at the queue, so one of us sees the other
             with self._cond:
                 self._cond.notify()
-        job.done.acquire()
+        while not job.done.acquire(timeout=1.0):
+            thread = self._thread
+            if thread is None or not thread.is_alive():  # stopped (or died) before it got to this job
+                try:
+                    self._queue.remove(job)
+                except ValueError:
+                    continue  # taken after all: it will be done
+                with self.store.write():
+                    return fn(*args)
         for callback in job.after:
             callback()
         if job.error is not None:
@@ -110,7 +118,11 @@ class DbThread:
 
     def _run(self) -> None:
         while True:
-            jobs = self._take()
+            try:
+                jobs = self._take()
+            except Exception:  # noqa: BLE001 - a loop logs and goes on
+                log.exception("database thread: taking requests failed")
+                continue
             if not jobs:
                 if self._stopping:
                     return

@@ -147,3 +147,9 @@ def test_verified_credentials_are_forgotten_with_the_worker_and_on_sign_on(core)
     core.workers.forget(w.id)
     with pytest.raises(AuthError):
         core.workers.authenticate_known(header)
+
+
+def test_after_the_database_thread_stopped_requests_run_on_their_own_thread(core):
+    assert core.db_thread.call(lambda: threading.current_thread().name) == "manager-db"
+    core.db_thread.stop()
+    assert core.db_thread.call(lambda: threading.current_thread().name) == threading.current_thread().name
