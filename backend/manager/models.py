@@ -8,6 +8,7 @@ lists and documents that are only ever read whole.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from contextlib import contextmanager
@@ -15,6 +16,8 @@ from contextlib import contextmanager
 import peewee
 
 from backend.db import SQLITE_PRAGMAS, is_sqlite
+
+log = logging.getLogger(__name__)
 
 
 class RawJSON(str):
@@ -290,28 +293,34 @@ class Store:
                 finally:
                     local.depth -= 1
                 return
-            pending = local.after_commit = []
             db = self.db
             db.execute_sql(self._begin)
+            pending = local.after_commit = []
             local.depth = 1
             try:
                 yield
             except BaseException:
                 local.depth = 0
                 local.after_commit = None
-                db.execute_sql("ROLLBACK")
+                self._rollback()
                 raise
             local.depth = 0
             local.after_commit = None
             try:
                 db.execute_sql("COMMIT")
             except BaseException:
-                if not db.connection().in_transaction:
-                    raise
-                db.execute_sql("ROLLBACK")
+                self._rollback()
                 raise
         for fn in pending:
             fn()
+
+    def _rollback(self) -> None:
+        """Roll back what is still open (SQLite may have done it already), keeping the error that led here."""
+        try:
+            if self.db.connection().in_transaction:
+                self.db.execute_sql("ROLLBACK")
+        except Exception as ex:  # noqa: BLE001
+            log.warning("rollback failed: %s", ex)
 
     def in_write(self) -> bool:
         """Whether this thread is inside `write()`."""

@@ -153,3 +153,22 @@ def test_after_the_database_thread_stopped_requests_run_on_their_own_thread(core
     assert core.db_thread.call(lambda: threading.current_thread().name) == "manager-db"
     core.db_thread.stop()
     assert core.db_thread.call(lambda: threading.current_thread().name) == threading.current_thread().name
+
+
+def test_a_transaction_that_could_not_begin_leaves_after_commit_working(tmp_path):
+    import sqlite3
+    pragmas = dict(SQLITE_PRAGMAS, busy_timeout=100)
+    db = peewee.SqliteDatabase(str(tmp_path / "m.sqlite"), pragmas=pragmas, check_same_thread=False, timeout=0.1)
+    c = ManagerCore(ManagerConfig(data_dir=tmp_path), db)
+    other = sqlite3.connect(str(tmp_path / "m.sqlite"), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    with pytest.raises(peewee.OperationalError):
+        with c.store.write():
+            pass
+    other.execute("COMMIT")
+    ran = []
+    c.store.after_commit(lambda: ran.append(1))  # outside a transaction: at once
+    assert ran == [1] and not c.store.in_write()
+    with c.store.write():
+        c.store.set_setting("k", "v")
+    assert setting(c, "k") == "v"
