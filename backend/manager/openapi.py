@@ -21,6 +21,8 @@ import bottle
 
 from backend.errors import ApiError
 from backend.routes import AuthKind, Routes
+from shared.documents import PLATFORMS
+from shared.statuses import WORKER_REQUESTABLE
 
 from . import worker_auth
 from .workers import unauthorized
@@ -40,7 +42,7 @@ SCHEMAS = {
               "properties": {"code": {"type": "string"}, "message": {"type": "string"}}},
     "WorkerRegistration": {"type": "object", "required": ["secret", "platform", "supported_task_types", "nickname"],
                            "properties": {"secret": {"type": "string"},
-                                          "platform": {"enum": ["linux", "windows", "darwin"]},
+                                          "platform": {"enum": list(PLATFORMS)},
                                           "supported_task_types": {"type": "array", "items": {"type": "string"}},
                                           "nickname": {"type": "string"}}},
     "Worker": {"type": "object", "properties": {"_id": {"type": "string"}, "nickname": {"type": "string"},
@@ -71,7 +73,7 @@ SCHEMAS = {
     "FileProduced": {"type": "object", "required": ["paths"],
                      "properties": {"paths": {"type": "array", "items": {"type": "string"}}}},
     "SetStatus": {"type": "object", "required": ["status"], "properties": {
-        "status": {"enum": ["asleep", "awake", "shutdown"]}, "lazy": {"type": "boolean"}}},
+        "status": {"enum": sorted(WORKER_REQUESTABLE)}, "lazy": {"type": "boolean"}}},
     "SleepSchedule": {"type": "object", "properties": {
         "schedule_active": {"type": "boolean"}, "days_of_week": {"type": "string"},
         "time_start": {"type": "string"}, "time_end": {"type": "string"}}},

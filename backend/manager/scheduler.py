@@ -36,7 +36,7 @@ class Scheduler:
         """The task this worker should run now, marked active for it; None if there is none.
 
         A worker that asks while it runs a task gets that task again. Otherwise the
-        claim is one conditional UPDATE that picks the best candidate, proves it still
+        claim is one conditional update that picks the best candidate, proves it still
         runnable and the worker still eligible, and returns the row, so a task goes to
         exactly one worker however many ask at once. Called outside a transaction, it
         first looks read-only (WAL readers do not block), so idle workers polling an

@@ -191,7 +191,7 @@ class Workers:
     def request_status(self, worker_id: str, status: str, lazy: bool, now: float | None = None):
         if status not in WORKER_REQUESTABLE:
             raise ApiError(400, "bad_status", f"a worker can be asked for "
-                                              f"{', '.join(sorted(s.value for s in WORKER_REQUESTABLE))}, not '{status}'")
+                                              f"{', '.join(sorted(WORKER_REQUESTABLE))}, not '{status}'")
         with self.db.write():
             worker = self.get(worker_id)
             if worker.status == status and not worker.status_requested:

@@ -28,7 +28,7 @@ def sql_in(statuses) -> str:
 
     The runnable-task index and the queries that must use it spell the set the
     same way, which is what SQLite needs to match a query to a partial index."""
-    return "(" + ", ".join(f"'{s.value}'" for s in sorted(statuses, key=lambda s: s.value)) + ")"
+    return "(" + ", ".join(f"'{s}'" for s in sorted(statuses)) + ")"
 
 
 RUNNABLE_SQL = sql_in(TASK_RUNNABLE)
@@ -137,7 +137,7 @@ class Store:
             # A worker's active task, without walking every task it ever ran.
             self.db.execute_sql(
                 "CREATE INDEX IF NOT EXISTS task_active_by_worker ON task (worker, updated) "
-                f"WHERE status = '{TS.ACTIVE.value}'")
+                f"WHERE status = '{TS.ACTIVE}'")
 
     def _index_matches(self) -> bool:
         """Whether an existing runnable-task index spells the runnable set as the queries do

@@ -18,7 +18,7 @@ from .store import RUNNABLE_SQL, Store, sql_in
 WORKER_REFUSED = frozenset({WS.OFFLINE, WS.SHUTDOWN, WS.ASLEEP, WS.ERROR})
 """A worker in one of these gets no task, even from a request that was already waiting."""
 
-_ACTIVE = TS.ACTIVE.value
+_ACTIVE = TS.ACTIVE
 
 _CANDIDATE_SQL = f"""
 SELECT t.id FROM task t INDEXED BY task_runnable_order
@@ -27,7 +27,7 @@ WHERE t.status IN {RUNNABLE_SQL}
   AND (t.job_worker_tag IS NULL OR t.job_worker_tag = ''{{tag_clause}})
   AND (t.job_memory_mb IS NULL OR t.job_memory_mb <= 0 OR ? IS NULL OR t.job_memory_mb <= ?)
   AND NOT EXISTS (SELECT 1 FROM task_parent tp JOIN task p ON p.id = tp.parent
-                  WHERE tp.task = t.id AND p.status != '{TS.COMPLETED.value}')
+                  WHERE tp.task = t.id AND p.status != '{TS.COMPLETED}')
   AND NOT EXISTS (SELECT 1 FROM task_failure f WHERE f.task = t.id AND f.worker = ?)
   AND NOT EXISTS (SELECT 1 FROM blocklist b
                   WHERE b.worker = ? AND b.job = t.job AND b.task_type = t.task_type)
@@ -48,7 +48,7 @@ RETURNING {{columns}}
 """
 
 _COMPLETE_ACTIVE_SQL = f"""
-UPDATE task SET status = '{TS.COMPLETED.value}', updated = ?, activity = coalesce(?, activity),
+UPDATE task SET status = '{TS.COMPLETED}', updated = ?, activity = coalesce(?, activity),
     last_worker_ping = ?, current_command_idx = ?, task_progress_percentage = ?, command_progress_percentage = ?
 WHERE id = ? AND worker = ? AND status = '{_ACTIVE}'
 RETURNING {{columns}}
@@ -61,7 +61,7 @@ _RUNNABLE_CHILDREN_SQL = f"""
 SELECT count(*) FROM task_parent tp JOIN task c ON c.id = tp.task
 WHERE tp.parent = ? AND c.status IN {RUNNABLE_SQL}
   AND NOT EXISTS (SELECT 1 FROM task_parent op JOIN task p ON p.id = op.parent
-                  WHERE op.task = c.id AND p.status != '{TS.COMPLETED.value}')
+                  WHERE op.task = c.id AND p.status != '{TS.COMPLETED}')
 """
 
 _HAS_RUNNABLE_SQL = f"SELECT 1 FROM task INDEXED BY task_runnable_order WHERE status IN {RUNNABLE_SQL} LIMIT 1"
