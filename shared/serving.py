@@ -40,6 +40,10 @@ after nearly every request once more than 10 clients (a farm's workers) are conn
 so each request paid a new TCP connection."""
 
 
+ON_STOP = "flamenco.on_stop"
+"""Key of a Bottle app's config: callables to run when its server stops."""
+
+
 class ServiceThread:
     """A cheroot server on a thread; `url` is known once `start()` returned."""
 
@@ -51,6 +55,7 @@ class ServiceThread:
         self.server.keep_alive_conn_limit = keep_alive
         self._thread: threading.Thread | None = None
         self.host = host
+        self.app = app
 
     def start(self) -> "ServiceThread":
         self.server.prepare()
@@ -69,6 +74,11 @@ class ServiceThread:
         return f"http://{host}:{self.port}"
 
     def stop(self) -> None:
+        """Stop serving. Callables in the app's config `flamenco.on_stop` run first: they end
+        requests the app holds (cheroot waits for every busy thread)."""
+        config = getattr(self.app, "config", None)
+        for fn in (config.get(ON_STOP, ()) if isinstance(config, dict) else ()):
+            fn()
         self.server.stop()
         if self._thread:
             self._thread.join(timeout=10)

@@ -62,6 +62,7 @@ class ManagerCore:
                                   self.logs, self.wakeup) if client else None)
         if self.upstream is not None:
             self.dispatch.idle = self.upstream.kick
+            self.state.queued_for_server = self.upstream.push_soon
         self.files = JobFiles(self.db, config, client)
         self._threads: list[threading.Thread] = []
         self._observer = None
@@ -85,12 +86,12 @@ class ManagerCore:
         self.wakeup.notify_all()
         self.latest_image.changed.notify()
         if self.upstream:
-            self.upstream.kick()
+            self.upstream.quiesce()  # the fetcher may wait in a held request: not joined
             self.upstream.push_soon()
         if self._observer is not None:
             self._observer.stop()
         for t in self._threads:
-            t.join(timeout)
+            t.join(0.1 if t.name == "depsgraph-fetcher" else timeout)
         self._threads.clear()
         self.db.close(timeout)
         self.logs.close_all()

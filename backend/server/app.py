@@ -8,12 +8,14 @@ import bottle
 import peewee
 
 from backend.web import JsonApiPlugin, install_json_errors
+from shared.serving import ON_STOP
 
 from . import models
 from .compilers import Registry
 from .config import ServerConfig
 from .context import ServerContext
 from .database import Clock
+from .news import ManagerNews
 from .openapi import make_routes
 from .routes import install_all
 from .schemas import SCHEMAS
@@ -34,8 +36,9 @@ def make_context(config: ServerConfig, db: peewee.Database, clock: Clock | None 
         registry = Registry.builtin()
         for directory in config.job_types_dirs:
             registry.load_directory(directory)
-    return ServerContext(config=config, db=db, clock=clock, machine=StateMachine(clock), registry=registry,
-                         store=FileStore(config.files_dir))
+    news = ManagerNews(config.held_requests)
+    return ServerContext(config=config, db=db, clock=clock, machine=StateMachine(clock, news), registry=registry,
+                         store=FileStore(config.files_dir), news=news)
 
 
 def make_app(config: ServerConfig, db: peewee.Database, clock: Clock | None = None,
@@ -48,6 +51,7 @@ def make_app(config: ServerConfig, db: peewee.Database, clock: Clock | None = No
     install_all(routes, ctx)
     app.config[CONTEXT_KEY] = ctx
     app.config["flamenco.routes"] = routes
+    app.config[ON_STOP] = [ctx.news.close]  # held Manager requests answer at once
     return app
 
 

@@ -4,7 +4,8 @@
     data_dir = "/var/lib/flamenco-server"
     database = "postgresql://flamenco:secret@db/flamenco"   # default: SQLite in data_dir
     listen = "0.0.0.0:8080"
-    threads = 32
+    threads = 32                    # for people and the Managers' short calls
+    manager_threads = 0             # for Managers' held depsgraph requests, one each; 0: Managers at start + 8
     job_types_dirs = ["/etc/flamenco/job-types"]
     max_upload_bytes = 0            # 0: no limit
     max_frames = 1000000
@@ -34,12 +35,18 @@ class ServerConfig:
     database: str | None = None
     listen: str = DEFAULT_LISTEN
     threads: int = 32
+    manager_threads: int = 0
     job_types_dirs: list[str] = field(default_factory=list)
     max_upload_bytes: int = 0
     max_frames: int = 1_000_000
     manager_online_seconds: float = 120.0
     applied_update_retention_days: float = 14.0
     web_session_hours: float = 168.0
+
+    @property
+    def held_requests(self) -> int:
+        """How many Managers may hold a depsgraph request at once (each takes a thread)."""
+        return self.manager_threads or 8
 
     @property
     def files_dir(self) -> Path:
@@ -71,6 +78,8 @@ class ServerConfig:
             self.data_dir = Path(self.data_dir)
         if not isinstance(self.threads, int) or self.threads < 1:
             raise ConfigError("threads must be a positive integer")
+        if not isinstance(self.manager_threads, int) or self.manager_threads < 0:
+            raise ConfigError("manager_threads must be 0 (one per Manager) or a positive integer")
         if not isinstance(self.job_types_dirs, list):
             raise ConfigError("job_types_dirs must be a list of directories")
         if self.max_upload_bytes < 0:

@@ -9,6 +9,7 @@ import peewee
 from .compilers import Registry
 from .config import ServerConfig
 from .database import Clock
+from .news import ManagerNews
 from .state_machine import StateMachine
 from .storage import FileStore
 
@@ -21,3 +22,4 @@ class ServerContext:
     machine: StateMachine
     registry: Registry
     store: FileStore
+    news: ManagerNews

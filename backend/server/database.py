@@ -39,13 +39,42 @@ class Clock:
             return t
 
 
+_local = threading.local()
+
+
 @contextlib.contextmanager
 def write(db: peewee.Database):
-    """One write transaction, serialised with every other write of this Server."""
-    with write_transaction(db):
-        if not is_sqlite(db):
-            db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_KEY,))
-        yield
+    """One write transaction, serialised with every other write of this Server; nested
+    calls join it. Callbacks given to `after_commit` inside it run once it committed."""
+    depth = getattr(_local, "depth", 0)
+    if depth == 0:
+        _local.after = []
+    _local.depth = depth + 1
+    try:
+        with write_transaction(db):
+            if depth == 0 and not is_sqlite(db):
+                db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_KEY,))
+            yield
+    finally:
+        _local.depth = depth
+        callbacks = _local.after if depth == 0 else None
+        if depth == 0:
+            _local.after = None
+    # Reached only when the outermost transaction committed (an exception skips this).
+    for fn in callbacks or ():
+        fn()
+
+
+def after_commit(fn) -> None:
+    """Run `fn` when this thread's write transaction has committed; at once outside one.
+
+    News for Managers goes through here: a held request woken before the commit would
+    read the old rows and go back to waiting."""
+    pending = getattr(_local, "after", None)
+    if pending is None:
+        fn()
+    else:
+        pending.append(fn)
 
 
 def connect(data_dir=None, database: str | None = None) -> peewee.Database:

@@ -13,6 +13,8 @@ import json
 import logging
 from typing import Any, BinaryIO
 
+import peewee
+
 from backend.web import ApiError, bad_request, not_found
 from shared.documents import TaskUpdateBatch, UpstreamNotification, WorkerReport
 from shared.relpaths import RelpathError, check_relpath
@@ -20,15 +22,16 @@ from shared.statuses import JOB_RUNNABLE, JobStatus, TaskStatus
 
 from .context import ServerContext
 from .database import write
+from .state_machine import MANAGER_RUNS
 from .models import (AppliedUpdate, Blob, Job, JobFile, JobOutput, LogRequest, Manager, Task, WorkerRecord,
                      bulk_insert, stamp_value)
 from .storage import HashMismatch, TooLarge, is_sha256
-from .views import iso
+from .views import iso, parse_iso
 
 log = logging.getLogger(__name__)
 
 J, T = JobStatus, TaskStatus
-DEPSGRAPH_STATUSES = [T.QUEUED.value, T.CLAIMED_BY_MANAGER.value, T.SOFT_FAILED.value, T.ACTIVE.value]
+DEPSGRAPH_STATUSES = sorted(MANAGER_RUNS)
 UNSETTLED_JOBS = [s.value for s in JobStatus if s not in (J.COMPLETED, J.CANCELED, J.FAILED, J.ARCHIVED,
                                                           J.ARCHIVING, J.CONSTRUCTION_FAILED)]
 BATCH_TASK_FIELDS = (Task.id, Task.job, Task.name, Task.status, Task.activity, Task.progress,
@@ -36,6 +39,9 @@ BATCH_TASK_FIELDS = (Task.id, Task.job, Task.name, Task.status, Task.activity, T
                      Task.failed_by_workers, Task.log_tail, Task.updated, Task.created, Task.started,
                      Task.finished)
 SEEN_WRITE_INTERVAL = dt.timedelta(seconds=5)
+DEPSGRAPH_PAGE = 1000
+"""Tasks per depsgraph answer unless the Manager asks for another number (up to DEPSGRAPH_MAX_PAGE)."""
+DEPSGRAPH_MAX_PAGE = 10000
 IN_CHUNK = 500
 
 
@@ -94,48 +100,70 @@ def worker_report(ctx: ServerContext, manager: Manager, report: WorkerReport) ->
                         Manager.nr_of_workers: total}).where(Manager.id == manager.id).execute()
 
 
-def depsgraph(ctx: ServerContext, manager: Manager, since: dt.datetime | None) -> tuple[str, int, dt.datetime]:
-    """The runnable tasks for the Manager (changed after `since`) as the JSON of ScheduledTasks,
-    their number, and the stamp to send back; queued ones become claimed.
+def parse_cursor(text: str) -> tuple[dt.datetime, str]:
+    """The depsgraph cursor a Manager sends back: `<ISO stamp>` or `<ISO stamp>;<task id>`.
+    ValueError if unreadable."""
+    stamp, _, tid = text.strip().partition(";")
+    return parse_iso(stamp), tid
 
-    Rows are read raw and the stored JSON (commands, parents) is spliced into
-    the answer as it is, which keeps a 100,000-task clean slate fast.
+
+def format_cursor(stamp, tid: str = "") -> str:
+    return f"{iso(stamp)};{tid}" if tid else iso(stamp)
+
+
+def depsgraph(ctx: ServerContext, manager: Manager, cursor: tuple[dt.datetime, str] | None,
+              limit: int = DEPSGRAPH_PAGE) -> tuple[str, int, str, bool]:
+    """A page of the runnable tasks for the Manager as the JSON of ScheduledTasks: those
+    after `cursor` in (updated, id) order (all of them without one), at most `limit`.
+    Returns (body, how many, the cursor to send back, whether more follow); queued
+    tasks handed out become claimed-by-manager.
+
+    Every change a Manager must learn stamps the task's `updated` under the write lock
+    with a clock that never goes back, so a cursor misses nothing and a page boundary
+    inside a shared stamp is kept by the task id. A claim does not stamp: the Manager
+    has the task from this very answer. Rows are read raw and the stored JSON
+    (commands, parents) is spliced into the answer as it is.
     """
-    parts: list[str] = []
     dumps = json.JSONEncoder(separators=(",", ":")).encode
+    after = None if cursor is None else peewee.Tuple(stamp_value(cursor[0]), cursor[1])
     with write(ctx.db):
         now = ctx.clock.now()
-        now_iso = iso(now)
         jobs = {j.id: j for j in Job.select().where(Job.manager == manager.id,
                                                     Job.status.in_([s.value for s in JOB_RUNNABLE]),
                                                     Job.blocked == False)}  # noqa: E712
-        for jid in sorted(jobs):
-            job = jobs[jid]
-            query = (Task.select(Task.id, Task.name, Task.status, Task.priority, Task.job_priority, Task.task_type,
-                                 Task.worker, Task.updated, Task.commands, Task.parents, Task.failed_by_workers)
+        rows = []
+        for jid in jobs:
+            query = (Task.select(Task.updated, Task.id, Task.job, Task.name, Task.status, Task.priority,
+                                 Task.job_priority, Task.task_type, Task.worker, Task.commands, Task.parents,
+                                 Task.failed_by_workers)
                      .where(Task.job == jid, Task.status.in_(DEPSGRAPH_STATUSES)))
-            if since is not None:
-                query = query.where(Task.updated > since)
-            common = {"job": jid, "manager": manager.id, "project": job.project_id, "user": job.user_id or "",
-                      "job_type": job.job_type, "job_worker_tag": job.worker_tag, "job_memory_mb": job.memory_mb,
-                      "job_files_mode": job.files_mode}
-            claimed = 0
-            for (tid, name, status, prio, job_prio, task_type, worker, updated, commands, parents,
-                 failed_by) in ctx.db.execute(query.order_by(Task.id)):
-                if status == T.QUEUED.value:
-                    claimed += 1
-                    status, stamp = T.CLAIMED_BY_MANAGER.value, now_iso
-                else:
-                    stamp = iso(updated)
-                doc = {"_id": tid, **common, "name": name, "status": status, "priority": prio,
-                       "job_priority": job_prio, "task_type": task_type, "_updated": stamp}
-                if worker:
-                    doc["worker"] = worker
-                parts.append(f'{dumps(doc)[:-1]},"commands":{commands},"parents":{parents},'
-                             f'"failed_by_workers":{failed_by}}}')
-            if claimed:
-                ctx.machine.claim(job, since, now)
-    return '{"depsgraph":[' + ",".join(parts) + "]}", len(parts), now
+            if after is not None:
+                query = query.where(peewee.Tuple(Task.updated, Task.id) > after)
+            rows.extend(ctx.db.execute(query.order_by(Task.updated, Task.id).limit(limit + 1)))
+        rows.sort(key=lambda r: (r[0], r[1]))
+        more = len(rows) > limit
+        del rows[limit:]
+        claimed: dict[str, list[str]] = {}
+        parts: list[str] = []
+        for (updated, tid, jid, name, status, prio, job_prio, task_type, worker, commands, parents,
+             failed_by) in rows:
+            job = jobs[jid]
+            if status == T.QUEUED.value:
+                claimed.setdefault(jid, []).append(tid)
+                status = T.CLAIMED_BY_MANAGER.value
+            doc = {"_id": tid, "job": jid, "manager": manager.id, "project": job.project_id,
+                   "user": job.user_id or "", "job_type": job.job_type, "job_worker_tag": job.worker_tag,
+                   "job_memory_mb": job.memory_mb, "job_files_mode": job.files_mode, "name": name, "status": status,
+                   "priority": prio, "job_priority": job_prio, "task_type": task_type, "_updated": iso(updated)}
+            if worker:
+                doc["worker"] = worker
+            parts.append(f'{dumps(doc)[:-1]},"commands":{commands},"parents":{parents},'
+                         f'"failed_by_workers":{failed_by}}}')
+        for jid, ids in claimed.items():
+            ctx.machine.claim(jobs[jid], ids)
+    # After the last page, everything up to now was considered: later changes get later stamps.
+    next_cursor = format_cursor(rows[-1][0], rows[-1][1]) if more else format_cursor(now)
+    return '{"depsgraph":[' + ",".join(parts) + "]}", len(parts), next_cursor, more
 
 
 def apply_batch(ctx: ServerContext, manager: Manager, batch: TaskUpdateBatch) -> dict[str, Any]:

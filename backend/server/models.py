@@ -184,12 +184,13 @@ class Task(BaseModel):
     metrics = JSONField(null=True)
     log_uploaded = DateTimeField(null=True)
     created = DateTimeField(default=utcnow)
-    updated = DateTimeField(default=utcnow)  # last change a Manager must learn about (depsgraph)
+    updated = DateTimeField(default=utcnow)  # last change its Manager must learn about (depsgraph cursor)
     started = DateTimeField(null=True)  # the latest run: became active (as the Manager received it)
     finished = DateTimeField(null=True)  # ... and stopped running; both cleared by a requeue
 
     class Meta:
-        indexes = ((("job", "status"), False),)
+        # (job, updated, id): the depsgraph's pages, in cursor order.
+        indexes = ((("job", "status"), False), (("job", "updated", "id"), False))
 
 
 class WebSession(BaseModel):

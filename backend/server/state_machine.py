@@ -35,6 +35,7 @@ from shared.statuses import (JOB_REQUESTED, JOB_USER_TRANSITIONS, TASK_CANCEL_RE
 
 from .database import Clock
 from .models import Job, JobDependency, JobLogEntry, Task
+from .news import CANCEL, TASKS, ManagerNews
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,8 @@ LOG_TAIL_LINES = 10
 IN_CHUNK = 500
 
 RUNNING = (T.ACTIVE, T.CANCEL_REQUESTED)
+MANAGER_RUNS = frozenset(s.value for s in (T.QUEUED, T.CLAIMED_BY_MANAGER, T.SOFT_FAILED, T.ACTIVE))
+"""Task statuses a Manager is handed in its depsgraph."""
 JOB_SETTLED_FAILURES = {J.FAILED: "failed", J.CANCELED: "was canceled"}
 
 
@@ -81,8 +84,10 @@ def _reported_at(reported: str | None, not_before: dt.datetime | None, now: dt.d
 class StateMachine:
     """Status changes for jobs and tasks; every method runs inside the caller's write transaction."""
 
-    def __init__(self, clock: Clock):
+    def __init__(self, clock: Clock, news: ManagerNews | None = None):
         self.clock = clock
+        self.news = news or ManagerNews(0)
+        """Told what a job's Manager must learn (its held depsgraph request answers)."""
         self.generation = 0
         """Bumped by every change beyond the rows a caller passed in (ripples, other jobs):
         callers that cache rows across calls reload them when it moved."""
@@ -151,12 +156,22 @@ class StateMachine:
                            Task.current_command_idx: 0, Task.activity: "", Task.worker: None,
                            Task.started: None, Task.finished: None})
         if ids is None:
-            return Task.update(values).where(Task.job == job.id, Task.status.in_(froms)).execute()
-        n = 0
-        for chunk in _chunks(ids):
-            n += Task.update(values).where(Task.job == job.id, Task.status.in_(froms),
-                                           Task.id.in_(chunk)).execute()
+            n = Task.update(values).where(Task.job == job.id, Task.status.in_(froms)).execute()
+        else:
+            n = 0
+            for chunk in _chunks(ids):
+                n += Task.update(values).where(Task.job == job.id, Task.status.in_(froms),
+                                               Task.id.in_(chunk)).execute()
+        if n:
+            self._tell_manager(job, to)
         return n
+
+    def _tell_manager(self, job: Job, to: TaskStatus) -> None:
+        """Tasks of the job became `to`: news for its Manager if that is something it acts on."""
+        if to == T.CANCEL_REQUESTED:
+            self.news.notify(job.manager_id, CANCEL)
+        elif to.value in MANAGER_RUNS:
+            self.news.notify(job.manager_id, TASKS)
 
     # --- new jobs ---------------------------------------------------------------
 
@@ -178,6 +193,8 @@ class StateMachine:
         job.tasks_total = task_count
         job.progress_points = 0
         self._set_job_status(job, target, who, quiet=True)
+        if target == J.QUEUED and not job.blocked:
+            self.news.notify(job.manager_id, TASKS)
 
     def construction_failed(self, job: Job, who: str, reason: str) -> None:
         self._set_job_status(job, J.CONSTRUCTION_FAILED, who, reason)
@@ -292,6 +309,7 @@ class StateMachine:
         job.priority = priority
         Task.update({Task.job_priority: priority, Task.updated: self.clock.now()}).where(
             Task.job == job.id).execute()
+        self.news.notify(job.manager_id, TASKS)
         self._save_job(job)
         self._log(job, who, f"priority {old} -> {priority}", reason)
 
@@ -313,6 +331,7 @@ class StateMachine:
             dep.blocked = False
             self._save_job(dep)
             Task.update({Task.updated: self.clock.now()}).where(Task.job == dep.id).execute()
+            self.news.notify(dep.manager_id, TASKS)
             self._log(dep, who, f"unblocked: job {job.name} ({job.id}) and its other dependencies completed")
 
     def _reblock_dependents(self, job: Job, who: str) -> None:
@@ -364,8 +383,13 @@ class StateMachine:
         changed = new is not None and new.value != old
         if changed:
             task.status = new.value
-            task.updated = self.clock.now()
-            self._stamp_run(task, old, new, update.received_on_manager)
+            now = self.clock.now()
+            if new.value != update.task_status:
+                # The Server made something else of the report (a cancel or a resume overtook
+                # it): news for the Manager. What it reported itself is not sent back to it.
+                task.updated = now
+                self._tell_manager(job, new)
+            self._stamp_run(task, old, new, update.received_on_manager, now)
             counts = dict(job.task_counts)
             counts[old] = counts.get(old, 0) - 1
             if counts[old] <= 0:
@@ -381,7 +405,7 @@ class StateMachine:
             self._roll_up(job, new, who)
         return changed
 
-    def _stamp_run(self, task: Task, old: str, new: TaskStatus, reported: str | None) -> None:
+    def _stamp_run(self, task: Task, old: str, new: TaskStatus, reported: str | None, now: dt.datetime) -> None:
         """started/finished of the task's latest run, at the time its Manager received the change.
 
         The Manager's time is right even when its updates reach the Server late
@@ -390,9 +414,9 @@ class StateMachine:
         """
         running = {s.value for s in RUNNING}
         if new == T.ACTIVE and old != T.ACTIVE.value:
-            task.started, task.finished = _reported_at(reported, task.created, task.updated), None
+            task.started, task.finished = _reported_at(reported, task.created, now), None
         elif new.value not in running and (old in running or new in (T.COMPLETED, T.FAILED, T.SOFT_FAILED)):
-            task.finished = _reported_at(reported, task.started or task.created, task.updated)
+            task.finished = _reported_at(reported, task.started or task.created, now)
 
     def _effective_status(self, task: Task, job: Job, reported: str | None) -> TaskStatus | None:
         """The status a report leads to, or None to keep the current one."""
@@ -453,18 +477,18 @@ class StateMachine:
 
     # --- the depsgraph claim ------------------------------------------------------
 
-    def claim(self, job: Job, since, now) -> int:
-        """queued -> claimed-by-manager for the job's tasks handed out now (those changed after `since`).
+    def claim(self, job: Job, ids: list[str]) -> int:
+        """queued -> claimed-by-manager for these tasks of the job, handed out now.
 
-        The caller selected them with the same conditions in this transaction,
-        under the write lock, so the UPDATE claims exactly what it sent.
+        The caller read them in this transaction, under the write lock, so the
+        UPDATE claims exactly what it sends. Not stamped: the claim is no news for
+        the Manager, which gets the tasks in the very answer.
         """
         check("task", T.QUEUED.value, T.CLAIMED_BY_MANAGER.value)
-        query = Task.update({Task.status: T.CLAIMED_BY_MANAGER.value, Task.updated: now}).where(
-            Task.job == job.id, Task.status == T.QUEUED.value)
-        if since is not None:
-            query = query.where(Task.updated > since)
-        n = query.execute()
+        n = 0
+        for chunk in _chunks(ids):
+            n += Task.update({Task.status: T.CLAIMED_BY_MANAGER.value}).where(
+                Task.job == job.id, Task.status == T.QUEUED.value, Task.id.in_(chunk)).execute()
         if n:
             counts = dict(job.task_counts)
             counts[T.QUEUED.value] = counts.get(T.QUEUED.value, 0) - n

@@ -125,6 +125,26 @@ class Store:
         params = [f.db_value(values[f.name]) if values[f.name] is not None else None for f in fields]
         return self.db.execute_sql(sql, (*params, pk, *where_params)).rowcount
 
+    def insert_rows(self, model, rows: list[dict]) -> None:
+        """INSERT many rows in one statement run (the caller's transaction); columns a row does
+        not give take the model's defaults."""
+        if not rows:
+            return
+        key = ("insert", model)
+        if key not in self._sql_cache:
+            fields = list(model._meta.sorted_fields)
+            cols = ", ".join(f'"{f.column_name}"' for f in fields)
+            self._sql_cache[key] = (f'INSERT INTO "{model._meta.table_name}" ({cols}) '
+                                    f'VALUES ({", ".join("?" * len(fields))})', fields)
+        sql, fields = self._sql_cache[key]
+
+        def value(f, row):
+            v = row[f.name] if f.name in row else (f.default() if callable(f.default) else f.default)
+            return None if v is None else f.db_value(v)
+
+        self.ensure_connected()
+        self.db.cursor().executemany(sql, [[value(f, row) for f in fields] for row in rows])
+
     def create_tables(self) -> None:
         with self.db.connection_context():
             self.db.create_tables(self.m.all, safe=True)

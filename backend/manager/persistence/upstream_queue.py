@@ -50,6 +50,16 @@ class UpstreamQueue:
         U = self.U
         return U.select().where((U.kind == TASK_UPDATE) & (U.key == task_id)).exists()
 
+    def tasks_with_updates(self, task_ids: list[str]) -> set[str]:
+        """Which of these tasks still have an update waiting to be sent."""
+        out: set[str] = set()
+        for i in range(0, len(task_ids), 500):
+            chunk = task_ids[i:i + 500]
+            out.update(k for (k,) in self.store.execute(
+                f"SELECT DISTINCT key FROM upstream_item WHERE kind = ? AND key IN ({','.join('?' * len(chunk))})",
+                (TASK_UPDATE, *chunk)).fetchall())
+        return out
+
     def has_output(self, sha256: str, job: str | None = None, relpath: str | None = None) -> bool:
         """Whether an output with this checksum (for this job and path, when given) still waits."""
         U = self.U

@@ -12,6 +12,7 @@ from shared.statuses import JobStatus, TaskStatus
 from .. import jobs as job_service
 from ..database import write
 from ..models import Job, JobLogEntry, LogRequest, Task
+from ..news import LOG
 from ..views import iso, task_doc
 from .common import no_content, paging, query_int, query_str, reason_of
 
@@ -175,6 +176,7 @@ def install(routes, ctx) -> None:
         with write(ctx.db):
             if LogRequest.get_or_none(LogRequest.task == task.id) is None and job.manager_id:
                 LogRequest.create(task=task.id, job=job.id, manager=job.manager_id, requested=ctx.clock.now())
+                ctx.news.notify(job.manager_id, LOG)
         bottle.response.status = 202
         return {"requested": True}
 

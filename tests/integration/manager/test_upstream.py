@@ -56,6 +56,14 @@ def complete(w, tid):
                     current_command_idx=1, log="2024-01-01T00:00:00+00:00: done").status_code == 204
 
 
+def learn_news(up):
+    """What the Manager's held depsgraph request does when the Server has news other than
+    tasks (a cancel, a log request): the answer says so, and the pusher asks at once."""
+    up.fetch_tick()
+    assert up._news_pending, "the depsgraph answer carried the news"
+    up.push_tick()
+
+
 def local_statuses(m) -> dict[str, str]:
     return {t.id: t.status for t in m.core.db.m.Task.select()}
 
@@ -209,7 +217,7 @@ def test_cancel_job_reaches_running_and_held_tasks(linked, server):
     assert w.update(running, task_status="active").status_code == 204
     up.push_tick()
     assert server.set_job_status(job["id"], "cancel-requested").status_code in (200, 204)
-    up.push_tick(time.time() + 60)  # the periodic empty push polls for cancels
+    learn_news(up)
     local = local_statuses(m)
     assert local[running] == "cancel-requested"
     assert sorted(s for tid, s in local.items() if tid != running) == ["canceled", "canceled"]
@@ -231,7 +239,7 @@ def test_cancel_of_running_task_that_completed_meanwhile(linked, server):
     up.push_tick()
     assert server.task(tid)["status"] == "active"
     assert server.set_job_status(job["id"], "cancel").status_code == 200
-    up.push_tick(time.time() + 60)
+    learn_news(up)
     assert local_statuses(m)[tid] == "cancel-requested"
     complete(w, tid)  # the worker finished before it asked whether it may keep running
     up.push_tick(time.time() + 120)
@@ -264,7 +272,7 @@ def test_log_upload_when_the_server_asks(linked, server):
     up.push_tick()
     r = server.call("POST", f"/api/tasks/{tid}/log-request")
     assert r.status_code == 202, r.text
-    up.push_tick(time.time() + 60)  # the answer asks for the log
+    learn_news(up)  # the answer asks for the log
     up.push_tick(time.time() + 120)  # the upload
     log = server.call("GET", f"/api/tasks/{tid}/log")
     assert log.status_code == 200 and "slept" in log.text and "assigned to worker" in log.text
