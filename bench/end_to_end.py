@@ -53,7 +53,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dispatch import (BIN, _parse_response, bench_throughput, free_port, loadavg, median, pct,  # noqa: E402
-                      remove_all, remove_later, wait_http)
+                      proc_cpu_seconds, remove_all, remove_later, wait_http)
 
 V2_RETRY = 5.0
 """A Flamenco 2 worker told 204 asks again after this many seconds."""
@@ -381,7 +381,7 @@ class Farm:
         self.manager = None
         self.proxy = None
         try:
-            wait_http(self.surl + "/api/version")
+            wait_http(self.surl + "/api/version", 90)
             self.proxy = mp.Process(target=proxy_proc, args=(pport, sport, str(self.requests_log)), daemon=True)
             self.proxy.start()
             self.manager = subprocess.Popen(
@@ -389,7 +389,7 @@ class Farm:
                  f"127.0.0.1:{mport}", "--server", f"http://127.0.0.1:{pport}", "--manager-id", mgr["id"],
                  "--token", mgr["token"], "--threads", str(manager_threads)],
                 stdout=self.logs[1], stderr=subprocess.STDOUT)
-            wait_http(self.murl + "/")
+            wait_http(self.murl + "/", 90)
         except BaseException:
             self.stop()
             raise
@@ -417,14 +417,15 @@ class Farm:
             time.sleep(0.1)
         raise SystemExit("the Manager's task types did not reach the Server")
 
-    def submit(self, n_tasks: int, name: str = "e2e") -> tuple[str, float]:
+    def submit(self, n_tasks: int, name: str = "e2e") -> tuple[str, float, float]:
+        """(job id, time the POST was sent, time the Server answered it: the job is stored)."""
         job = {"name": name, "type": "sleep", "project": "proj",
                "settings": {"frames": f"1-{n_tasks}", "chunk_size": 1, "time_in_seconds": 0}}
         t0 = time.time()
         r = self.user_s.post(self.surl + "/api/jobs", json=job, timeout=600)
         if r.status_code not in (200, 201):
             raise SystemExit(f"submit failed: {r.status_code} {r.text[:300]}")
-        return r.json()["id"], t0
+        return r.json()["id"], t0, time.time()
 
     def job_status(self, job_id: str) -> str:
         return self.user_s.get(f"{self.surl}/api/jobs/{job_id}", timeout=30).json()["status"]
@@ -498,16 +499,17 @@ def run_sizes(mode: str, sizes: list[int], runs: dict[int, int], n_workers: int,
         creds = farm.register(n_workers)
         workers = Workers(int(farm.murl.rsplit(":", 1)[1]), creds, mode)
         farm.wait_linked()
-        warm, _ = farm.submit(10, "warm-up")
+        warm, _, _ = farm.submit(10, "warm-up")
         farm.wait_completed(warm, 60)
         for size in sizes:
-            firsts, rates, worker_rates, reqs = [], [], [], []
+            firsts, after_stored, rates, worker_rates, reqs = [], [], [], [], []
             for n in range(runs[size]):
                 time.sleep(1.0 + random.random())  # idle between runs, out of phase with any period
                 load = loadavg()
                 if n == 0:
                     profiles.start(farm, f"{mode}-{size}")
-                job, t0 = farm.submit(size)
+                cpu0 = (proc_cpu_seconds(farm.server.pid), proc_cpu_seconds(farm.manager.pid))
+                job, t0, t_stored = farm.submit(size)
                 t_first = workers.first_claim(job, timeout)
                 if t_first is None:
                     print(f"  {mode} {size}: no task claimed within {timeout:.0f} s")
@@ -518,17 +520,22 @@ def run_sizes(mode: str, sizes: list[int], runs: dict[int, int], n_workers: int,
                     profiles.stop()
                 st = workers.stats(job)
                 firsts.append(t_first - t0)
+                after_stored.append(t_first - t_stored)
                 if done_at is None:
                     print(f"  {mode} {size}: not completed within {timeout:.0f} s ({st['done']} tasks done)")
                     break
                 rates.append(size / (done_at - t0))
                 worker_rates.append(st["done"] / max(1e-6, st["last"] - st["first"]))
-                reqs.append(len(read_requests(farm.requests_log, t0, done_at)))
-                print(f"  {mode:8} {size:>7} tasks run {n + 1}: first claimed {(t_first - t0) * 1000:8.1f} ms, "
+                run_reqs = read_requests(farm.requests_log, t0, done_at)
+                reqs.append(len(run_reqs))
+                cpu = [(proc_cpu_seconds(p.pid) - c) * 1000 / size for p, c in zip((farm.server, farm.manager), cpu0)]
+                print(f"  {mode:8} {size:>7} tasks run {n + 1}: first claimed {(t_first - t0) * 1000:7.1f} ms "
+                      f"(the submit answered after {(t_stored - t0) * 1000:.0f} ms), "
                       f"completed on the Server after {done_at - t0:7.2f} s ({rates[-1]:6.0f} tasks/s; workers "
-                      f"{worker_rates[-1]:.0f} tasks/s), {reqs[-1]} requests to the Server; load {load}",
+                      f"{worker_rates[-1]:.0f} tasks/s), {reqs[-1]} requests to the Server; CPU per task: Server "
+                      f"{cpu[0]:.2f} ms, Manager {cpu[1]:.2f} ms; load {load}\n{'':27}requests: {by_route(run_reqs)}",
                       flush=True)
-            out[size] = {"first": firsts, "rate": rates, "worker_rate": worker_rates}
+            out[size] = {"first": firsts, "stored": after_stored, "rate": rates, "worker_rate": worker_rates}
     finally:
         profiles.stop()
         if workers is not None:
@@ -550,11 +557,10 @@ def run_huge(mode: str, n_workers: int, size: int, timeout: float, measure_rss: 
         time.sleep(V2_RETRY + 1)  # every worker asked once and waits
         rss_idle = proc_status(farm.manager.pid, "VmRSS")
         profiles.start(farm, f"{mode}-{size}")
-        job, t0 = farm.submit(size)
-        t_submitted = time.time()
+        job, t0, t_stored = farm.submit(size)
         t_first = workers.first_claim(job, timeout)
-        res = {"first": (t_first - t0) if t_first else float("inf"), "submit_s": t_submitted - t0,
-               "rss_idle": rss_idle}
+        res = {"first": (t_first - t0) if t_first else float("inf"), "submit_s": t_stored - t0,
+               "stored": (t_first - t_stored) if t_first else float("inf"), "rss_idle": rss_idle}
         if measure_rss:
             deadline = time.time() + timeout
             held = 0
@@ -593,7 +599,7 @@ def run_idle(idle_seconds: float, rounds: int) -> dict:
         lp_creds, v2_creds = farm.register(2)
         lp, v2 = _worker_session(farm.murl, lp_creds), _worker_session(farm.murl, v2_creds)
         farm.wait_linked()
-        warm, _ = farm.submit(1, "warm-up")
+        warm, _, _ = farm.submit(1, "warm-up")
         tid = lp.post(farm.murl + "/task", headers={"X-Flamenco-Long-Poll": "20"}, timeout=30).json()["_id"]
         lp.post(f"{farm.murl}/tasks/{tid}/update", json={"task_status": "completed"}, timeout=30)
         farm.wait_completed(warm, 30)
@@ -626,7 +632,7 @@ def run_idle(idle_seconds: float, rounds: int) -> dict:
         for _ in range(rounds):
             time.sleep(1.0 + random.random())
             wanted.clear()
-            job, t0 = farm.submit(1, "idle")
+            job, t0, _ = farm.submit(1, "idle")
             if not wanted.wait(30):
                 seen.append(float("inf"))
                 continue
@@ -691,7 +697,8 @@ def main() -> int:
         n = max(sizes)
         alone = bench_throughput(args.workers, n, 2, 64, "selector")
         print(f"  Manager alone: {alone['tasks_per_s']:.0f} tasks/s ({alone['completed']}/{n} tasks, "
-              f"{args.workers} workers; load {loadavg()})", flush=True)
+              f"{args.workers} workers); Manager CPU per task {alone['manager_cpu_s'] / max(1, alone['completed']) * 1000:.2f} ms; "
+              f"load {loadavg()}", flush=True)
     huge = {}
     if args.huge:
         for m in modes:
@@ -723,6 +730,9 @@ def main() -> int:
             print(f"| {m} workers, {size:,} tasks: submit -> first claimed (p50 of {len(r['first'])}) | "
                   f"{fmt_s(first)} | {f'<= {target * 1000:.0f} ms' if target else '-'} | "
                   f"{verdict(first <= target) if target else ''} |")
+            if r["stored"]:
+                print(f"| {m} workers, {size:,} tasks: submit answered (job stored) -> first claimed | "
+                      f"{fmt_s(median(r['stored']))} | - | |")
         for size in sizes:
             r = results[m].get(size)
             if not r or not r["rate"]:
@@ -744,6 +754,9 @@ def main() -> int:
         first = median([r["first"] for r in rs])
         print(f"| {m} workers, {args.huge_size:,} tasks: submit -> first claimed (p50 of {len(rs)}) | {fmt_s(first)} "
               f"| <= 1 s | {verdict(first <= 1.0)} |")
+        print(f"| {m} workers, {args.huge_size:,} tasks: submit answered (job stored, "
+              f"{fmt_s(median([r['submit_s'] for r in rs]))}) -> first claimed | "
+              f"{fmt_s(median([r['stored'] for r in rs]))} | - | |")
         for r in rs:
             if "rss" in r:
                 peak = max(r["rss"], r["rss_peak"])

@@ -84,6 +84,9 @@ class Upstream:
     push_interval: float = 1.0
     """The pusher's tick (notifications, worker reports); task updates go at once."""
     push_max_batch: int = 1000
+    push_busy_interval: float = 0.1
+    """While updates keep coming, a batch at most this often (each carries what gathered); an
+    update on an idle link goes at once."""
     cancel_poll_interval: float = 300.0
     """An empty update batch at least this often (its answer lists cancels and log requests); the
     Server's news makes one at once when there are some, so this is only a safety net."""

@@ -11,6 +11,7 @@ order when the Server is back, while workers keep running what the Manager holds
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -122,8 +123,11 @@ class ServerClient:
             raise ServerError(f"depsgraph: unusable answer: {ex}", resp.status_code) from None
         return page
 
-    def push_batch(self, updates: list[dict]) -> documents.TaskUpdateResponse:
-        resp = self._call("POST", "/task-update-batch", ok=(200,), json={"updates": updates})
+    def push_batch(self, updates: list[str]) -> documents.TaskUpdateResponse:
+        """Task updates, each already JSON text (as queued), in one TaskUpdateBatch."""
+        body = '{"updates":[' + ",".join(updates) + "]}"
+        resp = self._call("POST", "/task-update-batch", ok=(200,), data=body.encode(),
+                          headers={"Content-Type": "application/json"})
         try:
             return documents.TaskUpdateResponse.from_dict(resp.json())
         except (ValueError, documents.DocumentError) as ex:
@@ -231,15 +235,20 @@ class Upstream:
     # --- pushing the queue -----------------------------------------------------
 
     def push_tick(self, now: float | None = None) -> int:
-        """Send what is queued, in order, until the queue is empty or the Server fails; returns items sent."""
+        """Send what is queued now, in order, until it is sent or the Server fails; returns items
+        sent. (What is queued meanwhile waits for the next tick: while updates keep coming,
+        batches carry what gathered between ticks.)"""
         now = time.time() if now is None else now
         up = self.config.upstream
         if now < self._push_not_before:
             return 0
         sent = 0
+        last = self.db.upstream.last_seq()
         try:
             while True:
                 head = self.db.upstream.head()
+                if head is not None and head.seq > last:
+                    break
                 if head is None:
                     if self._news_pending or now - self._last_push >= up.cancel_poll_interval:
                         # Nothing to send, but the answer says what to cancel and which logs to upload.
@@ -252,13 +261,14 @@ class Upstream:
                         self._last_push = now
                     break
                 if head.kind == TASK_UPDATE:
-                    batch = self.db.upstream.task_updates_from(head.seq, up.push_max_batch)
-                    resp = self.client.push_batch([r.payload for r in batch])
+                    run = self.db.upstream.task_updates_from(head.seq, up.push_max_batch, last)
+                    resp = self.client.push_batch([payload for _, payload in run])
+                    batch = [(seq, json.loads(payload).get("_id")) for seq, payload in run]
                     self._handle_response(resp, batch, now)
                     self._last_push = now
                     sent += len(batch)
                     handled = set(resp.handled_update_ids)
-                    if not any(r.payload.get("_id") in handled for r in batch):
+                    if not any(update_id in handled for _, update_id in batch):
                         log.warning("the Server handled none of %d updates; retrying later", len(batch))
                         raise ServerError("no update of the batch was handled")
                 elif head.kind == LOG_UPLOAD:
@@ -282,10 +292,12 @@ class Upstream:
         self._push_backoff = 0.0
         return sent
 
-    def _handle_response(self, resp: documents.TaskUpdateResponse, batch, now: float) -> None:
+    def _handle_response(self, resp: documents.TaskUpdateResponse, batch: list[tuple[int, str]],
+                         now: float) -> None:
+        """The Server's answer to a batch of (queue seq, update id): what it handled leaves the queue."""
         handled = set(resp.handled_update_ids)
         with self.db.write():
-            self.db.upstream.remove([r.seq for r in batch if r.payload.get("_id") in handled])
+            self.db.upstream.remove([seq for seq, update_id in batch if update_id in handled])
             for req in resp.upload_task_file_queue:
                 self.db.upstream.enqueue(LOG_UPLOAD, req.task, {"job": req.job, "task": req.task}, now)
         if resp.cancel_task_ids:
@@ -347,7 +359,9 @@ class Upstream:
         if self._listed is None and (cursor is None or now - self._last_resync >= up.resync_interval):
             self._listed, cursor = set(), None
         try:
-            page = self.client.depsgraph(cursor, up.depsgraph_page, long_poll, self._news)
+            # The first page of a burst is small: its tasks run while the rest comes.
+            limit = up.depsgraph_page if self.more else max(1, up.depsgraph_page // 10)
+            page = self.client.depsgraph(cursor, limit, long_poll, self._news)
         except ServerError as ex:
             self.health.failed(ex, time.time())
             self._fetch_backoff = self._backoff(self._fetch_backoff)
@@ -459,15 +473,25 @@ class Upstream:
     # --- loops -----------------------------------------------------------------
 
     def run_pusher(self, stop: threading.Event) -> None:
+        """Updates go up the moment they are queued while the link is idle; while they keep
+        coming, a batch at most every `push_busy_interval`, so each carries what gathered."""
+        up = self.config.upstream
         while not stop.is_set():
             now = time.time()
+            sent = 0
             for step in (self.notify_tick, self.push_tick, self.report_tick):
                 try:
-                    step(now)
+                    result = step(now)
                 except Exception:  # noqa: BLE001 - a loop logs and goes on
                     log.exception("upstream %s failed", step.__name__)
-            self._push_now.wait(self.config.upstream.push_interval)
+                else:
+                    if step == self.push_tick:
+                        sent = result
+            self._push_now.wait(up.push_interval)
             self._push_now.clear()
+            busy_for = up.push_busy_interval - (time.time() - now)
+            if sent and busy_for > 0:
+                stop.wait(busy_for)
 
     def run_fetcher(self, stop: threading.Event) -> None:
         """The depsgraph, page after page while more follow, then held at the Server until there

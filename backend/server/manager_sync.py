@@ -24,7 +24,7 @@ from .context import ServerContext
 from .database import write
 from .state_machine import MANAGER_RUNS
 from .models import (AppliedUpdate, Blob, Job, JobFile, JobOutput, LogRequest, Manager, Task, WorkerRecord,
-                     bulk_insert, stamp_value)
+                     bulk_insert, save_dirty, stamp_value)
 from .storage import HashMismatch, TooLarge, is_sha256
 from .views import iso, parse_iso
 
@@ -191,6 +191,11 @@ def apply_batch(ctx: ServerContext, manager: Manager, batch: TaskUpdateBatch) ->
             for chunk in _chunks(job_ids):
                 jobs.update((j.id, j) for j in Job.select().where(Job.id.in_(chunk)))
 
+        def save_jobs() -> None:
+            # A job's counts change with each update: written once per batch (and before a reload).
+            for job in jobs.values():
+                save_dirty(job)
+
         load()
         generation = machine.generation
         new_ids: list[str] = []
@@ -201,6 +206,7 @@ def apply_batch(ctx: ServerContext, manager: Manager, batch: TaskUpdateBatch) ->
             applied.add(update.id)
             new_ids.append(update.id)
             if machine.generation != generation:
+                save_jobs()
                 load()  # a ripple changed rows behind the cached objects
                 generation = machine.generation
             task = tasks.get(update.task_id)
@@ -213,8 +219,8 @@ def apply_batch(ctx: ServerContext, manager: Manager, batch: TaskUpdateBatch) ->
                             update.id, who, task.id)
                 continue
             machine.apply_task_update(task, job, update, who)
-            job.save()
             modified += 1
+        save_jobs()
         stamp = stamp_value(ctx.clock.now())
         bulk_insert(AppliedUpdate, ("id", "manager", "applied"), ((i[:100], manager.id, stamp) for i in new_ids))
         cancel = [tid for (tid,) in Task.select(Task.id).join(Job).where(

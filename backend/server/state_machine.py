@@ -34,7 +34,7 @@ from shared.statuses import (JOB_REQUESTED, JOB_USER_TRANSITIONS, TASK_CANCEL_RE
                              TaskStatus, allowed, check)
 
 from .database import Clock
-from .models import Job, JobDependency, JobLogEntry, Task
+from .models import Job, JobDependency, JobLogEntry, Task, save_dirty
 from .news import CANCEL, TASKS, ManagerNews
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ class StateMachine:
 
     def _save_job(self, job: Job) -> None:
         job.updated = self.clock.now()
-        job.save()
+        save_dirty(job)
 
     def _set_job_status(self, job: Job, new: JobStatus, who: str, reason: str = "", quiet: bool = False) -> None:
         old = job.status
@@ -400,7 +400,7 @@ class StateMachine:
             # 'active' ignored because a cancel overtook it: the worker did start the task
             task.started = _reported_at(update.received_on_manager, task.created, self.clock.now())
         job.progress_points += _points(task.status, task.progress) - old_points
-        task.save()
+        save_dirty(task)
         if changed:
             self._roll_up(job, new, who)
         return changed

@@ -29,21 +29,32 @@ class UpstreamQueue:
     def head(self):
         """The oldest item, or None."""
         self.store.ensure_connected()
-        return self.U.select().order_by(self.U.seq).first()
+        sql = self.store.statement("upstream-head", lambda: (
+            f"SELECT {self.store.columns_sql(self.U)} FROM upstream_item ORDER BY seq LIMIT 1"))
+        row = self.store.execute(sql).fetchone()
+        return None if row is None else self.store.instance(self.U, row)
 
-    def task_updates_from(self, seq: int, limit: int) -> list:
-        """The run of task updates that starts at `seq` (up to the next item of another kind)."""
+    def last_seq(self) -> int:
+        """The newest item's seq (0 when empty)."""
+        self.store.ensure_connected()
+        return self.store.execute("SELECT coalesce(max(seq), 0) FROM upstream_item").fetchone()[0]
+
+    def task_updates_from(self, seq: int, limit: int, last: int | None = None) -> list[tuple[int, str]]:
+        """The run of task updates that starts at `seq` (up to the next item of another kind, and
+        up to `last`), as (seq, payload JSON text): they go to the Server as they are."""
         run = []
-        for row in self.U.select().where(self.U.seq >= seq).order_by(self.U.seq).limit(limit):
-            if row.kind != TASK_UPDATE:
+        for item_seq, kind, payload in self.store.execute(
+                "SELECT seq, kind, payload FROM upstream_item WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?",
+                (seq, last if last is not None else 2 ** 62, limit)):
+            if kind != TASK_UPDATE:
                 break
-            run.append(row)
+            run.append((item_seq, payload))
         return run
 
     def remove(self, seqs: list[int]) -> None:
         """Items the Server has (inside a write transaction)."""
-        for i in range(0, len(seqs), 500):
-            self.U.delete().where(self.U.seq.in_(seqs[i:i + 500])).execute()
+        if seqs:
+            self.store.db.cursor().executemany("DELETE FROM upstream_item WHERE seq = ?", [(s,) for s in seqs])
 
     def has_task_update(self, task_id: str) -> bool:
         """Whether an update of this task still waits to be sent."""
