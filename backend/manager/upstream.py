@@ -190,7 +190,9 @@ class Upstream:
         self._fetch_backoff = 0.0
         self._fetch_not_before = 0.0
         self._last_fetch = 0.0
-        self._last_resync = 0.0
+        self._last_resync = time.time()
+        """A clean slate when there is no cursor (a new or lost database), then every resync_interval;
+        a restart goes on from its cursor."""
         self._listed: set[str] | None = None
         """Ids seen so far while a clean-slate depsgraph comes in pages; None between them."""
         self.more = False

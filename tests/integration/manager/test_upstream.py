@@ -388,3 +388,78 @@ def test_clean_slate_resync_drops_tasks_the_server_no_longer_lists(linked, serve
     assert server.task(gone_tid)["status"] == "paused"
     assert server.job(gone["id"])["status"] == "paused"
     assert server.task(keep_tid)["status"] == "claimed-by-manager"
+
+
+def test_a_big_job_comes_in_pages_and_its_first_task_runs_at_once(linked, server):
+    m = linked(upstream={"depsgraph_page": 10})
+    up = m.core.upstream
+    w = announced(m)
+    job = server.submit_sleep("1-25")
+    assert up.fetch_tick()["new"] == 1 and up.more, "the first page of a burst is small"
+    first = w.fetch().json()
+    assert first["job"] == job["id"], "its task runs while the rest comes"
+    pages = []
+    while up.more:
+        pages.append(up.fetch_tick()["new"])
+    assert pages == [10, 10, 4]
+    assert len(local_statuses(m)) == 25
+    assert {t["status"] for t in server.tasks(job["id"])} == {"claimed-by-manager"}
+    assert up.fetch_tick() is None and not up.more
+
+
+def test_a_manager_restarted_between_pages_goes_on_from_its_cursor(linked, server):
+    m = linked(upstream={"depsgraph_page": 10})
+    w = announced(m)
+    server.submit_sleep("1-25")
+    m.core.upstream.fetch_tick()
+    m.core.upstream.fetch_tick()
+    held_before = set(local_statuses(m))
+    assert len(held_before) == 11
+    tid = w.fetch().json()["_id"]
+    m.stop()
+
+    again = linked(upstream={"depsgraph_page": 10})  # the same data directory
+    up = again.core.upstream
+    assert up.fetch_tick()["new"] == 1, "not a clean slate: the page after its cursor (a small first one)"
+    while up.more:
+        counts = up.fetch_tick()
+        assert counts["updated"] == 0, "no page came twice"
+    statuses = local_statuses(again)
+    assert len(statuses) == 25 and statuses[tid] == "active"
+    assert sum(s == "active" for s in statuses.values()) == 1, "no task claimed twice"
+
+
+def test_a_manager_learns_what_happened_while_the_server_restarted(linked, server):
+    m = linked()
+    up = m.core.upstream
+    w = announced(m)
+    job = server.submit_sleep("1-2")
+    up.fetch_tick()
+    up.push_tick()
+    assert not up._news_pending
+    tid = w.fetch().json()["_id"]
+    server.stop()
+    server.start()  # news is kept in memory: this Server run does not know the Manager's token
+    assert server.set_job_status(job["id"], "cancel-requested").status_code in (200, 204)
+    up.fetch_tick()
+    assert up._news_pending, "a token of another Server run: the Manager looks at everything"
+    up.push_tick()
+    assert local_statuses(m)[tid] == "cancel-requested"
+
+
+def test_an_idle_manager_holds_one_request_and_sends_at_once(linked, server):
+    m = linked(upstream={"push_interval": 30.0, "worker_report_interval": 600.0})
+    w = announced(m)
+    m.core.start_loops()
+    wait_for(lambda: server.app is not None and server.app.config["flamenco.server"].news.held() == 1)
+    before = len(server.requests)
+    time.sleep(1.0)
+    assert server.requests[before:] == [], "waiting for news, the Manager asks nothing else"
+
+    job = server.submit_sleep("1")
+    r = w.fetch(long_poll=10)
+    assert r.status_code == 200 and r.json()["job"] == job["id"]
+    complete(w, r.json()["_id"])
+    # The completion goes up at once (the pusher's tick is 30 s here), with the 'active' before it.
+    wait_for(lambda: server.task(r.json()["_id"])["status"] == "completed")
+    assert ran_in_order(server.task(r.json()["_id"]))

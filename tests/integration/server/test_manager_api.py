@@ -7,7 +7,8 @@ import hashlib
 
 from server_it_helpers import Client, sleep_job
 from shared.documents import ScheduledTasks, TaskUpdateResponse
-from shared.protocol import IF_UPDATED_SINCE, LAST_UPDATED, SHA256_HEADER
+from shared.protocol import (IF_UPDATED_SINCE, LAST_UPDATED, LONG_POLL_HEADER, MORE_HEADER, NEWS_HEADER,
+                             NEWS_KINDS_HEADER, SHA256_HEADER)
 
 
 def P(farm, rest: str) -> str:
@@ -203,3 +204,102 @@ def test_upload_mode_files_and_outputs(farm):
     assert farm.ann.delete(f"/api/jobs/{job['id']}").status_code == 204
     store = farm.server.ctx.store
     assert not store.has(sha) and not store.has(manifest["scene.blend"]["sha256"])
+
+
+def held(farm, cursor, news, seconds=10, **kw):
+    """A depsgraph request the Server may hold, in a thread; join it and read `.result`."""
+    import threading
+    headers = {LONG_POLL_HEADER: str(seconds), NEWS_HEADER: news}
+    if cursor:
+        headers[IF_UPDATED_SINCE] = cursor
+    out = threading.Thread(target=lambda: setattr(out, "result", farm.manager.get(
+        P(farm, "depsgraph"), headers=headers, **kw)), daemon=True)
+    out.start()
+    return out
+
+
+def wait_held(farm, n=1):
+    import time
+    deadline = time.monotonic() + 10
+    while farm.server.ctx.news.held() != n:
+        assert time.monotonic() < deadline, "the request was not held"
+        time.sleep(0.01)
+
+
+def test_depsgraph_pages_over_http(farm):
+    job = farm.ann.post("/api/jobs", json=sleep_job(settings={"frames": "1-5", "chunk_size": 1,
+                                                             "time_in_seconds": 0})).json()
+    seen, cursor, more = [], None, True
+    while more:
+        r = farm.manager.get(P(farm, "depsgraph") + "?limit=2", headers={IF_UPDATED_SINCE: cursor} if cursor else {})
+        assert r.status_code == 200
+        seen += [t["_id"] for t in r.json()["depsgraph"]]
+        cursor, more = r.headers[LAST_UPDATED], r.headers.get(MORE_HEADER) == "true"
+    tasks = farm.ann.get(f"/api/jobs/{job['id']}/tasks").json()["tasks"]
+    assert sorted(seen) == sorted(t["id"] for t in tasks) and len(set(seen)) == 5, "each task once"
+    assert {t["status"] for t in tasks} == {"claimed-by-manager"}
+    assert farm.manager.get(P(farm, "depsgraph"), headers={IF_UPDATED_SINCE: cursor}).status_code == 304
+    for bad in ("?limit=0", "?limit=x", "?limit=100000"):
+        assert farm.manager.get(P(farm, "depsgraph") + bad).status_code == 400
+    r = farm.manager.get(P(farm, "depsgraph"), headers={LONG_POLL_HEADER: "soon"})
+    assert r.status_code == 400 and r.json()["code"] == "invalid_header"
+
+
+def test_a_held_depsgraph_answers_when_a_job_arrives(farm):
+    first = farm.manager.get(P(farm, "depsgraph"))
+    assert first.headers[NEWS_KINDS_HEADER] == "*", "no token yet: look at everything"
+    cursor, news = first.headers[LAST_UPDATED], first.headers[NEWS_HEADER]
+    waiting = held(farm, cursor, news)
+    wait_held(farm)
+    job = farm.ann.post("/api/jobs", json=sleep_job()).json()
+    waiting.join(10)
+    r = waiting.result
+    assert r.status_code == 200 and {t["job"] for t in r.json()["depsgraph"]} == {job["id"]}
+    assert r.headers[NEWS_KINDS_HEADER] == "tasks" and r.headers[NEWS_HEADER] != news
+    assert r.headers[LONG_POLL_HEADER] == "10"
+
+
+def test_a_held_depsgraph_brings_other_news_and_ends_at_its_time(farm):
+    job = farm.ann.post("/api/jobs", json=sleep_job()).json()
+    r = farm.manager.get(P(farm, "depsgraph"))
+    cursor, news = r.headers[LAST_UPDATED], r.headers[NEWS_HEADER]
+    tid = r.json()["depsgraph"][0]["_id"]
+
+    waiting = held(farm, cursor, news)
+    wait_held(farm)
+    assert farm.ann.post(f"/api/tasks/{tid}/log-request").status_code == 202
+    waiting.join(10)
+    r = waiting.result
+    assert r.status_code == 304 and r.headers[NEWS_KINDS_HEADER] == "log"
+    news = r.headers[NEWS_HEADER]
+
+    waiting = held(farm, cursor, news)
+    wait_held(farm)
+    farm.ann.post(f"/api/jobs/{job['id']}/status", json={"status": "cancel"})
+    waiting.join(10)
+    r = waiting.result
+    assert r.status_code == 304 and "cancel" in r.headers[NEWS_KINDS_HEADER].split(",")
+    news = r.headers[NEWS_HEADER]
+
+    waiting = held(farm, cursor, news, seconds=0.3)
+    waiting.join(10)
+    r = waiting.result
+    assert r.status_code == 304 and r.headers[NEWS_KINDS_HEADER] == "" and r.headers[NEWS_HEADER] == news
+    assert farm.server.ctx.news.held() == 0
+
+
+def test_a_manager_holds_one_request_and_the_server_answers_when_it_stops(farm):
+    r = farm.manager.get(P(farm, "depsgraph"))
+    cursor, news = r.headers[LAST_UPDATED], r.headers[NEWS_HEADER]
+    older = held(farm, cursor, news)
+    wait_held(farm)
+    newer = held(farm, cursor, news)
+    older.join(10)
+    assert older.result.status_code == 304, "a second request of the same Manager lets the first go"
+    wait_held(farm)
+    farm.server.ctx.news.close()  # what stopping the Server does first
+    newer.join(10)
+    assert newer.result.status_code == 304
+    r = farm.manager.get(P(farm, "depsgraph"), headers={IF_UPDATED_SINCE: cursor, NEWS_HEADER: news,
+                                                         LONG_POLL_HEADER: "10"})
+    assert r.status_code == 304, "a stopping Server holds nothing"
