@@ -133,13 +133,14 @@ def depsgraph(ctx: ServerContext, manager: Manager, cursor: tuple[dt.datetime, s
                                                     Job.blocked == False)}  # noqa: E712
         rows = []
         for jid in jobs:
-            query = (Task.select(Task.updated, Task.id, Task.job, Task.name, Task.status, Task.priority,
-                                 Task.job_priority, Task.task_type, Task.worker, Task.commands, Task.parents,
-                                 Task.failed_by_workers)
-                     .where(Task.job == jid, Task.status.in_(DEPSGRAPH_STATUSES)))
-            if after is not None:
-                query = query.where(peewee.Tuple(Task.updated, Task.id) > after)
-            rows.extend(ctx.db.execute(query.order_by(Task.updated, Task.id).limit(limit + 1)))
+            for status in DEPSGRAPH_STATUSES:  # one index range each: (job, status, updated, id)
+                query = (Task.select(Task.updated, Task.id, Task.job, Task.name, Task.status, Task.priority,
+                                     Task.job_priority, Task.task_type, Task.worker, Task.commands, Task.parents,
+                                     Task.failed_by_workers)
+                         .where(Task.job == jid, Task.status == status))
+                if after is not None:
+                    query = query.where(peewee.Tuple(Task.updated, Task.id) > after)
+                rows.extend(ctx.db.execute(query.order_by(Task.updated, Task.id).limit(limit + 1)))
         rows.sort(key=lambda r: (r[0], r[1]))
         more = len(rows) > limit
         del rows[limit:]

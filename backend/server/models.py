@@ -189,8 +189,8 @@ class Task(BaseModel):
     finished = DateTimeField(null=True)  # ... and stopped running; both cleared by a requeue
 
     class Meta:
-        # (job, updated, id): the depsgraph's pages, in cursor order.
-        indexes = ((("job", "status"), False), (("job", "updated", "id"), False))
+        # (job, status) and, for the depsgraph's pages, in cursor order: (updated, id) within them.
+        indexes = ((("job", "status", "updated", "id"), False),)
 
 
 class WebSession(BaseModel):
