@@ -679,7 +679,7 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=200)
     ap.add_argument("--rss-workers", type=int, default=2000)
     ap.add_argument("--modes", default="v2,longpoll")
-    ap.add_argument("--idle-seconds", type=float, default=40.0)
+    ap.add_argument("--idle-seconds", type=float, default=60.0)
     ap.add_argument("--rounds", type=int, default=10, help="idle rounds: new job seen, completion visible")
     ap.add_argument("--timeout", type=float, default=600.0, help="per job, seconds")
     ap.add_argument("--skip-alone", action="store_true")

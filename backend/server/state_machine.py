@@ -159,9 +159,8 @@ class StateMachine:
             n = Task.update(values).where(Task.job == job.id, Task.status.in_(froms)).execute()
         else:
             n = 0
-            for chunk in _chunks(ids):
-                n += Task.update(values).where(Task.job == job.id, Task.status.in_(froms),
-                                               Task.id.in_(chunk)).execute()
+            for chunk in _chunks(ids):  # the job's own ids: by primary key (the job index would scan the job)
+                n += Task.update(values).where(Task.id.in_(chunk), Task.status.in_(froms)).execute()
         if n:
             self._tell_manager(job, to)
         return n
@@ -486,9 +485,9 @@ class StateMachine:
         """
         check("task", T.QUEUED.value, T.CLAIMED_BY_MANAGER.value)
         n = 0
-        for chunk in _chunks(ids):
+        for chunk in _chunks(ids):  # by primary key: with the job in the condition SQLite walks the job's index
             n += Task.update({Task.status: T.CLAIMED_BY_MANAGER.value}).where(
-                Task.job == job.id, Task.status == T.QUEUED.value, Task.id.in_(chunk)).execute()
+                Task.id.in_(chunk), Task.status == T.QUEUED.value).execute()
         if n:
             counts = dict(job.task_counts)
             counts[T.QUEUED.value] = counts.get(T.QUEUED.value, 0) - n
