@@ -24,7 +24,7 @@ from .context import ServerContext
 from .database import write
 from .state_machine import MANAGER_RUNS
 from .models import (AppliedUpdate, Blob, Job, JobFile, JobOutput, LogRequest, Manager, Task, WorkerRecord,
-                     bulk_insert, save_dirty, stamp_value)
+                     bulk_insert, rows_by_ids, save_dirty, stamp_value)
 from .storage import HashMismatch, TooLarge, is_sha256
 from .views import iso, parse_iso
 
@@ -177,8 +177,7 @@ def apply_batch(ctx: ServerContext, manager: Manager, batch: TaskUpdateBatch) ->
         ids = [u.id for u in batch.updates]
         applied: set[str] = set()
         for chunk in _chunks(ids):
-            applied.update(i for (i,) in AppliedUpdate.select(AppliedUpdate.id).where(
-                AppliedUpdate.id.in_(chunk)).tuples())
+            applied.update(a.id for a in rows_by_ids(AppliedUpdate, [AppliedUpdate.id], chunk))
         wanted = sorted({u.task_id for u in batch.updates if u.id not in applied})
         tasks: dict[str, Task] = {}
         jobs: dict[str, Job] = {}
@@ -187,10 +186,10 @@ def apply_batch(ctx: ServerContext, manager: Manager, batch: TaskUpdateBatch) ->
             tasks.clear()
             jobs.clear()
             for chunk in _chunks(wanted):
-                tasks.update((t.id, t) for t in Task.select(*BATCH_TASK_FIELDS).where(Task.id.in_(chunk)))
+                tasks.update((t.id, t) for t in rows_by_ids(Task, BATCH_TASK_FIELDS, chunk))
             job_ids = sorted({t.job_id for t in tasks.values()})
             for chunk in _chunks(job_ids):
-                jobs.update((j.id, j) for j in Job.select().where(Job.id.in_(chunk)))
+                jobs.update((j.id, j) for j in rows_by_ids(Job, Job._meta.sorted_fields, chunk))
 
         def save_jobs() -> None:
             # A job's counts change with each update: written once per batch (and before a reload).

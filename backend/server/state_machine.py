@@ -34,7 +34,7 @@ from shared.statuses import (JOB_REQUESTED, JOB_USER_TRANSITIONS, TASK_CANCEL_RE
                              TaskStatus, allowed, check)
 
 from .database import Clock
-from .models import Job, JobDependency, JobLogEntry, Task, save_dirty
+from .models import Job, JobDependency, JobLogEntry, Task, move_tasks, save_dirty
 from .news import CANCEL, TASKS, ManagerNews
 
 log = logging.getLogger(__name__)
@@ -486,8 +486,7 @@ class StateMachine:
         check("task", T.QUEUED.value, T.CLAIMED_BY_MANAGER.value)
         n = 0
         for chunk in _chunks(ids):  # by primary key: with the job in the condition SQLite walks the job's index
-            n += Task.update({Task.status: T.CLAIMED_BY_MANAGER.value}).where(
-                Task.id.in_(chunk), Task.status == T.QUEUED.value).execute()
+            n += move_tasks(chunk, T.QUEUED.value, T.CLAIMED_BY_MANAGER.value)
         if n:
             counts = dict(job.task_counts)
             counts[T.QUEUED.value] = counts.get(T.QUEUED.value, 0) - n
