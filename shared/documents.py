@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Optional
 
 from .statuses import TaskStatus, WorkerStatus
-
-PLATFORMS = ("linux", "windows", "darwin")
+from .variables import PLATFORMS
 
 
 class DocumentError(ValueError):

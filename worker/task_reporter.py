@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timezone
 from typing import Callable
+
+from shared.timestamps import iso_utc
 
 from .upstream_queue import UpstreamQueue
 
 
 def log_timestamp() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return iso_utc(timespec="milliseconds")
 
 
 class TaskReporter:

@@ -8,21 +8,15 @@ layout is documented in docs/manager.example.toml.
 from __future__ import annotations
 
 import dataclasses
-import platform as _platform
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from shared.config import ConfigError, apply, read_toml
-from shared.variables import Variables, VariableError
+from shared.variables import PLATFORMS, Variables, VariableError, this_platform
 
 RESERVED_VARIABLES = ("job_files", "job_output")
 """Left in commands for the worker to expand; a Manager may not define them."""
-
-
-def this_platform() -> str:
-    name = _platform.system().lower()
-    return {"linux": "linux", "windows": "windows", "darwin": "darwin"}.get(name, "linux")
 
 
 DEFAULT_VARIABLES: dict[str, Any] = {
@@ -157,7 +151,7 @@ class ManagerConfig:
         return Path(self.data_dir) / "latest-image.jpg"
 
     def validate(self) -> None:
-        if self.platform not in ("linux", "windows", "darwin"):
+        if self.platform not in PLATFORMS:
             raise ConfigError(f"platform must be linux, windows or darwin, not '{self.platform}'")
         for name in RESERVED_VARIABLES:
             if name in self.variables.variables:

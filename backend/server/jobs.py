@@ -16,6 +16,8 @@ from typing import Any
 import peewee
 
 from backend.web import ApiError, bad_request, conflict, not_found
+from shared.checksums import is_sha256
+from shared.chunking import chunks
 from shared.relpaths import RelpathError, check_relpath
 from shared.statuses import JOB_DELETABLE, JobStatus
 
@@ -26,7 +28,6 @@ from .database import write
 from .models import (Blob, Job, JobDependency, JobFile, JobLogEntry, JobOutput, LogRequest, Manager, Project,
                      ProjectManager, Task, User, WorkerRecord, bulk_insert, stamp_value, task_id, time_ordered_id,
                      utcnow)
-from .storage import is_sha256
 from .views import job_doc
 
 log = logging.getLogger(__name__)
@@ -181,8 +182,8 @@ def _check_files(files: dict[str, Any]) -> dict[str, dict[str, Any]]:
         out[rel] = {"sha256": entry["sha256"], "size": entry["size"]}
     shas = sorted({e["sha256"] for e in out.values()})
     stored: dict[str, int] = {}
-    for i in range(0, len(shas), 500):
-        stored.update(Blob.select(Blob.sha256, Blob.size).where(Blob.sha256.in_(shas[i:i + 500])).tuples())
+    for chunk in chunks(shas):
+        stored.update(Blob.select(Blob.sha256, Blob.size).where(Blob.sha256.in_(chunk)).tuples())
     for rel, entry in out.items():
         size = stored.get(entry["sha256"])
         if size is None:

@@ -14,6 +14,8 @@ import logging
 from typing import Any, BinaryIO
 
 from backend.web import ApiError, bad_request, not_found
+from shared.checksums import HashMismatch, TooLarge, is_sha256
+from shared.chunking import chunks
 from shared.documents import TaskUpdateBatch, UpstreamNotification, WorkerReport
 from shared.relpaths import RelpathError, check_relpath
 from shared.statuses import JOB_RUNNABLE, JobStatus, TaskStatus
@@ -22,7 +24,6 @@ from .context import ServerContext
 from .database import write
 from .models import (AppliedUpdate, Blob, Job, JobFile, JobOutput, LogRequest, Manager, Task, WorkerRecord,
                      bulk_insert, stamp_value)
-from .storage import HashMismatch, TooLarge, is_sha256
 from .views import iso
 
 log = logging.getLogger(__name__)
@@ -36,12 +37,6 @@ BATCH_TASK_FIELDS = (Task.id, Task.job, Task.name, Task.status, Task.activity, T
                      Task.failed_by_workers, Task.log_tail, Task.updated, Task.created, Task.started,
                      Task.finished)
 SEEN_WRITE_INTERVAL = dt.timedelta(seconds=5)
-IN_CHUNK = 500
-
-
-def _chunks(items: list, size: int = IN_CHUNK):
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
 
 
 def touch(ctx: ServerContext, manager: Manager) -> None:
@@ -84,7 +79,7 @@ def worker_report(ctx: ServerContext, manager: Manager, report: WorkerReport) ->
                 WorkerRecord.update(values).where(WorkerRecord.id == row.id).execute()
         if report.complete:
             gone = [wid for wid in existing if wid not in {i.id for i in report.workers}]
-            for chunk in _chunks(gone):
+            for chunk in chunks(gone):
                 WorkerRecord.delete().where(WorkerRecord.manager == manager.id,
                                             WorkerRecord.worker_id.in_(chunk)).execute()
         idle = (WorkerRecord.select().where(WorkerRecord.manager == manager.id, WorkerRecord.status == "awake",
@@ -147,7 +142,7 @@ def apply_batch(ctx: ServerContext, manager: Manager, batch: TaskUpdateBatch) ->
     with write(ctx.db):
         ids = [u.id for u in batch.updates]
         applied: set[str] = set()
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             applied.update(i for (i,) in AppliedUpdate.select(AppliedUpdate.id).where(
                 AppliedUpdate.id.in_(chunk)).tuples())
         wanted = sorted({u.task_id for u in batch.updates if u.id not in applied})
@@ -157,10 +152,10 @@ def apply_batch(ctx: ServerContext, manager: Manager, batch: TaskUpdateBatch) ->
         def load() -> None:
             tasks.clear()
             jobs.clear()
-            for chunk in _chunks(wanted):
+            for chunk in chunks(wanted):
                 tasks.update((t.id, t) for t in Task.select(*BATCH_TASK_FIELDS).where(Task.id.in_(chunk)))
             job_ids = sorted({t.job_id for t in tasks.values()})
-            for chunk in _chunks(job_ids):
+            for chunk in chunks(job_ids):
                 jobs.update((j.id, j) for j in Job.select().where(Job.id.in_(chunk)))
 
         load()

@@ -29,9 +29,11 @@ from typing import Iterable
 import peewee
 
 from backend.web import conflict
+from shared.chunking import chunks
 from shared.documents import UpstreamTaskUpdate
 from shared.statuses import (JOB_REQUESTED, JOB_USER_TRANSITIONS, TASK_CANCEL_REQUESTED_ACCEPTS, JobStatus,
                              TaskStatus, allowed, check)
+from shared.timestamps import parse_iso_utc
 
 from .database import Clock
 from .models import Job, JobDependency, JobLogEntry, Task
@@ -41,7 +43,6 @@ log = logging.getLogger(__name__)
 J, T = JobStatus, TaskStatus
 FAIL_PERCENTAGE = 10
 LOG_TAIL_LINES = 10
-IN_CHUNK = 500
 
 RUNNING = (T.ACTIVE, T.CANCEL_REQUESTED)
 JOB_SETTLED_FAILURES = {J.FAILED: "failed", J.CANCELED: "was canceled"}
@@ -49,11 +50,6 @@ JOB_SETTLED_FAILURES = {J.FAILED: "failed", J.CANCELED: "was canceled"}
 
 def _v(status) -> str:
     return status.value if hasattr(status, "value") else str(status)
-
-
-def _chunks(items: list, size: int = IN_CHUNK) -> Iterable[list]:
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
 
 
 def _points(status: str, progress: float) -> int:
@@ -68,11 +64,9 @@ def _points(status: str, progress: float) -> int:
 def _reported_at(reported: str | None, not_before: dt.datetime | None, now: dt.datetime) -> dt.datetime:
     """A Manager's ISO timestamp as naive UTC, kept within [not_before, now]; now if unreadable."""
     try:
-        value = dt.datetime.fromisoformat((reported or "").strip().replace("Z", "+00:00"))
+        value = parse_iso_utc(reported or "")
     except ValueError:
         return now
-    if value.tzinfo is not None:
-        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
     if not_before is not None and value < not_before:
         value = not_before
     return min(value, now)
@@ -153,7 +147,7 @@ class StateMachine:
         if ids is None:
             return Task.update(values).where(Task.job == job.id, Task.status.in_(froms)).execute()
         n = 0
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             n += Task.update(values).where(Task.job == job.id, Task.status.in_(froms),
                                            Task.id.in_(chunk)).execute()
         return n
