@@ -26,7 +26,6 @@ import concurrent.futures
 import logging
 import threading
 import time
-from typing import Callable
 
 from shared.documents import DocumentError, Task
 from shared.statuses import WorkerStatus
@@ -47,8 +46,7 @@ MONITOR_TICK = 0.25
 
 
 class Worker:
-    def __init__(self, config: WorkerConfig, client: ManagerClient | None = None, single: bool = False,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(self, config: WorkerConfig, client: ManagerClient | None = None, single: bool = False):
         config.validate()
         self.config = config
         self.client = client or ManagerClient(
@@ -59,7 +57,6 @@ class Worker:
         self.runner = SubprocessRunner(config.pid_path, grace_seconds=config.abort_grace_seconds)
         self.job_files = JobFiles(self.client, config.cache_path, config.jobs_path)
         self.single = single
-        self.clock = clock
         self.stop = threading.Event()
         self.state = AWAKE
         self.state_reason = ""

@@ -48,10 +48,6 @@ RUNNING = (T.ACTIVE, T.CANCEL_REQUESTED)
 JOB_SETTLED_FAILURES = {J.FAILED: "failed", J.CANCELED: "was canceled"}
 
 
-def _v(status) -> str:
-    return status.value if hasattr(status, "value") else str(status)
-
-
 def _points(status: str, progress: float) -> int:
     """What a task adds to its job's progress: 100 when completed, its progress while running."""
     if status == T.COMPLETED.value:

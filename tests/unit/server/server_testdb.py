@@ -16,7 +16,7 @@ from backend.server.compilers import Registry
 from backend.server.config import ServerConfig
 from backend.server.database import Clock
 from shared.documents import UpstreamNotification
-from shared.protocol import TASK_TYPES
+from shared.protocol import DEFAULT_WORKER_TASK_TYPES
 
 DB_KINDS = ["sqlite", "postgresql"]
 
@@ -52,7 +52,7 @@ def make_config(tmp_path, **kw) -> ServerConfig:
     return ServerConfig.from_dict({}, data_dir=tmp_path / "data", **kw)
 
 
-ALL_TYPES = list(TASK_TYPES)
+ALL_TYPES = list(DEFAULT_WORKER_TASK_TYPES)
 
 
 def notification(task_types=None, workers: int = 2) -> UpstreamNotification:
