@@ -28,7 +28,7 @@ import threading
 import time
 
 from shared.documents import DocumentError, Task
-from shared.statuses import WorkerStatus
+from shared.statuses import WORKER_REQUESTABLE, WorkerStatus
 
 from . import resources
 from .config import WorkerConfig
@@ -40,8 +40,9 @@ from .upstream_queue import UpstreamQueue
 
 log = logging.getLogger(__name__)
 
-AWAKE, ASLEEP, ERROR, SHUTDOWN = (WorkerStatus.AWAKE.value, WorkerStatus.ASLEEP.value,
-                                  WorkerStatus.ERROR.value, WorkerStatus.SHUTDOWN.value)
+AWAKE, ASLEEP, ERROR, SHUTDOWN = WorkerStatus.AWAKE, WorkerStatus.ASLEEP, WorkerStatus.ERROR, WorkerStatus.SHUTDOWN
+STATES = WORKER_REQUESTABLE | {ERROR}
+"""What this worker can be: what the Manager or a signal may ask for, and error (its own checks failed)."""
 MONITOR_TICK = 0.25
 
 
@@ -169,7 +170,7 @@ class Worker:
         return self._step_awake()
 
     def change_state(self, status: str, reason: str = "") -> None:
-        if status not in (AWAKE, ASLEEP, ERROR, SHUTDOWN):
+        if status not in STATES:
             log.warning("worker: unknown state '%s' requested; going asleep", status)
             status = ASLEEP
         old, self.state, self.state_reason = self.state, status, reason

@@ -18,6 +18,7 @@ import threading
 import time
 from typing import Callable
 
+from shared.statuses import TaskStatus
 from shared.timestamps import iso_utc
 
 from .upstream_queue import UpstreamQueue
@@ -101,7 +102,7 @@ class TaskReporter:
             if self._silent:
                 self._push()
                 return
-            if task_status == "completed":
+            if task_status == TaskStatus.COMPLETED:
                 self._cmd_idx, self._cmd_fraction = self.n_commands - 1, 1.0
             self._push(task_status=task_status)
 

@@ -34,8 +34,9 @@ log = logging.getLogger(__name__)
 
 SUBMIT_KEYS = {"name", "type", "settings", "priority", "project", "manager", "depends_on", "start_paused",
                "worker_tag", "memory_mb", "files", "metadata"}
-_DEAD_DEPENDENCY = frozenset(s.value for s in (JobStatus.FAILED, JobStatus.CANCELED, JobStatus.CONSTRUCTION_FAILED,
-                                               JobStatus.CANCEL_REQUESTED, JobStatus.FAIL_REQUESTED))
+_DEAD_DEPENDENCY = frozenset({JobStatus.FAILED, JobStatus.CANCELED, JobStatus.CONSTRUCTION_FAILED,
+                              JobStatus.CANCEL_REQUESTED, JobStatus.FAIL_REQUESTED})
+"""A job in one of these will never complete: depending on it is refused."""
 
 TASK_COLUMNS = ("id", "job", "name", "task_type", "status", "priority", "job_priority", "commands", "parents",
                 "failed_by_workers", "activity", "log_tail", "progress", "current_command_idx",
@@ -359,7 +360,7 @@ def _dependencies_pending(deps: list[Job]) -> bool:
         status = statuses.get(dep.id)
         if status is None or status in _DEAD_DEPENDENCY:
             raise bad_request(f"depends_on: job {dep.name} ({dep.id}) is {status or 'deleted'}", "failed_dependency")
-    return any(st != JobStatus.COMPLETED.value for st in statuses.values())
+    return any(st != JobStatus.COMPLETED for st in statuses.values())
 
 
 # --- deleting -------------------------------------------------------------------
@@ -375,7 +376,7 @@ def delete_job(ctx: ServerContext, user: User, job: Job) -> None:
             raise conflict(f"job {job.id} is {job.status}", "job_not_finished")
         waiting = list(Job.select(Job.id, Job.name).join(JobDependency, on=(JobDependency.job == Job.id))
                        .where(JobDependency.depends_on == job.id,
-                              Job.status.not_in([s.value for s in JOB_DELETABLE])))
+                              Job.status.not_in(list(JOB_DELETABLE))))
         if waiting:
             raise conflict(f"job(s) {', '.join(f'{j.name} ({j.id})' for j in waiting)} depend on job {job.id}",
                            "job_has_dependents")
