@@ -1,6 +1,7 @@
 import pytest
 
 from backend.manager import config as c
+from tests.unit.shared.config_helpers import config_error
 
 
 def test_defaults_are_sane():
@@ -78,8 +79,4 @@ def test_example_config_loads():
      "unknown setting 'latest_image.watch_dirr'; did you mean 'latest_image.watch_dir'?"),
 ])
 def test_a_value_of_the_wrong_type_is_refused_naming_it(tmp_path, text, message):
-    path = tmp_path / "m.toml"
-    path.write_text(text)
-    with pytest.raises(c.ConfigError) as err:
-        c.load(path)
-    assert message in str(err.value)
+    assert message in config_error(c.load, tmp_path, text)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from backend.server.config import ConfigError, ServerConfig
+from tests.unit.shared.config_helpers import config_error
 
 
 def test_file_then_flags(tmp_path):
@@ -32,11 +33,7 @@ def test_file_then_flags(tmp_path):
     ("threads = [", "is not valid TOML"),
 ])
 def test_a_bad_setting_is_refused_naming_it(tmp_path, text, message):
-    path = tmp_path / "server.toml"
-    path.write_text(text)
-    with pytest.raises(ConfigError) as err:
-        ServerConfig.from_toml(path)
-    assert message in str(err.value)
+    assert message in config_error(ServerConfig.from_toml, tmp_path, text)
 
 
 def test_flags_are_checked_too():

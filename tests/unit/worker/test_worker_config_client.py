@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from tests.unit.shared.config_helpers import config_error
 from worker import config as config_mod
 from worker.manager_client import Credentials, make_registration_jwt, random_secret
 from worker.output_watcher import OutputWatcher
@@ -47,11 +48,7 @@ def test_config_errors_name_the_key(tmp_path, text, message):
     ("pre_task_check = 5", "'pre_task_check' must be a table"),
 ])
 def test_a_value_of_the_wrong_type_is_refused_naming_it(tmp_path, text, message):
-    path = tmp_path / "w.toml"
-    path.write_text(text)
-    with pytest.raises(config_mod.ConfigError) as err:
-        config_mod.load(path)
-    assert message in str(err.value)
+    assert message in config_error(config_mod.load, tmp_path, text)
 
 
 def test_a_string_for_a_list_is_split_at_white_space():
