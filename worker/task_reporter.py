@@ -19,13 +19,13 @@ import time
 from typing import Callable
 
 from shared.statuses import TaskStatus
-from shared.timestamps import iso_utc
+from shared.timefmt import iso_utc
 
 from .upstream_queue import UpstreamQueue
 
 
 def log_timestamp() -> str:
-    return iso_utc(timespec="milliseconds")
+    return iso_utc(timespec="milliseconds", zulu=True)
 
 
 class TaskReporter:

@@ -34,7 +34,7 @@ from shared.documents import UpstreamTaskUpdate
 from shared.statuses import (JOB_FINAL, JOB_REQUESTED, JOB_RUNNABLE, JOB_USER_TRANSITIONS,
                              TASK_CANCEL_REQUESTED_ACCEPTS, TASK_IN_PROGRESS, TASK_RUNNABLE, JobStatus, TaskStatus,
                              allowed, check)
-from shared.timestamps import parse_iso_utc
+from shared.timefmt import parse_iso_utc
 
 from .database import Clock
 from .models import Job, JobDependency, JobLogEntry, Task

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 from urllib.parse import quote
 
-from shared.timestamps import iso_utc
+from shared.timefmt import iso_utc
 
 from .models import Manager, Project, Task, User, WorkerRecord
 
@@ -17,7 +17,7 @@ def iso(value: dt.datetime | None) -> str | None:
         return None
     if isinstance(value, str):  # SQLite hands back text for raw selects
         value = dt.datetime.fromisoformat(value)
-    return iso_utc(value, "microseconds")
+    return iso_utc(value, "microseconds", zulu=True)
 
 
 def user_doc(user: User, projects: list[Project] | None = None) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from backend.web import ApiError, bad_request, not_found, read_object
 from shared.checksums import is_sha256
 from shared.documents import TaskUpdateBatch, UpstreamNotification, WorkerReport
 from shared.protocol import IF_UPDATED_SINCE, LAST_UPDATED, SHA256_HEADER
-from shared.timestamps import parse_iso_utc
+from shared.timefmt import parse_iso_utc
 
 from .. import manager_sync
 from ..views import iso

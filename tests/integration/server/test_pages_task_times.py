@@ -10,7 +10,7 @@ from playhouse.migrate import PostgresqlMigrator, SqliteMigrator, migrate
 
 from backend.db import is_sqlite
 from backend.server.models import Task, add_missing_columns, bind
-from shared.timestamps import parse_iso_utc as parse_iso
+from shared.timefmt import parse_iso_utc as parse_iso
 from tests.integration.server.server_it_helpers import sleep_job
 
 
