@@ -6,7 +6,7 @@ import time
 
 import bpy
 
-from . import job_builder, job_types as job_types_mod, runtime, scene_data
+from . import job_builder, job_types as job_types_mod, runtime, scene_data, ui_record
 
 WARNINGS_SECONDS = 2.0
 STATUS_ICONS = {
@@ -64,7 +64,7 @@ class FLAMENCO_PT_render(bpy.types.Panel):
     bl_context = "render"
 
     def draw(self, context):
-        layout = self.layout
+        layout = ui_record.wrap(self.layout, self.bl_idname)
         layout.use_property_split = True
         layout.use_property_decorate = False
         wm = context.window_manager
@@ -163,7 +163,7 @@ class FLAMENCO_PT_jobs(bpy.types.Panel):
 
     def draw(self, context):
         runtime.state.panel_drawn_at = time.monotonic()
-        layout = self.layout
+        layout = ui_record.wrap(self.layout, self.bl_idname)
         wm = context.window_manager
         row = layout.row()
         row.label(text=f"Updated {wm.flamenco_jobs_updated}" if wm.flamenco_jobs_updated else "Not loaded yet")

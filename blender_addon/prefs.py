@@ -5,7 +5,7 @@ from __future__ import annotations
 import bpy
 from bpy.props import BoolProperty, CollectionProperty, EnumProperty, StringProperty
 
-from . import connection, runtime, scene_data
+from . import connection, runtime, scene_data, ui_record
 from .client import Client, ClientError
 from .props import FLAMENCO_PG_name
 
@@ -65,7 +65,7 @@ class FlamencoPreferences(bpy.types.AddonPreferences):
     connection_ok: BoolProperty()
 
     def draw(self, context):
-        layout = self.layout
+        layout = ui_record.wrap(self.layout, "preferences")
         layout.use_property_split = True
         col = layout.column()
         col.prop(self, "server_url")
