@@ -31,7 +31,7 @@ import peewee
 from backend.web import conflict
 from shared.documents import UpstreamTaskUpdate
 from shared.statuses import (JOB_REQUESTED, JOB_USER_TRANSITIONS, TASK_CANCEL_REQUESTED_ACCEPTS, JobStatus,
-                             TaskStatus, allowed, check)
+                             TaskStatus, allowed, check, requeue_changes_something, requeue_moves)
 
 from .database import Clock
 from .models import Job, JobDependency, JobLogEntry, Task
@@ -222,16 +222,20 @@ class StateMachine:
         self._settle(job, who)
 
     def requeue_job(self, job: Job, who: str, reason: str = "", failed_only: bool = False) -> int:
-        """Requeue a job's unfinished tasks (all of them when it had completed); the number requeued."""
+        """Requeue a job's unfinished tasks (all of them when it had completed); the number requeued.
+
+        409 'nothing_to_requeue' when no task would move (a queued or active job
+        without failed, canceled or paused tasks): a requeue that changes nothing is
+        an error the person should see, not a quiet "requeued 0 tasks".
+        """
         old = JobStatus(job.status)
         if old not in (J.QUEUED, J.ACTIVE, J.PAUSED, J.COMPLETED, J.CANCELED, J.FAILED):
             raise conflict(f"job {job.id} in '{old.value}' cannot be requeued", "invalid_transition")
-        if failed_only:
-            froms = [T.FAILED, T.CANCELED]
-        elif old == J.COMPLETED:
-            froms = [T.COMPLETED, T.FAILED, T.CANCELED, T.SOFT_FAILED, T.PAUSED]
-        else:
-            froms = [T.FAILED, T.CANCELED, T.SOFT_FAILED, T.PAUSED]
+        froms = sorted(requeue_moves(old, failed_only))
+        if not requeue_changes_something(old, job.task_counts, failed_only):
+            which = ", ".join(s.value for s in froms)
+            raise conflict(f"job {job.id} ({old.value}) has no {which} tasks, so requeueing it would change "
+                           "nothing: its other tasks are queued, running or done", "nothing_to_requeue")
         n = self._bulk_task_status(job, froms, T.QUEUED, reset=True)
         what = f"requeued {n} {'failed ' if failed_only else ''}task{'s' if n != 1 else ''}"
         if old in (J.PAUSED, J.COMPLETED, J.CANCELED, J.FAILED):
