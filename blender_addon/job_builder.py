@@ -266,6 +266,8 @@ def plan_jobs(scene: SceneInfo, panel: PanelSettings, farm: FarmSettings,
     if jt is None:
         known = ", ".join(sorted(types)) or "none (is the Server reachable?)"
         raise BuildError(f"The Server has no job type '{panel.job_type}'. Known types: {known}.")
+    if jt.error:
+        raise BuildError(f"{jt.error}.")
     if not farm.project:
         raise BuildError("No project is chosen. Pick one in the add-on preferences.")
     if farm.file_mode == SHARED and not farm.shared_storage:
