@@ -47,6 +47,16 @@ def _plain(value: Any) -> Any:
         return str(value)
 
 
+def _enum_items(data, name: str, prop) -> list[tuple[str, str]]:
+    """(identifier, label) of an enum's items. Blender's RNA does not list a dynamic enum's:
+    its items function is found in the class's `dynamic_enums` table (see props.py)."""
+    items = [(i.identifier, i.name) for i in getattr(prop, "enum_items", ())]
+    make = getattr(type(data), "dynamic_enums", {}).get(name)
+    if not items and callable(make):
+        items = [(i[0], i[1]) for i in make(data, None)]
+    return items
+
+
 class Node:
     """A container (panel, row, column, box, ...) and what was drawn in it, in order."""
 
@@ -137,6 +147,8 @@ class Recorder:
         def make(*args, **kwargs):
             sub = Node(kind, self._node)
             self._node.children.append(sub)
+            if kwargs.get("heading"):
+                sub.children.append({"kind": "heading", "text": kwargs["heading"]})
             return Recorder(getattr(self._layout, kind)(*args, **kwargs), sub)
         return make
 
@@ -150,7 +162,7 @@ class Recorder:
 
     def prop(self, data, property: str, *args, **kwargs):
         entry = {"kind": "prop", "property": property, "value": _plain(getattr(data, property, None)),
-                 "text": kwargs.get("text")}
+                 "text": kwargs.get("text"), "owner": _plain(getattr(data, "name", None))}
         if kwargs.get("slider"):
             entry["slider"] = True
         rna = getattr(data, "bl_rna", None)
@@ -159,10 +171,7 @@ class Recorder:
             entry["label"] = prop.name
             entry["subtype"] = getattr(prop, "subtype", "")
             if getattr(prop, "type", "") == "ENUM":
-                try:
-                    entry["items"] = [(i.identifier, i.name) for i in prop.enum_items]
-                except (AttributeError, TypeError):
-                    pass
+                entry["items"] = _enum_items(data, property, prop)
         self._add(entry)
         return self._layout.prop(data, property, *args, **kwargs)
 

@@ -170,7 +170,7 @@ def buttons_after_actions():
 def fetch_outputs_message():
     with override():
         bpy.ops.flamenco.fetch_outputs(job_id=JOB["outputs"])
-    yield from wait_until(lambda: "utput" in (wm().flamenco_jobs_message + "".join(
+    yield from wait_until(lambda: "utput" in (getattr(wm(), "flamenco_jobs_message", "") + "".join(
         getattr(j, "message", "") for j in wm().flamenco_jobs)), 20, what="the fetch to finish")
     out = yield from panels()
     refresh_jobs()
