@@ -105,7 +105,7 @@ class FlamencoPreferences(bpy.types.AddonPreferences):
         if self.connection_message:
             box = layout.box()
             icon = "CHECKMARK" if self.connection_ok else "ERROR"
-            for i, line in enumerate(_wrap(self.connection_message, 90)):
+            for i, line in enumerate(_wrap(self.connection_message, 70)):
                 box.label(text=line, icon=icon if i == 0 else "BLANK1")
 
 

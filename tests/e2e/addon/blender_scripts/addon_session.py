@@ -100,7 +100,8 @@ def step_panel(s):
             if item.kind == "choice":
                 item.enum_value = value
             else:
-                setattr(item, {"int": "int_value", "float": "float_value", "bool": "bool_value"}
+                item.use_value = True  # an optional number is sent only when ticked
+                setattr(item, {"integer": "int_value", "number": "float_value", "boolean": "bool_value"}
                         .get(item.kind, "str_value"), value)
     return {"type_settings": sorted(f"{i.job_type}/{i.key}" for i in settings.type_settings)}
 
