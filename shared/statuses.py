@@ -183,7 +183,7 @@ WORKER_TRANSITIONS: dict[WorkerStatus, frozenset[WorkerStatus]] = {
     W.ERROR: frozenset({W.AWAKE, W.ASLEEP, W.SHUTDOWN, W.OFFLINE, W.TIMEOUT, W.STARTING}),
     W.TESTING: frozenset({W.AWAKE, W.ASLEEP, W.SHUTDOWN, W.OFFLINE, W.TIMEOUT, W.STARTING}),
     W.TIMEOUT: frozenset({W.OFFLINE, W.STARTING, W.AWAKE, W.ASLEEP}),
-    W.SHUTDOWN: frozenset({W.OFFLINE, W.STARTING}),
+    W.SHUTDOWN: frozenset({W.OFFLINE, W.STARTING, W.AWAKE}),  # awake: it asks for work after all
     W.OFFLINE: frozenset({W.STARTING, W.AWAKE, W.ASLEEP}),
 }
 

@@ -25,7 +25,7 @@ import peewee
 from peewee import (BigIntegerField, BooleanField, CharField, DateTimeField, FloatField, ForeignKeyField,
                     IntegerField, Model, TextField)
 
-from backend.db import is_sqlite
+from backend.db import JSONField, is_sqlite
 
 log = logging.getLogger(__name__)
 
@@ -47,16 +47,6 @@ def time_ordered_id() -> str:
 
 def task_id(job_id: str, index: int) -> str:
     return f"{job_id}-{index:06d}"
-
-
-class JSONField(TextField):
-    """JSON text; None stays NULL."""
-
-    def db_value(self, value):
-        return None if value is None else json.dumps(value, separators=(",", ":"))
-
-    def python_value(self, value):
-        return None if value is None else json.loads(value)
 
 
 class BaseModel(Model):

@@ -57,7 +57,7 @@ def complete(w, tid):
 
 
 def local_statuses(m) -> dict[str, str]:
-    return {t.id: t.status for t in m.core.store.m.Task.select()}
+    return {t.id: t.status for t in m.core.db.m.Task.select()}
 
 
 def ran_in_order(task: dict) -> bool:
@@ -108,10 +108,10 @@ def test_depsgraph_clean_slate_then_incremental_and_parents_kept(linked, server)
     renders = [t["id"] for t in server.tasks(job["id"]) if t["task_type"] == "blender-render"]
     final = next(t for t in server.tasks(job["id"]) if t["task_type"] == "file-management")
     assert sorted(final["parents"]) == sorted(renders) and len(renders) == 2
-    assert up.store.get_setting(SETTING_LAST_UPDATED) is None
+    assert up.db.get_setting(SETTING_LAST_UPDATED) is None
     assert up.fetch_tick()["new"] == 3, "clean slate"
     assert {t["status"] for t in server.tasks(job["id"])} == {"claimed-by-manager"}
-    assert up.store.get_setting(SETTING_LAST_UPDATED) is not None
+    assert up.db.get_setting(SETTING_LAST_UPDATED) is not None
     assert up.fetch_tick() is None, "incremental: 304, nothing new"
 
     got = sorted(ws[i].fetch().json()["_id"] for i in range(2))
@@ -137,7 +137,7 @@ def test_updates_pushed_in_one_batch_in_order(linked, server):
     for _ in range(3):
         done.append(w.fetch().json()["_id"])
         complete(w, done[-1])
-    U = m.core.store.m.UpstreamItem
+    U = m.core.db.m.UpstreamItem
     queued = [(i.payload["task_id"], i.payload["task_status"]) for i in U.select().order_by(U.seq)]
     assert queued == [(t, s) for t in done for s in ("active", "completed")]
     assert up.push_tick() == 6 and up.queue_length() == 0

@@ -14,7 +14,7 @@ from pathlib import Path
 import requests
 
 from backend.server.cli import main as cli_main
-from backend.server.openapi import openapi_path
+from backend.routes import openapi_path
 
 ROOT = Path(__file__).resolve().parents[3]
 PAGE_ROUTES = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout"), ("GET", "/"), ("GET", "/jobs/<job_id>"),

@@ -3,6 +3,7 @@
 import sys
 import time
 
+from backend.manager.state_machine import Report
 from worker_it_helpers import task_doc, wait_for
 
 
@@ -74,9 +75,9 @@ def test_cancel_requested_task_is_stopped_via_may_i_run(manager, start_worker):
     manager.add_tasks(task_doc("t1", echo_sleep(seconds=60)))
     wait_for(lambda: manager.task("t1")["status"] == "active", what="task active")
     core = manager.core
-    with core.store.write():
-        task = core.store.m.Task.get_by_id("t1")
-        assert core.state.change_status(task, "cancel-requested", reason="test cancels it")
+    with core.db.write():
+        task = core.db.m.Task.get_by_id("t1")
+        assert core.state.change_status(task, "cancel-requested", Report("test cancels it"))
     started = time.monotonic()
     wait_for(lambda: "task-returned" in wt.kinds(), timeout=10, what="task returned")
     assert time.monotonic() - started < 3
