@@ -32,12 +32,6 @@ PNG_1PX = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010802000
                         "f8cfc0f0000003010100c9fe92ef0000000049454e44ae426082")
 
 
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if HERE in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.gui)
-
-
 @pytest.fixture(scope="session")
 def xvfb_run() -> str:
     path = shutil.which("xvfb-run")

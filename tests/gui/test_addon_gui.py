@@ -13,6 +13,8 @@ from tests.integration.addon import farm_server
 
 from .conftest import SCRIPTS, run_gui_session
 
+pytestmark = pytest.mark.gui
+
 
 @pytest.fixture(scope="module")
 def session(xvfb_run, gui_blender, gui_addon_zip, gui_farm, gui_project, manager_url, artifacts,
