@@ -8,7 +8,7 @@ import bpy
 from bpy.props import BoolProperty, CollectionProperty, EnumProperty, StringProperty
 
 from . import connection, runtime, scene_data, ui_record
-from .client import AuthError, Client, ClientError, normalize_url
+from .client import AuthError, Client, ClientError, Unreachable, normalize_url
 from .props import FLAMENCO_PG_name
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,8 @@ class FlamencoPreferences(bpy.types.AddonPreferences):
     known_managers: CollectionProperty(type=FLAMENCO_PG_name)
     connection_message: StringProperty()
     connection_ok: BoolProperty()
+    connection_unreachable: BoolProperty(description="The message says the Server could not be reached; "
+                                                     "the next answer from it clears the message")
 
     def draw(self, context):
         layout = ui_record.wrap(self.layout, "preferences")
@@ -141,7 +143,7 @@ class FLAMENCO_OT_sign_in(bpy.types.Operator):
 
     def _fail(self, p, message: str) -> set[str]:
         self.password = self.token = ""
-        p.connection_ok, p.connection_message = False, message
+        p.connection_ok, p.connection_message, p.connection_unreachable = False, message, False
         log.warning("sign-in failed: %s", message)
         self.report({"ERROR"}, message)
         return {"CANCELLED"}
@@ -159,7 +161,9 @@ class FLAMENCO_OT_sign_in(bpy.types.Operator):
         except AuthError as ex:
             return self._fail(p, "The Server does not accept this API token." if token else ex.message)
         except ClientError as ex:
-            return self._fail(p, ex.message)
+            self._fail(p, ex.message)
+            p.connection_unreachable = isinstance(ex, Unreachable)
+            return {"CANCELLED"}
         self.password = self.token = ""
         p.token = token
         p.signed_in_url = normalize_url(p.server_url)
@@ -200,6 +204,7 @@ class FLAMENCO_OT_test_connection(bpy.types.Operator):
         client = Client(p.server_url, p.token, timeout=8.0)
         report = connection.check_connection(client, p.project)
         p.connection_ok, p.connection_message = report.ok, report.message
+        p.connection_unreachable = report.problem == connection.UNREACHABLE
         if report.projects:
             _fill(p.known_projects, report.projects)
         if report.ok:

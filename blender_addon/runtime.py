@@ -112,8 +112,8 @@ def apply_server_info(msg) -> None:
     state.worker_tags = msg.worker_tags
     apply_job_types(msg.job_types)
     p = scene_data.prefs()
-    if p is not None and not p.connection_ok and p.connection_message:
-        p.connection_message = ""  # what Test Connection found wrong has gone: the Server answered
+    if p is not None and p.connection_unreachable:
+        p.connection_message, p.connection_unreachable = "", False  # the Server answers again
 
 
 def apply_job_types(types: list[job_types_mod.JobType]) -> None:

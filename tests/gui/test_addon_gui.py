@@ -149,6 +149,7 @@ def test_8_the_server_coming_back_clears_the_error(session):
     assert any("Cannot reach" in t for t in labels(got["down"]["render"]) + labels(got["down"]["jobs"]))
     state = got["state"]
     assert state["jobs_error"] == "" and state["job_types_error"] == "" and state["job_types"] > 0, state
+    assert got["tested_down"].startswith("Cannot reach") and state["connection_message"] == "", got
     assert not any("Cannot reach" in t for t in labels(got["back"]["render"]) + labels(got["back"]["jobs"]))
 
 

@@ -38,7 +38,8 @@ def install(routes, ctx) -> None:
                 description="Checks the settings against the job type's schema (400 naming the setting), "
                             "picks the Manager (named, or the linked one supporting the job's task types with "
                             "the most idle workers), compiles and stores the job and its tasks in one "
-                            "transaction.")
+                            "transaction. A job no worker can run yet (task type or worker tag) is accepted "
+                            "and waits; its status_reason says for what.")
     def submit(user):
         job = job_service.submit_job(ctx, user, read_object())
         bottle.response.status = 201

@@ -206,6 +206,12 @@ def server_down_and_back():
     addon_utils.enable("flamenco", default_set=True, handle_error=None)
     yield from wait_until(lambda: bool(wm().flamenco_jobs_error or runtime().state.job_types_error), 20,
                           what="an error while the Server is down")
+    with override():
+        try:
+            bpy.ops.flamenco.test_connection()  # the artist checks: "Cannot reach ..." in the preferences
+        except RuntimeError:
+            pass
+    tested_down = prefs().connection_message
     yield 1.0
     down = yield from panels()
     yield from panel_screenshot("panel-server-down")
@@ -218,7 +224,7 @@ def server_down_and_back():
     state = {"jobs_error": wm().flamenco_jobs_error, "job_types_error": runtime().state.job_types_error,
              "job_types": len(runtime().state.job_types), "connection_message": prefs().connection_message}
     back = yield from panels()
-    return {"down": down, "back": back, "state": state}
+    return {"down": down, "back": back, "state": state, "tested_down": tested_down}
 
 
 def manager_url_as_server_url():
