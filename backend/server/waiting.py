@@ -13,12 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.statuses import JOB_RUNNABLE, TASK_RUNNABLE
+from shared.statuses import JOB_RUNNABLE, TASK_RUNNABLE, WorkerStatus
 
 from .models import Manager, Task, WorkerRecord
 
 RUNNABLE_JOBS = frozenset(s.value for s in JOB_RUNNABLE)
 PENDING_TASKS = [s.value for s in TASK_RUNNABLE]
+GONE = frozenset({WorkerStatus.OFFLINE.value, WorkerStatus.SHUTDOWN.value})
+"""Workers in these statuses run nothing until they sign on again."""
 
 
 @dataclass
@@ -31,16 +33,25 @@ class Offer:
 
 
 def offers(manager_ids: list[str]) -> dict[str, Offer]:
-    out = {m.id: Offer(m.name, m.last_seen is not None, set(m.worker_task_types or ()))
-           for m in Manager.select(Manager.id, Manager.name, Manager.last_seen, Manager.worker_task_types)
-           .where(Manager.id.in_(manager_ids))}
-    rows = (WorkerRecord.select(WorkerRecord.manager, WorkerRecord.supported_task_types, WorkerRecord.tags)
-            .where(WorkerRecord.manager.in_(manager_ids)).tuples())
-    for manager_id, types, tags in rows:
+    """Per Manager, what its workers offer: those it reported that are not offline or shut down
+    (a farm whose machines are off for the night offers nothing), or, before its first worker
+    report, the task types it announced."""
+    out = {m.id: Offer(m.name, m.last_seen is not None)
+           for m in Manager.select(Manager.id, Manager.name, Manager.last_seen).where(Manager.id.in_(manager_ids))}
+    announced = dict(Manager.select(Manager.id, Manager.worker_task_types).where(Manager.id.in_(manager_ids))
+                     .tuples())
+    reported: set[str] = set()
+    rows = (WorkerRecord.select(WorkerRecord.manager, WorkerRecord.status, WorkerRecord.supported_task_types,
+                                WorkerRecord.tags).where(WorkerRecord.manager.in_(manager_ids)).tuples())
+    for manager_id, status, types, tags in rows:
         offer = out.get(manager_id)
-        if offer is not None:
+        reported.add(manager_id)
+        if offer is not None and status not in GONE:
             offer.task_types.update(types or ())
             offer.tags.update(t for t in tags or () if isinstance(t, str))
+    for manager_id, offer in out.items():
+        if manager_id not in reported:
+            offer.task_types.update(announced.get(manager_id) or ())
     return out
 
 

@@ -10,14 +10,14 @@ from server_it_helpers import sleep_job
 from test_pages import page_data, sign_in
 
 
-def announce(farm, task_types, workers=()):
+def announce(farm, task_types, workers=(), status="awake"):
     """m1 tells the Server what its workers run, then which workers it has (with their tags)."""
     r = farm.manager.post(f"/api/managers/{farm.manager_id}/update", json={
         "_meta": {"version": 2}, "manager_url": "http://m1.local:8083", "nr_of_workers": len(workers),
         "worker_task_types": list(task_types)})
     assert r.status_code == 204, r.text
     r = farm.manager.post(f"/api/managers/{farm.manager_id}/workers", json={"complete": True, "workers": [
-        {"_id": f"w{i}", "nickname": f"node{i}", "status": "awake", "supported_task_types": list(task_types),
+        {"_id": f"w{i}", "nickname": f"node{i}", "status": status, "supported_task_types": list(task_types),
          "tags": list(tags)} for i, tags in enumerate(workers)]})
     assert r.status_code == 204, r.text
 
@@ -39,6 +39,14 @@ def test_a_job_no_worker_can_run_yet_is_accepted_and_says_why(farm):
     assert listed["id"] == job["id"] and listed["status_reason"] == job["status_reason"]
 
     announce(farm, ["sleep"], workers=[[]])  # a worker signs on
+    assert reason(farm, job["id"]) == ""
+
+
+def test_at_night_every_worker_is_off_and_the_job_says_so(farm):
+    announce(farm, ["sleep"], workers=[["gpu"], []], status="offline")
+    job = farm.ann.post("/api/jobs", json=sleep_job(worker_tag="gpu")).json()
+    assert job["status_reason"] == "waiting for a worker that runs sleep; no worker has tag gpu"
+    announce(farm, ["sleep"], workers=[["gpu"], []], status="awake")  # morning: they sign on
     assert reason(farm, job["id"]) == ""
 
 
