@@ -21,6 +21,7 @@ from shared.chunking import chunks
 from shared.relpaths import RelpathError, check_relpath
 from shared.statuses import JOB_DELETABLE, JobStatus
 
+from . import waiting
 from .admin import find_manager, find_project, visible_project_ids
 from .compilers import CompileContext, JobType, SettingError, TaskSpec
 from .context import ServerContext
@@ -92,7 +93,9 @@ def _with_names(query):
 
 def job_docs_from_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     deps = _depends_on([r["id"] for r in rows])
-    return [job_doc(r, deps.get(r["id"])) for r in rows]
+    docs = [job_doc(r, deps.get(r["id"])) for r in rows]
+    waiting.explain(docs)
+    return docs
 
 
 def job_docs(jobs: list[Job]) -> list[dict[str, Any]]:
@@ -103,8 +106,11 @@ def job_docs(jobs: list[Job]) -> list[dict[str, Any]]:
 
 
 def list_jobs(user: User, status: str | None, project: str | None, manager: str | None,
-              job_type: str | None, limit: int, offset: int, before: str | None = None) -> dict[str, Any]:
-    """A page of jobs, newest first: the page's ids from an index first, then only those rows."""
+              job_type: str | None, limit: int, offset: int, before: str | None = None,
+              submitter: str | None = None) -> dict[str, Any]:
+    """A page of jobs, newest first: the page's ids from an index first, then only those rows.
+
+    `submitter` (a user's id or name) keeps the jobs that user submitted ("my jobs")."""
     conds = []
     projects = visible_project_ids(user)
     if projects is not None:
@@ -125,6 +131,11 @@ def list_jobs(user: User, status: str | None, project: str | None, manager: str 
         conds.append(Job.manager == find_manager(manager).id)
     if job_type:
         conds.append(Job.job_type == job_type)
+    if submitter:
+        found = User.get_or_none((User.id == submitter) | (User.name == submitter))
+        if found is None:
+            raise bad_request(f"no user '{submitter}'", "unknown_user")
+        conds.append(Job.user == found.id)
     total = Job.select(peewee.fn.COUNT(Job.id)).where(*conds).scalar() if conds else \
         Job.select(peewee.fn.COUNT(Job.id)).scalar()
     if before:
@@ -216,6 +227,9 @@ def _choose_project(user: User, ref: str | None) -> Project:
 
 
 def _choose_manager(project: Project, ref: str | None, needed: set[str]) -> Manager:
+    """The named Manager, or the linked one whose workers run the job's task types (most idle
+    workers first). When none does yet, the job still goes to a linked Manager (the one whose
+    workers run most of those types) and waits there for such a worker (see waiting.py)."""
     linked = list(Manager.select().join(ProjectManager).where(ProjectManager.project == project.id)
                   .order_by(Manager.name))
     if ref is not None:
@@ -224,25 +238,12 @@ def _choose_manager(project: Project, ref: str | None, needed: set[str]) -> Mana
             if Manager.get_or_none((Manager.id == ref) | (Manager.name == ref)) is None:
                 raise bad_request(f"no manager '{ref}'", "unknown_manager")
             raise bad_request(f"manager '{ref}' is not linked to project '{project.name}'", "manager_not_linked")
-        missing = needed - set(manager.worker_task_types or ())
-        if missing:
-            raise bad_request(f"manager '{manager.name}' has no workers for task type(s) "
-                              f"{', '.join(sorted(missing))} (it reported {_types(manager)})", "no_suitable_manager")
         return manager
-    suitable = [m for m in linked if needed <= set(m.worker_task_types or ())]
-    if not suitable:
-        if not linked:
-            raise bad_request(f"project '{project.name}' has no manager linked; an admin links one with "
-                              "'flamenco-server link-manager MANAGER PROJECT'", "no_suitable_manager")
-        seen = "; ".join(f"{m.name}: {_types(m)}" for m in linked)
-        raise bad_request(f"no manager linked to project '{project.name}' supports task type(s) "
-                          f"{', '.join(sorted(needed))} ({seen})", "no_suitable_manager")
-    return max(suitable, key=lambda m: (m.idle_workers, m.nr_of_workers, m.last_seen is not None, m.name))
-
-
-def _types(manager: Manager) -> str:
-    types = manager.worker_task_types or []
-    return ", ".join(types) if types else "no task types yet"
+    if not linked:
+        raise bad_request(f"project '{project.name}' has no manager linked; an admin links one with "
+                          "'flamenco-server link-manager MANAGER PROJECT'", "no_suitable_manager")
+    return max(linked, key=lambda m: (len(needed & set(m.worker_task_types or ())), m.idle_workers,
+                                      m.nr_of_workers, m.last_seen is not None, m.name))
 
 
 def _check_dependencies(user: User, refs: list[Any]) -> list[Job]:

@@ -33,7 +33,7 @@ from shared.chunking import chunks
 from shared.documents import UpstreamTaskUpdate
 from shared.statuses import (JOB_FINAL, JOB_REQUESTED, JOB_RUNNABLE, JOB_USER_TRANSITIONS,
                              TASK_CANCEL_REQUESTED_ACCEPTS, TASK_IN_PROGRESS, TASK_RUNNABLE, JobStatus, TaskStatus,
-                             allowed, check)
+                             allowed, check, requeue_changes_something, requeue_moves)
 from shared.timefmt import parse_iso_utc
 
 from .database import Clock
@@ -213,16 +213,19 @@ class StateMachine:
         self._settle(job, who)
 
     def requeue_job(self, job: Job, who: str, reason: str = "", failed_only: bool = False) -> int:
-        """Requeue a job's unfinished tasks (all of them when it had completed); the number requeued."""
+        """Requeue a job's unfinished tasks (all of them when it had completed); the number requeued.
+
+        409 'nothing_to_requeue' when no task would move (a queued or active job
+        without failed, canceled or paused tasks): a requeue that changes nothing is
+        an error the person should see, not a quiet "requeued 0 tasks".
+        """
         old = JobStatus(job.status)
         if J.REQUEUED not in JOB_USER_TRANSITIONS[old]:
             raise conflict(f"job {job.id} in '{old}' cannot be requeued", "invalid_transition")
-        if failed_only:
-            froms = [T.FAILED, T.CANCELED]
-        elif old == J.COMPLETED:
-            froms = [T.COMPLETED, T.FAILED, T.CANCELED, T.SOFT_FAILED, T.PAUSED]
-        else:
-            froms = [T.FAILED, T.CANCELED, T.SOFT_FAILED, T.PAUSED]
+        froms = sorted(requeue_moves(old, failed_only))
+        if not requeue_changes_something(old, job.task_counts, failed_only):
+            raise conflict(f"job {job.id} ({old}) has no {', '.join(froms)} tasks, so requeueing it would change "
+                           "nothing: its other tasks are queued, running or done", "nothing_to_requeue")
         n = self._bulk_task_status(job, froms, T.QUEUED, reset=True)
         what = f"requeued {n} {'failed ' if failed_only else ''}task{'s' if n != 1 else ''}"
         if old not in JOB_RUNNABLE:
