@@ -29,7 +29,7 @@ def make_context(config: ServerConfig, db: peewee.Database, clock: Clock | None 
                  registry: Registry | None = None) -> ServerContext:
     """Everything the routes share; binds the models to `db` and creates missing tables."""
     models.bind(db)
-    clock = clock or Clock()
+    clock = (clock or Clock()).attach(db)
     if registry is None:
         registry = Registry.builtin()
         for directory in config.job_types_dirs:
