@@ -81,7 +81,7 @@ def write(db: peewee.Database):
              .execute())
 
 
-def connect(data_dir=None, database: str | None = None) -> peewee.Database:
-    """The Server's database from --data-dir/--database, tables created, models bound."""
+def connect(data_dir=None, database: str | None = None, migrate: bool = True) -> peewee.Database:
+    """The Server's database from --data-dir/--database, models bound, schema migrated unless told not to."""
     db = open_database(database_url(data_dir, database, "server.sqlite"))
-    return models.bind(db)
+    return models.bind(db, create=migrate)

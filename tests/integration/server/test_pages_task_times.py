@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import time
 
-from backend.server.models import Task
 from backend.server.views import parse_iso
 from server_it_helpers import sleep_job
 
