@@ -7,6 +7,7 @@ import logging
 import bottle
 import peewee
 
+from backend import proxy
 from backend.web import JsonApiPlugin, install_json_errors
 
 from . import models
@@ -42,6 +43,7 @@ def make_app(config: ServerConfig, db: peewee.Database, clock: Clock | None = No
              registry: Registry | None = None) -> bottle.Bottle:
     ctx = make_context(config, db, clock, registry)
     app = bottle.Bottle()
+    proxy.install(app, config.trusted_proxies)
     app.install(JsonApiPlugin(db))
     install_json_errors(app)
     routes = Routes(app, SCHEMAS)

@@ -38,6 +38,8 @@ def _config(args) -> ServerConfig:
             overrides[key] = getattr(args, key)
     if getattr(args, "job_types_dir", None):
         overrides["job_types_dirs"] = args.job_types_dir
+    if getattr(args, "trusted_proxy", None):
+        overrides["trusted_proxies"] = args.trusted_proxy
     if args.config:
         return ServerConfig.from_toml(args.config, **overrides)
     return ServerConfig.from_dict({}, **overrides)
@@ -217,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="HTTP worker threads (32)")
     p.add_argument("--job-types-dir", action="append", help="load more job types from this directory "
                                                             "(repeatable)")
+    p.add_argument("--trusted-proxy", action="append", metavar="ADDR",
+                   help="a reverse proxy (address or network) whose X-Forwarded-* headers are believed "
+                        "(repeatable)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("create-user", parents=[common, js], help="create a user and print an API token")
