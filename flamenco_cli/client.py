@@ -17,6 +17,15 @@ class ApiError(Exception):
         self.status, self.code = status, code
 
 
+def _reason(ex: Exception) -> str:
+    """The innermost message of a requests error ('certificate verify failed: ...')."""
+    text = str(ex)
+    for marker in ("certificate verify failed", "SSLError("):
+        if marker in text:
+            return text[text.index(marker):].split("')", 1)[0].split('")', 1)[0]
+    return text
+
+
 class ServerClient:
     def __init__(self, server_url: str, token: str, timeout: float = 30):
         self.base = server_url.rstrip("/")
@@ -28,6 +37,10 @@ class ServerClient:
         url = self.base + path
         try:
             resp = self.session.request(method, url, timeout=self.timeout, **kwargs)
+        except requests.exceptions.SSLError as ex:
+            raise ApiError(f"the HTTPS connection to {self.base} failed: {_reason(ex)}. If the Server's "
+                           f"certificate comes from your own CA, give it with REQUESTS_CA_BUNDLE=/path/to/ca.pem"
+                           ) from None
         except requests.ConnectionError:
             raise ApiError(f"cannot reach the Server at {self.base}; is it running?") from None
         except requests.Timeout:
