@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -32,7 +33,8 @@ log = logging.getLogger("flamenco.server")
 
 
 def _config(args) -> ServerConfig:
-    overrides: dict[str, Any] = {"data_dir": args.data_dir, "database": args.database}
+    database = args.database or os.environ.get("FLAMENCO_DATABASE") or None
+    overrides: dict[str, Any] = {"data_dir": args.data_dir, "database": database}
     for key in ("listen", "threads"):
         if getattr(args, key, None) is not None:
             overrides[key] = getattr(args, key)
@@ -204,7 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", help="directory of the SQLite database, job files and task logs")
     common.add_argument("--database", help="database URL instead of SQLite in --data-dir, "
-                                           "e.g. postgresql://user:pw@host/db")
+                                           "e.g. postgresql://user:pw@host/db (or FLAMENCO_DATABASE, "
+                                           "which `ps` does not show)")
     common.add_argument("--config", help="a TOML config file (flags override it)")
     common.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (INFO)")
     js = argparse.ArgumentParser(add_help=False)
