@@ -95,6 +95,34 @@ def seed_server(data_dir: Path, database: str | None = None) -> dict:
     return {"ann_token": ann["token"], "manager_id": manager["id"], "manager_token": manager["token"]}
 
 
+def start_server(name: str, data_dir: Path, port: int, log_dir: Path, database: str | None = None) -> Proc:
+    """`flamenco-server serve` on loopback behind the proxy; the database URL in the environment."""
+    env = {"FLAMENCO_DATABASE": database} if database else {}
+    return Proc(name, [PY, "-m", "backend.server.cli", "serve", "--data-dir", str(data_dir), "--listen",
+                       f"127.0.0.1:{port}", "--trusted-proxy", "127.0.0.1"], log_dir, env=env)
+
+
+def start_manager(data_dir: Path, port: int, server_url: str, manager_url: str, ids: dict, log_dir: Path,
+                  env: dict | None = None, config: str = "") -> Proc:
+    """`flamenco-manager serve` linked to the Server at `server_url`; its token in the environment."""
+    extra = []
+    if config:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        (data_dir / "manager.toml").write_text(config)
+        extra = ["--config", str(data_dir / "manager.toml")]
+    return Proc("manager", [PY, "-m", "backend.manager.cli", "serve", "--data-dir", str(data_dir), "--listen",
+                            f"127.0.0.1:{port}", "--server", server_url, "--manager-id", ids["manager_id"],
+                            "--manager-url", manager_url, "--registration-secret", "psk",
+                            "--admin-token", "manager-admin", *extra],
+                log_dir, env={**(env or {}), "FLAMENCO_MANAGER_TOKEN": ids["manager_token"]})
+
+
+def start_worker(manager_url: str, data_dir: Path, log_dir: Path, env: dict | None = None) -> Proc:
+    return Proc("worker", [PY, "-m", "worker.cli", "--manager", manager_url, "--data-dir", str(data_dir),
+                           "--nickname", "deploy-worker", "--registration-secret", "psk", "--task-types", "sleep"],
+                log_dir, env=env)
+
+
 def make_certificate(directory: Path) -> tuple[Path, Path]:
     """A self-signed certificate for localhost and 127.0.0.1: (certificate, key). Clients trust it as a CA."""
     if not shutil.which("openssl"):
@@ -156,7 +184,8 @@ class Nginx:
         (directory / "nginx.conf").write_text(
             f"{user}daemon off;\nworker_processes 1;\npid {directory / 'nginx.pid'};\n"
             f"error_log {directory / 'error.log'} info;\nevents {{ worker_connections 512; }}\n"
-            f"http {{\n    access_log {directory / 'access.log'};\n{temp}{includes}}}\n")
+            f"http {{\n    log_format upstreams '$request $status upstream=$upstream_addr';\n"
+            f"    access_log {directory / 'access.log'} upstreams;\n{temp}{includes}}}\n")
         self.proc: Proc | None = None
 
     def _args(self, *extra: str) -> list[str]:
