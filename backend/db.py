@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -48,3 +49,13 @@ def write_transaction(db: peewee.Database):
     if is_sqlite(db):
         return db.atomic("IMMEDIATE")
     return db.atomic()
+
+
+class JSONField(peewee.TextField):
+    """JSON text (compact); None stays NULL."""
+
+    def db_value(self, value):
+        return None if value is None else json.dumps(value, separators=(",", ":"))
+
+    def python_value(self, value):
+        return None if value is None else json.loads(value)

@@ -87,6 +87,12 @@ class Schema:
             from playhouse.migrate import migrate
             migrate(self.migrator.add_column(table, column, field))
 
+    def drop_column(self, table: str, column: str) -> None:
+        """Drop a column unless it is gone already (SQLite 3.35+ drops it in place)."""
+        if self.has_column(table, column):
+            from playhouse.migrate import migrate
+            migrate(self.migrator.drop_column(table, column))
+
     def create_tables(self, models: Sequence[type[peewee.Model]]) -> None:
         """Create these (frozen) models' tables and indexes unless they exist."""
         with self.db.bind_ctx(models, bind_refs=False, bind_backrefs=False):

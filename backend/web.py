@@ -15,40 +15,13 @@ import bottle
 import peewee
 
 from shared.documents import DocumentError
+from shared.statuses import TransitionError
+
+from .errors import ApiError, bad_request, conflict, forbidden, not_found, unauthorized  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
 MAX_JSON_BODY = 32 * 1024 * 1024
-
-
-class ApiError(Exception):
-    """An error the client caused (or must be told about), answered as JSON {code, message}."""
-
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-        self.headers = headers or {}
-
-
-def bad_request(message: str, code: str = "bad_request") -> ApiError:
-    return ApiError(400, code, message)
-
-
-def not_found(message: str) -> ApiError:
-    return ApiError(404, "not_found", message)
-
-
-def conflict(message: str, code: str = "conflict") -> ApiError:
-    return ApiError(409, code, message)
-
-
-def forbidden(message: str) -> ApiError:
-    return ApiError(403, "forbidden", message)
-
-
-def unauthorized(message: str, challenge: str | None = None) -> ApiError:
-    headers = {"WWW-Authenticate": challenge} if challenge else {}
-    return ApiError(401, "unauthorized", message, headers)
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> bottle.HTTPResponse:
@@ -97,7 +70,8 @@ def _is_busy(ex: Exception) -> bool:
 
 
 class JsonApiPlugin:
-    """Turns dict/list results into JSON and errors into JSON {code, message}.
+    """Turns dict/list results into JSON and errors (ApiError, an invalid document, a refused
+    status change, a row gone meanwhile) into JSON {code, message}.
 
     Also opens the database connection for the request when a db is given, and
     answers a busy database with 503 + Retry-After instead of a 500.
@@ -124,6 +98,10 @@ class JsonApiPlugin:
                 return error_response(err)
             except DocumentError as err:
                 return error_response(ApiError(400, "invalid_document", str(err)))
+            except TransitionError as err:
+                return error_response(conflict(str(err), "invalid_transition"))
+            except peewee.DoesNotExist as err:  # deleted by another request meanwhile
+                return error_response(not_found(f"not found: {err}"))
             except (peewee.OperationalError, peewee.InterfaceError) as ex:
                 if _is_busy(ex):
                     log.warning("database busy on %s %s: %s", bottle.request.method, bottle.request.path, ex)

@@ -18,12 +18,11 @@ import sys
 import time
 from typing import Any
 
+from shared.statuses import JOB_FINAL, JobStatus
 from shared.version import __version__
 
 from .client import ApiError, ServerClient
 from .config import ConfigError, resolve
-
-FINAL_STATUSES = {"completed", "canceled", "failed", "construction-failed", "archived"}
 
 
 class UsageError(Exception):
@@ -143,14 +142,14 @@ def watch(client: ServerClient, job_id: str, interval: float = 1.0) -> int:
             bar.n = round(pct, 1)
             bar.set_postfix_str(job.get("status", "?"))
             bar.refresh()
-            if job.get("status") in FINAL_STATUSES:
+            if job.get("status") in JOB_FINAL:
                 break
             time.sleep(interval)
             job = client.job(job_id)
     status = job.get("status")
     reason = f": {job['status_reason']}" if job.get("status_reason") else ""
     print(f"job {job_id} {status}{reason}")
-    return 0 if status == "completed" else 1
+    return 0 if status == JobStatus.COMPLETED else 1
 
 
 def cmd_watch(client: ServerClient, args) -> int:
@@ -158,7 +157,7 @@ def cmd_watch(client: ServerClient, args) -> int:
 
 
 def cmd_cancel(client: ServerClient, args) -> int:
-    client.set_status(args.id, "cancel-requested", args.reason or "canceled from the command line")
+    client.set_status(args.id, JobStatus.CANCEL_REQUESTED, args.reason or "canceled from the command line")
     job = client.job(args.id)
     print(f"job {args.id} is {job.get('status')}")
     return 0

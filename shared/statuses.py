@@ -65,8 +65,9 @@ J, T, W = JobStatus, TaskStatus, WorkerStatus
 
 # --- Jobs -------------------------------------------------------------------
 
-JOB_FINAL = frozenset({J.COMPLETED, J.CANCELED, J.FAILED, J.ARCHIVED})
-"""Nothing happens to a job in these statuses unless someone requeues it."""
+JOB_FINAL = frozenset({J.COMPLETED, J.CANCELED, J.FAILED, J.ARCHIVED, J.CONSTRUCTION_FAILED})
+"""Nothing happens to a job in these statuses unless someone requeues it (a construction-failed
+job cannot even be requeued): what a client watching a job waits for."""
 
 JOB_DELETABLE = frozenset({J.COMPLETED, J.CANCELED, J.FAILED, J.CONSTRUCTION_FAILED,
                            J.PAUSED, J.WAITING_FOR_FILES, J.ARCHIVED})
@@ -162,7 +163,7 @@ WORKER_TRANSITIONS: dict[WorkerStatus, frozenset[WorkerStatus]] = {
     W.ERROR: frozenset({W.AWAKE, W.ASLEEP, W.SHUTDOWN, W.OFFLINE, W.TIMEOUT, W.STARTING}),
     W.TESTING: frozenset({W.AWAKE, W.ASLEEP, W.SHUTDOWN, W.OFFLINE, W.TIMEOUT, W.STARTING}),
     W.TIMEOUT: frozenset({W.OFFLINE, W.STARTING, W.AWAKE, W.ASLEEP}),
-    W.SHUTDOWN: frozenset({W.OFFLINE, W.STARTING}),
+    W.SHUTDOWN: frozenset({W.OFFLINE, W.STARTING, W.AWAKE}),  # awake: it asks for work after all
     W.OFFLINE: frozenset({W.STARTING, W.AWAKE, W.ASLEEP}),
 }
 

@@ -16,6 +16,8 @@ from typing import Any
 import peewee
 
 from backend.web import ApiError, bad_request, conflict, not_found
+from shared.checksums import is_sha256
+from shared.chunking import chunks
 from shared.relpaths import RelpathError, check_relpath
 from shared.statuses import JOB_DELETABLE, JobStatus
 
@@ -26,15 +28,15 @@ from .database import write
 from .models import (Blob, Job, JobDependency, JobFile, JobLogEntry, JobOutput, LogRequest, Manager, Project,
                      ProjectManager, Task, User, WorkerRecord, bulk_insert, stamp_value, task_id, time_ordered_id,
                      utcnow)
-from .storage import is_sha256
 from .views import job_doc
 
 log = logging.getLogger(__name__)
 
 SUBMIT_KEYS = {"name", "type", "settings", "priority", "project", "manager", "depends_on", "start_paused",
                "worker_tag", "memory_mb", "files", "metadata"}
-_DEAD_DEPENDENCY = frozenset(s.value for s in (JobStatus.FAILED, JobStatus.CANCELED, JobStatus.CONSTRUCTION_FAILED,
-                                               JobStatus.CANCEL_REQUESTED, JobStatus.FAIL_REQUESTED))
+_DEAD_DEPENDENCY = frozenset({JobStatus.FAILED, JobStatus.CANCELED, JobStatus.CONSTRUCTION_FAILED,
+                              JobStatus.CANCEL_REQUESTED, JobStatus.FAIL_REQUESTED})
+"""A job in one of these will never complete: depending on it is refused."""
 
 TASK_COLUMNS = ("id", "job", "name", "task_type", "status", "priority", "job_priority", "commands", "parents",
                 "failed_by_workers", "activity", "log_tail", "progress", "current_command_idx",
@@ -181,8 +183,8 @@ def _check_files(files: dict[str, Any]) -> dict[str, dict[str, Any]]:
         out[rel] = {"sha256": entry["sha256"], "size": entry["size"]}
     shas = sorted({e["sha256"] for e in out.values()})
     stored: dict[str, int] = {}
-    for i in range(0, len(shas), 500):
-        stored.update(Blob.select(Blob.sha256, Blob.size).where(Blob.sha256.in_(shas[i:i + 500])).tuples())
+    for chunk in chunks(shas):
+        stored.update(Blob.select(Blob.sha256, Blob.size).where(Blob.sha256.in_(chunk)).tuples())
     for rel, entry in out.items():
         size = stored.get(entry["sha256"])
         if size is None:
@@ -358,7 +360,7 @@ def _dependencies_pending(deps: list[Job]) -> bool:
         status = statuses.get(dep.id)
         if status is None or status in _DEAD_DEPENDENCY:
             raise bad_request(f"depends_on: job {dep.name} ({dep.id}) is {status or 'deleted'}", "failed_dependency")
-    return any(st != JobStatus.COMPLETED.value for st in statuses.values())
+    return any(st != JobStatus.COMPLETED for st in statuses.values())
 
 
 # --- deleting -------------------------------------------------------------------
@@ -374,7 +376,7 @@ def delete_job(ctx: ServerContext, user: User, job: Job) -> None:
             raise conflict(f"job {job.id} is {job.status}", "job_not_finished")
         waiting = list(Job.select(Job.id, Job.name).join(JobDependency, on=(JobDependency.job == Job.id))
                        .where(JobDependency.depends_on == job.id,
-                              Job.status.not_in([s.value for s in JOB_DELETABLE])))
+                              Job.status.not_in(list(JOB_DELETABLE))))
         if waiting:
             raise conflict(f"job(s) {', '.join(f'{j.name} ({j.id})' for j in waiting)} depend on job {job.id}",
                            "job_has_dependents")

@@ -262,11 +262,18 @@ def server_clock(schema: Schema) -> None:
                    (start.isoformat(" ") if schema.sqlite else start,))
 
 
+# --- step 5: API tokens no longer record their last use (nothing read it) --------------
+
+def token_last_used(schema: Schema) -> None:
+    schema.drop_column("api_token", "last_used")
+
+
 STEPS = [
     Step(1, "first release", first_release),
     Step(2, "task run times", task_run_times),
     Step(3, "web sessions", web_sessions),
     Step(4, "server clock", server_clock),
+    Step(5, "no token last-used time", token_last_used),
 ]
 
 ADOPTED_VERSION = 1

@@ -24,7 +24,7 @@ import peewee
 from peewee import (BigIntegerField, BooleanField, CharField, DateTimeField, FloatField, ForeignKeyField,
                     IntegerField, Model, TextField)
 
-from backend.db import is_sqlite
+from backend.db import JSONField, is_sqlite
 
 database_proxy = peewee.DatabaseProxy()
 
@@ -44,16 +44,6 @@ def time_ordered_id() -> str:
 
 def task_id(job_id: str, index: int) -> str:
     return f"{job_id}-{index:06d}"
-
-
-class JSONField(TextField):
-    """JSON text; None stays NULL."""
-
-    def db_value(self, value):
-        return None if value is None else json.dumps(value, separators=(",", ":"))
-
-    def python_value(self, value):
-        return None if value is None else json.loads(value)
 
 
 class BaseModel(Model):
@@ -81,7 +71,6 @@ class ApiToken(BaseModel):
     secret_hash = CharField(max_length=64)
     label = CharField(max_length=100, default="")
     created = DateTimeField(default=utcnow)
-    last_used = DateTimeField(null=True)
 
 
 class Project(BaseModel):

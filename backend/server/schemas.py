@@ -25,8 +25,8 @@ def ref(name: str) -> dict:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-JOB_STATUS = {"type": "string", "enum": [s.value for s in JobStatus]}
-TASK_STATUS = {"type": "string", "enum": [s.value for s in TaskStatus]}
+JOB_STATUS = {"type": "string", "enum": list(JobStatus)}
+TASK_STATUS = {"type": "string", "enum": list(TaskStatus)}
 FILE_ENTRY = obj({"sha256": S, "size": I}, ["sha256", "size"])
 
 SCHEMAS = {
@@ -91,7 +91,7 @@ SCHEMAS = {
     "Output": obj({"relpath": S, "sha256": S, "size": I, "task": NS, "created": TS, "url": S}),
     "Outputs": obj({"outputs": arr("Output")}, ["outputs"]),
     "Worker": obj({"id": S, "manager": S, "manager_name": S, "nickname": S,
-                   "status": {"type": "string", "enum": [s.value for s in WorkerStatus]}, "platform": S,
+                   "status": {"type": "string", "enum": list(WorkerStatus)}, "platform": S,
                    "supported_task_types": arr(S), "tags": arr(S), "current_task": NS, "current_job": NS,
                    "last_seen": NS, "status_requested": NS, "resources": OBJ, "reported": TS}),
     "Workers": obj({"workers": arr("Worker")}, ["workers"]),

@@ -13,7 +13,6 @@ so a studio can drop its own job types into a directory named in the server conf
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -221,8 +220,3 @@ def register_compiler(job_type: str):
 
 def is_registered(obj: Any) -> bool:
     return isinstance(obj, type) and issubclass(obj, JobType) and _MARK in obj.__dict__
-
-
-def schema_copy(schema: list[Setting], **changes: dict[str, Any]) -> list[Setting]:
-    """A schema with some settings changed, for job types that extend another one."""
-    return [dataclasses.replace(s, **changes.get(s.key, {})) for s in schema]

@@ -115,7 +115,7 @@ def install(routes, ctx) -> None:
         if status:
             wanted = [s.strip() for s in status.split(",") if s.strip()]
             for s in wanted:
-                if s not in {t.value for t in TaskStatus}:
+                if s not in set(TaskStatus):
                     raise bad_request(f"unknown task status '{s}'", "invalid_status")
             query = query.where(Task.status.in_(wanted))
         total = query.count() if status else job.tasks_total

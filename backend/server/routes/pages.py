@@ -59,7 +59,7 @@ def job_actions() -> dict[str, list[str]]:
         words = [word for word, _, target in ACTIONS if target in allowed]
         if "requeue" in words and status not in JOB_FINAL and status != J.PAUSED:
             words[words.index("requeue")] = "requeue-failed"
-        out[status.value] = words
+        out[status] = words
     return out
 
 
@@ -166,7 +166,7 @@ def install(routes, ctx) -> None:
     def jobs_page():
         session = signed_in()
         query = bottle.request.query
-        statuses = {s.value for s in JobStatus}
+        statuses = set(JobStatus)
         status = query.getunicode("status") or ""
         status = ",".join(s for s in status.split(",") if s in statuses)
         projects = user_projects(session.user)
@@ -180,7 +180,7 @@ def install(routes, ctx) -> None:
         offset = (number - 1) * JOBS_PER_PAGE
         initial = job_service.list_jobs(session.user, status or None, project or None, None, None,
                                         JOBS_PER_PAGE, offset)
-        return page("jobs", session, "Jobs", nav="jobs", projects=projects, statuses=[s.value for s in JobStatus],
+        return page("jobs", session, "Jobs", nav="jobs", projects=projects, statuses=list(JobStatus),
                     status=status, project=project,
                     data={"filter": {"status": status, "project": project, "page": number},
                           "per_page": JOBS_PER_PAGE, "initial": initial})

@@ -18,7 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from deploy_helpers import DEPLOY, Proc, wait_until
+from tests.integration.deploy.deploy_helpers import DEPLOY, Proc, wait_until
 from tests.conftest import missing
 from worker.config import WorkerConfig
 from worker.daemon import warm_stop_seconds
@@ -110,8 +110,7 @@ def test_the_worker_units_stop_returns_the_running_task(tmp_path):
     """What systemd does on `systemctl stop` with this unit, done by hand: the unit's ExecStart
     (paths moved into tmp_path), its EnvironmentFile, KillSignal to the main process only
     (KillMode=mixed), SIGKILL to what is left after TimeoutStopSec."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "worker"))
-    from worker_it_helpers import Manager, task_doc, wait_for
+    from tests.integration.worker.worker_it_helpers import Manager, task_doc, wait_for
 
     d = directives(unit_text("flamenco-worker"))
     etc, state = tmp_path / "etc", tmp_path / "state"

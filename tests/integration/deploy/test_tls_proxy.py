@@ -20,7 +20,7 @@ import requests
 
 from backend.manager.config import ManagerConfig
 from blender_addon import client as addon_client
-from deploy_helpers import (DEPLOY, PY, Nginx, Proc, config_value, free_port, make_certificate, seed_server,
+from tests.integration.deploy.deploy_helpers import (DEPLOY, PY, Nginx, Proc, config_value, free_port, make_certificate, seed_server,
                             site_config, start_manager, start_server, start_worker, wait_until)
 
 

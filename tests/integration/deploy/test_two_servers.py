@@ -20,7 +20,7 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from deploy_helpers import (Nginx, Proc, free_port, make_certificate, seed_server, site_config, start_manager,
+from tests.integration.deploy.deploy_helpers import (Nginx, Proc, free_port, make_certificate, seed_server, site_config, start_manager,
                             start_server, start_worker, wait_until)
 
 MANAGER_CONFIG = """

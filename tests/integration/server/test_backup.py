@@ -18,7 +18,7 @@ from backend.db import open_database
 from backend.server import admin, models
 from backend.server.app import make_app
 from backend.server.config import ServerConfig
-from server_it_helpers import Client, sleep_job
+from tests.integration.server.server_it_helpers import Client, sleep_job
 from shared.serving import ServiceThread
 
 

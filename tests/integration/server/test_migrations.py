@@ -25,8 +25,8 @@ from backend.server import migrations as server_migrations
 from backend.server import models
 from backend.server.app import make_app
 from backend.server.cli import main as server_cli
-from server_it_helpers import Client, sleep_job, web_sign_in
-from server_testdb import DB_KINDS, make_config, server_database
+from tests.integration.server.server_it_helpers import Client, sleep_job, web_sign_in
+from tests.unit.server.server_testdb import DB_KINDS, make_config, server_database
 from shared.serving import ServiceThread
 
 RELEASE1 = Path(__file__).parent / "data" / "release1"
@@ -96,6 +96,8 @@ def _seed_first_release(db) -> None:
     """A user, a project, a job and its task, in the first release's columns."""
     t = "2025-01-02 03:04:05"
     _insert(db, "INSERT INTO \"user\" (id, name, role, created) VALUES ('u1', 'ann', 'artist', ?)", t)
+    _insert(db, "INSERT INTO api_token (id, user_id, secret_hash, label, created, last_used) "
+                "VALUES ('t1', 'u1', 'h', 'cli', ?, ?)", t, t)
     _insert(db, "INSERT INTO project (id, name, description, created) VALUES ('p1', 'film', '', ?)", t)
     _insert(db, "INSERT INTO job (id, name, job_type, status, status_reason, priority, settings, metadata, "
                 "project_id, user_id, created, updated, start_paused, files_mode, blocked, task_counts, tasks_total, "
@@ -124,7 +126,13 @@ def _step4(db, schema):
     assert str(last).startswith("2000-01-01")
 
 
-STEP_CHECKS = {2: _step2, 3: _step3, 4: _step4}
+def _step5(db, schema):
+    assert "last_used" not in schema.columns("api_token")
+    (secret,) = db.execute_sql("SELECT secret_hash FROM api_token WHERE id = 't1'").fetchone()
+    assert secret == "h", "the tokens themselves stay"
+
+
+STEP_CHECKS = {2: _step2, 3: _step3, 4: _step4, 5: _step5}
 
 
 def test_the_step_checks_cover_every_step_after_the_first():
@@ -213,14 +221,14 @@ def test_a_first_release_database_is_upgraded_and_keeps_every_job_task_and_log(d
 
 
 def test_a_database_made_before_versioned_migrations_is_adopted(db):
-    """Servers between the first release and versioned migrations created every table of their models."""
-    with db.connection_context():
-        legacy = [m for m in models.ALL_MODELS if m is not models.ServerClock]
-        with db.bind_ctx(legacy):
-            db.create_tables(legacy)
+    """Servers between the first release and versioned migrations (up to commit 4ca9913) created their
+    models' tables and added missing columns: the schema of steps 1-3, with no migrations table."""
+    with db.connection_context(), db.atomic():
+        for step in STEPS[:3]:
+            step.apply(migrations.Schema(db))
         _seed_first_release(db)
     applied = server_migrations.migrate(db)
-    assert [s.name for s in applied] == ["task run times", "web sessions", "server clock"]
+    assert [s.name for s in applied] == [s.name for s in STEPS[1:]]
     with db.connection_context():
         STEP_CHECKS[2](db, migrations.Schema(db))
         STEP_CHECKS[4](db, migrations.Schema(db))

@@ -55,9 +55,9 @@ def set_cookie(resp, name: str) -> str:
 
 
 @pytest.mark.parametrize("trusted, secure", [([], False), (["127.0.0.1"], True)])
-def test_the_session_cookie_is_secure_only_when_a_trusted_proxy_says_https(farm, tmp_path, trusted, secure):
+def test_the_session_cookie_is_secure_only_when_a_trusted_proxy_says_https(studio, tmp_path, trusted, secure):
     cfg = ServerConfig.from_dict({}, data_dir=tmp_path / "data", trusted_proxies=trusted)
-    with ServiceThread(make_app(cfg, farm.server.db), threads=4) as service:
+    with ServiceThread(make_app(cfg, studio.server.db), threads=4) as service:
         # By hand, as a browser would over HTTPS: requests keeps Secure cookies from plain http.
         form = requests.get(service.url + "/login", headers=FORGED, timeout=30)
         login_cookie = set_cookie(form, "flamenco_login")

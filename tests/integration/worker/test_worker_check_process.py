@@ -19,7 +19,7 @@ from backend.server.config import ServerConfig
 from backend.server.database import connect
 from shared.serving import ServiceThread
 from tests.conftest import missing
-from worker_it_helpers import free_port, wait_for
+from tests.integration.worker.worker_it_helpers import free_port, wait_for
 
 
 def check(*args: str, manager: str | None = None, config: str = "") -> tuple[int, str, dict]:

@@ -1,7 +1,7 @@
 import pytest
 
-from addon_schemas import ALL, RENDER
 from blender_addon import job_types as jt
+from tests.unit.addon.addon_schemas import ALL, RENDER
 
 
 def test_parses_the_servers_schema():

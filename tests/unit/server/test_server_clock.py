@@ -11,15 +11,15 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from server_testdb import Harness
+from tests.unit.server.server_testdb import Harness
 
 from backend.server.database import write
 from backend.server.models import ServerClock
 
 
 @pytest.fixture
-def h(farm):
-    return Harness(farm)
+def h(seeded_server):
+    return Harness(seeded_server)
 
 
 def test_a_process_whose_clock_is_behind_stamps_after_the_latest_stamp_of_another(h, ctx):
