@@ -77,7 +77,6 @@ class TrustedProxies:
             if not self.trusts(hop):
                 break
         if client and _address(client) is not None:
-            environ["flamenco.proxy_addr"] = peer
             environ["REMOTE_ADDR"] = str(_address(client))
         proto = forwarded.get("HTTP_X_FORWARDED_PROTO", "").split(",")[-1].strip().lower()
         if proto in ("http", "https"):

@@ -16,7 +16,7 @@ import sys
 import threading
 from typing import Any
 
-from backend.backup import BackupError, backup_sqlite, restore_sqlite
+from backend.backup import backup_sqlite, restore_sqlite
 from backend.db import database_url
 from backend.migrations import MigrationError
 from backend.web import ApiError

@@ -14,14 +14,14 @@ import hashlib
 import os
 import re
 import signal
-import uuid
-from urllib.parse import quote
 
 import pytest
 import requests
 
-from tests.integration.deploy.deploy_helpers import (Nginx, Proc, free_port, make_certificate, seed_server, site_config, start_manager,
-                            start_server, start_worker, wait_until)
+from tests.integration.deploy.deploy_helpers import (Nginx, Proc, free_port, make_certificate, seed_server,
+                                                     site_config, start_manager, start_server, start_worker,
+                                                     wait_until)
+from tests.unit.server.server_testdb import postgres_schema
 
 MANAGER_CONFIG = """
 [upstream]
@@ -35,17 +35,8 @@ request_timeout = 5.0
 @pytest.fixture
 def shared_database(postgres_url):
     """An empty schema of the test database for the two Servers, dropped afterwards."""
-    import psycopg2
-    schema = f"two_servers_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect(postgres_url)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE SCHEMA "{schema}"')
-    sep = "&" if "?" in postgres_url else "?"
-    yield f"{postgres_url}{sep}options={quote('-c search_path=' + schema)}"
-    with admin.cursor() as cur:
-        cur.execute(f'DROP SCHEMA "{schema}" CASCADE')
-    admin.close()
+    with postgres_schema(postgres_url) as url:
+        yield url
 
 
 def served_by(log: str, what: str, port: int) -> bool:
