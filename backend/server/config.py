@@ -11,6 +11,7 @@
     manager_online_seconds = 120
     applied_update_retention_days = 14
     web_session_hours = 168         # how long a sign-in on the web pages lasts
+    trusted_proxies = ["127.0.0.1"] # reverse proxies whose X-Forwarded-For/-Proto/-Host are believed
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from backend.proxy import parse_networks
 from shared.config import ConfigError, apply, read_toml
 
 __all__ = ["ConfigError", "DEFAULT_LISTEN", "DEFAULT_PORT", "ServerConfig"]
@@ -39,6 +41,7 @@ class ServerConfig:
     manager_online_seconds: float = 120.0
     applied_update_retention_days: float = 14.0
     web_session_hours: float = 168.0
+    trusted_proxies: list[str] = field(default_factory=list)
 
     @property
     def files_dir(self) -> Path:
@@ -66,3 +69,7 @@ class ServerConfig:
             raise ConfigError("max_frames must be at least 1")
         if self.web_session_hours <= 0:
             raise ConfigError("web_session_hours must be a positive number")
+        try:
+            parse_networks(self.trusted_proxies)
+        except ValueError as ex:
+            raise ConfigError(f"trusted_proxies: {ex}") from None

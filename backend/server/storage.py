@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
@@ -62,9 +63,16 @@ class FileStore:
     def write_log(self, job_id: str, task_id: str, data: bytes) -> Path:
         path = self.log_path(job_id, task_id)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        # A name of its own: another Server process on this files directory may store the same log.
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{task_id}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            with _ignore_missing():
+                os.unlink(tmp)
+            raise
         return path
 
     def delete_job_logs(self, job_id: str) -> None:
