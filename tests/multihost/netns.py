@@ -312,6 +312,9 @@ class Host:
     def kill_all(self, sig: int = signal.SIGKILL) -> list[int]:
         """Every process on the host at once, like pulling its power cord (by default)."""
         pids = kill_namespace(self.ns, sig)
+        for proc in self.procs.values():  # also one still on its way into the namespace
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, sig)
         for proc in self.procs.values():
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(10)

@@ -1,0 +1,63 @@
+"""Jobs as an artist's machine submits them: upload mode (the files go to the Server,
+content-addressed; the outputs come back from it) or shared storage (absolute paths on a disk
+every host mounts: in the tests, a directory all namespaces see).
+
+    job = submit_upload(api, "blender-render", "name", settings, {"scene.blend": path})
+    outputs = download_outputs(api, job["id"], dest)      # {relpath: local path}
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from tests.farm_api import Api
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def upload_files(api: Api, files: dict[str, Path]) -> dict[str, dict]:
+    """Upload what the Server does not have yet; the job's `files` manifest."""
+    manifest = {rel: {"sha256": sha256_of(p), "size": p.stat().st_size} for rel, p in files.items()}
+    wanted = {m["sha256"]: m["size"] for m in manifest.values()}
+    r = api.s.post(api.base + "/api/files/check",
+                   json={"files": [{"sha256": s, "size": n} for s, n in wanted.items()]}, timeout=30)
+    assert r.status_code == 200, r.text
+    missing = set(r.json()["missing"])
+    for rel, path in files.items():
+        sha = manifest[rel]["sha256"]
+        if sha in missing:
+            with open(path, "rb") as f:
+                r = api.s.put(f"{api.base}/api/files/{sha}", data=f, timeout=600,
+                              headers={"Content-Type": "application/octet-stream"})
+            assert r.status_code in (200, 201), r.text
+            missing.discard(sha)
+    return manifest
+
+
+def submit_upload(api: Api, job_type: str, name: str, settings: dict, files: dict[str, Path], **extra) -> dict:
+    """Upload the files, then submit the job naming them (upload mode)."""
+    manifest = upload_files(api, files)
+    return api.post("/api/jobs", {"name": name, "type": job_type, "settings": settings, "files": manifest, **extra})
+
+
+def download_outputs(api: Api, job_id: str, dest: Path) -> dict[str, Path]:
+    """Every output of the job, from the Server, into dest/<relpath>."""
+    got = {}
+    for out in api.get(f"/api/jobs/{job_id}/outputs")["outputs"]:
+        path = dest / out["relpath"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with api.s.get(api.base + out["url"], stream=True, timeout=600) as r:
+            r.raise_for_status()
+            with open(path, "wb") as f:
+                for block in r.iter_content(1 << 20):
+                    f.write(block)
+        assert sha256_of(path) == out["sha256"], out
+        got[out["relpath"]] = path
+    return got
