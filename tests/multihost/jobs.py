@@ -4,13 +4,18 @@ every host mounts: in the tests, a directory all namespaces see).
 
     job = submit_upload(api, "blender-render", "name", settings, {"scene.blend": path})
     outputs = download_outputs(api, job["id"], dest)      # {relpath: local path}
+    assert_same_media(media_files(shared_dir.rglob("*")), media_files(outputs.values()))
 """
 
 from __future__ import annotations
 
 import hashlib
+import subprocess
 from pathlib import Path
 
+import pytest
+
+from tests.e2e.jobtypes.jobtypes_support import ffprobe, framemd5
 from tests.farm_api import Api
 
 
@@ -61,3 +66,48 @@ def download_outputs(api: Api, job_id: str, dest: Path) -> dict[str, Path]:
         assert sha256_of(path) == out["sha256"], out
         got[out["relpath"]] = path
     return got
+
+
+# --- scenes and media ------------------------------------------------------------------
+
+SCENES = Path(__file__).resolve().parents[2] / "scripts" / "scenes"
+
+
+def make_blend(blender: str, script: str, path: Path, *args) -> Path:
+    """A .blend made by one of scripts/scenes/*.py (see each for its arguments)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([blender, "-b", "--factory-startup", "-noaudio", "--python-exit-code", "1", "--python",
+                    str(SCENES / script), "--", str(path), *map(str, args)], check=True, capture_output=True,
+                   timeout=180)
+    assert path.exists(), path
+    return path
+
+
+MEDIA = (".png", ".jpg", ".exr", ".mkv", ".mp4", ".mov", ".webm")
+
+
+def media_files(paths) -> dict[str, Path]:
+    """Images and videos among `paths`, by file name."""
+    found = {}
+    for path in paths:
+        path = Path(path)
+        if path.suffix.lower() in MEDIA:
+            assert path.name not in found, f"two outputs named {path.name}: {found[path.name]} and {path}"
+            found[path.name] = path
+    return found
+
+
+def assert_same_media(shared: dict[str, Path], uploaded: dict[str, Path]) -> None:
+    """The same files by name; images with identical pixels; videos with identical pixels,
+    frame count and duration (ffmpeg's framemd5, ffprobe)."""
+    assert sorted(uploaded) == sorted(shared), (sorted(uploaded), sorted(shared))
+    assert shared, "no images or videos to compare"
+    for name, path in shared.items():
+        other = uploaded[name]
+        assert framemd5(other) == framemd5(path), f"{name}: pixels differ"
+        if path.suffix.lower() in (".mkv", ".mp4", ".mov", ".webm"):
+            a, b = ffprobe(path), ffprobe(other)
+            va = [s for s in a["streams"] if s["codec_type"] == "video"]
+            vb = [s for s in b["streams"] if s["codec_type"] == "video"]
+            assert [s["nb_read_frames"] for s in vb] == [s["nb_read_frames"] for s in va], name
+            assert float(b["format"]["duration"]) == pytest.approx(float(a["format"]["duration"]), abs=1e-3), name

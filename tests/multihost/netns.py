@@ -375,6 +375,8 @@ class Network:
         for chain in ("FM-CUT", "FM-IMPAIR"):
             self._in_router(self.iptables, "-N", chain)
             self._in_router(self.iptables, "-A", "FORWARD", "-j", chain)
+        self._in_router(self.iptables, "-t", "mangle", "-N", "FM-COUNT")
+        self._in_router(self.iptables, "-t", "mangle", "-A", "PREROUTING", "-j", "FM-COUNT")
 
     def add_segment(self, name: str, prefix: str) -> Segment:
         seg = Segment(name, prefix)
@@ -382,6 +384,10 @@ class Network:
         sh("ip", "-n", r, "link", "add", seg.bridge, "type", "bridge")
         sh("ip", "-n", r, "addr", "add", f"{seg.gateway}/24", "dev", seg.bridge)
         sh("ip", "-n", r, "link", "set", seg.bridge, "up")
+        for other in self.segments.values():  # count what crosses between each pair of LANs
+            for a, b in ((seg, other), (other, seg)):
+                self._in_router(self.iptables, "-t", "mangle", "-A", "FM-COUNT", "-i", a.bridge, "-d", b.subnet,
+                                "-m", "comment", "--comment", f"{a.name}>{b.name}")
         self.segments[name] = seg
         return seg
 
@@ -409,6 +415,23 @@ class Network:
 
     def host(self, name: str) -> Host:
         return self.hosts[name]
+
+    # --- traffic ------------------------------------------------------------------------
+
+    def traffic(self) -> dict[tuple[str, str], int]:
+        """Bytes (IP packets, headers included) that entered the router from one LAN for
+        another since the last reset_traffic(): {(from, to): bytes}. Counted as they arrive,
+        so packets a fault then drops are counted too."""
+        out = self._in_router(self.iptables, "-t", "mangle", "-L", "FM-COUNT", "-v", "-x", "-n").stdout
+        counts = {}
+        for line in out.splitlines():
+            m = re.search(r"^\s*\d+\s+(\d+).*/\* (\S+)>(\S+) \*/", line)
+            if m:
+                counts[(m.group(2), m.group(3))] = int(m.group(1))
+        return counts
+
+    def reset_traffic(self) -> None:
+        self._in_router(self.iptables, "-t", "mangle", "-Z", "FM-COUNT")
 
     # --- faults -----------------------------------------------------------------------
 

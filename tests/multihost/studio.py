@@ -10,9 +10,13 @@ several machines" section, read from the README itself, so the two cannot drift 
 
 The machines (each a host of netns.Network):
 
-    office   10.77.0.0/24   flamenco-server (.10), workstation (.100: the artists' machine, and the tests')
+    office   10.77.0.0/24   flamenco-server (.10)
     managers 10.77.1.0/24   render-room (.11), annex (.12)
     render   10.77.2.0/24   node1 (.21), node2 (.22) -> render-room; node3 (.23) -> annex
+    artists  10.77.3.0/24   workstation (.10): the artists' machine, where the tests' requests come from
+
+Each LAN is a bridge; the router between them forwards (and counts, and impairs) everything
+that goes from one host to another: `studio.net.traffic()` is the bytes per hop.
 
 How the README's commands are run (`readme_steps`, `Studio.commands`):
 * A step is the text from `**N. Title**` to the next step; its commands are the indented
@@ -141,8 +145,9 @@ class Studio:
         net.add_segment("office", "10.77.0")
         net.add_segment("managers", "10.77.1")
         net.add_segment("render", "10.77.2")
+        net.add_segment("artists", "10.77.3")
         net.add_host(SERVER_HOST, "office", "10.77.0.10")
-        net.add_host(WORKSTATION, "office", "10.77.0.100")
+        net.add_host(WORKSTATION, "artists", "10.77.3.10")
         n = 0
         for i, site in enumerate(self.sites):
             net.add_host(site.manager, "managers", f"10.77.1.{11 + i}")
@@ -277,14 +282,17 @@ class Studio:
                        for cmd in self.commands(4))
 
     def _wait_http(self, host: Host, name: str, url: str, timeout: float = 60) -> None:
-        session = self.workstation.session()
+        with self.workstation.session() as session:
+            self._poll_http(session, host, name, url, timeout)
+
+    def _poll_http(self, session, host: Host, name: str, url: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         proc = host.procs[name]
         while True:
             if proc.poll() is not None:
                 raise DeployError(f"{name} on {host.name} exited with {proc.returncode}: {self.log_tail(host, name)}")
             try:
-                session.get(url, timeout=2)
+                session.get(url, timeout=2, headers={"Connection": "close"})  # leaves no connection behind
                 return
             except Exception:  # noqa: BLE001 - not up yet
                 if time.monotonic() > deadline:

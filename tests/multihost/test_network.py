@@ -209,3 +209,30 @@ def test_a_crashed_run_s_namespaces_are_swept(hosts_available):
         assert not (NETNS_DIR / name).exists()
     finally:
         subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+def test_traffic_is_counted_per_hop(lan):
+    net, manager, worker = lan
+    net.reset_traffic()
+    listener = manager.socket()
+    listener.bind((manager.address, 7004))
+    listener.listen()
+    got = []
+
+    def serve():
+        conn, _ = listener.accept()
+        got.append(len(conn.recv(1 << 20, socket.MSG_WAITALL)))
+        conn.close()
+    server = threading.Thread(target=serve)
+    server.start()
+    client = worker.socket()
+    client.connect((manager.address, 7004))
+    client.sendall(b"x" * (1 << 20))
+    client.close()
+    server.join(30)
+    listener.close()
+    counts = net.traffic()
+    assert got == [1 << 20]
+    # 1 MiB of payload plus TCP/IP headers went up; only acknowledgements came back.
+    assert (1 << 20) < counts[("render", "managers")] < 1.1 * (1 << 20), counts
+    assert counts[("managers", "render")] < 0.1 * (1 << 20), counts
