@@ -46,10 +46,18 @@ def upload_files(api: Api, files: dict[str, Path]) -> dict[str, dict]:
     return manifest
 
 
+class Refused(Exception):
+    """The Server refused a job (4xx): {"code", "message"}."""
+
+
 def submit_upload(api: Api, job_type: str, name: str, settings: dict, files: dict[str, Path], **extra) -> dict:
     """Upload the files, then submit the job naming them (upload mode)."""
     manifest = upload_files(api, files)
-    return api.post("/api/jobs", {"name": name, "type": job_type, "settings": settings, "files": manifest, **extra})
+    r = api.post_raw("/api/jobs", {"name": name, "type": job_type, "settings": settings, "files": manifest, **extra})
+    if 400 <= r.status_code < 500:
+        raise Refused(f"{job_type} in upload mode refused ({r.status_code}): {r.text}")
+    assert r.status_code == 201, r.text
+    return r.json()
 
 
 def download_outputs(api: Api, job_id: str, dest: Path) -> dict[str, Path]:

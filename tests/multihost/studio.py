@@ -173,6 +173,14 @@ class Studio:
     def manager_url(self, site: Site) -> str:
         return f"http://{self.net.host(site.manager).address}:8083"
 
+    @property
+    def nas(self) -> Path:
+        """Shared storage: a directory every host sees at the same path, as a NAS mounted
+        everywhere would be (jobs that name absolute paths use it)."""
+        path = self.base / "nas"
+        path.mkdir(exist_ok=True)
+        return path
+
     def site_of(self, host_name: str) -> Site:
         return next(s for s in self.sites if host_name == s.manager or host_name in s.workers)
 
