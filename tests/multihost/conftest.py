@@ -34,7 +34,7 @@ long_poll_max = 5.0            # idle workers are heard from well within worker_
 def hosts_available() -> None:
     reason = unavailable()
     if reason:
-        missing(f"network namespaces as hosts ({reason})")
+        missing(f"hosts as network namespaces ({reason})")
 
 
 @pytest.fixture(scope="session")

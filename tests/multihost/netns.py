@@ -89,11 +89,11 @@ def iptables_command() -> str | None:
 def unavailable() -> str | None:
     """Why hosts cannot be made here, or None when they can."""
     if os.geteuid() != 0:
-        return "network namespaces need root (CI runs as root)"
+        return "needs root; CI runs as root"
     if not shutil.which("ip"):
-        return "the 'ip' command (iproute2; scripts/bootstrap installs it)"
+        return "no 'ip' command: install iproute2 (scripts/bootstrap does, as root)"
     if not iptables_command():
-        return "the 'iptables' command (scripts/bootstrap installs it)"
+        return "no 'iptables' command: install iptables (scripts/bootstrap does, as root)"
     probe = f"{PREFIX}{os.getpid()}{secrets.token_hex(2)}-probe"
     made = sh("ip", "netns", "add", probe, check=False)
     if made.returncode != 0:

@@ -54,6 +54,8 @@ README = ROOT / "README.md"
 SECTION = "## Deploying on several machines"
 EXAMPLE_SITE = {"project": "shot1", "artist": "alice", "manager": "render-room"}
 SERVER_HOST, WORKSTATION = "flamenco-server", "workstation"
+PLACEHOLDERS = ("manager id", "manager token", "worker secret", "api token")
+"""What the README's commands may leave for the reader to fill in (see Studio._placeholders)."""
 
 
 class DeployError(Exception):
