@@ -3,9 +3,9 @@ network between them, started with the README's deployment commands. See studio.
 machines and netns.py for how hosts, links and faults are made.
 
 Needs root, iproute2 and iptables: elsewhere these tests skip with the reason, under CI=true
-they fail. One studio serves the whole session; a test that breaks something (a cut, an
-impairment, a killed host) puts it back in its own finally, and `healthy_studio` checks
-before each test that every worker is awake again.
+they fail. One studio serves all tests of this package; a test that breaks something (a cut, an
+impairment, a killed host) puts it back in its own finally, and `healthy_studio` undoes
+faults and restarts dead workers before each test.
 """
 
 from __future__ import annotations
@@ -37,9 +37,10 @@ def hosts_available() -> None:
         missing(f"hosts as network namespaces ({reason})")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def studio(request, tmp_path_factory, hosts_available, blender_exe, ffmpeg_exe) -> Studio:
-    """Server, two Managers (projects shot1 and shot2), three worker hosts, a workstation."""
+    """Server, two Managers (projects shot1 and shot2), three worker hosts, a workstation;
+    stopped after the last test of this package, so it does not idle through other tiers."""
     st = Studio(tmp_path_factory.mktemp("studio"), manager_config=MANAGER_CONFIG)
     request.addfinalizer(st.stop)  # namespaces, links and processes go even if start() fails
     st.start()

@@ -186,7 +186,7 @@ def test_slow_lossy_link_to_the_workers(healthy_studio: Studio):
     st.net.impair("render", delay_ms=200, loss=0.05)
     try:
         jobs = [(site, st.artist_api(site).submit("sleep", f"slow link {site.project}",
-                                                  {"frames": f"1-{4 * len(site.workers)}", "chunk_size": 1,
+                                                  {"frames": f"1-{6 * len(site.workers)}", "chunk_size": 1,
                                                    "time_in_seconds": 1}))
                 for site in st.sites]
         started = time.monotonic()
@@ -199,14 +199,20 @@ def test_slow_lossy_link_to_the_workers(healthy_studio: Studio):
     assert retransmitted > 0, "packets were lost: the workers' TCP must have retransmitted"
 
     ids = {w["id"]: w["nickname"] for w in st.api().workers()}
+    by_workers = worker_runs(st, workers)
     for site, job in jobs:
         tasks = st.artist_api(site).tasks(job["id"])
         assert all(t["status"] == "completed" and ids.get(t["worker"]) in site.workers for t in tasks), tasks
-        assert_never_twice_at_once(manager_runs(st, site, job["id"]))
-        # The Server's latest run of each task, per worker, never overlaps either.
+        # The Manager's runs (its task logs), the workers' own, and the Server's latest run
+        # of each task: every task is there, by the worker the Server names; none overlap.
+        at_manager = manager_runs(st, site, job["id"])
+        for runs in (at_manager, by_workers):
+            last = {r.task: r.worker for r in sorted(runs, key=lambda r: r.start)}
+            assert all(last.get(t["id"]) == ids[t["worker"]] for t in tasks), (last, tasks)
+        assert_never_twice_at_once(at_manager)
         assert_never_twice_at_once([Run(ids[t["worker"]], t["id"], when(t["started"]).timestamp(),
                                         when(t["finished"]).timestamp(), "server") for t in tasks])
-    assert_never_twice_at_once(worker_runs(st, workers))
+    assert_never_twice_at_once(by_workers)
 
 
 def test_a_worker_host_that_dies_mid_task(healthy_studio: Studio):
@@ -218,10 +224,11 @@ def test_a_worker_host_that_dies_mid_task(healthy_studio: Studio):
     api = st.artist_api(site)
     job = api.submit("sleep", "lose a worker", {"frames": "1-2", "chunk_size": 1, "time_in_seconds": 8})
     ids = {w["nickname"]: w["id"] for w in st.api().workers()}
-    running = wait_for("both tasks running", lambda: {
-        t["worker"]: t for t in api.tasks(job["id"]) if t["status"] == "active"} if sum(
-        t["status"] == "active" for t in api.tasks(job["id"])) == 2 else None, timeout=60)
-    task = running[ids[victim]]
+
+    def both_running():
+        active = {t["worker"]: t for t in api.tasks(job["id"]) if t["status"] == "active"}
+        return active if len(active) == 2 else None
+    task = wait_for("both tasks running", both_running, timeout=60)[ids[victim]]
 
     killed_at = time.time()
     assert st.kill_host(victim), "nothing was running on the worker host"
@@ -232,10 +239,12 @@ def test_a_worker_host_that_dies_mid_task(healthy_studio: Studio):
     after = api.task(task["id"])
     assert after["worker"] == ids[survivor]
     requeued_after = when(after["started"]).timestamp() - killed_at
-    # The Manager last heard from the victim at most a may-i-run interval (5 s) before the kill.
     print(f"killed worker's task running again on {survivor} {requeued_after:.1f} s after the kill "
           f"(worker_timeout {WORKER_TIMEOUT:g} s)")
-    assert 0 < requeued_after <= WORKER_TIMEOUT + 1.0 + 3.0, requeued_after
+    # The Manager last heard from the victim at most a may-i-run interval (5 s) before the
+    # kill; it requeues the task a worker timeout later, at its next check (every 1 s). Some
+    # slack for a loaded machine.
+    assert WORKER_TIMEOUT - 5.5 <= requeued_after <= WORKER_TIMEOUT + 1.0 + 5.0, requeued_after
     runs = sorted(manager_runs(st, site, job["id"]), key=lambda r: r.start)
     assert [r.worker for r in runs if r.task == task["id"]] == [victim, survivor]
     victim_log = Path(next(r.source for r in runs if r.task == task["id"] and r.worker == victim)).read_text()
