@@ -15,17 +15,16 @@
 
 from __future__ import annotations
 
-import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shared.config import ConfigError, apply, read_toml
+
+__all__ = ["ConfigError", "DEFAULT_LISTEN", "DEFAULT_PORT", "ServerConfig"]
+
 DEFAULT_LISTEN = "127.0.0.1:8080"
 DEFAULT_PORT = 8080
-
-
-class ConfigError(ValueError):
-    """A configuration that cannot work; the message names the key."""
 
 
 @dataclass
@@ -49,33 +48,21 @@ class ServerConfig:
 
     @classmethod
     def from_toml(cls, path: str | Path, **overrides: Any) -> "ServerConfig":
-        try:
-            raw = tomllib.loads(Path(path).read_text())
-        except (OSError, tomllib.TOMLDecodeError) as ex:
-            raise ConfigError(f"cannot read config {path}: {ex}") from None
-        return cls.from_dict(raw, **overrides)
+        return cls.from_dict(read_toml(path), **overrides)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], **overrides: Any) -> "ServerConfig":
-        known = {f.name for f in fields(cls)}
-        for key in raw:
-            if key not in known:
-                raise ConfigError(f"unknown config key '{key}'; known are: {', '.join(sorted(known))}")
-        values = {**raw, **{k: v for k, v in overrides.items() if v is not None}}
-        cfg = cls(**values)
+        """The file's settings, then the command line's (None: not given); every value type-checked."""
+        cfg = apply(apply(cls(), raw), {k: v for k, v in overrides.items() if v is not None})
         cfg.check()
         return cfg
 
     def check(self) -> None:
-        if self.data_dir is not None:
-            self.data_dir = Path(self.data_dir)
-        if not isinstance(self.threads, int) or self.threads < 1:
+        if self.threads < 1:
             raise ConfigError("threads must be a positive integer")
-        if not isinstance(self.job_types_dirs, list):
-            raise ConfigError("job_types_dirs must be a list of directories")
         if self.max_upload_bytes < 0:
             raise ConfigError("max_upload_bytes may not be negative")
         if self.max_frames < 1:
             raise ConfigError("max_frames must be at least 1")
-        if not isinstance(self.web_session_hours, (int, float)) or self.web_session_hours <= 0:
+        if self.web_session_hours <= 0:
             raise ConfigError("web_session_hours must be a positive number")

@@ -74,7 +74,6 @@ class ApiToken(BaseModel):
     secret_hash = CharField(max_length=64)
     label = CharField(max_length=100, default="")
     created = DateTimeField(default=utcnow)
-    last_used = DateTimeField(null=True)
 
 
 class Project(BaseModel):

@@ -4,7 +4,7 @@ machines and netns.py for how hosts, links and faults are made.
 
 Needs root, iproute2 and iptables: elsewhere these tests skip with the reason, under CI=true
 they fail. One studio serves all tests of this package; a test that breaks something (a cut, an
-impairment, a killed host) puts it back in its own finally, and `healthy_studio` undoes
+impairment, a killed host) puts it back in its own finally, and `healthy_hosts_studio` undoes
 faults and restarts dead workers before each test.
 """
 
@@ -15,19 +15,7 @@ import pytest
 from tests.conftest import missing
 
 from .netns import unavailable
-from .studio import Studio
-
-WORKER_TIMEOUT = 12.0
-MANAGER_CONFIG = f"""\
-# Written by tests/multihost: shorter timeouts, so a dead worker is noticed within the test.
-[timeouts]
-worker_timeout = {WORKER_TIMEOUT}       # a killed worker's task is requeued after this
-task_timeout = 120.0
-check_interval = 1.0
-
-[scheduling]
-long_poll_max = 5.0            # idle workers are heard from well within worker_timeout
-"""
+from .studio import MANAGER_CONFIG, Studio
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +26,7 @@ def hosts_available() -> None:
 
 
 @pytest.fixture(scope="package")
-def studio(request, tmp_path_factory, hosts_available, blender_exe, ffmpeg_exe) -> Studio:
+def hosts_studio(request, tmp_path_factory, hosts_available, blender_exe, ffmpeg_exe) -> Studio:
     """Server, two Managers (projects shot1 and shot2), three worker hosts, a workstation;
     stopped after the last test of this package, so it does not idle through other tiers."""
     st = Studio(tmp_path_factory.mktemp("studio"), manager_config=MANAGER_CONFIG)
@@ -48,14 +36,14 @@ def studio(request, tmp_path_factory, hosts_available, blender_exe, ffmpeg_exe) 
 
 
 @pytest.fixture
-def healthy_studio(studio: Studio) -> Studio:
-    """The session's studio with every fault undone and every worker awake."""
-    studio.net.heal()
-    studio.net.clear_impairment()
-    for site in studio.sites:
+def healthy_hosts_studio(hosts_studio: Studio) -> Studio:
+    """The package's studio with every fault undone and every worker awake."""
+    hosts_studio.net.heal()
+    hosts_studio.net.clear_impairment()
+    for site in hosts_studio.sites:
         for name in site.workers:
-            host = studio.net.host(name)
+            host = hosts_studio.net.host(name)
             if "flamenco-worker" not in host.procs or host.procs["flamenco-worker"].poll() is not None:
-                studio.start_worker(host)
-    studio.wait_workers_awake(timeout=60)
-    return studio
+                hosts_studio.start_worker(host)
+    hosts_studio.wait_workers_awake(timeout=60)
+    return hosts_studio

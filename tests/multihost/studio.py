@@ -58,6 +58,20 @@ PLACEHOLDERS = ("manager id", "manager token", "worker secret", "api token")
 """What the README's commands may leave for the reader to fill in (see Studio._placeholders)."""
 
 
+WORKER_TIMEOUT = 12.0
+MANAGER_CONFIG = f"""\
+# Written by tests/multihost: shorter timeouts, so a dead worker is noticed within the test.
+[timeouts]
+worker_timeout = {WORKER_TIMEOUT}       # a killed worker's task is requeued after this
+task_timeout = 120.0
+check_interval = 1.0
+
+[scheduling]
+long_poll_max = 5.0            # idle workers are heard from well within worker_timeout
+"""
+"""The Managers' config in the tests (the README leaves /etc/flamenco/manager.toml to the studio)."""
+
+
 class DeployError(Exception):
     pass
 

@@ -27,8 +27,8 @@ def peers(host, port: int) -> set[str]:
     return found
 
 
-def test_each_project_renders_on_its_own_site(healthy_studio: Studio, tmp_path, blender_exe):
-    st = healthy_studio
+def test_each_project_renders_on_its_own_site(healthy_hosts_studio: Studio, tmp_path, blender_exe):
+    st = healthy_hosts_studio
     blend = make_blend(blender_exe, "animation.py", tmp_path / "scene.blend", 3, 64, 48, 4)
     settings = {"filepath": "scene.blend", "frames": "1-3", "chunk_size": 2, "render_output": "frames/######",
                 "format": "PNG"}

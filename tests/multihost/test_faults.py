@@ -19,8 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import WORKER_TIMEOUT
-from .studio import Site, Studio
+from .studio import WORKER_TIMEOUT, Site, Studio
 
 pytestmark = pytest.mark.multihost
 
@@ -80,7 +79,7 @@ def worker_runs(st: Studio, names: list[str]) -> list[Run]:
         host = st.net.host(name)
         started: dict[str, float] = {}
         for line in (host.logs / "flamenco-worker.log").read_text().splitlines():
-            m = re.match(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) \w+ +worker\.task_execution: task (\S+?):? (.*)", line)
+            m = re.match(r"(\d{4}-\d\d-\d\d [\d:]+,\d{3}) \w+ +worker\.task_execution: task (\S+?):? (.*)", line)
             if not m:
                 continue
             at = dt.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
@@ -107,7 +106,8 @@ def assert_never_twice_at_once(runs: list[Run]) -> None:
 
 def tcp_retransmits(host) -> int:
     """RetransSegs of the host's TCP stack (/proc/net/snmp is per network namespace)."""
-    lines = [line.split() for line in host.run(["cat", "/proc/net/snmp"]).stdout.splitlines() if line.startswith("Tcp:")]
+    snmp = host.run(["cat", "/proc/net/snmp"]).stdout.splitlines()
+    lines = [line.split() for line in snmp if line.startswith("Tcp:")]
     return int(dict(zip(lines[0], lines[1]))["RetransSegs"])
 
 
@@ -123,12 +123,12 @@ def wait_for(what: str, check, timeout: float, every: float = 0.2):
 
 # --- the tests ---------------------------------------------------------------------------------
 
-def test_a_minute_without_the_server(healthy_studio: Studio):
+def test_a_minute_without_the_server(healthy_hosts_studio: Studio):
     """Manager <-> Server cut for 60 s mid-job: the workers go on, the Manager queues what the
     Server must learn, and once the link is back every update reaches the Server exactly once,
     including those the Server applied while its answers were lost (sent again, not applied
     again)."""
-    st = healthy_studio
+    st = healthy_hosts_studio
     site, other = st.sites
     api = st.artist_api(site)
     manager = st.net.host(site.manager)
@@ -177,10 +177,10 @@ def test_a_minute_without_the_server(healthy_studio: Studio):
         assert "Traceback" not in (host.logs / f"{name}.log").read_text(), f"{name} logged an error"
 
 
-def test_slow_lossy_link_to_the_workers(healthy_studio: Studio):
+def test_slow_lossy_link_to_the_workers(healthy_hosts_studio: Studio):
     """200 ms each way and 5 % loss each way between the worker hosts and their Managers:
     jobs complete, and no task ever runs on two workers at once."""
-    st = healthy_studio
+    st = healthy_hosts_studio
     workers = [w for s in st.sites for w in s.workers]
     retrans_before = {w: tcp_retransmits(st.net.host(w)) for w in workers}
     st.net.impair("render", delay_ms=200, loss=0.05)
@@ -215,10 +215,10 @@ def test_slow_lossy_link_to_the_workers(healthy_studio: Studio):
     assert_never_twice_at_once(by_workers)
 
 
-def test_a_worker_host_that_dies_mid_task(healthy_studio: Studio):
+def test_a_worker_host_that_dies_mid_task(healthy_hosts_studio: Studio):
     """Every process of a worker host SIGKILLed mid-task: its task goes back to the queue once
     the worker timeout passes, and another worker completes it."""
-    st = healthy_studio
+    st = healthy_hosts_studio
     site = st.sites[0]
     victim, survivor = site.workers
     api = st.artist_api(site)

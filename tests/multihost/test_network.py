@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from .netns import Network, NETNS_DIR, PREFIX, sweep_stale
+from .netns import NETNS_DIR, PREFIX, Network, sweep_stale
 
 pytestmark = pytest.mark.multihost
 

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from backend.routes import openapi_path
-from manager_helpers import Worker, task_doc
+from tests.integration.manager.manager_helpers import Worker, task_doc
 
 
 def test_openapi_describes_every_route(manager):
