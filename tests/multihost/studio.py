@@ -38,6 +38,7 @@ How the README's commands are run (`readme_steps`, `Studio.commands`):
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shlex
 import sqlite3
@@ -144,6 +145,8 @@ class Studio:
     """The Managers' /etc/flamenco/manager.toml (tests shorten timeouts with it)."""
     sites: list[Site] = field(default_factory=list)
     admin_token: str = ""
+    services: dict[str, list[str]] = field(default_factory=dict)
+    """The command line of the service last started on each host."""
 
     def __post_init__(self):
         if not self.sites:
@@ -272,6 +275,7 @@ class Studio:
             site = sites[0]
             argv, env = self.argv(last, host, site, self._placeholders(site))
             host.spawn(argv, env=env, log=service)
+            self.services[host.name] = argv
 
     # --- starting and stopping ------------------------------------------------------------
 
@@ -363,19 +367,27 @@ class Studio:
 
     # --- what the services keep (read-only) ---------------------------------------------------
 
-    def server_db(self) -> sqlite3.Connection:
-        return _read_only(self.server.path("/var/lib/flamenco/server.sqlite"))
+    def data_dir(self, host: Host) -> Path:
+        """The --data-dir of the service the README starts on the host."""
+        argv = self.services[host.name]
+        return Path(argv[argv.index("--data-dir") + 1])
 
-    def manager_db(self, site: Site) -> sqlite3.Connection:
-        return _read_only(self.net.host(site.manager).path("/var/lib/flamenco-manager/flamenco-manager.sqlite"))
+    def server_db(self):
+        return _read_only(self.data_dir(self.server) / "server.sqlite")
+
+    def manager_db(self, site: Site):
+        return _read_only(self.data_dir(self.net.host(site.manager)) / "flamenco-manager.sqlite")
 
     def manager_task_logs(self, site: Site) -> Path:
-        return self.net.host(site.manager).path("/var/lib/flamenco-manager/task-logs")
+        return self.data_dir(self.net.host(site.manager)) / "task-logs"
 
 
-def _read_only(path: Path) -> sqlite3.Connection:
-    if not path.exists():
-        raise DeployError(f"no database at {path}: did the README's data directory change?")
+@contextlib.contextmanager
+def _read_only(path: Path):
+    """A read-only connection to a service's SQLite database, closed after the block."""
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
     db.row_factory = sqlite3.Row
-    return db
+    try:
+        yield db
+    finally:
+        db.close()

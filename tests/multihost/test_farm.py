@@ -54,6 +54,12 @@ def test_each_project_renders_on_its_own_site(healthy_hosts_studio: Studio, tmp_
         others = [s for s in st.sites if s is not site]
         assert all(job["id"] not in st.run_artist_cli(o) for o in others)
 
+    # Each machine kept its own data, in its own directory.
+    for host in st.net.hosts.values():
+        if host.name in st.services:
+            data = st.data_dir(host)
+            assert data.is_relative_to(host.root) and any(data.iterdir()), data
+
     # Over the LANs, not loopback: each Manager's connections come from its worker hosts,
     # the Server's from the Managers and the workstation.
     for site in st.sites:
