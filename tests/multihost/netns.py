@@ -78,10 +78,11 @@ def sh(*argv: str, check: bool = True, timeout: float = 30) -> subprocess.Comple
     return proc
 
 
-def iptables_command() -> str | None:
-    """`iptables`, or `iptables-legacy` where the default one cannot work in a namespace."""
+def iptables_command(ns: str) -> str | None:
+    """`iptables`, or `iptables-legacy` where the default one does not work in a namespace."""
     for exe in ("iptables", "iptables-legacy"):
-        if shutil.which(exe):
+        if shutil.which(exe) and sh("ip", "netns", "exec", ns, exe, "-t", "mangle", "-L", "-n",
+                                    check=False).returncode == 0:
             return exe
     return None
 
@@ -92,20 +93,18 @@ def unavailable() -> str | None:
         return "needs root; CI runs as root"
     if not shutil.which("ip"):
         return "no 'ip' command: install iproute2 (scripts/bootstrap does, as root)"
-    if not iptables_command():
-        return "no 'iptables' command: install iptables (scripts/bootstrap does, as root)"
     probe = f"{PREFIX}{os.getpid()}{secrets.token_hex(2)}-probe"
     made = sh("ip", "netns", "add", probe, check=False)
     if made.returncode != 0:
         return f"cannot create a network namespace: {made.stderr.strip()}"
     try:
-        checks = [("ip", "-n", probe, "link", "add", "br-probe", "type", "bridge"),
-                  ("ip", "-n", probe, "link", "add", "v-probe", "type", "veth", "peer", "name", "v-probe2"),
-                  ("ip", "netns", "exec", probe, iptables_command() or "iptables", "-L", "FORWARD")]
-        for argv in checks:
+        for argv in (("ip", "-n", probe, "link", "add", "br-probe", "type", "bridge"),
+                     ("ip", "-n", probe, "link", "add", "v-probe", "type", "veth", "peer", "name", "v-probe2")):
             proc = sh(*argv, check=False)
             if proc.returncode != 0:
                 return f"'{' '.join(argv)}' fails: {proc.stderr.strip()}"
+        if not iptables_command(probe):
+            return "no working 'iptables' command: install iptables (scripts/bootstrap does, as root)"
         if not _netem_works(probe) and not os.path.exists("/dev/net/tun"):
             return "neither tc netem nor /dev/net/tun (for the userspace delay) is available"
     finally:
@@ -114,11 +113,14 @@ def unavailable() -> str | None:
 
 
 def _netem_works(ns: str) -> bool:
-    ok = sh("ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms",
-            check=False).returncode == 0 if shutil.which("tc") else False
-    if ok:
+    """Whether this kernel has sch_netem (tried on the namespace's loopback)."""
+    if not shutil.which("tc"):
+        return False
+    added = sh("ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms",
+               check=False).returncode == 0
+    if added:
         sh("ip", "netns", "exec", ns, "tc", "qdisc", "del", "dev", "lo", "root", check=False)
-    return ok
+    return added
 
 
 def _setns(fd: int) -> None:
@@ -346,13 +348,13 @@ class Network:
         self.hosts_file = self.base / "hosts"
         self.segments: dict[str, Segment] = {}
         self.hosts: dict[str, Host] = {}
-        self.iptables = iptables_command() or "iptables"
         self._delayer: subprocess.Popen | None = None
         self._impaired: list[tuple[str, ...]] = []  # commands that undo the impairment
         self._closed = False
         self.router = f"{self.id}-router"
         sh("ip", "netns", "add", self.router)
         atexit.register(self.close)
+        self.iptables = iptables_command(self.router) or "iptables"
         try:
             self._router_setup()
         except Exception:
