@@ -139,20 +139,22 @@ def test_a_minute_without_the_server(healthy_hosts_studio: Studio):
     # hears so, and keeps those updates queued. Wait until that has happened to one.
     cut_at = time.monotonic()
     st.net.cut(st.server, manager, both_ways=False)
-    in_flight = wait_for("an update applied by the Server while the Manager still holds it",
-                         lambda: applied_ids(st) & set(queued_updates(st, site)), timeout=25)
-    st.net.cut(manager, st.server, both_ways=False)  # now both ways
-    done_at_cut = sum(s == "completed" for s in manager_tasks(st, site, job["id"]).values())
+    try:
+        in_flight = wait_for("an update applied by the Server while the Manager still holds it",
+                             lambda: applied_ids(st) & set(queued_updates(st, site)), timeout=25)
+        st.net.cut(manager, st.server, both_ways=False)  # now both ways
+        done_at_cut = sum(s == "completed" for s in manager_tasks(st, site, job["id"]).values())
 
-    # The other site is not affected: its Manager still reaches the Server.
-    other_job = st.artist_api(other).submit("sleep", "other site", {"frames": "1-2", "time_in_seconds": 1})
-    st.artist_api(other).wait(other_job["id"], timeout=60)
+        # The other site is not affected: its Manager still reaches the Server.
+        other_job = st.artist_api(other).submit("sleep", "other site", {"frames": "1-2", "time_in_seconds": 1})
+        st.artist_api(other).wait(other_job["id"], timeout=60)
 
-    time.sleep(max(0.0, cut_at + CUT_SECONDS - time.monotonic()))
-    queued = queued_updates(st, site)
-    done_in_cut = sum(s == "completed" for s in manager_tasks(st, site, job["id"]).values()) - done_at_cut
-    server_job = api.job(job["id"])
-    st.net.heal()
+        time.sleep(max(0.0, cut_at + CUT_SECONDS - time.monotonic()))
+        queued = queued_updates(st, site)
+        done_in_cut = sum(s == "completed" for s in manager_tasks(st, site, job["id"]).values()) - done_at_cut
+        server_job = api.job(job["id"])
+    finally:
+        st.net.heal()
 
     print(f"cut {CUT_SECONDS:g} s: {done_in_cut} tasks completed meanwhile, {len(queued)} updates queued, "
           f"{len(in_flight)} applied by the Server but unacknowledged")
@@ -168,6 +170,10 @@ def test_a_minute_without_the_server(healthy_hosts_studio: Studio):
     # Every update the Manager held reached the Server once; the Server's task history has
     # the Manager's times (when the worker finished), not when the link came back.
     assert set(queued) <= applied_ids(st)
+    with st.server_db() as db:
+        assert not db.execute("SELECT id FROM applied_update GROUP BY id HAVING COUNT(*) > 1").fetchall()
+        changes = [r[0] for r in db.execute("SELECT what FROM job_log_entry WHERE job_id = ?", (job["id"],))]
+    assert changes.count("status active -> completed") == 1 and len(changes) == len(set(changes)), changes
     tasks = {t["id"]: t for t in api.tasks(job["id"])}
     for update in completions:
         task = tasks[update["task_id"]]
