@@ -8,9 +8,10 @@ between the LANs where faults are injected. Root only; nothing here knows Flamen
     proc = server.spawn(["flamenco-server", "serve", ...], log="server")   # runs "on" that host
     server.run(["flamenco-server", "create-project", ...])                 # ... to completion
     session = workstation.session()               # requests made from a host (its namespace)
-    net.impair("render", delay_ms=200, loss=0.05) # every packet in or out of a LAN, each way
-    net.cut(manager, server)                      # drop everything between two hosts (iptables)
+    net.impair("render", delay_ms=200, loss=0.05) # every packet between a LAN and the others, each way
+    net.cut(manager, server)                      # drop everything between two hosts on different LANs
     net.heal(); net.clear_impairment()
+    net.reset_traffic(); net.traffic()            # bytes from LAN to LAN: {("render", "managers"): n, ...}
     server.kill_all()                             # SIGKILL every process on the host (a crash)
     net.close()                                   # processes, namespaces, links: all gone
 
@@ -20,7 +21,8 @@ file (so `http://flamenco-server:8080` resolves as it would in a studio), and a 
 its own (`host.root`: data, `tmp/` as TMPDIR, `home/` as HOME). Processes are started through
 `hostexec.py`, which does what `ip netns exec` does plus the host name and hosts file.
 
-Faults, on the router (every packet between two LANs is forwarded by it):
+Faults, on the router (every packet between two LANs is forwarded by it; traffic within a LAN
+is bridged and left alone):
 * cut: iptables DROP between two addresses, both ways or one way (chain FM-CUT). Packets
   vanish like on a pulled cable behind a switch: connections hang until their timeouts.
 * latency and loss: `tc qdisc ... netem` when the kernel has it, on both ends of every link of
