@@ -1,15 +1,29 @@
 """Bottle plumbing shared by the Server and the Manager: JSON errors, JSON bodies,
 a per-request database connection, and a busy database answered with 503.
 
+Both services read their input through here, so these rules hold for both:
+- a JSON body is refused (400) when it nests deeper than MAX_JSON_DEPTH or holds
+  NaN/Infinity, which Python's json module accepts but JSON does not;
+- every JSON answer is valid JSON: non-finite numbers stored before these rules
+  are answered as null, never as a bare NaN;
+- a request body is read through `request_body()`, which also takes a chunked
+  body (cheroot removes the chunking before Bottle sees it, so Bottle's own
+  de-chunking of `request.body` fails on it);
+- header bytes that are not UTF-8 become U+FFFD before any route reads them
+  (Bottle would raise while decoding), so such credentials simply do not match;
+- a full disk answers 503 with Retry-After instead of 500.
+
 Neither service imports the other; both import this.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import logging
-from typing import Any
+import math
+from typing import Any, BinaryIO
 
 import bottle
 import peewee
@@ -19,6 +33,9 @@ from shared.documents import DocumentError
 log = logging.getLogger(__name__)
 
 MAX_JSON_BODY = 32 * 1024 * 1024
+MAX_JSON_DEPTH = 64
+"""Nesting of arrays and objects a JSON body may have; no document of ours needs a tenth of it."""
+DISK_FULL_RETRY_SECONDS = 60
 
 
 class ApiError(Exception):
@@ -51,8 +68,74 @@ def unauthorized(message: str, challenge: str | None = None) -> ApiError:
     return ApiError(401, "unauthorized", message, headers)
 
 
+def _finite(value: Any) -> Any:
+    """`value` with every NaN and infinity replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def dumps(value: Any, **kw: Any) -> str:
+    """JSON text that is always valid JSON: non-finite numbers (stored before they were refused) become null."""
+    try:
+        return json.dumps(value, allow_nan=False, **kw)
+    except ValueError:
+        return json.dumps(_finite(value), allow_nan=False, **kw)
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def check_json_value(value: Any, max_depth: int = MAX_JSON_DEPTH) -> None:
+    """ValueError when `value` nests lists and objects deeper than `max_depth`, or has a text (key or
+    value) with NUL or an unpaired surrogate, which no database column can store. Iterative: nothing
+    to exhaust the stack."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item or not _encodable(item):
+                raise ValueError("a text may not contain NUL or unpaired surrogates")
+            continue
+        if isinstance(item, dict):
+            children = [*item.keys(), *item.values()]
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > max_depth:
+            raise ValueError(f"nested deeper than {max_depth} levels")
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list, str)))
+
+
+def _encodable(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def loads(raw: bytes | str) -> Any:
+    """Parse a JSON body strictly: ValueError for invalid JSON, NaN/Infinity, nesting over
+    MAX_JSON_DEPTH, or texts no database can store (check_json_value)."""
+    try:
+        value = json.loads(raw, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+    check_json_value(value)
+    return value
+
+
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> bottle.HTTPResponse:
-    resp = bottle.HTTPResponse(status=status, body=json.dumps(body),
+    resp = bottle.HTTPResponse(status=status, body=dumps(body),
                                headers={"Content-Type": "application/json"})
     for k, v in (headers or {}).items():
         resp.set_header(k, v)
@@ -63,13 +146,54 @@ def error_response(err: ApiError) -> bottle.HTTPResponse:
     return json_response(err.status, {"code": err.code, "message": err.message}, err.headers)
 
 
+class BodyStream:
+    """The request body as a stream; a broken chunked encoding is a 400, not a 500."""
+
+    def __init__(self, raw: BinaryIO):
+        self.raw = raw
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self.raw.read(size if size is not None and size >= 0 else None) or b""
+        except (ValueError, OSError) as ex:  # cheroot: "Bad chunked transfer size", a size over its limit
+            raise bad_request(f"could not read the request body: {ex}", "bad_body") from None
+
+
+def request_body() -> tuple[BodyStream, int | None]:
+    """(stream, length) of the request body, unbuffered; length None for a chunked body (read to EOF).
+
+    The WSGI server (cheroot) already removes the chunked framing from
+    wsgi.input, so the stream is read as it is; Bottle's `request.body` would
+    try to de-chunk it a second time and fail.
+    """
+    env = bottle.request.environ
+    if "chunked" in env.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return BodyStream(env["wsgi.input"]), None
+    raw_length = env.get("CONTENT_LENGTH") or "0"
+    try:
+        length = int(raw_length)
+    except ValueError:
+        raise bad_request(f"bad Content-Length '{raw_length}'", "bad_request") from None
+    if length < 0:
+        raise bad_request("bad Content-Length", "bad_request")
+    return BodyStream(env["wsgi.input"]), length
+
+
+def read_body(limit: int) -> bytes:
+    """The whole request body, at most `limit` bytes (413 over it)."""
+    stream, length = request_body()
+    if length is not None and length > limit:
+        raise ApiError(413, "too_large", f"request body over {limit} bytes")
+    data = stream.read(length if length is not None else limit + 1)
+    if len(data) > limit:
+        raise ApiError(413, "too_large", f"request body over {limit} bytes")
+    return data
+
+
 def read_json(required: bool = True) -> Any:
     """The request body as JSON; ApiError 400/413/415 when it is not usable."""
     req = bottle.request
-    length = req.content_length
-    if length > MAX_JSON_BODY:
-        raise ApiError(413, "too_large", f"request body over {MAX_JSON_BODY} bytes")
-    raw = req.body.read(MAX_JSON_BODY + 1)
+    raw = read_body(MAX_JSON_BODY)
     if not raw:
         if required:
             raise bad_request("a JSON body is required", "missing_body")
@@ -78,8 +202,8 @@ def read_json(required: bool = True) -> Any:
     if ctype and ctype not in ("application/json", "text/plain", "application/x-www-form-urlencoded"):
         raise ApiError(415, "unsupported_media_type", f"expected application/json, got {ctype}")
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as ex:
+        return loads(raw)
+    except ValueError as ex:  # UnicodeDecodeError included
         raise bad_request(f"the body is not valid JSON: {ex}", "invalid_json") from None
 
 
@@ -88,6 +212,18 @@ def read_object() -> dict:
     if not isinstance(body, dict):
         raise bad_request("the body must be a JSON object", "invalid_json")
     return body
+
+
+def disk_full() -> ApiError:
+    return ApiError(503, "disk_full", "the service's disk is full; try again later",
+                    {"Retry-After": str(DISK_FULL_RETRY_SECONDS)})
+
+
+def is_disk_full(ex: BaseException) -> bool:
+    """ENOSPC/EDQUOT from the file system, or SQLite's 'database or disk is full'."""
+    if isinstance(ex, OSError) and ex.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return isinstance(ex, peewee.OperationalError) and "disk is full" in str(ex).lower()
 
 
 def _is_busy(ex: Exception) -> bool:
@@ -129,10 +265,22 @@ class JsonApiPlugin:
                     log.warning("database busy on %s %s: %s", bottle.request.method, bottle.request.path, ex)
                     return error_response(ApiError(503, "busy", "the database is busy, try again",
                                                    {"Retry-After": "1"}))
+                if is_disk_full(ex):
+                    log.error("disk full on %s %s: %s", bottle.request.method, bottle.request.path, ex)
+                    return error_response(disk_full())
+                raise
+            except OSError as ex:
+                if is_disk_full(ex):
+                    log.error("disk full on %s %s: %s", bottle.request.method, bottle.request.path, ex)
+                    return error_response(disk_full())
+                raise
+            except ValueError as ex:
+                if "NUL (0x00)" in str(ex):  # psycopg2, for a NUL in a path or query parameter
+                    return error_response(bad_request("a text may not contain NUL characters", "invalid_text"))
                 raise
             if isinstance(result, (dict, list)):
                 bottle.response.content_type = "application/json"
-                return json.dumps(result)
+                return dumps(result)
             return result
 
         return wrapper
@@ -149,10 +297,28 @@ def install_json_errors(app: bottle.Bottle) -> None:
                 log.error("internal error on %s %s: %s", bottle.request.method, bottle.request.path,
                           err.traceback or err.exception)
                 message = "internal server error"
-            return json.dumps({"code": code, "message": message})
+            return dumps({"code": code, "message": message})
         return handle
 
+    app.add_hook("before_request", _replace_undecodable_headers)
     for status, code in ((400, "bad_request"), (401, "unauthorized"), (403, "forbidden"),
                          (404, "not_found"), (405, "method_not_allowed"), (413, "too_large"),
                          (500, "internal_error")):
         app.error(status)(handler(status, code))
+
+
+def _replace_undecodable_headers() -> None:
+    """Header values that are not UTF-8 get U+FFFD for their bad bytes, before anything reads them.
+
+    WSGI hands headers over as latin-1 text; Bottle re-decodes them as UTF-8
+    on every read and raises on bytes that are not, which became a 500 in
+    whatever route read the header (an Authorization with a stray 0xff).
+    """
+    env = bottle.request.environ
+    for key, value in list(env.items()):
+        if key.startswith("HTTP_") and isinstance(value, str) and not value.isascii():
+            raw = value.encode("latin-1", "replace")
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                env[key] = raw.decode("utf-8", "replace").encode("utf-8").decode("latin-1")

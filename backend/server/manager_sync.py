@@ -14,6 +14,7 @@ import logging
 from typing import Any, BinaryIO
 
 from backend.web import ApiError, bad_request, not_found
+from backend.web import dumps as safe_dumps
 from shared.documents import TaskUpdateBatch, UpstreamNotification, WorkerReport
 from shared.relpaths import RelpathError, check_relpath
 from shared.statuses import JOB_RUNNABLE, JobStatus, TaskStatus
@@ -131,11 +132,18 @@ def depsgraph(ctx: ServerContext, manager: Manager, since: dt.datetime | None) -
                        "job_priority": job_prio, "task_type": task_type, "_updated": stamp}
                 if worker:
                     doc["worker"] = worker
-                parts.append(f'{dumps(doc)[:-1]},"commands":{commands},"parents":{parents},'
+                parts.append(f'{dumps(doc)[:-1]},"commands":{_valid_json(commands)},"parents":{parents},'
                              f'"failed_by_workers":{failed_by}}}')
             if claimed:
                 ctx.machine.claim(job, since, now)
     return '{"depsgraph":[' + ",".join(parts) + "]}", len(parts), now
+
+
+def _valid_json(text: str) -> str:
+    """Stored JSON as it is, but for a NaN/Infinity stored before they were refused: re-encoded as null."""
+    if "NaN" in text or "Infinity" in text:
+        return safe_dumps(json.loads(text), separators=(",", ":"))
+    return text
 
 
 def apply_batch(ctx: ServerContext, manager: Manager, batch: TaskUpdateBatch) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from peewee import (BigIntegerField, BooleanField, CharField, DateTimeField, Flo
                     IntegerField, Model, TextField)
 
 from backend.db import is_sqlite
+from backend.web import dumps
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +51,10 @@ def task_id(job_id: str, index: int) -> str:
 
 
 class JSONField(TextField):
-    """JSON text; None stays NULL."""
+    """JSON text; None stays NULL. Never stores NaN or Infinity (they become null): the text must stay JSON."""
 
     def db_value(self, value):
-        return None if value is None else json.dumps(value, separators=(",", ":"))
+        return None if value is None else dumps(value, separators=(",", ":"))
 
     def python_value(self, value):
         return None if value is None else json.loads(value)

@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 import bottle
 
-from backend.web import ApiError, bad_request, not_found, read_object
+from backend.web import ApiError, bad_request, not_found, read_object, request_body
 
 from .. import jobs as job_service
 from ..admin import visible_project_ids
@@ -17,18 +17,6 @@ from ..storage import HashMismatch, TooLarge, is_sha256
 from ..views import iso
 
 MAX_CHECK = 100_000
-
-
-def request_stream():
-    """(stream, length) of the request body without Bottle buffering it first."""
-    env = bottle.request.environ
-    length = env.get("CONTENT_LENGTH")
-    if length not in (None, "") and "chunked" not in env.get("HTTP_TRANSFER_ENCODING", "").lower():
-        try:
-            return env["wsgi.input"], int(length)
-        except ValueError:
-            raise bad_request("bad Content-Length", "bad_request") from None
-    return bottle.request.body, None
 
 
 def send_blob(store, sha256: str, download_name: str | None = None):
@@ -73,7 +61,7 @@ def install(routes, ctx) -> None:
     def put(user, sha256):
         if not is_sha256(sha256):
             raise bad_request("the path must end in the file's SHA-256 (64 lowercase hex digits)", "invalid_hash")
-        stream, length = request_stream()
+        stream, length = request_body()
         limit = ctx.config.max_upload_bytes or None
         if limit and length and length > limit:
             raise ApiError(413, "too_large", f"upload of {length} bytes over the limit of {limit}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bottle
 
-from backend.web import ApiError, bad_request, not_found, read_object
+from backend.web import ApiError, bad_request, not_found, read_object, request_body
 from shared.documents import TaskUpdateBatch, UpstreamNotification, WorkerReport
 from shared.protocol import IF_UPDATED_SINCE, LAST_UPDATED, SHA256_HEADER
 
@@ -12,7 +12,7 @@ from .. import manager_sync
 from ..storage import is_sha256
 from ..views import iso, parse_iso
 from .common import no_content
-from .files import request_stream, send_blob
+from .files import send_blob
 
 P = "/api/managers/<manager_id>"
 MAX_LOG_BYTES = 256 * 1024 * 1024
@@ -77,7 +77,7 @@ def install(routes, ctx) -> None:
                 auth_kind="manager", body="binary", body_type="application/gzip",
                 responses={204: "stored", 404: "not this Manager's task"})
     def task_log(manager, task_id):
-        stream, length = request_stream()
+        stream, length = request_body()
         if length is not None and length > MAX_LOG_BYTES:
             raise ApiError(413, "too_large", f"a task log may be at most {MAX_LOG_BYTES} bytes gzip'd")
         data = stream.read(length) if length is not None else stream.read(MAX_LOG_BYTES + 1)
@@ -105,7 +105,7 @@ def install(routes, ctx) -> None:
                 responses={204: "stored (idempotent)", 400: "bad path, or the bytes do not match the SHA-256 header",
                            404: "not this Manager's job"})
     def put_output(manager, job_id, relpath):
-        stream, length = request_stream()
+        stream, length = request_body()
         manager_sync.put_output(ctx, manager, job_id, relpath, bottle.request.query.getunicode("task") or None,
                                 (bottle.request.get_header(SHA256_HEADER) or "").strip().lower(), stream, length)
         return no_content()
