@@ -19,6 +19,7 @@ from backend.web import ApiError, bad_request, conflict, not_found
 from shared.relpaths import RelpathError, check_relpath
 from shared.statuses import JOB_DELETABLE, JobStatus
 
+from . import blobs
 from .admin import find_manager, find_project, visible_project_ids
 from .compilers import CompileContext, JobType, SettingError, TaskSpec
 from .context import ServerContext
@@ -164,8 +165,8 @@ def _check_body(body: dict[str, Any]) -> None:
         raise bad_request("'metadata' may be at most 64 KiB of JSON", "invalid_field")
 
 
-def _check_files(files: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The manifest with checked relpaths; every file must already be stored."""
+def _check_files(user: User, files: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The manifest with checked relpaths; every file must be stored and known to the user (blobs.py)."""
     out: dict[str, dict[str, Any]] = {}
     for relpath, entry in files.items():
         try:
@@ -179,10 +180,7 @@ def _check_files(files: dict[str, Any]) -> dict[str, dict[str, Any]]:
         if rel in out:
             raise bad_request(f"files: '{relpath}' is listed twice", "invalid_path")
         out[rel] = {"sha256": entry["sha256"], "size": entry["size"]}
-    shas = sorted({e["sha256"] for e in out.values()})
-    stored: dict[str, int] = {}
-    for i in range(0, len(shas), 500):
-        stored.update(Blob.select(Blob.sha256, Blob.size).where(Blob.sha256.in_(shas[i:i + 500])).tuples())
+    stored = blobs.known_to(user, {e["sha256"] for e in out.values()}, visible_project_ids(user))
     for rel, entry in out.items():
         size = stored.get(entry["sha256"])
         if size is None:
@@ -192,6 +190,18 @@ def _check_files(files: dict[str, Any]) -> dict[str, dict[str, Any]]:
             raise bad_request(f"file '{rel}': size {entry['size']} given, the stored file has {size} bytes",
                               "file_size_mismatch")
     return out
+
+
+def _check_quota(ctx: ServerContext, project: Project, files: dict[str, dict[str, Any]]) -> None:
+    """507 when the job's files that the project does not store yet would take it over its quota."""
+    quota = blobs.project_quota(project, ctx.config.project_quota_bytes)
+    if not quota or not files:
+        return
+    used, shas = blobs.project_usage(project.id)
+    sizes = {e["sha256"]: e["size"] for e in files.values() if e["sha256"] not in shas}
+    if used + sum(sizes.values()) > quota:
+        raise ApiError(507, "quota_exceeded", f"project '{project.name}' stores {used} bytes of its quota of "
+                                              f"{quota}; this job's new files need {sum(sizes.values())} more")
 
 
 def _choose_project(user: User, ref: str | None) -> Project:
@@ -270,7 +280,8 @@ def submit_job(ctx: ServerContext, user: User, body: dict[str, Any]) -> Job:
     except SettingError as ex:
         raise bad_request(str(ex), "invalid_setting") from None
     project = _choose_project(user, body.get("project"))
-    files = _check_files(body.get("files") or {})
+    files = _check_files(user, body.get("files") or {})
+    _check_quota(ctx, project, files)
     files_mode = "upload" if files else "shared"
     deps = _check_dependencies(user, body.get("depends_on") or [])
     job_id, created = time_ordered_id(), utcnow()
@@ -304,6 +315,7 @@ def submit_job(ctx: ServerContext, user: User, body: dict[str, Any]) -> Job:
         # so a stamp taken before compiling could be older than an answer
         # given before this commit.
         stamps = (stamp_value(ctx.clock.now()),) * 2
+        _files_still_stored(files)
         blocked = _dependencies_pending(deps)
         job = Job.create(id=job_id, name=ctx0.job_name, job_type=job_type.job_type,
                          status=JobStatus.UNDER_CONSTRUCTION.value, priority=body.get("priority", 50),
@@ -349,6 +361,17 @@ def _task_rows(job_id: str, specs: list[TaskSpec], job_priority: int, status: st
     return rows
 
 
+def _files_still_stored(files: dict[str, dict[str, Any]]) -> None:
+    """Inside the write lock: the checked files were not collected as unused meanwhile (blobs.collect)."""
+    shas = sorted({e["sha256"] for e in files.values()})
+    present = 0
+    for i in range(0, len(shas), 500):
+        present += Blob.select().where(Blob.sha256.in_(shas[i:i + 500])).count()
+    if present != len(shas):
+        raise bad_request("a file of the job was removed as unused while it was being submitted; "
+                          "upload it again", "file_missing")
+
+
 def _dependencies_pending(deps: list[Job]) -> bool:
     """Whether the job must wait, from the dependencies' statuses now (inside the write lock)."""
     if not deps:
@@ -392,6 +415,7 @@ def delete_job(ctx: ServerContext, user: User, job: Job) -> None:
             if not used:
                 Blob.delete().where(Blob.sha256 == sha).execute()
                 orphans.append(sha)
+        blobs.forget(orphans)
     for sha in orphans:
         ctx.store.delete(sha)
     ctx.store.delete_job_logs(job.id)

@@ -13,12 +13,13 @@ import json
 import logging
 from typing import Any, BinaryIO
 
-from backend.web import ApiError, bad_request, not_found
+from backend.web import ApiError, bad_request, forbidden, not_found
 from backend.web import dumps as safe_dumps
 from shared.documents import TaskUpdateBatch, UpstreamNotification, WorkerReport
 from shared.relpaths import RelpathError, check_relpath
 from shared.statuses import JOB_RUNNABLE, JobStatus, TaskStatus
 
+from . import blobs
 from .context import ServerContext
 from .database import write
 from .models import (AppliedUpdate, Blob, Job, JobFile, JobOutput, LogRequest, Manager, Task, WorkerRecord,
@@ -36,6 +37,9 @@ BATCH_TASK_FIELDS = (Task.id, Task.job, Task.name, Task.status, Task.activity, T
                      Task.current_command_idx, Task.command_progress, Task.metrics, Task.worker,
                      Task.failed_by_workers, Task.log_tail, Task.updated, Task.created, Task.started,
                      Task.finished)
+OUTPUT_TASK_STATUSES = frozenset(s.value for s in (T.CLAIMED_BY_MANAGER, T.ACTIVE, T.COMPLETED, T.SOFT_FAILED,
+                                                   T.FAILED, T.CANCEL_REQUESTED, T.CANCELED))
+"""Statuses of a task that its Manager holds or held since it was last queued: outputs are accepted only then."""
 SEEN_WRITE_INTERVAL = dt.timedelta(seconds=5)
 IN_CHUNK = 500
 
@@ -248,6 +252,20 @@ def may_read_blob(manager: Manager, sha256: str) -> bool:
         JobOutput.select().join(Job).where(JobOutput.sha256 == sha256, Job.manager == manager.id).exists()
 
 
+def _quota_room(ctx: ServerContext, job: Job, sha256: str) -> int | None:
+    """Bytes the job's project may still store (None: no quota, or it stores this blob already)."""
+    quota = blobs.project_quota(job.project, ctx.config.project_quota_bytes)
+    if not quota:
+        return None
+    used, shas = blobs.project_usage(job.project_id)
+    return None if sha256 in shas else max(0, quota - used)
+
+
+def quota_exceeded(job: Job, room: int) -> ApiError:
+    return ApiError(507, "quota_exceeded", f"the storage quota of job {job.id}'s project leaves {room} bytes; "
+                                           "the output is not stored")
+
+
 def put_output(ctx: ServerContext, manager: Manager, jid: str, relpath: str, tid: str | None,
                sha256: str, stream: BinaryIO, length: int | None) -> None:
     job = _own_job(manager, jid)
@@ -257,13 +275,24 @@ def put_output(ctx: ServerContext, manager: Manager, jid: str, relpath: str, tid
         raise bad_request(str(ex), "invalid_path") from None
     if not is_sha256(sha256):
         raise bad_request("header X-Flamenco-SHA256 must be the output's SHA-256 (64 hex digits)", "invalid_hash")
-    if tid and Task.get_or_none(Task.id == tid, Task.job == job.id) is None:
-        raise bad_request(f"task '{tid}' is not a task of job {job.id}", "unknown_task")
+    if not tid:
+        raise bad_request("query parameter 'task' (the task that produced the output) is required", "task_required")
+    task = Task.get_or_none(Task.id == tid, Task.job == job.id)
+    if task is None:
+        raise forbidden(f"task '{tid}' is not a task of job {job.id}")
+    if task.status not in OUTPUT_TASK_STATUSES:
+        raise forbidden(f"task {tid} is {task.status}: this Manager does not hold it, so it produced no output")
+    limit = ctx.config.max_upload_bytes or None
+    room = _quota_room(ctx, job, sha256)
+    if length is not None and room is not None and length > room:
+        raise quota_exceeded(job, room)
     try:
-        size, _ = ctx.store.put(stream, sha256, length, ctx.config.max_upload_bytes or None)
+        size, _ = ctx.store.put(stream, sha256, length, min(x for x in (limit, room, 2 ** 63) if x is not None))
     except HashMismatch as ex:
         raise bad_request(str(ex), "hash_mismatch") from None
     except TooLarge as ex:
+        if room is not None and room < (limit or 2 ** 63):
+            raise quota_exceeded(job, room) from None
         raise ApiError(413, "too_large", str(ex)) from None
     with write(ctx.db):
         now = ctx.clock.now()

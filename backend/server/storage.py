@@ -9,9 +9,11 @@ becomes a blob.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 import os
+import shutil
 import re
 import tempfile
 from pathlib import Path
@@ -79,12 +81,13 @@ class FileStore:
             got = digest.hexdigest()
             if got != sha256:
                 raise HashMismatch(f"the uploaded bytes have SHA-256 {got}, not {sha256}")
-            if target.is_file():
-                return size, False
+            # Replaced even when already stored (same bytes): the fresh mtime tells a
+            # garbage collection running meanwhile that it was just uploaded.
+            existed = target.is_file()
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp_name, target)
             tmp_name = ""
-            return size, True
+            return size, not existed
         finally:
             if tmp_name:
                 with _ignore_missing():
@@ -93,6 +96,20 @@ class FileStore:
     def delete(self, sha256: str) -> None:
         with _ignore_missing():
             self.blob_path(sha256).unlink()
+
+    def delete_if_older(self, sha256: str, cutoff: dt.datetime) -> bool:
+        """Delete the blob unless its file changed after `cutoff` (naive UTC); whether it was deleted."""
+        path = self.blob_path(sha256)
+        try:
+            if path.stat().st_mtime >= cutoff.replace(tzinfo=dt.timezone.utc).timestamp():
+                return False
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def free_bytes(self) -> int:
+        return shutil.disk_usage(self.root).free
 
     def log_path(self, job_id: str, task_id: str) -> Path:
         return self.logs / job_id / f"{task_id}.log.gz"

@@ -11,7 +11,7 @@ from shared.protocol import IF_UPDATED_SINCE, LAST_UPDATED, SHA256_HEADER
 from .. import manager_sync
 from ..storage import is_sha256
 from ..views import iso, parse_iso
-from .common import no_content
+from .common import check_free_space, no_content
 from .files import send_blob
 
 P = "/api/managers/<manager_id>"
@@ -102,10 +102,13 @@ def install(routes, ctx) -> None:
     @routes.add("PUT", f"{P}/jobs/<job_id>/outputs/<relpath:path>", summary="An output a worker produced",
                 tag="manager", auth_kind="manager", body="binary", body_type="application/octet-stream",
                 query={"task": "the task that produced it"},
-                responses={204: "stored (idempotent)", 400: "bad path, or the bytes do not match the SHA-256 header",
-                           404: "not this Manager's job"})
+                responses={204: "stored (idempotent)", 400: "bad path, no task, or the bytes do not match the "
+                                                             "SHA-256 header",
+                           403: "the task is not of this job, or not one this Manager holds or held",
+                           404: "not this Manager's job", 507: "the project's storage quota is used up"})
     def put_output(manager, job_id, relpath):
         stream, length = request_body()
+        check_free_space(ctx, length or 0)
         manager_sync.put_output(ctx, manager, job_id, relpath, bottle.request.query.getunicode("task") or None,
                                 (bottle.request.get_header(SHA256_HEADER) or "").strip().lower(), stream, length)
         return no_content()

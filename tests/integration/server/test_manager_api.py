@@ -178,7 +178,7 @@ def test_upload_mode_files_and_outputs(farm):
     for _ in range(2):
         r = farm.manager.put(path, data=frame, headers={SHA256_HEADER: sha})
         assert r.status_code == 204, r.text
-    r = farm.manager.put(P(farm, f"jobs/{job['id']}/outputs/frames/000002.png"), data=b"x",
+    r = farm.manager.put(P(farm, f"jobs/{job['id']}/outputs/frames/000002.png?task={tasks[0]['_id']}"), data=b"x",
                          headers={SHA256_HEADER: sha})
     assert r.status_code == 400 and r.json()["code"] == "hash_mismatch"
     r = farm.manager.put(P(farm, f"jobs/{job['id']}/outputs/../../etc/passwd"), data=frame,
