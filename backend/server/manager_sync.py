@@ -7,8 +7,6 @@ A Manager only ever sees or changes tasks of jobs assigned to it.
 from __future__ import annotations
 
 import datetime as dt
-import gzip
-import io
 import json
 import logging
 from typing import Any, BinaryIO
@@ -19,7 +17,7 @@ from shared.documents import TaskUpdateBatch, UpstreamNotification, WorkerReport
 from shared.relpaths import RelpathError, check_relpath
 from shared.statuses import JOB_RUNNABLE, JobStatus, TaskStatus
 
-from . import blobs
+from . import blobs, task_logs
 from .context import ServerContext
 from .database import write
 from .models import (AppliedUpdate, Blob, Job, JobFile, JobOutput, LogRequest, Manager, Task, WorkerRecord,
@@ -224,21 +222,21 @@ def _own_job(manager: Manager, jid: str) -> Job:
     return job
 
 
-def store_task_log(ctx: ServerContext, manager: Manager, tid: str, data: bytes) -> None:
+def store_task_log(ctx: ServerContext, manager: Manager, tid: str, stream: BinaryIO, length: int | None,
+                   max_upload: int) -> None:
     task = _own_task(manager, tid)
-    if data[:2] != b"\x1f\x8b":
-        raise bad_request("the task log must be gzip'd (Content-Type: application/gzip)", "not_gzip")
     try:
-        with gzip.GzipFile(fileobj=io.BytesIO(data)) as f:
-            while f.read(1 << 20):
-                pass
-    except (OSError, EOFError) as ex:
-        raise bad_request(f"the task log is not valid gzip: {ex}", "not_gzip") from None
-    ctx.store.write_log(task.job_id, task.id, data)
+        total, kept = task_logs.store(ctx.store, task.job_id, task.id, stream, length, max_upload,
+                                      ctx.config.task_log_max_bytes)
+    except task_logs.BadLog as ex:
+        raise bad_request(str(ex), "not_gzip") from None
+    except TooLarge as ex:
+        raise ApiError(413, "too_large", str(ex)) from None
     with write(ctx.db):
         Task.update({Task.log_uploaded: ctx.clock.now()}).where(Task.id == task.id).execute()
         LogRequest.delete().where(LogRequest.task == task.id).execute()
-    log.info("task %s: full log received from manager %s (%d bytes gzip'd)", task.id, manager.name, len(data))
+    log.info("task %s: full log received from manager %s (%d bytes%s)", task.id, manager.name, total,
+             f", {kept} kept" if kept < total else "")
 
 
 def job_files(manager: Manager, jid: str) -> dict[str, Any]:

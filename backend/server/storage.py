@@ -1,4 +1,4 @@
-"""Files on the Server's disk: content-addressed blobs and gzip'd task logs.
+"""Files on the Server's disk: content-addressed blobs, and where gzip'd task logs go (task_logs.py).
 
 Blobs (job files uploaded by artists, outputs uploaded by Managers) live under
 `<data dir>/files/blobs/ab/<sha256>`, once however many jobs use them. An
@@ -113,14 +113,6 @@ class FileStore:
 
     def log_path(self, job_id: str, task_id: str) -> Path:
         return self.logs / job_id / f"{task_id}.log.gz"
-
-    def write_log(self, job_id: str, task_id: str, data: bytes) -> Path:
-        path = self.log_path(job_id, task_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-        return path
 
     def delete_job_logs(self, job_id: str) -> None:
         directory = self.logs / job_id

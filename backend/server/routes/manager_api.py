@@ -75,15 +75,14 @@ def install(routes, ctx) -> None:
 
     @routes.add("POST", f"{P}/tasks/<task_id>/log", summary="A task's full log, gzip'd", tag="manager",
                 auth_kind="manager", body="binary", body_type="application/gzip",
-                responses={204: "stored", 404: "not this Manager's task"})
+                responses={204: "stored (a log over task_log_max_bytes unpacked keeps its head and tail)",
+                           400: "not gzip", 404: "not this Manager's task", 413: "over 256 MiB gzip'd"})
     def task_log(manager, task_id):
         stream, length = request_body()
         if length is not None and length > MAX_LOG_BYTES:
             raise ApiError(413, "too_large", f"a task log may be at most {MAX_LOG_BYTES} bytes gzip'd")
-        data = stream.read(length) if length is not None else stream.read(MAX_LOG_BYTES + 1)
-        if len(data) > MAX_LOG_BYTES:
-            raise ApiError(413, "too_large", f"a task log may be at most {MAX_LOG_BYTES} bytes gzip'd")
-        manager_sync.store_task_log(ctx, manager, task_id, data)
+        check_free_space(ctx, length or 0)
+        manager_sync.store_task_log(ctx, manager, task_id, stream, length, MAX_LOG_BYTES)
         return no_content()
 
     @routes.add("GET", f"{P}/jobs/<job_id>/files", summary="The manifest of a job's uploaded files",
