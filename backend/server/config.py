@@ -21,7 +21,8 @@
     login_failures_per_address = 30 # ... and per client address; then 429 with Retry-After
     login_window_seconds = 300
     trusted_proxies = ["127.0.0.1", "::1"]  # X-Forwarded-For is believed only from these addresses
-    allowed_executables = ["blender", "ffmpeg"]  # blender_cmd / ffmpeg_cmd: '{variable}' or one of these
+    allowed_executables = ["blender", "ffmpeg"]  # blender_cmd / ffmpeg_cmd: '{variable}' or one of these,
+    allowed_command_arguments = ["--factory-startup", "-noaudio"]  # ... followed only by these
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class ServerConfig:
     login_window_seconds: float = 300.0
     trusted_proxies: list[str] = field(default_factory=lambda: ["127.0.0.1", "::1"])
     allowed_executables: list[str] = field(default_factory=lambda: ["blender", "ffmpeg"])
+    allowed_command_arguments: list[str] = field(default_factory=lambda: ["--factory-startup", "-noaudio"])
 
     @property
     def files_dir(self) -> Path:
@@ -111,7 +113,7 @@ class ServerConfig:
         if isinstance(self.task_log_max_bytes, bool) or not isinstance(self.task_log_max_bytes, int) or \
                 self.task_log_max_bytes < 1024:
             raise ConfigError("task_log_max_bytes must be an integer of at least 1024")
-        for key in ("trusted_proxies", "allowed_executables"):
+        for key in ("trusted_proxies", "allowed_executables", "allowed_command_arguments"):
             value = getattr(self, key)
             if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
                 raise ConfigError(f"{key} must be a list of non-empty strings")

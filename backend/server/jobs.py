@@ -15,7 +15,7 @@ from typing import Any
 
 import peewee
 
-from backend.web import ApiError, bad_request, conflict, not_found
+from backend.web import ApiError, bad_request, conflict, forbidden, not_found
 from shared.relpaths import RelpathError, check_relpath
 from shared.statuses import JOB_DELETABLE, JobStatus
 
@@ -275,8 +275,11 @@ def submit_job(ctx: ServerContext, user: User, body: dict[str, Any]) -> Job:
     if job_type is None:
         raise bad_request(f"unknown job type '{body['type']}'; known are: {', '.join(ctx.registry.names())}",
                           "unknown_job_type")
+    if job_type.admin_only and not user.is_admin:
+        raise forbidden(f"only admins may submit '{job_type.job_type}' jobs: they run any command on the workers")
     try:
         settings = job_type.validate(body.get("settings"), ctx.config.max_frames)
+        job_type.check_commands(settings, ctx.config.allowed_executables, ctx.config.allowed_command_arguments)
     except SettingError as ex:
         raise bad_request(str(ex), "invalid_setting") from None
     project = _choose_project(user, body.get("project"))
@@ -305,6 +308,7 @@ def submit_job(ctx: ServerContext, user: User, body: dict[str, Any]) -> Job:
     except Exception as ex:  # noqa: BLE001 - a compiler bug must not lose the submission
         log.exception("job %s: compiling %s failed", job_id, job_type.job_type)
         failure = f"compiling failed: {type(ex).__name__}: {ex}"
+    _set_script_policy(specs, bool(project.allow_scripts))
     task_status = ctx.machine.new_task_status(Job(start_paused=bool(body.get("start_paused"))))
     rows = [] if failure else _task_rows(job_id, specs, body.get("priority", 50), task_status.value)
 
@@ -340,6 +344,15 @@ def submit_job(ctx: ServerContext, user: User, body: dict[str, Any]) -> Job:
     log.info("job %s (%s, %d tasks) submitted by %s to manager %s%s", job_id, job_type.job_type, len(rows),
              user.name, manager.name, f"; FAILED: {failure}" if failure else "")
     return job
+
+
+def _set_script_policy(specs: list[TaskSpec], allow: bool) -> None:
+    """Tell every command that runs Blender whether the blend file's own scripts may run (the project's
+    allow_scripts): the worker passes --enable-autoexec or --disable-autoexec accordingly."""
+    for spec in specs:
+        for cmd in spec.commands:
+            if "blender_cmd" in cmd.get("settings", {}):
+                cmd["settings"]["autoexec"] = allow
 
 
 def _task_rows(job_id: str, specs: list[TaskSpec], job_priority: int, status: str) -> list[tuple]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import bottle
 
-from backend.web import bad_request, read_object, unauthorized
+from backend.web import bad_request, not_found, read_object, unauthorized
 from shared.version import API_VERSION, __version__
 
-from .. import auth
+from .. import auth, blobs
 from ..admin import user_projects
 from ..database import write
 from ..models import Manager, ProjectManager, User
@@ -58,6 +58,17 @@ def install(routes, ctx) -> None:
             for m in rows:
                 links.setdefault(m.projectmanager.project_id, []).append(m)
         return {"projects": [project_doc(p, links.get(p.id, [])) for p in found]}
+
+    @routes.add("GET", "/api/projects/<project_ref>/usage", summary="What a project's jobs store, and its quota",
+                tag="meta", responses={200: ("bytes used and the quota (0: none)", "ProjectUsage"),
+                                       404: "no such project among yours"})
+    def project_usage(user, project_ref):
+        project = next((p for p in user_projects(user) if project_ref in (p.id, p.name)), None)
+        if project is None:
+            raise not_found(f"no project '{project_ref}'")
+        used, _ = blobs.project_usage(project.id)
+        return {"project": project.id, "used_bytes": used,
+                "quota_bytes": blobs.project_quota(project, ctx.config.project_quota_bytes)}
 
     @routes.add("GET", "/api/job-types", summary="The job types with their settings schemas", tag="meta",
                 responses={200: ("the job types", "JobTypes")})

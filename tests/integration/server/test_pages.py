@@ -227,7 +227,7 @@ def test_artists_do_not_see_other_projects_jobs(farm, server):
 
 
 def test_everything_from_users_is_escaped(farm):
-    job = farm.ann.post("/api/jobs", json={"name": NASTY, "type": "exec-command", "project": "film",
+    job = farm.admin.post("/api/jobs", json={"name": NASTY, "type": "exec-command", "project": "film",
                                            "settings": {"cmd": NASTY}}).json()
     s = sign_in(farm, next_url="/")
     for path in (job["web_url"], "/?status=" + NASTY, "/login?next=/" + NASTY):

@@ -136,7 +136,7 @@ def test_manager_choice(farm, server):
         {"_id": f"w{i}", "nickname": f"node{i}", "status": "awake"} for i in range(3)], "complete": True})
     assert farm.ann.post("/api/jobs", json=sleep_job()).json()["manager_name"] == "m2"
     assert farm.ann.post("/api/jobs", json=sleep_job(manager="m1")).json()["manager_name"] == "m1"
-    r = farm.ann.post("/api/jobs", json=sleep_job(type="exec-command", settings={"cmd": "ls"}, manager="m2"))
+    r = farm.admin.post("/api/jobs", json=sleep_job(type="exec-command", settings={"cmd": "ls"}, manager="m2"))
     assert r.status_code == 400 and "debug" in r.json()["message"]
     r = farm.admin.post("/api/jobs", json=sleep_job(project="ads"))
     assert r.status_code == 400 and "no manager linked" in r.json()["message"]

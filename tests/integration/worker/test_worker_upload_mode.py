@@ -27,7 +27,8 @@ def upload_task(task_id, job="job1"):
     return task_doc(task_id, [
         {"name": "copy_file", "settings": {"src": "{job_files}/shots/input.txt",
                                            "dest": "{job_output}/renders/copy.txt"}},
-        {"name": "create_python_file", "settings": {"filepath": "{job_output}/made-by-worker.py", "contents": "print('hi')\n"}},
+        {"name": "create_python_file", "settings": {"filepath": "{job_output}/made-by-worker.py",
+                                                    "contents": "import bpy\nbpy.context.scene.frame_end = 5\n"}},
     ], job=job, task_type="file-management", job_files_mode="upload")
 
 
@@ -40,7 +41,7 @@ def test_files_down_outputs_up(manager, start_worker, tmp_path):
     outputs = manager.core.config.data_dir / "outputs" / "job1"
     wait_for(lambda: (outputs / "renders" / "copy.txt").exists(), what="output uploaded")
     assert (outputs / "renders" / "copy.txt").read_bytes() == b"frame data\n"
-    assert (outputs / "made-by-worker.py").read_text() == "print('hi')\n"
+    assert (outputs / "made-by-worker.py").read_text() == "import bpy\nbpy.context.scene.frame_end = 5\n"
     job_dir = tmp_path / "w1" / "jobs" / "job1"
     assert (job_dir / "files" / "scene.blend").read_bytes() == b"BLENDER-v304"
     log = manager.task_log("job1", "t1")
