@@ -114,10 +114,10 @@ def merge_frames(frames: Sequence[int]) -> str:
             parts.append(str(start))
         elif end - start == step:
             parts.append(f"{start},{end}")
-        elif step == 1:
-            parts.append(f"{start}-{end}")
         else:
-            parts.append(f"{start}-{end}x{step}")
+            ranged = f"{start}-{end}" if step == 1 else f"{start}-{end}x{step}"
+            listed = ",".join(map(str, range(start, end + 1, step))) if (end - start) // step < 4 else ranged
+            parts.append(ranged if len(ranged) <= len(listed) else listed)
     return ",".join(parts)
 
 

@@ -81,6 +81,11 @@ def update_project(db, project_ref: str, changes: dict) -> Project:
     return project
 
 
+def check_password(password) -> None:
+    if not isinstance(password, str) or not 8 <= len(password) <= 1024:
+        raise bad_request("a password needs 8 to 1024 characters", "invalid_password")
+
+
 def check_text(key: str, value, limit: int) -> str:
     if not isinstance(value, str) or len(value) > limit:
         raise bad_request(f"'{key}' must be a text of at most {limit} characters", "invalid_field")
@@ -93,8 +98,8 @@ def create_user(db, name: str, role: str = "artist", password: str | None = None
     name = check_name("user", name)
     if role not in ROLES:
         raise bad_request(f"role must be one of {', '.join(ROLES)}, not '{role}'", "invalid_role")
-    if password is not None and (not isinstance(password, str) or len(password) < 8):
-        raise bad_request("a password needs at least 8 characters", "invalid_password")
+    if password is not None:
+        check_password(password)
     password_hash = auth.hash_password(password) if password else None
     with write(db):
         if User.get_or_none(User.name == name):
@@ -108,8 +113,7 @@ def create_user(db, name: str, role: str = "artist", password: str | None = None
 
 
 def set_password(db, user_ref: str, password: str) -> User:
-    if not isinstance(password, str) or len(password) < 8:
-        raise bad_request("a password needs at least 8 characters", "invalid_password")
+    check_password(password)
     password_hash = auth.hash_password(password)
     with write(db):
         user = find_user(user_ref)

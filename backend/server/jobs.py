@@ -32,6 +32,8 @@ from .views import job_doc
 
 log = logging.getLogger(__name__)
 
+MAX_DEPENDENCIES = 100
+MAX_FILES = 100_000
 SUBMIT_KEYS = {"name", "type", "settings", "priority", "project", "manager", "depends_on", "start_paused",
                "worker_tag", "memory_mb", "files", "metadata"}
 _DEAD_DEPENDENCY = frozenset(s.value for s in (JobStatus.FAILED, JobStatus.CANCELED, JobStatus.CONSTRUCTION_FAILED,
@@ -146,8 +148,15 @@ def _check_body(body: dict[str, Any]) -> None:
     name = body.get("name")
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
         raise bad_request("'name' must be a non-empty string of at most 200 characters", "invalid_field")
-    if not isinstance(body.get("type"), str):
-        raise bad_request("'type' (the job type) is required", "invalid_field")
+    if not isinstance(body.get("type"), str) or len(body["type"]) > 100:
+        raise bad_request("'type' (the job type) is required, at most 100 characters", "invalid_field")
+    for key in ("project", "manager"):
+        if isinstance(body.get(key), str) and len(body[key]) > 100:
+            raise bad_request(f"'{key}' may be at most 100 characters (a name or id)", "invalid_field")
+    if isinstance(body.get("depends_on"), list) and len(body["depends_on"]) > MAX_DEPENDENCIES:
+        raise bad_request(f"'depends_on' may name at most {MAX_DEPENDENCIES} jobs", "invalid_field")
+    if isinstance(body.get("files"), dict) and len(body["files"]) > MAX_FILES:
+        raise bad_request(f"'files' may list at most {MAX_FILES} files", "invalid_field")
     priority = body.get("priority", 50)
     if isinstance(priority, bool) or not isinstance(priority, int) or not 1 <= priority <= 100:
         raise bad_request("'priority' must be an integer from 1 to 100", "invalid_field")

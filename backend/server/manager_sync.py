@@ -40,6 +40,8 @@ OUTPUT_TASK_STATUSES = frozenset(s.value for s in (T.CLAIMED_BY_MANAGER, T.ACTIV
 """Statuses of a task that its Manager holds or held since it was last queued: outputs are accepted only then."""
 SEEN_WRITE_INTERVAL = dt.timedelta(seconds=5)
 IN_CHUNK = 500
+MAX_VARIABLES_JSON = 256 * 1024
+MAX_RESOURCES_JSON = 16 * 1024
 
 
 def _chunks(items: list, size: int = IN_CHUNK):
@@ -56,9 +58,19 @@ def touch(ctx: ServerContext, manager: Manager) -> None:
         manager.last_seen = now
 
 
+def _cut(text: str | None, limit: int) -> str | None:
+    return text[:limit] if text else text
+
+
+def _json_size(value: Any) -> int:
+    return len(json.dumps(value, default=str)) if value is not None else 0
+
+
 def announce(ctx: ServerContext, manager: Manager, doc: UpstreamNotification, startup: bool) -> None:
     with write(ctx.db):
         now = ctx.clock.now()
+        if _json_size(doc.variables) > MAX_VARIABLES_JSON:
+            raise bad_request(f"'variables' may be at most {MAX_VARIABLES_JSON} bytes of JSON", "too_large")
         values = {Manager.url: doc.manager_url[:500], Manager.variables: doc.variables,
                   Manager.nr_of_workers: doc.nr_of_workers,
                   Manager.worker_task_types: sorted(set(doc.worker_task_types)),
@@ -77,9 +89,10 @@ def worker_report(ctx: ServerContext, manager: Manager, report: WorkerReport) ->
         for info in report.workers:
             values = dict(nickname=info.nickname[:200], status=info.status, platform=info.platform[:20],
                           supported_task_types=info.supported_task_types, tags=info.tags,
-                          current_task=info.current_task, current_job=info.current_job,
-                          last_seen=info.last_seen, status_requested=info.status_requested,
-                          resources=info.resources, reported=now)
+                          current_task=_cut(info.current_task, 48), current_job=_cut(info.current_job, 32),
+                          last_seen=_cut(info.last_seen, 40), status_requested=_cut(info.status_requested, 32),
+                          resources=info.resources if _json_size(info.resources) <= MAX_RESOURCES_JSON else None,
+                          reported=now)
             row = existing.get(info.id)
             if row is None:
                 WorkerRecord.create(manager=manager.id, worker_id=info.id[:100], **values)

@@ -29,6 +29,9 @@ from typing import Any, ClassVar
 from shared.frames import DEFAULT_MAX_FRAMES, FrameRangeError, parse_frames
 from shared.relpaths import RelpathError, check_relpath
 
+MAX_SETTING_TEXT = 4096
+MAX_FRAMES_TEXT = 64 * 1024
+MAX_LIST_ITEMS = 1000
 SETTING_TYPES = ("string", "integer", "number", "boolean", "frames", "path", "choice", "list")
 
 _MARK = "__flamenco_job_type__"
@@ -86,6 +89,9 @@ class Setting:
                 raise SettingError(self.key, f"must be a string, not {_json_type(value)}")
             if self.required and not value.strip():
                 raise SettingError(self.key, "may not be empty")
+            limit = MAX_FRAMES_TEXT if t == "frames" else MAX_SETTING_TEXT
+            if len(value) > limit:
+                raise SettingError(self.key, f"may be at most {limit} characters")
         if t == "frames":
             try:
                 parse_frames(value, max_frames)
@@ -106,6 +112,9 @@ class Setting:
         elif t == "list":
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise SettingError(self.key, "must be a list of strings")
+            if len(value) > MAX_LIST_ITEMS or any(len(v) > MAX_SETTING_TEXT for v in value):
+                raise SettingError(self.key, f"may have at most {MAX_LIST_ITEMS} items of at most "
+                                             f"{MAX_SETTING_TEXT} characters")
         if self.choices is not None and value not in self.choices:
             raise SettingError(self.key, f"must be one of {', '.join(map(str, self.choices))}, not '{value}'")
         if t in ("integer", "number"):

@@ -31,8 +31,9 @@ def install(routes, ctx) -> None:
     def login():
         body = read_object()
         name, password = body.get("username"), body.get("password")
-        if not isinstance(name, str) or not isinstance(password, str):
-            raise bad_request("'username' and 'password' are required strings", "invalid_field")
+        if not isinstance(name, str) or not isinstance(password, str) or len(name) > 100 or len(password) > 1024:
+            raise bad_request("'username' and 'password' are required strings (at most 100 and 1024 "
+                              "characters)", "invalid_field")
         user = User.get_or_none(User.name == name)
         ok = auth.verify_password(password, user.password_hash if user else None)
         if user is None or not ok:
