@@ -113,19 +113,28 @@ def create_user(db, name: str, role: str = "artist", password: str | None = None
 
 
 def set_password(db, user_ref: str, password: str) -> User:
+    """A new password; every API token and web session of the user ends."""
     check_password(password)
     password_hash = auth.hash_password(password)
     with write(db):
         user = find_user(user_ref)
         user.password_hash = password_hash
         user.save()
+        auth.end_all_sign_ins(user)
         return user
 
 
-def new_token(db, user_ref: str, label: str = "cli") -> tuple[User, str]:
+def new_token(db, user_ref: str, label: str = "cli", days: float | None = None) -> tuple[User, str]:
     with write(db):
         user = find_user(user_ref)
-        return user, auth.new_user_token(user, label)
+        return user, auth.new_user_token(user, label, days)
+
+
+def sign_out_everywhere(db, user_ref: str) -> tuple[User, int]:
+    """End every API token and web session of the user: (user, how many ended)."""
+    with write(db):
+        user = find_user(user_ref)
+        return user, auth.end_all_sign_ins(user)
 
 
 def add_member(db, project_ref: str, user_ref: str) -> tuple[Project, User]:
@@ -201,5 +210,5 @@ def visible_manager_ids(user: User) -> set[str] | None:
 
 
 __all__ = ["ApiError", "create_project", "update_project", "create_user", "create_manager", "link_manager", "unlink_manager",
-           "add_member", "set_password", "new_token", "reset_manager_token", "find_project", "find_manager",
+           "add_member", "set_password", "new_token", "sign_out_everywhere", "reset_manager_token", "find_project", "find_manager",
            "find_user", "user_projects", "visible_project_ids", "visible_manager_ids"]

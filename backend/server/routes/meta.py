@@ -1,4 +1,4 @@
-"""Unauthenticated basics, signing in, and what a signed-in user may ask about themselves."""
+"""Unauthenticated basics, and what a signed-in user may ask about themselves (signing in: account.py)."""
 
 from __future__ import annotations
 
@@ -24,23 +24,6 @@ def install(routes, ctx) -> None:
                 auth_kind="none", responses={200: "the OpenAPI document"})
     def openapi():
         return routes.document()
-
-    @routes.add("POST", "/api/auth/login", summary="Sign in with name and password; a new API token",
-                tag="meta", auth_kind="none", body="Login",
-                responses={200: ("the token and the user", "LoginResult"), 401: "wrong name or password"})
-    def login():
-        body = read_object()
-        name, password = body.get("username"), body.get("password")
-        if not isinstance(name, str) or not isinstance(password, str) or len(name) > 100 or len(password) > 1024:
-            raise bad_request("'username' and 'password' are required strings (at most 100 and 1024 "
-                              "characters)", "invalid_field")
-        user = User.get_or_none(User.name == name)
-        ok = auth.verify_password(password, user.password_hash if user else None)
-        if user is None or not ok:
-            raise unauthorized("wrong user name or password")
-        with write(ctx.db):
-            token = auth.new_user_token(user, f"login from {bottle.request.remote_addr or '?'}")
-        return {"token": token, "user": user_doc(user, user_projects(user))}
 
     @routes.add("GET", "/api/me", summary="The signed-in user and their projects", tag="meta",
                 responses={200: ("the user", "User")})

@@ -13,7 +13,7 @@ import requests
 from backend.server.housekeeping import Housekeeping
 from backend.server.models import WebSession
 from backend.server.routes.pages import job_actions, safe_next
-from server_it_helpers import sleep_job
+from server_it_helpers import Client, sleep_job
 
 CSRF = "X-Flamenco-CSRF"
 NASTY = '<script>alert("x")</script> & \'shot\' </script><img src=x onerror=alert(1)>'
@@ -21,10 +21,12 @@ NASTY = '<script>alert("x")</script> & \'shot\' </script><img src=x onerror=aler
 
 @pytest.fixture
 def farm(farm, server):
-    """The Server tests' farm, with a password for the admin too."""
+    """The Server tests' farm, with a password for the admin too (which ends its token: a new one)."""
     from backend.server import admin
     with server.db.connection_context():
         admin.set_password(server.db, "boss", "boss-pw-long")
+        _, token = admin.new_token(server.db, "boss")
+    farm.admin = Client(server.url, token)
     return farm
 
 
@@ -212,10 +214,11 @@ def test_job_pages_and_404_for_other_projects(farm):
 def test_artists_do_not_see_other_projects_jobs(farm, server):
     from backend.server import admin
     with server.db.connection_context():
-        admin.set_password(server.db, "bob", "bob-secret-pw")
         admin.link_manager(server.db, "m1", "ads")
     bobs = farm.bob.post("/api/jobs", json={"name": "bob's ad", "type": "sleep", "project": "ads",
                                             "settings": {"frames": "1"}}).json()
+    with server.db.connection_context():
+        admin.set_password(server.db, "bob", "bob-secret-pw")  # ends bob's API token
     s = sign_in(farm)
     r = s.get(farm.url + bobs["web_url"])
     assert r.status_code == 404 and "Job not found" in r.text and "bob&#039;s ad" not in r.text
