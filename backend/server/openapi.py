@@ -6,7 +6,8 @@ its summary, auth, parameters, body and answers; `document()` builds
 `app.routes` is in it, but for the web pages, which `page(...)` adds and
 lists in `pages` (HTML, not API). The wrapper also authenticates: `auth="user"`
 passes the signed-in `user`, `auth="admin"` an admin `user`, `auth="manager"`
-the `manager` whose id is in the path.
+the `manager` whose id is in the path; each operation says which in
+`x-flamenco-auth` (the security suite builds its auth matrix from it).
 """
 
 from __future__ import annotations
@@ -89,7 +90,8 @@ class Routes:
             params += [{"name": name, "in": "query", "required": False, "description": desc,
                         "schema": {"type": "string"}} for name, desc in spec["query"].items()]
             op: dict[str, Any] = {"summary": spec["summary"], "tags": [spec["tag"]],
-                                  "operationId": spec["operation_id"], "parameters": params, "responses": {}}
+                                  "operationId": spec["operation_id"], "parameters": params, "responses": {},
+                                  "x-flamenco-auth": spec["auth"]}
             if spec["description"]:
                 op["description"] = spec["description"]
             if spec["auth"] == "none":
