@@ -219,17 +219,34 @@ def disk_full() -> ApiError:
                     {"Retry-After": str(DISK_FULL_RETRY_SECONDS)})
 
 
+def _chain(ex: BaseException):
+    """The exception and those it was raised while handling: SQLite ends a transaction itself on a full
+    disk, so the ROLLBACK that follows fails ('no transaction is active') on top of the real error."""
+    seen = set()
+    while ex is not None and id(ex) not in seen:
+        seen.add(id(ex))
+        yield ex
+        ex = ex.__cause__ or ex.__context__
+
+
 def is_disk_full(ex: BaseException) -> bool:
-    """ENOSPC/EDQUOT from the file system, or SQLite's 'database or disk is full'."""
-    if isinstance(ex, OSError) and ex.errno in (errno.ENOSPC, errno.EDQUOT):
-        return True
-    return isinstance(ex, peewee.OperationalError) and "disk is full" in str(ex).lower()
+    """ENOSPC/EDQUOT from the file system, or SQLite's 'database or disk is full' (PostgreSQL: 53100)."""
+    for e in _chain(ex):
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        text = str(e).lower()
+        if "disk is full" in text or "no space left on device" in text or getattr(e, "pgcode", None) == "53100":
+            return True
+    return False
 
 
 def _is_busy(ex: Exception) -> bool:
-    text = str(ex).lower()
-    return "database is locked" in text or "database is busy" in text or "deadlock" in text \
-        or "could not serialize" in text
+    for e in _chain(ex):
+        text = str(e).lower()
+        if "database is locked" in text or "database is busy" in text or "deadlock" in text \
+                or "could not serialize" in text:
+            return True
+    return False
 
 
 class JsonApiPlugin:

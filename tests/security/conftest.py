@@ -5,15 +5,11 @@ the terminal summary prints them."""
 from __future__ import annotations
 
 import secrets
-from types import SimpleNamespace
 
-import peewee
 import pytest
 import requests
 
-from security_helpers import build_farm, start_server
-
-MATRIX_COUNTS: dict[str, dict[str, int]] = {}
+from security_helpers import MATRIX_COUNTS, ManagerWorker, build_farm, start_manager, start_server
 
 
 @pytest.fixture
@@ -42,42 +38,6 @@ def server_factory(tmp_path):
     for service, db in started:
         service.stop()
         db.close()
-
-
-class ManagerWorker:
-    """A worker speaking the Flamenco 2 protocol with HTTP Basic credentials."""
-
-    def __init__(self, url: str, nickname: str):
-        self.url, self.secret = url, secrets.token_hex(32)
-        self.session = requests.Session()
-        r = self.session.post(url + "/register-worker", json={
-            "secret": self.secret, "platform": "linux", "supported_task_types": ["sleep", "blender-render"],
-            "nickname": nickname}, timeout=10)
-        assert r.status_code == 200, r.text
-        self.id = r.json()["_id"]
-        self.session.auth = (self.id, self.secret)
-        assert self.session.post(url + "/sign-on", json={"supported_task_types": ["sleep", "blender-render"],
-                                                         "nickname": nickname}, timeout=10).status_code == 204
-
-
-def start_manager(path, **config):
-    """A real Manager (make_app on cheroot, SQLite in `path`), as tests/integration/manager does."""
-    from backend.db import SQLITE_PRAGMAS
-    from backend.manager import config as config_mod
-    from backend.manager.app import ManagerCore, make_app
-    from shared.serving import ServiceThread
-
-    cfg = config_mod.ManagerConfig(data_dir=path / "manager", manager_url="http://manager.test")
-    for key, value in config.items():
-        setattr(cfg, key, value)
-    cfg.validate()
-    cfg.data_dir.mkdir(parents=True, exist_ok=True)
-    db = peewee.SqliteDatabase(str(cfg.data_dir / "manager.sqlite"), pragmas=dict(SQLITE_PRAGMAS),
-                               check_same_thread=False, timeout=10)
-    core = ManagerCore(cfg, db)
-    service = ServiceThread(make_app(cfg, db, core), "127.0.0.1", 0, threads=16, name="security-manager").start()
-    return SimpleNamespace(url=service.url, core=core, service=service, config=cfg,
-                           stop=lambda: (core.stop_loops(), service.stop()))
 
 
 @pytest.fixture

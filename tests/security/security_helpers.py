@@ -6,9 +6,12 @@ from __future__ import annotations
 import gzip
 import hashlib
 import re
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
+import peewee
 import requests
 
 from backend.db import open_database
@@ -19,6 +22,8 @@ from shared.serving import ServiceThread
 
 ANN_PW, BOB_PW, BOSS_PW = "ann-secret-pw", "bob-secret-pw", "boss-secret-pw"
 TASK_TYPES = ["sleep", "blender-render", "file-management", "video-encoding", "debug"]
+MATRIX_COUNTS: dict[str, dict[str, int]] = {}
+"""service -> counts of its auth matrix, printed in the terminal summary (conftest.py)."""
 
 
 class Client:
@@ -151,9 +156,42 @@ def build_farm(service: ServiceThread, app, db) -> Farm:
         farm.ids[key] = r.json()["id"]
     ads_tasks = farm.manager("m2").get(farm.mpath("m2", "depsgraph")).json()["depsgraph"]
     farm.ids["ads_task"] = ads_tasks[0]["_id"]
-    with db.connection_context():
-        from backend.server.models import ApiToken
-        farm.ids["ann_token_id"] = farm.tokens["ann"].partition(".")[0]
-        farm.ids["boss_token_id"] = farm.tokens["boss"].partition(".")[0]
-        assert ApiToken.get_or_none(ApiToken.id == farm.ids["ann_token_id"]) is not None
+    farm.ids["ann_token_id"] = farm.tokens["ann"].partition(".")[0]
+    farm.ids["boss_token_id"] = farm.tokens["boss"].partition(".")[0]
     return farm
+
+
+class ManagerWorker:
+    """A worker speaking the Flamenco 2 protocol with HTTP Basic credentials."""
+
+    def __init__(self, url: str, nickname: str):
+        self.url, self.secret = url, secrets.token_hex(32)
+        self.session = requests.Session()
+        r = self.session.post(url + "/register-worker", json={
+            "secret": self.secret, "platform": "linux", "supported_task_types": ["sleep", "blender-render"],
+            "nickname": nickname}, timeout=10)
+        assert r.status_code == 200, r.text
+        self.id = r.json()["_id"]
+        self.session.auth = (self.id, self.secret)
+        assert self.session.post(url + "/sign-on", json={"supported_task_types": ["sleep", "blender-render"],
+                                                         "nickname": nickname}, timeout=10).status_code == 204
+
+
+def start_manager(path, **config):
+    """A real Manager (make_app on cheroot, SQLite in `path`), as tests/integration/manager does."""
+    from backend.db import SQLITE_PRAGMAS
+    from backend.manager import config as config_mod
+    from backend.manager.app import ManagerCore, make_app
+    from shared.serving import ServiceThread
+
+    cfg = config_mod.ManagerConfig(data_dir=path / "manager", manager_url="http://manager.test")
+    for key, value in config.items():
+        setattr(cfg, key, value)
+    cfg.validate()
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    db = peewee.SqliteDatabase(str(cfg.data_dir / "manager.sqlite"), pragmas=dict(SQLITE_PRAGMAS),
+                               check_same_thread=False, timeout=10)
+    core = ManagerCore(cfg, db)
+    service = ServiceThread(make_app(cfg, db, core), "127.0.0.1", 0, threads=16, name="security-manager").start()
+    return SimpleNamespace(url=service.url, core=core, service=service, config=cfg,
+                           stop=lambda: (core.stop_loops(), service.stop()))

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 import pytest
 import requests
 
-from conftest import MATRIX_COUNTS
-from security_helpers import ANN_PW, BOB_PW, CookieClient, sha
+from security_helpers import ANN_PW, BOB_PW, MATRIX_COUNTS, CookieClient, sha
 
 WRONG_TOKEN = "0123456789abcdef.not-a-secret"
 
