@@ -62,3 +62,24 @@ def test_corrupt_download_fails_the_task(manager, start_worker):
     wait_for(lambda: manager.task("t1")["status"] in ("failed", "soft-failed"), what="task failed")
     assert "not using it" in manager.task_log("job2", "t1")
     wt.stop()
+
+
+def test_an_output_path_too_long_to_upload_fails_the_task(manager, start_worker):
+    """The Manager and the Server refuse output paths over 1,024 characters: the worker says so in the
+    task (which fails) instead of queueing an upload that would be dropped."""
+    seed_job_files(manager, "job3", {"scene.blend": b"BLENDER-v304"})
+    deep = "/".join(["d" * 200] * 6) + "/deep-overrides.py"
+    wt = start_worker()
+    manager.add_tasks(task_doc("t1", [
+        {"name": "create_python_file", "settings": {"filepath": "{job_output}/" + deep,
+                                                    "contents": "bpy.context.scene.frame_end = 5\n"}},
+        {"name": "create_python_file", "settings": {"filepath": "{job_output}/short-overrides.py",
+                                                    "contents": "bpy.context.scene.frame_end = 5\n"}},
+    ], job="job3", task_type="file-management", job_files_mode="upload"))
+    wait_for(lambda: manager.task("t1")["status"] in ("completed", "failed", "soft-failed"), what="task done")
+    assert manager.task("t1")["status"] in ("failed", "soft-failed")
+    log = manager.task_log("job3", "t1")
+    assert "cannot be uploaded" in log and "at most 1024" in log, log
+    outputs = manager.core.config.data_dir / "outputs" / "job3"
+    wait_for(lambda: (outputs / "short-overrides.py").exists(), what="the other output uploaded")
+    wt.stop()
