@@ -291,6 +291,13 @@ class JsonApiPlugin:
                     log.error("disk full on %s %s: %s", bottle.request.method, bottle.request.path, ex)
                     return error_response(disk_full())
                 raise
+            except peewee.DataError as ex:  # PostgreSQL: a number out of its column's range, a text too long
+                log.info("value refused by the database on %s %s: %s", bottle.request.method, bottle.request.path,
+                         str(ex).splitlines()[0][:200])
+                return error_response(bad_request(f"a value does not fit its field: {str(ex).splitlines()[0][:200]}",
+                                                  "out_of_range"))
+            except OverflowError:  # SQLite: an integer over 64 bits
+                return error_response(bad_request("a number is too large", "out_of_range"))
             except ValueError as ex:
                 if "NUL (0x00)" in str(ex):  # psycopg2, for a NUL in a path or query parameter
                     return error_response(bad_request("a text may not contain NUL characters", "invalid_text"))

@@ -26,6 +26,8 @@ PLATFORMS = ("linux", "windows", "darwin")
 DEFAULT_MAX_TEXT = 10_000
 MAX_LOG_TEXT = 16 * 1024 * 1024
 NAME_LIST_ITEMS, NAME_TEXT = 100, 100
+MAX_COUNT = 1_000_000
+MAX_COMMAND_IDX = 10_000
 
 
 class DocumentError(ValueError):
@@ -261,8 +263,7 @@ class TaskUpdate(Document):
     def validate(self, prefix=""):
         _range_check("task_progress_percentage", self.task_progress_percentage, 0, 100)
         _range_check("command_progress_percentage", self.command_progress_percentage, 0, 100)
-        if self.current_command_idx < 0:
-            raise DocumentError("'current_command_idx' may not be negative", "current_command_idx")
+        _range_check("current_command_idx", self.current_command_idx, 0, MAX_COMMAND_IDX)
 
 
 @dataclass
@@ -312,6 +313,7 @@ class UpstreamTaskUpdate(Document):
     def validate(self, prefix=""):
         _range_check("task_progress_percentage", self.task_progress_percentage, 0, 100)
         _range_check("command_progress_percentage", self.command_progress_percentage, 0, 100)
+        _range_check("current_command_idx", self.current_command_idx, 0, MAX_COMMAND_IDX)
 
 
 @dataclass
@@ -348,6 +350,7 @@ class UpstreamNotification(Document):
     def validate(self, prefix=""):
         if self.meta.get("version") != 2:
             raise DocumentError("'_meta.version' must be 2", "_meta")
+        _range_check("nr_of_workers", self.nr_of_workers, 0, MAX_COUNT)
 
 
 @dataclass

@@ -10,16 +10,18 @@ import pytest
 import requests
 
 from security_helpers import MATRIX_COUNTS, ManagerWorker, build_farm, start_manager, start_server
+from tests.unit.server.server_testdb import DB_KINDS, server_database
 
 
-@pytest.fixture
-def farm(tmp_path):
-    service, app, db = start_server(tmp_path)
-    try:
-        yield build_farm(service, app, db)
-    finally:
-        service.stop()
-        db.close()
+@pytest.fixture(params=DB_KINDS)
+def farm(request, tmp_path):
+    """The Server's world (security_helpers.Farm), on SQLite and on PostgreSQL (where one is available)."""
+    with server_database(request.param, tmp_path, request) as db:
+        service, app, db = start_server(tmp_path, db)
+        try:
+            yield build_farm(service, app, db, request.param)
+        finally:
+            service.stop()
 
 
 @pytest.fixture

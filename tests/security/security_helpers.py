@@ -86,6 +86,7 @@ class Farm:
     tokens: dict[str, str] = field(default_factory=dict)
     managers: dict[str, tuple[str, str]] = field(default_factory=dict)
     ids: dict[str, str] = field(default_factory=dict)
+    kind: str = "sqlite"
 
     def client(self, who: str | None) -> Client:
         return Client(self.url, self.tokens[who] if who else None)
@@ -97,8 +98,9 @@ class Farm:
         return f"/api/managers/{self.managers[name][0]}/{rest}"
 
 
-def start_server(tmp_path: Path, **config) -> tuple[ServiceThread, object, object]:
-    db = open_database(f"sqlite:///{tmp_path}/server.sqlite")
+def start_server(tmp_path: Path, db=None, **config) -> tuple[ServiceThread, object, object]:
+    """A Server on a cheroot port: SQLite in tmp_path unless a database is given."""
+    db = db or open_database(f"sqlite:///{tmp_path}/server.sqlite")
     cfg = ServerConfig.from_dict({"min_free_bytes": 0, **config}, data_dir=tmp_path / "data")
     app = make_app(cfg, db)
     return ServiceThread(app, threads=8).start(), app, db
@@ -111,8 +113,8 @@ def announce(client: Client, manager_id: str) -> None:
     assert r.status_code == 204, r.text
 
 
-def build_farm(service: ServiceThread, app, db) -> Farm:
-    farm = Farm(url=service.url, app=app, ctx=context_of(app), db=db)
+def build_farm(service: ServiceThread, app, db, kind: str = "sqlite") -> Farm:
+    farm = Farm(url=service.url, app=app, ctx=context_of(app), db=db, kind=kind)
     with db.connection_context():
         for project in ("film", "ads"):
             admin.create_project(db, project)

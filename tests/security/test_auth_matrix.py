@@ -148,7 +148,7 @@ def test_server_auth_matrix(farm):
     before = farm.client("ann").get(f"/api/jobs/{farm.ids['film_job']}").json()
     cases = server_cases(doc, farm)
     assert len(cases) > 250, "every route x every credential kind"
-    failures = run_matrix("server", cases, lambda case: server_request(farm, case, clients))
+    failures = run_matrix(f"server ({farm.kind})", cases, lambda case: server_request(farm, case, clients))
     assert not failures, "\n".join(failures)
     after = farm.client("ann").get(f"/api/jobs/{farm.ids['film_job']}")
     assert after.status_code == 200 and after.json()["status"] == before["status"], "refused requests change nothing"

@@ -99,10 +99,11 @@ def test_huge_frame_numbers_are_refused(farm):
 def test_a_nan_stored_before_does_not_break_any_answer(farm):
     """An older version stored NaN; every answer must still be JSON, the jobs page included."""
     job_id = farm.ids["film_sleep_job"]
+    q = farm.db.param
     with farm.db.connection_context():
-        farm.db.execute_sql('UPDATE job SET metadata = ?, settings = ? WHERE id = ?',
+        farm.db.execute_sql(f'UPDATE job SET metadata = {q}, settings = {q} WHERE id = {q}',
                             ('{"ratio": NaN, "big": Infinity}', '{"frames": "1-2", "time_in_seconds": NaN}', job_id))
-        farm.db.execute_sql('UPDATE task SET commands = ? WHERE job_id = ?',
+        farm.db.execute_sql(f'UPDATE task SET commands = {q} WHERE job_id = {q}',
                             ('[{"name": "sleep", "settings": {"time_in_seconds": NaN}}]', job_id))
     ann = farm.client("ann")
     for path in ("/api/jobs", f"/api/jobs/{job_id}", f"/api/tasks/{job_id}-000000"):
