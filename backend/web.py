@@ -249,11 +249,32 @@ def _is_busy(ex: Exception) -> bool:
     return False
 
 
+def _answer_for(ex: Exception) -> bottle.HTTPResponse | None:
+    """The answer to an error that the client or the machine's state caused, not a bug; None for a bug."""
+    req = bottle.request
+    if isinstance(ex, (peewee.OperationalError, peewee.InterfaceError)) and _is_busy(ex):
+        log.warning("database busy on %s %s: %s", req.method, req.path, ex)
+        return error_response(ApiError(503, "busy", "the database is busy, try again", {"Retry-After": "1"}))
+    if isinstance(ex, (peewee.OperationalError, OSError)) and is_disk_full(ex):
+        log.error("disk full on %s %s: %s", req.method, req.path, ex)
+        return error_response(disk_full())
+    if isinstance(ex, peewee.DataError):  # PostgreSQL: a number out of its column's range, a text too long
+        first = str(ex).splitlines()[0][:200] if str(ex) else "out of range"
+        log.info("value refused by the database on %s %s: %s", req.method, req.path, first)
+        return error_response(bad_request(f"a value does not fit its field: {first}", "out_of_range"))
+    if isinstance(ex, OverflowError):  # SQLite: an integer over 64 bits
+        return error_response(bad_request("a number is too large", "out_of_range"))
+    if isinstance(ex, ValueError) and "NUL (0x00)" in str(ex):  # psycopg2: a NUL in a path or query parameter
+        return error_response(bad_request("a text may not contain NUL characters", "invalid_text"))
+    return None
+
+
 class JsonApiPlugin:
     """Turns dict/list results into JSON and errors into JSON {code, message}.
 
     Also opens the database connection for the request when a db is given, and
-    answers a busy database with 503 + Retry-After instead of a 500.
+    answers a busy database or a full disk with 503 + Retry-After, and values no
+    column can hold with 400, instead of a 500 (_answer_for).
     """
 
     name = "flamenco_json_api"
@@ -277,31 +298,12 @@ class JsonApiPlugin:
                 return error_response(err)
             except DocumentError as err:
                 return error_response(ApiError(400, "invalid_document", str(err)))
-            except (peewee.OperationalError, peewee.InterfaceError) as ex:
-                if _is_busy(ex):
-                    log.warning("database busy on %s %s: %s", bottle.request.method, bottle.request.path, ex)
-                    return error_response(ApiError(503, "busy", "the database is busy, try again",
-                                                   {"Retry-After": "1"}))
-                if is_disk_full(ex):
-                    log.error("disk full on %s %s: %s", bottle.request.method, bottle.request.path, ex)
-                    return error_response(disk_full())
-                raise
-            except OSError as ex:
-                if is_disk_full(ex):
-                    log.error("disk full on %s %s: %s", bottle.request.method, bottle.request.path, ex)
-                    return error_response(disk_full())
-                raise
-            except peewee.DataError as ex:  # PostgreSQL: a number out of its column's range, a text too long
-                log.info("value refused by the database on %s %s: %s", bottle.request.method, bottle.request.path,
-                         str(ex).splitlines()[0][:200])
-                return error_response(bad_request(f"a value does not fit its field: {str(ex).splitlines()[0][:200]}",
-                                                  "out_of_range"))
-            except OverflowError:  # SQLite: an integer over 64 bits
-                return error_response(bad_request("a number is too large", "out_of_range"))
-            except ValueError as ex:
-                if "NUL (0x00)" in str(ex):  # psycopg2, for a NUL in a path or query parameter
-                    return error_response(bad_request("a text may not contain NUL characters", "invalid_text"))
-                raise
+            except (peewee.OperationalError, peewee.InterfaceError, peewee.DataError, OSError, OverflowError,
+                    ValueError) as ex:
+                answer = _answer_for(ex)
+                if answer is None:
+                    raise
+                return answer
             if isinstance(result, (dict, list)):
                 bottle.response.content_type = "application/json"
                 return dumps(result)

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Iterable
+from typing import BinaryIO, Callable, Iterable
 
 import peewee
 
+from backend.web import ApiError, bad_request
+
 from .models import Blob, BlobGrant, Job, JobFile, JobOutput, Project, User
-from .storage import FileStore
+from .storage import FileStore, HashMismatch, TooLarge
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,26 @@ def known_to(user: User, shas: Iterable[str], project_ids: set[str] | None) -> d
                 allowed |= _project_refs(JobOutput, rest, pids)
         out.update((s, stored[s]) for s in allowed)
     return out
+
+
+def store_upload(store: FileStore, stream: BinaryIO, sha256: str, length: int | None, limit: int,
+                 room: int | None, over_quota: Callable[[int], ApiError]) -> int:
+    """Store an upload checked against its hash, the size limit `limit` (0: none; 413) and the quota
+    room left `room` (None: no quota; `over_quota(room)`), before and while reading; its size."""
+    if limit and length is not None and length > limit:
+        raise ApiError(413, "too_large", f"upload of {length} bytes over the limit of {limit}")
+    if room is not None and length is not None and length > room:
+        raise over_quota(room)
+    caps = [c for c in (limit or None, room) if c is not None]
+    try:
+        size, _ = store.put(stream, sha256, length, min(caps) if caps else None)
+    except HashMismatch as ex:
+        raise bad_request(str(ex), "hash_mismatch") from None
+    except TooLarge:
+        if room is not None and (not limit or room < limit):
+            raise over_quota(room) from None
+        raise ApiError(413, "too_large", f"upload over the limit of {limit} bytes") from None
+    return size
 
 
 def grant(user: User, sha256: str, now: dt.datetime) -> None:

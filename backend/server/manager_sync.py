@@ -22,7 +22,7 @@ from .context import ServerContext
 from .database import write
 from .models import (AppliedUpdate, Blob, Job, JobFile, JobOutput, LogRequest, Manager, Task, WorkerRecord,
                      bulk_insert, stamp_value)
-from .storage import HashMismatch, TooLarge, is_sha256
+from .storage import TooLarge, is_sha256
 from .views import iso
 
 log = logging.getLogger(__name__)
@@ -293,18 +293,8 @@ def put_output(ctx: ServerContext, manager: Manager, jid: str, relpath: str, tid
         raise forbidden(f"task '{tid}' is not a task of job {job.id}")
     if task.status not in OUTPUT_TASK_STATUSES:
         raise forbidden(f"task {tid} is {task.status}: this Manager does not hold it, so it produced no output")
-    limit = ctx.config.max_upload_bytes or None
-    room = _quota_room(ctx, job, sha256)
-    if length is not None and room is not None and length > room:
-        raise quota_exceeded(job, room)
-    try:
-        size, _ = ctx.store.put(stream, sha256, length, min(x for x in (limit, room, 2 ** 63) if x is not None))
-    except HashMismatch as ex:
-        raise bad_request(str(ex), "hash_mismatch") from None
-    except TooLarge as ex:
-        if room is not None and room < (limit or 2 ** 63):
-            raise quota_exceeded(job, room) from None
-        raise ApiError(413, "too_large", str(ex)) from None
+    size = blobs.store_upload(ctx.store, stream, sha256, length, ctx.config.max_upload_bytes,
+                              _quota_room(ctx, job, sha256), lambda room: quota_exceeded(job, room))
     with write(ctx.db):
         now = ctx.clock.now()
         if not Blob.get_or_none(Blob.sha256 == sha256):

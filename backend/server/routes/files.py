@@ -14,7 +14,7 @@ from .. import jobs as job_service
 from ..admin import visible_project_ids
 from ..database import write
 from ..models import Blob, JobFile, JobOutput
-from ..storage import HashMismatch, TooLarge, is_sha256
+from ..storage import is_sha256
 from ..views import iso
 from .common import check_free_space
 
@@ -73,25 +73,12 @@ def install(routes, ctx) -> None:
             raise bad_request("the path must end in the file's SHA-256 (64 lowercase hex digits)", "invalid_hash")
         stream, length = request_body()
         cfg = ctx.config
-        limit = cfg.max_upload_bytes or None
-        if limit and length and length > limit:
-            raise ApiError(413, "too_large", f"upload of {length} bytes over the limit of {limit}")
         known_before = sha256 in blobs.known_to(user, [sha256], visible_project_ids(user))
         room = None
         if cfg.max_pending_upload_bytes and not known_before:
             room = max(0, cfg.max_pending_upload_bytes - blobs.pending_bytes(user))
-            if length is not None and length > room:
-                raise pending_full(room)
         check_free_space(ctx, length or 0)
-        cap = min(x for x in (limit, room, 2 ** 63) if x is not None)
-        try:
-            size, _ = store.put(stream, sha256, length, cap)
-        except HashMismatch as ex:
-            raise bad_request(str(ex), "hash_mismatch") from None
-        except TooLarge:
-            if room is not None and room < (limit or 2 ** 63):
-                raise pending_full(room) from None
-            raise ApiError(413, "too_large", f"upload over the limit of {limit} bytes") from None
+        size = blobs.store_upload(store, stream, sha256, length, cfg.max_upload_bytes, room, pending_full)
         with write(ctx.db):
             now = ctx.clock.now()
             if Blob.get_or_none(Blob.sha256 == sha256) is None:
