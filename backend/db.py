@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import peewee
 from playhouse.db_url import connect
+
+from shared.json_text import dumps
 
 SQLITE_PRAGMAS = {
     "journal_mode": "wal",
@@ -48,3 +51,13 @@ def write_transaction(db: peewee.Database):
     if is_sqlite(db):
         return db.atomic("IMMEDIATE")
     return db.atomic()
+
+
+class JSONField(peewee.TextField):
+    """JSON text (compact); None stays NULL. NaN and Infinity are stored as null: the text stays JSON."""
+
+    def db_value(self, value):
+        return None if value is None else dumps(value, separators=(",", ":"))
+
+    def python_value(self, value):
+        return None if value is None else json.loads(value)

@@ -20,118 +20,22 @@ from __future__ import annotations
 
 import errno
 import functools
-import json
 import logging
-import math
 from typing import Any, BinaryIO
 
 import bottle
 import peewee
 
 from shared.documents import DocumentError
+from shared.json_text import MAX_JSON_DEPTH, dumps, loads  # noqa: F401 (re-exported)
+from shared.statuses import TransitionError
+
+from .errors import ApiError, bad_request, conflict, forbidden, not_found, unauthorized  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
 MAX_JSON_BODY = 32 * 1024 * 1024
-MAX_JSON_DEPTH = 64
-"""Nesting of arrays and objects a JSON body may have; no document of ours needs a tenth of it."""
 DISK_FULL_RETRY_SECONDS = 60
-
-
-class ApiError(Exception):
-    """An error the client caused (or must be told about), answered as JSON {code, message}."""
-
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-        self.headers = headers or {}
-
-
-def bad_request(message: str, code: str = "bad_request") -> ApiError:
-    return ApiError(400, code, message)
-
-
-def not_found(message: str) -> ApiError:
-    return ApiError(404, "not_found", message)
-
-
-def conflict(message: str, code: str = "conflict") -> ApiError:
-    return ApiError(409, code, message)
-
-
-def forbidden(message: str) -> ApiError:
-    return ApiError(403, "forbidden", message)
-
-
-def unauthorized(message: str, challenge: str | None = None) -> ApiError:
-    headers = {"WWW-Authenticate": challenge} if challenge else {}
-    return ApiError(401, "unauthorized", message, headers)
-
-
-def _finite(value: Any) -> Any:
-    """`value` with every NaN and infinity replaced by None."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
-
-
-def dumps(value: Any, **kw: Any) -> str:
-    """JSON text that is always valid JSON: non-finite numbers (stored before they were refused) become null."""
-    try:
-        return json.dumps(value, allow_nan=False, **kw)
-    except ValueError:
-        return json.dumps(_finite(value), allow_nan=False, **kw)
-
-
-def _refuse_constant(name: str):
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def check_json_value(value: Any, max_depth: int = MAX_JSON_DEPTH) -> None:
-    """ValueError when `value` nests lists and objects deeper than `max_depth`, or has a text (key or
-    value) with NUL or an unpaired surrogate, which no database column can store. Iterative: nothing
-    to exhaust the stack."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item or not _encodable(item):
-                raise ValueError("a text may not contain NUL or unpaired surrogates")
-            continue
-        if isinstance(item, dict):
-            children = [*item.keys(), *item.values()]
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        if depth > max_depth:
-            raise ValueError(f"nested deeper than {max_depth} levels")
-        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list, str)))
-
-
-def _encodable(text: str) -> bool:
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def loads(raw: bytes | str) -> Any:
-    """Parse a JSON body strictly: ValueError for invalid JSON, NaN/Infinity, nesting over
-    MAX_JSON_DEPTH, or texts no database can store (check_json_value)."""
-    try:
-        value = json.loads(raw, parse_constant=_refuse_constant)
-    except RecursionError:
-        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
-    check_json_value(value)
-    return value
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> bottle.HTTPResponse:
@@ -270,7 +174,8 @@ def _answer_for(ex: Exception) -> bottle.HTTPResponse | None:
 
 
 class JsonApiPlugin:
-    """Turns dict/list results into JSON and errors into JSON {code, message}.
+    """Turns dict/list results into JSON and errors (ApiError, an invalid document, a refused
+    status change, a row gone meanwhile) into JSON {code, message}.
 
     Also opens the database connection for the request when a db is given, and
     answers a busy database or a full disk with 503 + Retry-After, and values no
@@ -298,6 +203,10 @@ class JsonApiPlugin:
                 return error_response(err)
             except DocumentError as err:
                 return error_response(ApiError(400, "invalid_document", str(err)))
+            except TransitionError as err:
+                return error_response(conflict(str(err), "invalid_transition"))
+            except peewee.DoesNotExist as err:  # deleted by another request meanwhile
+                return error_response(not_found(f"not found: {err}"))
             except (peewee.OperationalError, peewee.InterfaceError, peewee.DataError, OSError, OverflowError,
                     ValueError) as ex:
                 answer = _answer_for(ex)

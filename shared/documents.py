@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Optional
 
 from .statuses import TaskStatus, WorkerStatus
+from .variables import PLATFORMS
 
-PLATFORMS = ("linux", "windows", "darwin")
 DEFAULT_MAX_TEXT = 10_000
 MAX_LOG_TEXT = 16 * 1024 * 1024
 NAME_LIST_ITEMS, NAME_TEXT = 100, 100
@@ -168,8 +168,8 @@ def _range_check(name: str, value: float | None, lo: float, hi: float) -> None:
         raise DocumentError(f"'{name}' must be between {lo:g} and {hi:g}", name)
 
 
-_TASK_STATUSES = tuple(s.value for s in TaskStatus)
-_WORKER_STATUSES = tuple(s.value for s in WorkerStatus)
+_TASK_STATUSES = tuple(TaskStatus)
+_WORKER_STATUSES = tuple(WorkerStatus)
 
 
 # --- Worker <-> Manager ------------------------------------------------------

@@ -27,9 +27,5 @@ SHA256_HEADER = "X-Flamenco-SHA256"
 LONG_POLL_HEADER = "X-Flamenco-Long-Poll"
 """Our worker's extension: POST /task with this header (seconds) waits for work."""
 
-TASK_TYPES = ("sleep", "blender-render", "blender-bake", "exr-merge", "image-merge",
-              "file-management", "video-encoding", "debug")
-"""Task types the job compilers emit; a worker lists those it can do."""
-
 DEFAULT_WORKER_TASK_TYPES = ("sleep", "blender-render", "blender-bake", "file-management", "exr-merge",
                              "video-encoding", "debug")

@@ -26,10 +26,9 @@ import concurrent.futures
 import logging
 import threading
 import time
-from typing import Callable
 
 from shared.documents import DocumentError, Task
-from shared.statuses import WorkerStatus
+from shared.statuses import WORKER_REQUESTABLE, WorkerStatus
 
 from . import resources
 from .config import WorkerConfig
@@ -41,14 +40,14 @@ from .upstream_queue import UpstreamQueue
 
 log = logging.getLogger(__name__)
 
-AWAKE, ASLEEP, ERROR, SHUTDOWN = (WorkerStatus.AWAKE.value, WorkerStatus.ASLEEP.value,
-                                  WorkerStatus.ERROR.value, WorkerStatus.SHUTDOWN.value)
+AWAKE, ASLEEP, ERROR, SHUTDOWN = WorkerStatus.AWAKE, WorkerStatus.ASLEEP, WorkerStatus.ERROR, WorkerStatus.SHUTDOWN
+STATES = WORKER_REQUESTABLE | {ERROR}
+"""What this worker can be: what the Manager or a signal may ask for, and error (its own checks failed)."""
 MONITOR_TICK = 0.25
 
 
 class Worker:
-    def __init__(self, config: WorkerConfig, client: ManagerClient | None = None, single: bool = False,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(self, config: WorkerConfig, client: ManagerClient | None = None, single: bool = False):
         config.validate()
         self.config = config
         self.client = client or ManagerClient(
@@ -59,7 +58,6 @@ class Worker:
         self.runner = SubprocessRunner(config.pid_path, grace_seconds=config.abort_grace_seconds)
         self.job_files = JobFiles(self.client, config.cache_path, config.jobs_path)
         self.single = single
-        self.clock = clock
         self.stop = threading.Event()
         self.state = AWAKE
         self.state_reason = ""
@@ -172,7 +170,7 @@ class Worker:
         return self._step_awake()
 
     def change_state(self, status: str, reason: str = "") -> None:
-        if status not in (AWAKE, ASLEEP, ERROR, SHUTDOWN):
+        if status not in STATES:
             log.warning("worker: unknown state '%s' requested; going asleep", status)
             status = ASLEEP
         old, self.state, self.state_reason = self.state, status, reason

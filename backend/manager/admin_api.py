@@ -1,209 +1,184 @@
 """Admin JSON routes for the dashboard (and the farm's tools), plus task logs and the latest image.
 
-Auth: `Authorization: Bearer <admin token>` (or `?token=` where a browser
-cannot set headers: EventSource, <img>). Without a configured admin token
-these routes only answer requests from this machine (loopback).
+Auth: see openapi.py (`admin`).
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import time
 
 import bottle
-from peewee import fn
 
-from backend.web import ApiError, read_json, read_object
+from backend.errors import ApiError
+from backend.web import read_json, read_object
 from shared import documents
 from shared.statuses import WorkerStatus as WS
+from shared.timefmt import iso_utc
 from shared.version import __version__
 
 from .ingest import ingest_tasks
 from .task_logs import safe_id
-from .task_state import iso_now
-from .workers import WorkerError
 
 log = logging.getLogger(__name__)
 
-_LOOPBACK = ("127.", "::1", "::ffff:127.")
+ERR = "Error"
+OBJECT = {"type": "object"}
 
 
-def install(app: bottle.Bottle, core) -> None:
-    cfg = core.config
-    workers, store = core.workers, core.store
-    m = store.m
+def no_content() -> bottle.HTTPResponse:
+    return bottle.HTTPResponse(status=204)
 
-    def require_admin():
-        req = bottle.request
-        token = cfg.admin_token
-        if not token:
-            if not (req.remote_addr or "").startswith(_LOOPBACK):
-                raise ApiError(403, "forbidden", "no admin token is configured: admin routes answer only localhost")
-            return
-        given = ""
-        header = req.get_header("Authorization") or ""
-        if header[:7].lower() == "bearer ":
-            given = header[7:].strip()
-        given = given or req.query.get("token", "")
-        if not given:
-            raise ApiError(401, "unauthorized", "admin routes need 'Authorization: Bearer <admin token>'",
-                           {"WWW-Authenticate": 'Bearer realm="Flamenco Manager admin"'})
-        if not hmac.compare_digest(given.encode(), token.encode()):
-            raise ApiError(403, "forbidden", "wrong admin token")
 
-    def wrap(fn):
-        try:
-            return fn()
-        except WorkerError as ex:
-            raise ApiError(ex.status, ex.code, ex.message) from None
+def install(routes, core) -> None:
+    cfg, workers, db = core.config, core.workers, core.db
 
-    @app.get("/")
+    @routes.add("GET", "/", summary="Service information", tag="meta", auth_kind="none",
+                responses={200: ("name, version, link state", OBJECT)})
     def index():
         return {"service": "flamenco-manager", "version": __version__,
                 "linked": cfg.upstream.linked, "openapi": "/api/openapi.json"}
 
-    @app.get("/api/admin/status")
+    @routes.add("GET", "/api/openapi.json", summary="This API, as an OpenAPI 3 document", tag="meta",
+                auth_kind="none", responses={200: ("OpenAPI 3", OBJECT)})
+    def openapi():
+        return routes.document()
+
+    @routes.add("GET", "/openapi.json", summary="The same document, where Flamenco 2 tools look", tag="meta",
+                auth_kind="none", responses={200: ("OpenAPI 3", OBJECT)})
+    def openapi_root():
+        return routes.document()
+
+    @routes.add("GET", "/api/admin/status", summary="Status report: workers, tasks, long-polls, upstream queue, "
+                "server link", tag="admin", auth_kind="admin", responses={200: ("the report", OBJECT)})
     def status():
-        require_admin()
-        store.ensure_connected()
-        T, W = m.Task, m.Worker
-        tasks = {row.status: row.n for row in T.select(T.status, fn.COUNT(T.id).alias("n")).group_by(T.status)}
-        wstat = {row.status: row.n for row in W.select(W.status, fn.COUNT(W.id).alias("n")).group_by(W.status)}
+        tasks, wstat = db.tasks.count_by_status(), db.workers.count_by_status()
         up = core.upstream
         return {
             "version": __version__,
             "workers": {"total": sum(wstat.values()), "by_status": wstat},
             "tasks": {"total": sum(tasks.values()), "by_status": tasks},
-            "long_polls": {"waiting": core.wakeup.waiting, "limit": core.long_polls_limit},
-            "dispatch": {"requests": core.db_thread.jobs, "transactions": core.db_thread.batches,
-                         "busy_seconds": round(core.db_thread.busy_seconds, 3),
-                         "cpu_seconds": round(core.db_thread.cpu_seconds, 3)},
-            "upstream": {"queue_length": m.UpstreamItem.select().count(),
+            "long_polls": {"waiting": core.wakeup.waiting, "limit": core.dispatch.long_polls_limit},
+            "dispatch": {"requests": db.db_thread.jobs, "transactions": db.db_thread.batches,
+                         "busy_seconds": round(db.db_thread.busy_seconds, 3),
+                         "cpu_seconds": round(db.db_thread.cpu_seconds, 3)},
+            "upstream": {"queue_length": db.upstream.length(),
                          **(up.health.to_dict(True) if up else {"linked": False, "healthy": False}),
                          "server_url": cfg.upstream.server_url or None,
                          "manager_id": cfg.upstream.manager_id or None},
             "latest_image": core.latest_image.info(),
         }
 
-    @app.get("/api/admin/workers")
+    @routes.add("GET", "/api/admin/workers", summary="All workers with status, current task, resources, schedule",
+                tag="admin", auth_kind="admin", responses={200: ("{workers: [...]}", OBJECT)})
     def list_workers():
-        require_admin()
-        store.ensure_connected()
-        return {"workers": [workers.admin_info(w) for w in m.Worker.select().order_by(m.Worker.nickname)]}
+        return {"workers": [workers.admin_info(w) for w in db.workers.all()]}
 
-    @app.get("/api/admin/workers/<worker_id>")
+    @routes.add("GET", "/api/admin/workers/<worker_id>", summary="One worker", tag="admin", auth_kind="admin",
+                responses={200: ("the worker", OBJECT), 404: ("unknown worker", ERR)})
     def get_worker(worker_id):
-        require_admin()
-        return wrap(lambda: workers.admin_info(workers.get(worker_id)))
+        return workers.admin_info(workers.get(worker_id))
 
-    @app.post("/api/admin/workers/<worker_id>/set-status")
+    @routes.add("POST", "/api/admin/workers/<worker_id>/set-status",
+                summary="Request asleep/awake/shutdown, lazy or immediate", tag="admin", auth_kind="admin",
+                body="SetStatus", responses={200: ("the worker", OBJECT), 404: ("unknown worker", ERR)})
     def set_status(worker_id):
-        require_admin()
         body = read_object()
         status, lazy = body.get("status"), body.get("lazy", False)
         if not isinstance(status, str) or not isinstance(lazy, bool):
             raise ApiError(400, "bad_request", "give {\"status\": \"asleep|awake|shutdown\", \"lazy\": bool}")
-        return wrap(lambda: workers.admin_info(workers.request_status(worker_id, status, lazy)))
+        return workers.admin_info(workers.request_status(worker_id, status, lazy))
 
-    @app.post("/api/admin/workers/<worker_id>/shutdown")
+    @routes.add("POST", "/api/admin/workers/<worker_id>/shutdown", summary="Request a shutdown ({lazy})",
+                tag="admin", auth_kind="admin", responses={200: ("the worker", OBJECT), 404: ("unknown worker", ERR)})
     def shutdown(worker_id):
-        require_admin()
         body = read_json(required=False) or {}
         lazy = body.get("lazy", False) if isinstance(body, dict) else False
-        return wrap(lambda: workers.admin_info(workers.request_status(worker_id, WS.SHUTDOWN.value, bool(lazy))))
+        return workers.admin_info(workers.request_status(worker_id, WS.SHUTDOWN, bool(lazy)))
 
-    @app.post("/api/admin/workers/<worker_id>/ack-timeout")
+    @routes.add("POST", "/api/admin/workers/<worker_id>/ack-timeout", summary="A timed-out worker becomes offline",
+                tag="admin", auth_kind="admin",
+                responses={200: ("the worker", OBJECT), 404: ("unknown worker", ERR),
+                           409: ("the worker is not timed out", ERR)})
     def ack_timeout(worker_id):
-        require_admin()
+        workers.ack_timeout(worker_id)
+        return workers.admin_info(workers.get(worker_id))
 
-        def do():
-            worker = workers.get(worker_id)
-            if worker.status != WS.TIMEOUT.value:
-                raise WorkerError(409, "not_timed_out", f"worker {worker_id} is {worker.status}, not timeout")
-            with store.write():
-                m.Worker.update(status=WS.OFFLINE.value).where(m.Worker.id == worker_id).execute()
-            workers.changed.set()
-            return workers.admin_info(workers.get(worker_id))
-        return wrap(do)
-
-    @app.delete("/api/admin/workers/<worker_id>")
+    @routes.add("DELETE", "/api/admin/workers/<worker_id>", summary="Forget a worker (its task goes back to the queue)",
+                tag="admin", auth_kind="admin", responses={204: "forgotten", 404: ("unknown worker", ERR)})
     def forget(worker_id):
-        require_admin()
-        wrap(lambda: workers.forget(worker_id))
-        return bottle.HTTPResponse(status=204)
+        workers.forget(worker_id)
+        return no_content()
 
-    @app.delete("/api/admin/workers/<worker_id>/blocklist")
+    @routes.add("DELETE", "/api/admin/workers/<worker_id>/blocklist", summary="Clear the worker's blocklist",
+                tag="admin", auth_kind="admin", responses={200: ("{removed: n}", OBJECT),
+                                                           404: ("unknown worker", ERR)})
     def clear_blocklist(worker_id):
-        require_admin()
-        return {"removed": wrap(lambda: workers.clear_blocklist(worker_id))}
+        return {"removed": workers.clear_blocklist(worker_id)}
 
-    @app.put("/api/admin/workers/<worker_id>/sleep-schedule")
+    @routes.add("PUT", "/api/admin/workers/<worker_id>/sleep-schedule", summary="Set the sleep schedule",
+                tag="admin", auth_kind="admin", body="SleepSchedule",
+                responses={200: ("the worker", OBJECT), 404: ("unknown worker", ERR)})
     def sleep_schedule(worker_id):
-        require_admin()
         body = read_object()
         active = body.get("schedule_active", False)
         fields = [body.get(k, "") for k in ("days_of_week", "time_start", "time_end")]
         if not isinstance(active, bool) or not all(isinstance(f, str) for f in fields):
             raise ApiError(400, "bad_schedule", "give {schedule_active: bool, days_of_week: 'mo tu ...', "
                                                 "time_start: 'HH:MM', time_end: 'HH:MM'}")
-        wrap(lambda: workers.set_sleep_schedule(worker_id, active, *fields))
+        workers.set_sleep_schedule(worker_id, active, *fields)
         core.sleep_scheduler.tick()
-        return wrap(lambda: workers.admin_info(workers.get(worker_id)))
+        return workers.admin_info(workers.get(worker_id))
 
-    @app.get("/api/admin/blocklist")
+    @routes.add("GET", "/api/admin/blocklist", summary="The whole blocklist", tag="admin", auth_kind="admin",
+                responses={200: ("{blocklist: [...]}", OBJECT)})
     def blocklist():
-        require_admin()
-        store.ensure_connected()
         return {"blocklist": workers.blocklist()}
 
-    @app.get("/api/admin/tasks")
+    @routes.add("GET", "/api/admin/tasks", summary="Tasks held here, newest first", tag="admin", auth_kind="admin",
+                query={"status": "only tasks in this status", "job": "only tasks of this job",
+                       "limit": "how many, 1-1000 (100)"},
+                responses={200: ("{tasks: [...]}", OBJECT)})
     def list_tasks():
-        require_admin()
-        store.ensure_connected()
-        T = m.Task
-        q = T.select().order_by(T.seq.desc())
-        if bottle.request.query.get("status"):
-            q = q.where(T.status == bottle.request.query.get("status"))
-        if bottle.request.query.get("job"):
-            q = q.where(T.job == bottle.request.query.get("job"))
+        query = bottle.request.query
         try:
-            limit = min(1000, max(1, int(bottle.request.query.get("limit", "100"))))
+            limit = min(1000, max(1, int(query.get("limit", "100"))))
         except ValueError:
             raise ApiError(400, "bad_request", "limit must be a number") from None
+        tasks = db.tasks.listing(query.get("status") or None, query.get("job") or None, limit)
         return {"tasks": [{"_id": t.id, "job": t.job, "name": t.name, "status": t.status,
                            "task_type": t.task_type, "priority": t.priority, "job_priority": t.job_priority,
                            "worker": t.worker, "activity": t.activity,
                            "task_progress_percentage": t.task_progress_percentage,
                            "failed_by_workers": t.failed_by_workers, "local": t.local,
-                           "updated": iso_now(t.updated)} for t in q.limit(limit)]}
+                           "updated": iso_utc(t.updated)} for t in tasks]}
 
-    @app.post("/api/admin/local-tasks")
+    @routes.add("POST", "/api/admin/local-tasks",
+                summary="Add Manager-local tasks (tests, benchmarks), never sent upstream", tag="admin",
+                auth_kind="admin", body="LocalTasks",
+                responses={200: ("{new, updated, skipped}", OBJECT), 400: ("invalid tasks", ERR)})
     def local_tasks():
-        """Manager-local tasks (test jobs, benchmarks): scheduled here, never sent to the Server."""
-        require_admin()
-        body = read_object()
-        raw = body.get("tasks")
+        raw = read_object().get("tasks")
         if not isinstance(raw, list) or not raw:
             raise ApiError(400, "bad_request", "give {\"tasks\": [Task, ...]}")
         docs = [documents.Task.from_dict(t, prefix=f"tasks[{i}].") for i, t in enumerate(raw)]
-        counts = ingest_tasks(store, core.state, docs, local=True)
-        return counts
+        return ingest_tasks(db, core.state, docs, local=True)
 
-    @app.post("/api/admin/kick")
+    @routes.add("POST", "/api/admin/kick", summary="Fetch tasks from the Server now", tag="admin",
+                auth_kind="admin", responses={204: "kicked", 409: ("not linked", ERR)})
     def kick():
-        require_admin()
         if core.upstream is None:
             raise ApiError(409, "not_linked", "this Manager is not linked to a Server")
         core.upstream.kick()
-        return bottle.HTTPResponse(status=204)
+        return no_content()
 
     # --- logs and images -------------------------------------------------------
 
-    @app.get("/logfile/<job_id>/<task_id>")
+    @routes.add("GET", "/logfile/<job_id>/<task_id>", summary="The task's log (head + tail; ?full=1, curl and wget "
+                "get it all)", tag="logs", auth_kind="admin", query={"full": "1 for the whole log"},
+                responses={200: ("the log", {"type": "string"}, "text/plain"), 404: ("no log", ERR)})
     def logfile(job_id, task_id):
-        require_admin()
         if not (safe_id(job_id) and safe_id(task_id)):
             raise ApiError(400, "bad_id", "unusable job or task id")
         req = bottle.request
@@ -218,9 +193,11 @@ def install(app: bottle.Bottle, core) -> None:
         bottle.response.content_type = "text/plain; charset=utf-8"
         return data
 
-    @app.get("/latest-image.jpg")
+    @routes.add("GET", "/latest-image.jpg", summary="The latest rendered image as a JPEG", tag="images",
+                auth_kind="admin",
+                responses={200: ("the image", {"type": "string", "format": "binary"}, "image/jpeg"),
+                           404: ("none yet", ERR)})
     def latest_image_jpg():
-        require_admin()
         path = core.latest_image.out_path
         if not path.exists():
             raise ApiError(404, "not_found", "no image was rendered yet")
@@ -228,14 +205,16 @@ def install(app: bottle.Bottle, core) -> None:
         resp.set_header("Cache-Control", "no-cache")
         return resp
 
-    @app.get("/latest-image")
+    @routes.add("GET", "/latest-image", summary="About the latest image", tag="images", auth_kind="admin",
+                responses={200: ("source, updated", OBJECT)})
     def latest_image_info():
-        require_admin()
         return core.latest_image.info()
 
-    @app.get("/imagewatch")
+    @routes.add("GET", "/imagewatch", summary="Server-Sent Events: 'image' when a new latest image is ready",
+                tag="images", auth_kind="admin",
+                responses={200: ("event stream", {"type": "string"}, "text/event-stream"),
+                           503: ("too many streams", ERR)})
     def imagewatch():
-        require_admin()
         latest = core.latest_image
         if not latest.streams.acquire(blocking=False):
             raise ApiError(503, "busy", "too many image streams are open", {"Retry-After": "30"})

@@ -3,6 +3,9 @@
 `ManagerCore` holds the services (no module-level state); `make_app` builds
 the Bottle app on top of one. Background loops are started by `start_loops`,
 which the CLI calls and tests may leave out, driving `tick(now)` themselves.
+
+Layers: routes (worker_api, admin_api) -> services (dispatch, task_updates,
+workers, scheduler, upstream, ...) -> the state machine -> persistence.
 """
 
 from __future__ import annotations
@@ -16,14 +19,14 @@ import peewee
 from backend.web import JsonApiPlugin, install_json_errors
 
 from .config import ManagerConfig
-from .db_thread import DbThread
+from .dispatch import Dispatch
 from .job_files import JobFiles
 from .latest_image import LatestImage
-from .models import Store
+from .persistence import Persistence
 from .scheduler import Scheduler
 from .sleep_scheduler import SleepScheduler
+from .state_machine import TaskStateMachine
 from .task_logs import TaskLogs
-from .task_state import TaskStateMachine
 from .task_updates import TaskUpdates
 from .timeouts import TimeoutChecker
 from .upstream import ServerClient, Upstream
@@ -34,33 +37,32 @@ log = logging.getLogger(__name__)
 
 
 class ManagerCore:
-    def __init__(self, config: ManagerConfig, db: peewee.Database, client: ServerClient | None = None,
+    def __init__(self, config: ManagerConfig, db: peewee.SqliteDatabase, client: ServerClient | None = None,
                  started_at: float | None = None):
         config.validate()
         self.config = config
-        self.store = Store(db)
-        self.store.create_tables()
+        self.db = Persistence(db)
+        self.stop_event = threading.Event()
         self.wakeup = Wakeup()
         self.logs = TaskLogs(config.task_log_dir, config.logs.rotations_kept)
-        self.db_thread = DbThread(self.store)
-        self.state = TaskStateMachine(self.store, config, self.logs, self.wakeup)
-        self.scheduler = Scheduler(self.store, config, self.state, self.logs)
-        self.updates = TaskUpdates(self.store, config, self.state, self.logs)
-        self.workers = Workers(self.store, config, self.state, self.wakeup)
-        self.timeouts = TimeoutChecker(self.store, config, self.workers, self.updates, started_at)
-        self.sleep_scheduler = SleepScheduler(self.store, self.workers)
+        self.state = TaskStateMachine(self.db, config, self.logs, self.wakeup)
+        self.scheduler = Scheduler(self.db, config, self.state)
+        self.updates = TaskUpdates(self.db, config, self.state, self.logs)
+        self.workers = Workers(self.db, config, self.state, self.wakeup)
+        self.dispatch = Dispatch(self.db, config, self.workers, self.scheduler, self.updates, self.wakeup,
+                                 self.stop_event)
+        self.timeouts = TimeoutChecker(self.db, config, self.workers, self.state, started_at)
+        self.sleep_scheduler = SleepScheduler(self.db, self.workers)
         self.latest_image = LatestImage(config)
         up = config.upstream
         if client is None and up.linked:
             client = ServerClient(up.server_url, up.manager_id, up.token, up.request_timeout)
         self.client = client
-        self.upstream = (Upstream(self.store, config, client, self.state, self.updates, self.workers,
+        self.upstream = (Upstream(self.db, config, client, self.state, self.updates, self.workers,
                                   self.logs, self.wakeup) if client else None)
-        self.files = JobFiles(self.store, config, client)
-        self.long_polls = threading.BoundedSemaphore(max(1, config.max_long_polls))
-        self.long_polls_limit = config.max_long_polls
-        self.long_polls_active = 0
-        self.stop_event = threading.Event()
+        if self.upstream is not None:
+            self.dispatch.idle = self.upstream.kick
+        self.files = JobFiles(self.db, config, client)
         self._threads: list[threading.Thread] = []
         self._observer = None
 
@@ -90,11 +92,11 @@ class ManagerCore:
         for t in self._threads:
             t.join(timeout)
         self._threads.clear()
-        self.db_thread.stop(timeout)
+        self.db.close(timeout)
         self.logs.close_all()
 
 
-def make_app(config: ManagerConfig, db: peewee.Database, core: ManagerCore | None = None) -> bottle.Bottle:
+def make_app(config: ManagerConfig, db: peewee.SqliteDatabase, core: ManagerCore | None = None) -> bottle.Bottle:
     """The Manager's WSGI app. `app.config['flamenco.core']` is the ManagerCore behind it."""
     from . import admin_api, openapi, worker_api
 
@@ -103,11 +105,8 @@ def make_app(config: ManagerConfig, db: peewee.Database, core: ManagerCore | Non
     app.config["flamenco.core"] = core
     install_json_errors(app)
     app.install(JsonApiPlugin(None))
-    worker_api.install(app, core)
-    admin_api.install(app, core)
-    openapi.install(app, core)
+    routes = openapi.make_routes(app, core)
+    worker_api.install(routes, core)
+    admin_api.install(routes, core)
+    app.config["flamenco.routes"] = routes
     return app
-
-
-def core_of(app: bottle.Bottle) -> ManagerCore:
-    return app.config["flamenco.core"]

@@ -22,11 +22,11 @@ import sys
 import threading
 from pathlib import Path
 
-from backend.db import SQLITE_PRAGMAS
 from shared.serving import ServiceThread, parse_listen
 
 from . import config as config_mod
 from .app import ManagerCore, make_app
+from .persistence import open_sqlite
 
 log = logging.getLogger("flamenco.manager")
 
@@ -65,9 +65,7 @@ def serve(args) -> int:
     cfg = build_config(args)
     data_dir = Path(cfg.data_dir).absolute()
     data_dir.mkdir(parents=True, exist_ok=True)
-    import peewee
-    db = peewee.SqliteDatabase(str(data_dir / "flamenco-manager.sqlite"), pragmas=SQLITE_PRAGMAS,
-                               check_same_thread=False, timeout=10)
+    db = open_sqlite(data_dir / "flamenco-manager.sqlite")
     core = ManagerCore(cfg, db)
     app = make_app(cfg, db, core)
     host, port = parse_listen(cfg.listen, DEFAULT_PORT)

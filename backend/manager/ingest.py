@@ -12,96 +12,75 @@ import logging
 import time
 
 from shared import documents, statuses
-from shared.statuses import TaskStatus as TS
+from shared.statuses import TASK_IN_PROGRESS, TASK_RUNNABLE, TaskStatus as TS
 
-from .models import Store
+from .persistence import Persistence
+from .state_machine import Report, TaskStateMachine
 from .task_logs import safe_id
-from .task_state import RUNNABLE, TaskStateMachine
 
 log = logging.getLogger(__name__)
 
-_LOCAL_WINS = (TS.ACTIVE.value, TS.CANCEL_REQUESTED.value)
-_ACCEPTED = (TS.QUEUED.value, TS.CLAIMED_BY_MANAGER.value, TS.SOFT_FAILED.value, TS.ACTIVE.value,
-             TS.CANCEL_REQUESTED.value)
+_ACCEPTED = TASK_RUNNABLE | TASK_IN_PROGRESS
+"""Statuses of a task the Server may hand a Manager."""
 
 
-def ingest_tasks(store: Store, state: TaskStateMachine, docs: list[documents.Task], local: bool = False,
+def ingest_tasks(db: Persistence, state: TaskStateMachine, docs: list[documents.Task], local: bool = False,
                  now: float | None = None) -> dict:
     """Insert or refresh tasks; returns counts {'new', 'updated', 'skipped'}."""
     now = time.time() if now is None else now
-    m = store.m
-    T, U = m.Task, m.UpstreamItem
     counts = {"new": 0, "updated": 0, "skipped": 0}
     runnable = 0
-    with store.write():
-        next_seq = (T.select(T.seq).order_by(T.seq.desc()).scalar() or 0) + 1
+    with db.write():
+        next_seq = db.tasks.next_seq()
         for doc in docs:
             if not (safe_id(doc.id) and safe_id(doc.job)):
                 log.warning("skipping task with unusable id %r / job %r", doc.id, doc.job)
                 counts["skipped"] += 1
                 continue
             status = doc.status
-            if status == TS.QUEUED.value and not local:
-                status = TS.CLAIMED_BY_MANAGER.value
+            if status == TS.QUEUED and not local:
+                status = TS.CLAIMED_BY_MANAGER
             meta = dict(job=doc.job, name=doc.name, task_type=doc.task_type, priority=doc.priority,
                         job_priority=doc.job_priority, job_type=doc.job_type, manager=doc.manager,
                         project=doc.project, user=doc.user, commands=[c.to_dict() for c in doc.commands],
                         parents=list(doc.parents), job_worker_tag=doc.job_worker_tag or None,
                         job_memory_mb=doc.job_memory_mb, job_files_mode=doc.job_files_mode, etag=doc.etag,
-                        server_updated=doc.updated, local=local)
+                        local=local)
             failed_by = [f.to_dict() for f in doc.failed_by_workers]
-            existing = T.get_or_none(T.id == doc.id)
+            existing = db.tasks.get(doc.id)
             if existing is None:
                 if status not in _ACCEPTED:
                     counts["skipped"] += 1
                     continue
-                if status in _LOCAL_WINS:
+                if status in TASK_IN_PROGRESS:
                     # Nobody here runs it (this Manager lost its database, or never had it).
-                    status = TS.CLAIMED_BY_MANAGER.value
-                T.insert(id=doc.id, seq=next_seq, status=status, failed_by_workers=failed_by, updated=now,
-                         **meta).execute()
-                runnable += status in RUNNABLE
+                    status = TS.CLAIMED_BY_MANAGER
+                db.tasks.insert(id=doc.id, seq=next_seq, status=status, failed_by_workers=failed_by, updated=now,
+                                **meta)
+                runnable += status in TASK_RUNNABLE
                 next_seq += 1
-                _set_parents(m, doc.id, doc.parents, replace=False)
-                _set_failures(m, doc, failed_by)
+                db.tasks.set_parents(doc.id, doc.parents)
+                db.tasks.set_failures(doc.id, doc.job, doc.task_type, failed_by)
                 counts["new"] += 1
                 continue
-            T.update(**meta).where(T.id == doc.id).execute()
-            _set_parents(m, doc.id, doc.parents, replace=True)
-            pending = U.select().where((U.kind == "task-update") & (U.key == doc.id)).exists()
-            if existing.status in _LOCAL_WINS or pending or status in _LOCAL_WINS or status == existing.status:
-                runnable += existing.status in RUNNABLE  # its parents or type may have changed
+            db.tasks.update(doc.id, **meta)
+            db.tasks.set_parents(doc.id, doc.parents, replace=True)
+            pending = db.upstream.has_task_update(doc.id)
+            if existing.status in TASK_IN_PROGRESS or pending or status in TASK_IN_PROGRESS \
+                    or status == existing.status:
+                # The local state is newer than the document.
+                runnable += existing.status in TASK_RUNNABLE  # its parents or type may have changed
                 counts["updated"] += 1
                 continue
-            if status in (TS.QUEUED.value, TS.CLAIMED_BY_MANAGER.value, TS.SOFT_FAILED.value):
+            if status in TASK_RUNNABLE:
                 if not statuses.allowed("task", existing.status, status):
-                    status = TS.QUEUED.value  # e.g. completed -> queued: a requeue on the Server
-                T.update(failed_by_workers=failed_by).where(T.id == doc.id).execute()
+                    status = TS.QUEUED  # e.g. completed -> queued: a requeue on the Server
                 existing.failed_by_workers = failed_by
-                _set_failures(m, doc, failed_by, replace=True)
-                state.change_status(existing, status, worker=None, upstream=False, now=now,
-                                    reason=f"the Server has it {doc.status}")
+                db.tasks.set_failures(doc.id, doc.job, doc.task_type, failed_by, replace=True)
+                state.change_status(existing, status, Report(f"the Server has it {doc.status}", from_server=True),
+                                    now)
             counts["updated"] += 1
     if runnable:
         # Tasks that became runnable by a status change woke a worker each already.
         state.wakeup.notify(runnable)
     return counts
-
-
-def _set_parents(m, task_id: str, parents: list[str], replace: bool) -> None:
-    TP = m.TaskParent
-    if replace:
-        TP.delete().where(TP.task == task_id).execute()
-    rows = [{"task": task_id, "parent": p} for p in dict.fromkeys(parents) if isinstance(p, str)]
-    if rows:
-        TP.insert_many(rows).on_conflict_ignore().execute()
-
-
-def _set_failures(m, doc: documents.Task, failed_by: list[dict], replace: bool = False) -> None:
-    F = m.TaskFailure
-    if replace:
-        F.delete().where(F.task == doc.id).execute()
-    rows = [{"task": doc.id, "worker": f["id"], "job": doc.job, "task_type": doc.task_type}
-            for f in failed_by if f.get("id")]
-    if rows:
-        F.insert_many(rows).on_conflict_ignore().execute()

@@ -8,46 +8,36 @@ outputs under <data-dir>/outputs/<job>/<relpath>.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
-import re
-import tempfile
 import threading
 import time
-from pathlib import Path, PurePosixPath
+from pathlib import Path
+
+from backend.errors import ApiError
+from shared import relpaths
+from shared.checksums import CHUNK, HashingFile, is_sha256
 
 from .config import ManagerConfig
-from .models import Store
+from .persistence import OUTPUT, Persistence
 from .task_logs import safe_id
 
 log = logging.getLogger(__name__)
 
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-CHUNK = 1024 * 1024
-
-
-class FileError(Exception):
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
 
 
 def check_relpath(relpath: str) -> str:
-    """A relative '/'-separated path inside the job; FileError(400) otherwise."""
-    if not relpath or "\\" in relpath or "\x00" in relpath or re.match(r"^[A-Za-z]:", relpath):
-        raise FileError(400, "bad_path", f"'{relpath}' is not a relative '/'-separated path")
-    p = PurePosixPath(relpath)
-    if p.is_absolute() or any(part in ("..", ".", "") for part in relpath.split("/")):
-        raise FileError(400, "bad_path", f"'{relpath}' may not be absolute or contain '.', '..' or '//'")
-    return str(p)
+    """A relative '/'-separated path inside the job; ApiError(400) otherwise."""
+    try:
+        return relpaths.check_relpath(relpath)
+    except relpaths.RelpathError as ex:
+        raise ApiError(400, "bad_path", str(ex)) from None
 
 
 class JobFiles:
-    def __init__(self, store: Store, config: ManagerConfig, client=None):
-        self.store, self.config, self.client = store, config, client
-        self.m = store.m
+    def __init__(self, db: Persistence, config: ManagerConfig, client=None):
+        self.db, self.config, self.client = db, config, client
         self.cache_dir = config.file_cache_dir
         self._locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
@@ -60,7 +50,7 @@ class JobFiles:
 
     def manifest(self, job_id: str) -> dict:
         if not safe_id(job_id):
-            raise FileError(400, "bad_id", f"'{job_id}' is not a job id")
+            raise ApiError(400, "bad_id", f"'{job_id}' is not a job id")
         cached = self.cache_dir / "manifests" / f"{job_id}.json"
         if self.client is not None:
             from .upstream import ServerError
@@ -73,23 +63,23 @@ class JobFiles:
                 return doc
             except ServerError as ex:
                 if ex.status == 404:
-                    raise FileError(404, "not_found", f"the Server has no files for job {job_id}") from None
+                    raise ApiError(404, "not_found", f"the Server has no files for job {job_id}") from None
                 log.warning("job %s: manifest from the Server failed (%s); using the cached one", job_id, ex)
         try:
             return json.loads(cached.read_text())
         except (OSError, ValueError):
-            raise FileError(503 if self.client else 404, "unavailable",
+            raise ApiError(503 if self.client else 404, "unavailable",
                             f"the file list of job {job_id} is not cached and the Server is not reachable") from None
 
     def file_path(self, sha256: str) -> Path:
         """The cached file with this checksum, fetched from the Server the first time."""
-        if not _SHA256.match(sha256):
-            raise FileError(400, "bad_checksum", "a file is named by its lowercase hex SHA-256")
+        if not is_sha256(sha256):
+            raise ApiError(400, "bad_checksum", "a file is named by its lowercase hex SHA-256")
         path = self.cache_dir / sha256[:2] / sha256
         if path.exists():
             return path
         if self.client is None:
-            raise FileError(404, "not_found", f"file {sha256} is not cached and this Manager is not linked")
+            raise ApiError(404, "not_found", f"file {sha256} is not cached and this Manager is not linked")
         from .upstream import ServerError
         with self._lock_for(sha256):
             if path.exists():
@@ -99,26 +89,18 @@ class JobFiles:
                 resp = self.client.fetch_file(sha256)
             except ServerError as ex:
                 if ex.status == 404:
-                    raise FileError(404, "not_found", f"the Server has no file {sha256}") from None
-                raise FileError(503, "unavailable", f"cannot fetch file {sha256} from the Server: {ex}") from None
-            digest = hashlib.sha256()
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".fetch-")
+                    raise ApiError(404, "not_found", f"the Server has no file {sha256}") from None
+                raise ApiError(503, "unavailable", f"cannot fetch file {sha256} from the Server: {ex}") from None
             try:
-                with resp, os.fdopen(fd, "wb") as out:
-                    for chunk in resp.iter_content(CHUNK):
-                        digest.update(chunk)
-                        out.write(chunk)
-                if digest.hexdigest() != sha256:
-                    raise FileError(502, "checksum_mismatch", f"the Server sent a file that is not {sha256}")
-                os.replace(tmp, path)
+                with resp, HashingFile(path.parent, ".fetch-") as fetched:
+                    fetched.copy(resp.iter_content(CHUNK))
+                    if fetched.sha256 != sha256:
+                        raise ApiError(502, "checksum_mismatch", f"the Server sent a file that is not {sha256}")
+                    fetched.move_to(path)
             except Exception as ex:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
-                if isinstance(ex, FileError):
+                if isinstance(ex, ApiError):
                     raise
-                raise FileError(503, "unavailable", f"fetching file {sha256} failed: {ex}") from None
+                raise ApiError(503, "unavailable", f"fetching file {sha256} failed: {ex}") from None
             log.info("cached job file %s", sha256)
             return path
 
@@ -127,50 +109,28 @@ class JobFiles:
     def store_output(self, job_id: str, relpath: str, task_id: str, body, length: int | None,
                      sha256_header: str | None, now: float | None = None) -> dict:
         if not safe_id(job_id):
-            raise FileError(400, "bad_id", f"'{job_id}' is not a job id")
+            raise ApiError(400, "bad_id", f"'{job_id}' is not a job id")
         relpath = check_relpath(relpath)
-        if sha256_header is not None and not _SHA256.match(sha256_header.lower()):
-            raise FileError(400, "bad_checksum", "X-Flamenco-SHA256 must be a hex SHA-256")
+        if sha256_header is not None and not is_sha256(sha256_header.lower()):
+            raise ApiError(400, "bad_checksum", "X-Flamenco-SHA256 must be a hex SHA-256")
         spool = self.config.spool_dir
         spool.mkdir(parents=True, exist_ok=True)
-        digest = hashlib.sha256()
-        fd, tmp = tempfile.mkstemp(dir=spool, prefix=".upload-")
-        size = 0
-        try:
-            with os.fdopen(fd, "wb") as out:
-                remaining = length
-                while remaining is None or remaining > 0:
-                    chunk = body.read(CHUNK if remaining is None else min(CHUNK, remaining))
-                    if not chunk:
-                        break
-                    digest.update(chunk)
-                    out.write(chunk)
-                    size += len(chunk)
-                    if remaining is not None:
-                        remaining -= len(chunk)
-            sha = digest.hexdigest()
+        with HashingFile(spool, ".upload-") as upload:
+            upload.copy(body, length)
+            sha, size = upload.sha256, upload.size
             if sha256_header is not None and sha != sha256_header.lower():
-                raise FileError(400, "checksum_mismatch", f"the body's SHA-256 is {sha}, not {sha256_header}")
+                raise ApiError(400, "checksum_mismatch", f"the body's SHA-256 is {sha}, not {sha256_header}")
             if not self.config.upstream.linked:
                 dest = Path(self.config.data_dir) / "outputs" / job_id / relpath
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(tmp, dest)
+                upload.move_to(dest)
                 return {"sha256": sha, "size": size, "queued": False}
-            dest = spool / sha
-            os.replace(tmp, dest)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
-        U = self.m.UpstreamItem
+            dest = upload.move_to(spool / sha)
         payload = {"job": job_id, "task": task_id, "relpath": relpath, "sha256": sha, "spool": str(dest),
                    "size": size}
-        with self.store.write():
-            dup = any(item.payload.get("job") == job_id and item.payload.get("relpath") == relpath
-                      for item in U.select().where((U.kind == "output") & (U.key == sha)))
+        with self.db.write():
+            dup = self.db.upstream.has_output(sha, job_id, relpath)
             if not dup:
-                U.create(kind="output", key=sha, payload=payload, created=time.time() if now is None else now)
+                self.db.upstream.enqueue(OUTPUT, sha, payload, time.time() if now is None else now)
         log.info("job %s: output %s (%d bytes) queued for the Server", job_id, relpath, size)
         return {"sha256": sha, "size": size, "queued": not dup}

@@ -36,9 +36,14 @@ class LatestImage:
         self._cond = threading.Condition()
         self.streams = threading.BoundedSemaphore(max(1, config.latest_image.max_streams))
 
+    @staticmethod
+    def accepts(path: str) -> bool:
+        """Whether `path` is an image this can show."""
+        return str(path).lower().endswith(IMAGE_EXTENSIONS)
+
     def submit(self, path: str) -> bool:
         """Queue an image for conversion; False if it is not an image this can show."""
-        if not str(path).lower().endswith(IMAGE_EXTENSIONS):
+        if not self.accepts(path):
             return False
         with self._cond:
             self._queue.append(str(path))

@@ -14,13 +14,10 @@ from datetime import datetime, time as dtime, timedelta
 
 from shared.statuses import WorkerStatus as WS
 
-from .models import Store
-from .workers import Workers
+from .persistence import Persistence
+from .workers import DAYS, Workers
 
 log = logging.getLogger(__name__)
-
-DAYS = ("mo", "tu", "we", "th", "fr", "sa", "su")
-
 
 def _hhmm(value: str) -> dtime:
     h, m = value.split(":")
@@ -38,7 +35,7 @@ def desired_status(days: str, start: str, end: str, now: datetime) -> str:
         inside = today in day_set and t0 <= t < t1
     else:
         inside = (today in day_set and t >= t0) or (yesterday in day_set and t < t1)
-    return WS.ASLEEP.value if inside else WS.AWAKE.value
+    return WS.ASLEEP if inside else WS.AWAKE
 
 
 def next_check(start: str, end: str, now: datetime) -> datetime:
@@ -54,30 +51,25 @@ def next_check(start: str, end: str, now: datetime) -> datetime:
 
 
 class SleepScheduler:
-    def __init__(self, store: Store, workers: Workers, interval: float = 60.0):
-        self.store, self.workers, self.interval = store, workers, interval
-        self.m = store.m
+    def __init__(self, db: Persistence, workers: Workers, interval: float = 60.0):
+        self.db, self.workers, self.interval = db, workers, interval
 
     def tick(self, now: datetime | None = None) -> list[tuple[str, str]]:
         """One pass; returns the (worker id, requested status) pairs it asked for."""
         now = now or datetime.now().astimezone()
         stamp = now.timestamp()
-        W = self.m.Worker
         asked = []
-        self.store.ensure_connected()
-        due = list(W.select().where((W.sleep_active == True)  # noqa: E712
-                                    & ((W.sleep_next_check.is_null()) | (W.sleep_next_check <= stamp))))
-        for worker in due:
+        for worker in self.db.workers.schedules_due(stamp):
             try:
                 want = desired_status(worker.sleep_days, worker.sleep_start, worker.sleep_end, now)
                 nxt = next_check(worker.sleep_start, worker.sleep_end, now).timestamp()
             except (ValueError, IndexError) as ex:
                 log.warning("worker %s: unusable sleep schedule: %s", worker.identifier, ex)
                 continue
-            with self.store.write():
-                W.update(sleep_next_check=nxt).where(W.id == worker.id).execute()
+            with self.db.write():
+                self.db.workers.update(worker.id, sleep_next_check=nxt)
             current = worker.status_requested or worker.status
-            if current == want or (worker.status == WS.OFFLINE.value and want == WS.AWAKE.value
+            if current == want or (worker.status == WS.OFFLINE and want == WS.AWAKE
                                    and not worker.status_requested):
                 continue
             self.workers.request_status(worker.id, want, lazy=True)

@@ -18,58 +18,53 @@ import logging
 import threading
 import time
 
-from shared.statuses import TaskStatus as TS, WorkerStatus as WS
+from shared.statuses import WorkerStatus as WS
 
 from .config import ManagerConfig
-from .models import Store
-from .task_updates import TaskUpdates
+from .persistence import Persistence
+from .state_machine import Report, TaskStateMachine
 from .workers import Workers
 
 log = logging.getLogger(__name__)
 
-_WATCHED = (WS.AWAKE.value, WS.STARTING.value, WS.TESTING.value)
+WATCHED = frozenset({WS.AWAKE, WS.STARTING, WS.TESTING})
+"""Workers in these statuses are expected to keep in touch."""
 
 
 class TimeoutChecker:
-    def __init__(self, store: Store, config: ManagerConfig, workers: Workers, updates: TaskUpdates,
+    def __init__(self, db: Persistence, config: ManagerConfig, workers: Workers, state: TaskStateMachine,
                  started_at: float | None = None):
-        self.store, self.config, self.workers, self.updates = store, config, workers, updates
-        self.m = store.m
+        self.db, self.config, self.workers, self.state = db, config, workers, state
         self.started_at = time.time() if started_at is None else started_at
 
     def tick(self, now: float | None = None) -> dict:
         now = time.time() if now is None else now
         cfg = self.config.timeouts
-        T, W = self.m.Task, self.m.Worker
         timed_out_tasks, timed_out_workers = [], []
-        self.store.ensure_connected()
+        self.db.ensure_connected()
         self.workers.flush_last_seen()
-        with self.store.write():
+        with self.db.write():
             worker_deadline = now - cfg.worker_timeout
             if self.started_at <= worker_deadline:
-                for worker in W.select().where(W.status.in_(_WATCHED) & (W.last_seen < worker_deadline)):
-                    W.update(status=WS.TIMEOUT.value, current_task=None).where(W.id == worker.id).execute()
-                    n = self.workers._requeue_tasks_of(
+                for worker in self.db.workers.unseen_since(WATCHED, worker_deadline):
+                    n = self.workers.timed_out(
                         worker, f"worker {worker.identifier} timed out (not seen for {cfg.worker_timeout:g} s)", now)
                     log.warning("worker %s timed out; %d task(s) requeued", worker.identifier, n)
                     timed_out_workers.append(worker.id)
             task_deadline = now - cfg.task_timeout
             if self.started_at <= task_deadline:
-                for task in T.select().where((T.status == TS.ACTIVE.value) & (T.last_worker_ping < task_deadline)):
-                    worker = W.get_or_none(W.id == task.worker)
+                for task in self.db.tasks.active_pinged_before(task_deadline):
+                    worker = self.db.workers.get(task.worker)
                     reason = f"Task timed out on worker {worker.identifier if worker else task.worker}"
                     if worker is None:
-                        self.updates.state.requeue(task, reason, now)
+                        self.state.requeue(task, reason, now)
                     else:
-                        self.updates.fail_on_worker(task, worker, reason, now=now)
-                        W.update(status=WS.TIMEOUT.value).where(W.id == worker.id).execute()
+                        self.state.fail_on_worker(task, worker, Report(reason), now)
+                        self.workers.set_status(worker, WS.TIMEOUT, reason)
                     timed_out_tasks.append(task.id)
-            expired = self.m.Blocklist.delete().where(
-                self.m.Blocklist.created < now - self.config.failures.blocklist_ttl).execute()
+            expired = self.db.workers.expire_blocklist(now - self.config.failures.blocklist_ttl)
             if expired:
                 log.info("%d blocklist entries expired", expired)
-        if timed_out_workers or timed_out_tasks:
-            self.workers.changed.set()
         return {"tasks": timed_out_tasks, "workers": timed_out_workers}
 
     def run(self, stop: threading.Event) -> None:

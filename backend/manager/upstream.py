@@ -23,11 +23,14 @@ import requests
 from shared import documents, protocol
 from shared.version import USER_AGENT, __version__
 
+from shared.statuses import TASK_RUNNABLE, TaskStatus as TS
+from shared.timefmt import iso_utc
+
 from .config import ManagerConfig
 from .ingest import ingest_tasks
-from .models import Store
+from .persistence import LOG_UPLOAD, OUTPUT, TASK_UPDATE, Persistence
+from .state_machine import Report, TaskStateMachine
 from .task_logs import TaskLogs
-from .task_state import TaskStateMachine
 from .task_updates import TaskUpdates
 from .wakeup import Wakeup
 from .workers import Workers
@@ -133,20 +136,18 @@ class LinkHealth:
         self.failures += 1
 
     def to_dict(self, linked: bool) -> dict:
-        from .task_state import iso_now
         return {"linked": linked, "healthy": linked and self.failures == 0 and self.last_ok is not None,
-                "last_ok": iso_now(self.last_ok) if self.last_ok else None,
+                "last_ok": iso_utc(self.last_ok) if self.last_ok else None,
                 "last_error": self.last_error or None,
-                "last_error_at": iso_now(self.last_error_at) if self.last_error_at else None,
+                "last_error_at": iso_utc(self.last_error_at) if self.last_error_at else None,
                 "consecutive_failures": self.failures}
 
 
 class Upstream:
-    def __init__(self, store: Store, config: ManagerConfig, client: ServerClient, state: TaskStateMachine,
+    def __init__(self, db: Persistence, config: ManagerConfig, client: ServerClient, state: TaskStateMachine,
                  updates: TaskUpdates, workers: Workers, logs: TaskLogs, wakeup: Wakeup):
-        self.store, self.config, self.client = store, config, client
+        self.db, self.config, self.client = db, config, client
         self.state, self.updates, self.workers, self.logs, self.wakeup = state, updates, workers, logs, wakeup
-        self.m = store.m
         self.health = LinkHealth()
         self._kick = threading.Event()
         self._push_now = threading.Event()
@@ -169,8 +170,7 @@ class Upstream:
         return min(up.backoff_max, max(up.backoff_initial, current * 2))
 
     def queue_length(self) -> int:
-        self.store.ensure_connected()
-        return self.m.UpstreamItem.select().count()
+        return self.db.upstream.length()
 
     def kick(self) -> None:
         """A worker is idle and nothing is runnable here: fetch from the Server soon."""
@@ -187,24 +187,17 @@ class Upstream:
         up = self.config.upstream
         if now < self._push_not_before:
             return 0
-        U = self.m.UpstreamItem
-        self.store.ensure_connected()
         sent = 0
         try:
             while True:
-                head = U.select().order_by(U.seq).first()
+                head = self.db.upstream.head()
                 if head is None:
                     if now - self._last_push >= up.cancel_poll_interval:
                         self._handle_response(self.client.push_batch([]), [], now)
                         self._last_push = now
                     break
-                if head.kind == "task-update":
-                    rows = list(U.select().where((U.seq >= head.seq)).order_by(U.seq).limit(up.push_max_batch))
-                    batch = []
-                    for row in rows:
-                        if row.kind != "task-update":
-                            break
-                        batch.append(row)
+                if head.kind == TASK_UPDATE:
+                    batch = self.db.upstream.task_updates_from(head.seq, up.push_max_batch)
                     resp = self.client.push_batch([r.payload for r in batch])
                     self._handle_response(resp, batch, now)
                     self._last_push = now
@@ -213,15 +206,16 @@ class Upstream:
                     if not any(r.payload.get("_id") in handled for r in batch):
                         log.warning("the Server handled none of %d updates; retrying later", len(batch))
                         raise ServerError("no update of the batch was handled")
-                elif head.kind == "log-upload":
+                elif head.kind == LOG_UPLOAD:
                     self._upload_log(head)
                     sent += 1
-                elif head.kind == "output":
+                elif head.kind == OUTPUT:
                     self._upload_output(head)
                     sent += 1
                 else:
                     log.error("dropping upstream item %d of unknown kind %s", head.seq, head.kind)
-                    U.delete().where(U.seq == head.seq).execute()
+                    with self.db.write():
+                        self.db.upstream.remove([head.seq])
         except ServerError as ex:
             self.health.failed(ex, now)
             self._push_backoff = self._backoff(self._push_backoff)
@@ -234,14 +228,11 @@ class Upstream:
         return sent
 
     def _handle_response(self, resp: documents.TaskUpdateResponse, batch, now: float) -> None:
-        U = self.m.UpstreamItem
         handled = set(resp.handled_update_ids)
-        seqs = [r.seq for r in batch if r.payload.get("_id") in handled]
-        with self.store.write():
-            for i in range(0, len(seqs), 500):
-                U.delete().where(U.seq.in_(seqs[i:i + 500])).execute()
+        with self.db.write():
+            self.db.upstream.remove([r.seq for r in batch if r.payload.get("_id") in handled])
             for req in resp.upload_task_file_queue:
-                U.create(kind="log-upload", key=req.task, payload={"job": req.job, "task": req.task}, created=now)
+                self.db.upstream.enqueue(LOG_UPLOAD, req.task, {"job": req.job, "task": req.task}, now)
         if resp.cancel_task_ids:
             log.info("the Server asks to cancel %d task(s)", len(resp.cancel_task_ids))
             self.updates.cancel(list(resp.cancel_task_ids), now=now)
@@ -259,8 +250,8 @@ class Upstream:
                 if not ex.permanent:
                     raise
                 log.warning("the Server refused the log of task %s, dropping the upload: %s", task, ex)
-        with self.store.write():
-            self.m.UpstreamItem.delete().where(self.m.UpstreamItem.seq == item.seq).execute()
+        with self.db.write():
+            self.db.upstream.remove([item.seq])
 
     def _upload_output(self, item) -> None:
         p = item.payload
@@ -274,10 +265,9 @@ class Upstream:
                 log.warning("the Server refused output %s of job %s, dropping it: %s", p["relpath"], p["job"], ex)
         else:
             log.warning("spooled output %s is gone, dropping the upload of %s", spool, p["relpath"])
-        U = self.m.UpstreamItem
-        with self.store.write():
-            U.delete().where(U.seq == item.seq).execute()
-            still_used = U.select().where((U.kind == "output") & (U.key == p["sha256"])).exists()
+        with self.db.write():
+            self.db.upstream.remove([item.seq])
+            still_used = self.db.upstream.has_output(p["sha256"])
         if not still_used:
             try:
                 os.unlink(spool)
@@ -291,7 +281,7 @@ class Upstream:
         now = time.time() if now is None else now
         if now < self._fetch_not_before:
             return None
-        since = self.store.get_setting(SETTING_LAST_UPDATED)
+        since = self.db.get_setting(SETTING_LAST_UPDATED)
         resync = since is None or now - self._last_resync >= self.config.upstream.resync_interval
         if resync:
             since = None
@@ -308,47 +298,37 @@ class Upstream:
         self._last_fetch = now
         counts = None
         if tasks:
-            counts = ingest_tasks(self.store, self.state, tasks, now=now)
+            counts = ingest_tasks(self.db, self.state, tasks, now=now)
             log.info("depsgraph: %d new, %d updated task(s)", counts["new"], counts["updated"])
         if resync:
             self._last_resync = now
             dropped = self.drop_unlisted({t.id for t in tasks or []}, now)
             counts = dict(counts or {"new": 0, "updated": 0, "skipped": 0}, dropped=dropped)
         if last and last != since:
-            self.store.set_setting(SETTING_LAST_UPDATED, last)
+            self.db.set_setting(SETTING_LAST_UPDATED, last)
         return counts
 
     def drop_unlisted(self, listed: set[str], now: float) -> int:
         """After a clean-slate fetch: held tasks the Server no longer hands out (job deleted,
         paused, ...) are not run; they come back through the depsgraph if the Server wants them."""
-        T = self.m.Task
         dropped = 0
-        with self.store.write():
-            held = [t for t in T.select().where(T.status.in_(("queued", "claimed-by-manager", "soft-failed"))
-                                                & (T.local == False))  # noqa: E712
-                    if t.id not in listed]
-            for task in held:
-                self.state.change_status(task, "canceled", now=now, upstream=False, worker=None,
-                                         reason="the Server no longer lists this task")
-                dropped += 1
+        with self.db.write():
+            for task in self.db.tasks.held_from_server(TASK_RUNNABLE):
+                if task.id not in listed:
+                    self.state.change_status(task, TS.CANCELED, Report("the Server no longer lists this task",
+                                                                       from_server=True), now)
+                    dropped += 1
         if dropped:
             log.info("clean-slate depsgraph: dropped %d held task(s) the Server no longer lists", dropped)
         return dropped
 
-    def forget_depsgraph_position(self) -> None:
-        """Next fetch is a clean slate (after restoring from a backup, say)."""
-        with self.store.write():
-            self.m.Setting.delete().where(self.m.Setting.key == SETTING_LAST_UPDATED).execute()
-
     # --- notifications and worker reports --------------------------------------
 
     def notification(self) -> dict:
-        W = self.m.Worker
-        self.store.ensure_connected()
-        types = sorted({t for w in W.select(W.supported_task_types) for t in (w.supported_task_types or [])})
         doc = documents.UpstreamNotification(
             meta={"version": 2}, manager_url=self.config.manager_url, variables=self.config.variables.to_dict(),
-            nr_of_workers=W.select().count(), worker_task_types=types, version=__version__)
+            nr_of_workers=self.db.workers.count(), worker_task_types=self.db.workers.task_types(),
+            version=__version__)
         return doc.to_dict()
 
     def notify_tick(self, now: float | None = None) -> bool:
@@ -382,9 +362,8 @@ class Upstream:
         if not (due or self.workers.changed.is_set()):
             return False
         self.workers.changed.clear()
-        self.store.ensure_connected()
         report = documents.WorkerReport(workers=[], complete=True).to_dict()
-        report["workers"] = [self.workers.info(w) for w in self.m.Worker.select()]
+        report["workers"] = [self.workers.info(w) for w in self.db.workers.all()]
         try:
             self.client.report_workers(report)
         except ServerError as ex:

@@ -14,7 +14,7 @@ from .compilers import Registry
 from .config import ServerConfig
 from .context import ServerContext
 from .database import Clock
-from .openapi import Routes
+from .openapi import make_routes
 from .routes import install_all
 from .schemas import SCHEMAS
 from .signin_limits import SignInLimiter
@@ -47,7 +47,7 @@ def make_app(config: ServerConfig, db: peewee.Database, clock: Clock | None = No
     app = bottle.Bottle()
     app.install(JsonApiPlugin(db))
     install_json_errors(app)
-    routes = Routes(app, SCHEMAS)
+    routes = make_routes(app, SCHEMAS)
     install_all(routes, ctx)
     app.config[CONTEXT_KEY] = ctx
     app.config["flamenco.routes"] = routes

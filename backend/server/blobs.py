@@ -25,19 +25,13 @@ from typing import BinaryIO, Callable, Iterable
 import peewee
 
 from backend.web import ApiError, bad_request
+from shared.checksums import HashMismatch, TooLarge
+from shared.chunking import chunks
 
 from .models import Blob, BlobGrant, Job, JobFile, JobOutput, Project, User
-from .storage import FileStore, HashMismatch, TooLarge
+from .storage import FileStore
 
 log = logging.getLogger(__name__)
-
-IN_CHUNK = 500
-
-
-def _chunks(items: list[str]):
-    for i in range(0, len(items), IN_CHUNK):
-        yield items[i:i + IN_CHUNK]
-
 
 def _project_refs(model, shas: list[str], project_ids: list[str]) -> set[str]:
     return {s for (s,) in model.select(model.sha256).join(Job, on=(model.job == Job.id))
@@ -51,7 +45,7 @@ def known_to(user: User, shas: Iterable[str], project_ids: set[str] | None) -> d
     """
     wanted = sorted(set(shas))
     out: dict[str, int] = {}
-    for chunk in _chunks(wanted):
+    for chunk in chunks(wanted):
         stored = dict(Blob.select(Blob.sha256, Blob.size).where(Blob.sha256.in_(chunk)).tuples())
         if project_ids is None or not stored:
             out.update(stored)
@@ -123,7 +117,7 @@ def project_usage(project_id: str, exclude: set[str] | None = None) -> tuple[int
                  .where(Job.project == project_id).distinct().tuples()}
     total = 0
     listed = sorted(shas - (exclude or set()))
-    for chunk in _chunks(listed):
+    for chunk in chunks(listed):
         total += int(Blob.select(peewee.fn.COALESCE(peewee.fn.SUM(Blob.size), 0))
                      .where(Blob.sha256.in_(chunk)).scalar() or 0)
     return total, shas
@@ -147,7 +141,7 @@ def collect(store: FileStore, now: dt.datetime, grace: dt.timedelta) -> tuple[in
     query = _unreferenced(Blob.select(Blob.sha256, Blob.size).where(Blob.created < cutoff, ~fn_exists(recent)))
     doomed = list(query.tuples())
     removed = 0
-    for chunk in _chunks([s for s, _ in doomed]):
+    for chunk in chunks([s for s, _ in doomed]):
         BlobGrant.delete().where(BlobGrant.sha256.in_(chunk)).execute()
         Blob.delete().where(Blob.sha256.in_(chunk)).execute()
     for sha, size in doomed:
@@ -160,5 +154,5 @@ def collect(store: FileStore, now: dt.datetime, grace: dt.timedelta) -> tuple[in
 
 def forget(shas: Iterable[str]) -> None:
     """Drop the grants of blobs being deleted (the caller deletes the Blob rows and files)."""
-    for chunk in _chunks(sorted(set(shas))):
+    for chunk in chunks(sorted(set(shas))):
         BlobGrant.delete().where(BlobGrant.sha256.in_(chunk)).execute()

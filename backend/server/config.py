@@ -27,17 +27,16 @@
 
 from __future__ import annotations
 
-import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shared.config import ConfigError, apply, read_toml
+
+__all__ = ["ConfigError", "DEFAULT_LISTEN", "DEFAULT_PORT", "ServerConfig"]
+
 DEFAULT_LISTEN = "127.0.0.1:8080"
 DEFAULT_PORT = 8080
-
-
-class ConfigError(ValueError):
-    """A configuration that cannot work; the message names the key."""
 
 
 @dataclass
@@ -73,51 +72,32 @@ class ServerConfig:
 
     @classmethod
     def from_toml(cls, path: str | Path, **overrides: Any) -> "ServerConfig":
-        try:
-            raw = tomllib.loads(Path(path).read_text())
-        except (OSError, tomllib.TOMLDecodeError) as ex:
-            raise ConfigError(f"cannot read config {path}: {ex}") from None
-        return cls.from_dict(raw, **overrides)
+        return cls.from_dict(read_toml(path), **overrides)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], **overrides: Any) -> "ServerConfig":
-        known = {f.name for f in fields(cls)}
-        for key in raw:
-            if key not in known:
-                raise ConfigError(f"unknown config key '{key}'; known are: {', '.join(sorted(known))}")
-        values = {**raw, **{k: v for k, v in overrides.items() if v is not None}}
-        cfg = cls(**values)
+        """The file's settings, then the command line's (None: not given); every value type-checked."""
+        cfg = apply(apply(cls(), raw), {k: v for k, v in overrides.items() if v is not None})
         cfg.check()
         return cfg
 
     def check(self) -> None:
-        if self.data_dir is not None:
-            self.data_dir = Path(self.data_dir)
-        if not isinstance(self.threads, int) or self.threads < 1:
+        if self.threads < 1:
             raise ConfigError("threads must be a positive integer")
-        if not isinstance(self.job_types_dirs, list):
-            raise ConfigError("job_types_dirs must be a list of directories")
         for key in ("max_upload_bytes", "project_quota_bytes", "max_pending_upload_bytes", "min_free_bytes",
                     "login_token_days"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ConfigError(f"{key} must be a number of 0 or more")
-        for key in ("blob_grace_hours", "login_window_seconds"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ConfigError(f"{key} must be a positive number")
-        for key in ("login_failures_per_user", "login_failures_per_address"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{key} must be a positive integer")
-        if isinstance(self.task_log_max_bytes, bool) or not isinstance(self.task_log_max_bytes, int) or \
-                self.task_log_max_bytes < 1024:
-            raise ConfigError("task_log_max_bytes must be an integer of at least 1024")
+            if getattr(self, key) < 0:
+                raise ConfigError(f"{key} may not be negative")
+        for key in ("blob_grace_hours", "login_window_seconds", "login_failures_per_user",
+                    "login_failures_per_address"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"{key} must be positive")
+        if self.task_log_max_bytes < 1024:
+            raise ConfigError("task_log_max_bytes must be at least 1024")
         for key in ("trusted_proxies", "allowed_executables", "allowed_command_arguments"):
-            value = getattr(self, key)
-            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-                raise ConfigError(f"{key} must be a list of non-empty strings")
+            if not all(getattr(self, key)):
+                raise ConfigError(f"{key} may not hold empty strings")
         if self.max_frames < 1:
             raise ConfigError("max_frames must be at least 1")
-        if not isinstance(self.web_session_hours, (int, float)) or self.web_session_hours <= 0:
+        if self.web_session_hours <= 0:
             raise ConfigError("web_session_hours must be a positive number")

@@ -25,8 +25,7 @@ import peewee
 from peewee import (BigIntegerField, BooleanField, CharField, DateTimeField, FloatField, ForeignKeyField,
                     IntegerField, Model, TextField)
 
-from backend.db import is_sqlite
-from backend.web import dumps
+from backend.db import JSONField, is_sqlite
 
 log = logging.getLogger(__name__)
 
@@ -48,16 +47,6 @@ def time_ordered_id() -> str:
 
 def task_id(job_id: str, index: int) -> str:
     return f"{job_id}-{index:06d}"
-
-
-class JSONField(TextField):
-    """JSON text; None stays NULL. Never stores NaN or Infinity (they become null): the text must stay JSON."""
-
-    def db_value(self, value):
-        return None if value is None else dumps(value, separators=(",", ":"))
-
-    def python_value(self, value):
-        return None if value is None else json.loads(value)
 
 
 class BaseModel(Model):
@@ -85,7 +74,6 @@ class ApiToken(BaseModel):
     secret_hash = CharField(max_length=64)
     label = CharField(max_length=100, default="")
     created = DateTimeField(default=utcnow)
-    last_used = DateTimeField(null=True)
     expires = DateTimeField(null=True)  # None: until revoked
 
 

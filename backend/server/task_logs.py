@@ -18,7 +18,9 @@ import zlib
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from .storage import FileStore, TooLarge
+from shared.checksums import TooLarge
+
+from .storage import FileStore
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,9 @@ import secrets
 import pytest
 import requests
 
-from security_helpers import MATRIX_COUNTS, ManagerWorker, build_farm, start_manager, start_server
+from tests.integration.manager.conftest import manager_factory  # noqa: F401 (a fixture)
+from tests.integration.manager.manager_helpers import Worker
+from tests.security.security_helpers import MATRIX_COUNTS, build_farm, start_server
 from tests.unit.server.server_testdb import DB_KINDS, server_database
 
 
@@ -43,35 +45,19 @@ def server_factory(tmp_path):
 
 
 @pytest.fixture
-def manager_factory(tmp_path):
-    started = []
-
-    def start(sub="m", **config):
-        path = tmp_path / sub
-        path.mkdir()
-        m = start_manager(path, **config)
-        started.append(m)
-        return m
-
-    yield start
-    for m in started:
-        m.stop()
-
-
-@pytest.fixture
 def manager(manager_factory):
     """A Manager with an admin token; workers w1 (holding task 'job1-000000' of job 'job1') and w2."""
     token = secrets.token_hex(16)
     m = manager_factory(admin_token=token)
-    m.admin = requests.Session()
-    m.admin.headers["Authorization"] = f"Bearer {token}"
     m.admin_token = token
     task = {"_id": "job1-000000", "job": "job1", "name": "task one", "status": "queued", "task_type": "sleep",
             "priority": 50, "job_priority": 50, "parents": [], "job_files_mode": "upload",
             "commands": [{"name": "sleep", "settings": {"time_in_seconds": 0}}]}
-    r = m.admin.post(m.url + "/api/admin/local-tasks", json={"tasks": [task]}, timeout=10)
+    r = requests.post(m.url + "/api/admin/local-tasks", json={"tasks": [task]}, timeout=10,
+                      headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200, r.text
-    m.w1, m.w2 = ManagerWorker(m.url, "w1"), ManagerWorker(m.url, "w2")
+    m.w1 = Worker(m.url, nickname="w1").register().sign_on()
+    m.w2 = Worker(m.url, nickname="w2").register().sign_on()
     got = m.w1.session.post(m.url + "/task", timeout=10)
     assert got.status_code == 200 and got.json()["_id"] == "job1-000000", got.text
     m.task_id, m.job_id = "job1-000000", "job1"

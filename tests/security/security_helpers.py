@@ -6,47 +6,20 @@ from __future__ import annotations
 import gzip
 import hashlib
 import re
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
-
-import peewee
-import requests
 
 from backend.db import open_database
 from backend.server import admin
 from backend.server.app import context_of, make_app
 from backend.server.config import ServerConfig
 from shared.serving import ServiceThread
+from tests.integration.server.server_it_helpers import Client
 
 ANN_PW, BOB_PW, BOSS_PW = "ann-secret-pw", "bob-secret-pw", "boss-secret-pw"
 TASK_TYPES = ["sleep", "blender-render", "file-management", "video-encoding", "debug"]
 MATRIX_COUNTS: dict[str, dict[str, int]] = {}
 """service -> counts of its auth matrix, printed in the terminal summary (conftest.py)."""
-
-
-class Client:
-    """requests with a base URL and, optionally, a bearer token."""
-
-    def __init__(self, base: str, token: str | None = None):
-        self.base, self.token = base, token
-        self.session = requests.Session()
-        if token:
-            self.session.headers["Authorization"] = f"Bearer {token}"
-
-    def request(self, method: str, path: str, **kw) -> requests.Response:
-        kw.setdefault("timeout", 30)
-        return self.session.request(method, self.base + path, **kw)
-
-    def get(self, path, **kw):
-        return self.request("GET", path, **kw)
-
-    def post(self, path, **kw):
-        return self.request("POST", path, **kw)
-
-    def put(self, path, **kw):
-        return self.request("PUT", path, **kw)
 
 
 class CookieClient(Client):
@@ -163,37 +136,13 @@ def build_farm(service: ServiceThread, app, db, kind: str = "sqlite") -> Farm:
     return farm
 
 
-class ManagerWorker:
-    """A worker speaking the Flamenco 2 protocol with HTTP Basic credentials."""
-
-    def __init__(self, url: str, nickname: str):
-        self.url, self.secret = url, secrets.token_hex(32)
-        self.session = requests.Session()
-        r = self.session.post(url + "/register-worker", json={
-            "secret": self.secret, "platform": "linux", "supported_task_types": ["sleep", "blender-render"],
-            "nickname": nickname}, timeout=10)
-        assert r.status_code == 200, r.text
-        self.id = r.json()["_id"]
-        self.session.auth = (self.id, self.secret)
-        assert self.session.post(url + "/sign-on", json={"supported_task_types": ["sleep", "blender-render"],
-                                                         "nickname": nickname}, timeout=10).status_code == 204
+def operations(doc: dict):
+    """(METHOD, rule, operation) of an OpenAPI document."""
+    for rule, ops in doc["paths"].items():
+        for method, op in ops.items():
+            yield method.upper(), rule, op
 
 
-def start_manager(path, **config):
-    """A real Manager (make_app on cheroot, SQLite in `path`), as tests/integration/manager does."""
-    from backend.db import SQLITE_PRAGMAS
-    from backend.manager import config as config_mod
-    from backend.manager.app import ManagerCore, make_app
-    from shared.serving import ServiceThread
-
-    cfg = config_mod.ManagerConfig(data_dir=path / "manager", manager_url="http://manager.test")
-    for key, value in config.items():
-        setattr(cfg, key, value)
-    cfg.validate()
-    cfg.data_dir.mkdir(parents=True, exist_ok=True)
-    db = peewee.SqliteDatabase(str(cfg.data_dir / "manager.sqlite"), pragmas=dict(SQLITE_PRAGMAS),
-                               check_same_thread=False, timeout=10)
-    core = ManagerCore(cfg, db)
-    service = ServiceThread(make_app(cfg, db, core), "127.0.0.1", 0, threads=16, name="security-manager").start()
-    return SimpleNamespace(url=service.url, core=core, service=service, config=cfg,
-                           stop=lambda: (core.stop_loops(), service.stop()))
+def fill(rule: str, values: dict[str, str]) -> str:
+    """'/api/jobs/{job_id}' with the values of its parameters."""
+    return re.sub(r"\{([^}]+)\}", lambda m: values[m.group(1)], rule)

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import pytest
 import requests
 
-from security_helpers import ANN_PW, BOB_PW, MATRIX_COUNTS, CookieClient, sha
+from tests.security.security_helpers import (ANN_PW, BOB_PW, MATRIX_COUNTS, CookieClient, fill, operations,
+                                             sha)
 
 WRONG_TOKEN = "0123456789abcdef.not-a-secret"
 
@@ -27,16 +28,6 @@ class Case:
     rule: str  # as in the document
     kind: str
     expect: frozenset[int]
-
-
-def operations(doc: dict):
-    for rule, ops in doc["paths"].items():
-        for method, op in ops.items():
-            yield method.upper(), rule, op
-
-
-def fill(rule: str, values: dict[str, str]) -> str:
-    return re.sub(r"\{([^}]+)\}", lambda m: values[m.group(1)], rule)
 
 
 # --- the Server -----------------------------------------------------------------------------------

@@ -9,8 +9,7 @@ import socket
 import pytest
 import requests
 
-from security_helpers import ANN_PW, CookieClient, sha
-from test_auth_matrix import fill, operations
+from tests.security.security_helpers import ANN_PW, CookieClient, fill, operations, sha
 
 DEEP = b"[" * 5000 + b"]" * 5000
 

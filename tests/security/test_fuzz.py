@@ -16,6 +16,8 @@ import time
 import pytest
 import requests
 
+from tests.security.security_helpers import MATRIX_COUNTS
+
 EXAMPLES = int(os.environ.get("FLAMENCO_FUZZ_EXAMPLES", "25"))
 SEED = int(os.environ.get("FLAMENCO_FUZZ_SEED", "12"))
 BUDGET_SECONDS = float(os.environ.get("FLAMENCO_FUZZ_SECONDS", "50"))
@@ -72,7 +74,6 @@ def fuzz(base_url: str, doc: dict, credentials, resources: dict[str, str]) -> di
 
 
 def test_fuzz_the_server(farm):
-    from security_helpers import MATRIX_COUNTS
     doc = requests.get(farm.url + "/api/openapi.json", timeout=10).json()
     m1, m1_token = farm.managers["m1"]
 
@@ -89,7 +90,6 @@ def test_fuzz_the_server(farm):
 
 
 def test_fuzz_the_manager(manager):
-    from security_helpers import MATRIX_COUNTS
     doc = requests.get(manager.url + "/api/openapi.json", timeout=10).json()
 
     def credentials(operation):

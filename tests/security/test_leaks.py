@@ -8,7 +8,7 @@ import subprocess
 import pytest
 import requests
 
-from security_helpers import sha
+from tests.security.security_helpers import sha
 
 # --- 1: outputs only for a task the uploader holds ------------------------------------------------
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from security_helpers import TASK_TYPES, sha
+from tests.security.security_helpers import TASK_TYPES, sha
 
 MB = "x" * (1024 * 1024)
 
@@ -85,9 +85,6 @@ def test_the_manager_refuses_megabyte_nicknames(manager):
     assert r.status_code == 400
 
 
-@pytest.mark.xfail(strict=True, reason="9, Manager half: the Manager checks output paths with its own "
-                                       "check_relpath (job_files.py), not shared.relpaths: a 300-byte file name "
-                                       "is a 500 (unlinked) or a 204 the Server then refuses (linked)")
 def test_the_manager_refuses_output_paths_the_server_refuses(manager):
     data = b"frame"
     r = manager.w1.session.put(f"{manager.url}/jobs/{manager.job_id}/outputs/{'n' * 300}.png",

@@ -14,7 +14,7 @@ import psutil
 import pytest
 import requests
 
-from security_helpers import Client, build_farm, sha
+from tests.security.security_helpers import Client, build_farm, sha
 from tests.conftest import missing
 
 
@@ -112,7 +112,7 @@ def small_disk(tmp_path):
         subprocess.run(["umount", "-l", str(mount)], capture_output=True)
 
 
-def fill(path, leave: int = 0) -> None:
+def fill_disk(path, leave: int = 0) -> None:
     """Fill the file system of `path` until `leave` bytes are free (or none)."""
     with open(path / "filler", "wb") as f:
         try:
@@ -134,7 +134,7 @@ def test_a_full_disk_is_503_and_reads_keep_working(small_disk, server_factory):
     with ServiceThread(app, threads=8) as service:
         farm = build_farm(service, app, db)
         ann = farm.client("ann")
-        fill(small_disk)
+        fill_disk(small_disk)
         data = os.urandom(256 * 1024)
         r = ann.put(f"/api/files/{sha(data)}", data=data)
         assert r.status_code == 503 and int(r.headers["Retry-After"]) > 0 and r.json()["code"] == "disk_full", r.text
@@ -203,8 +203,9 @@ def test_a_task_log_is_capped_and_never_held_whole(server_factory):
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     try:
-        r = farm.manager("m1").post(farm.mpath("m1", f"tasks/{farm.ids['film_task']}/log"), data=bomb,
-                                    headers={"Content-Type": "application/gzip"}, timeout=300)
+        r = requests.post(farm.url + farm.mpath("m1", f"tasks/{farm.ids['film_task']}/log"), data=bomb,
+                          headers={"Content-Type": "application/gzip",
+                                   "Authorization": f"Bearer {farm.managers['m1'][1]}"}, timeout=300)
         assert r.status_code == 204, r.text
         got = b""
         with requests.get(farm.url + f"/api/tasks/{farm.ids['film_task']}/log", stream=True, timeout=120,

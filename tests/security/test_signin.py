@@ -7,7 +7,7 @@ import datetime as dt
 
 import requests
 
-from security_helpers import ANN_PW, BOB_PW, Client, CookieClient
+from tests.security.security_helpers import ANN_PW, BOB_PW, Client, CookieClient
 
 
 def login(farm, name: str, password: str, **headers) -> requests.Response:

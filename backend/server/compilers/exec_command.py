@@ -14,6 +14,7 @@ from .base import CompileContext, JobType, Setting, SettingError, TaskSpec, comm
 class ExecCommand(JobType):
     label = "Execute command"
     description = "Runs one command line on a worker (task type 'debug'); admins only."
+    artist_visible = False
     admin_only = True
     settings_schema = [
         Setting("cmd", "string", required=True, label="Command",

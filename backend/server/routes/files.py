@@ -8,13 +8,13 @@ from urllib.parse import quote
 import bottle
 
 from backend.web import ApiError, bad_request, not_found, read_object, request_body
+from shared.checksums import is_sha256
 
 from .. import blobs
 from .. import jobs as job_service
 from ..admin import visible_project_ids
 from ..database import write
 from ..models import Blob, JobFile, JobOutput
-from ..storage import is_sha256
 from ..views import iso
 from .common import check_free_space
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import bottle
 
-from backend.web import dumps
+from shared.json_text import dumps
 
 WEB_DIR = Path(__file__).resolve().parent
 TEMPLATE_DIR = WEB_DIR / "templates"

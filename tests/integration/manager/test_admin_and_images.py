@@ -9,8 +9,8 @@ import time
 import pytest
 import requests
 
-from backend.manager.openapi import bottle_rule_to_path
-from manager_helpers import Worker, task_doc
+from backend.routes import openapi_path
+from tests.integration.manager.manager_helpers import Worker, task_doc
 
 
 def test_openapi_describes_every_route(manager):
@@ -18,12 +18,12 @@ def test_openapi_describes_every_route(manager):
     assert doc["openapi"].startswith("3.")
     missing = []
     for route in manager.app.routes:
-        path = bottle_rule_to_path(route.rule)
+        path = openapi_path(route.rule)
         if route.method.lower() not in doc["paths"].get(path, {}):
             missing.append(f"{route.method} {path}")
     assert not missing, f"routes missing from the OpenAPI document: {missing}"
     described = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
-    served = {(r.method, bottle_rule_to_path(r.rule)) for r in manager.app.routes}
+    served = {(r.method, openapi_path(r.rule)) for r in manager.app.routes}
     assert described == served, "and nothing described that is not served"
     assert requests.get(manager.url + "/openapi.json", timeout=5).json() == doc
 
@@ -76,7 +76,7 @@ def test_variables_expanded_for_the_workers_platform(manager_factory):
     assert settings == {"blender_cmd": "C:/Program Files/Blender Foundation/Blender/blender.exe --factory-startup",
                         "filepath": "{job_files}/scene.blend", "render_output": "R:/shot/######",
                         "out": "{job_output}/x", "list": ["ffmpeg"]}
-    stored = m.core.store.m.Task.get_by_id("t").commands[0]["settings"]
+    stored = m.core.db.m.Task.get_by_id("t").commands[0]["settings"]
     assert stored["blender_cmd"] == "{blender} --factory-startup", "stored unexpanded"
 
 

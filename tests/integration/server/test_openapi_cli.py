@@ -14,15 +14,15 @@ from pathlib import Path
 import requests
 
 from backend.server.cli import main as cli_main
-from backend.server.openapi import openapi_path
+from backend.routes import openapi_path
 
 ROOT = Path(__file__).resolve().parents[3]
 PAGE_ROUTES = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout"), ("GET", "/"), ("GET", "/jobs/<job_id>"),
                ("GET", "/workers"), ("GET", "/managers"), ("GET", "/static/<path:path>")}
 
 
-def test_every_route_is_in_the_openapi_document(farm, server):
-    doc = farm.anon.get("/api/openapi.json").json()
+def test_every_route_is_in_the_openapi_document(studio, server):
+    doc = studio.anon.get("/api/openapi.json").json()
     assert doc["openapi"].startswith("3.")
     missing = []
     pages = set(server.app.config["flamenco.routes"].pages)

@@ -3,7 +3,8 @@
 import sys
 import time
 
-from worker_it_helpers import task_doc, wait_for
+from backend.manager.state_machine import Report
+from tests.integration.worker.worker_it_helpers import Manager, WorkerThread, task_doc, wait_for, worker_config
 
 
 def echo_sleep(message="hello from the worker", seconds=0.2):
@@ -74,9 +75,9 @@ def test_cancel_requested_task_is_stopped_via_may_i_run(manager, start_worker):
     manager.add_tasks(task_doc("t1", echo_sleep(seconds=60)))
     wait_for(lambda: manager.task("t1")["status"] == "active", what="task active")
     core = manager.core
-    with core.store.write():
-        task = core.store.m.Task.get_by_id("t1")
-        assert core.state.change_status(task, "cancel-requested", reason="test cancels it")
+    with core.db.write():
+        task = core.db.m.Task.get_by_id("t1")
+        assert core.state.change_status(task, "cancel-requested", Report("test cancels it"))
     started = time.monotonic()
     wait_for(lambda: "task-returned" in wt.kinds(), timeout=10, what="task returned")
     assert time.monotonic() - started < 3
@@ -127,8 +128,6 @@ def test_failed_pre_task_check_puts_the_worker_in_error(manager, start_worker, t
 
 
 def test_registration_secret(tmp_path):
-    from worker_it_helpers import Manager, WorkerThread, worker_config
-
     manager = Manager(tmp_path / "m", registration_secret="s3cret-for-workers").start()
     try:
         good = WorkerThread(worker_config(tmp_path, manager.url, "good", registration_secret="s3cret-for-workers")).start()

@@ -7,7 +7,7 @@ cache (as a linked Manager does once it fetched them) and keeps uploaded outputs
 import hashlib
 import json
 
-from worker_it_helpers import task_doc, wait_for
+from tests.integration.worker.worker_it_helpers import task_doc, wait_for
 
 
 def seed_job_files(manager, job, files: dict[str, bytes]) -> dict:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 import time
 
-import peewee
 import pytest
+
+import peewee
 
 from backend.db import SQLITE_PRAGMAS
 from backend.manager.app import ManagerCore
@@ -15,22 +16,14 @@ from backend.manager.ingest import ingest_tasks
 from shared import documents
 
 
-@pytest.fixture
-def core(tmp_path):
-    cfg = ManagerConfig(data_dir=tmp_path)
-    db = peewee.SqliteDatabase(str(tmp_path / "m.sqlite"), pragmas=SQLITE_PRAGMAS, check_same_thread=False)
-    c = ManagerCore(cfg, db)
-    yield c
-    c.stop_loops()
-
 
 def setting(core, key):
-    core.store.ensure_connected()
-    return core.store.get_setting(key)
+    core.db.ensure_connected()
+    return core.db.get_setting(key)
 
 
 def test_requests_in_one_batch_commit_together_and_a_failing_one_leaves_nothing(core):
-    store = core.store
+    store = core.db.store
 
     def write(key, fail=False):
         store.set_setting(key, "x")
@@ -46,7 +39,7 @@ def test_requests_in_one_batch_commit_together_and_a_failing_one_leaves_nothing(
         running.set()
         release.wait(5)
 
-    blocker = threading.Thread(target=lambda: core.db_thread.call(block))
+    blocker = threading.Thread(target=lambda: core.db.db_thread.call(block))
     blocker.start()  # the database thread is busy with it while the three requests queue up
     assert running.wait(5)
     threads = [threading.Thread(target=lambda k=k, f=f: results.__setitem__(k, _call(core, write, k, f)))
@@ -54,7 +47,7 @@ def test_requests_in_one_batch_commit_together_and_a_failing_one_leaves_nothing(
     for t in threads:
         t.start()
     deadline = time.monotonic() + 2
-    while len(core.db_thread._queue) < 3 and time.monotonic() < deadline:
+    while len(core.db.db_thread._queue) < 3 and time.monotonic() < deadline:
         time.sleep(0.005)
     release.set()
     for t in [blocker, *threads]:
@@ -63,18 +56,18 @@ def test_requests_in_one_batch_commit_together_and_a_failing_one_leaves_nothing(
     assert isinstance(results["b"], ValueError)
     assert (setting(core, "a"), setting(core, "b"), setting(core, "c")) == ("x", None, "x")
     assert sorted(done) == ["a", "c"]  # callbacks of the failed request are dropped
-    assert core.db_thread.batches == 2 and core.db_thread.jobs == 4
+    assert core.db.db_thread.batches == 2 and core.db.db_thread.jobs == 4
 
 
 def _call(core, fn, *args):
     try:
-        return core.db_thread.call(fn, *args)
+        return core.db.db_thread.call(fn, *args)
     except Exception as ex:  # noqa: BLE001
         return ex
 
 
 def test_after_commit_runs_after_the_commit_and_not_after_a_rollback(core):
-    store, seen = core.store, []
+    store, seen = core.db.store, []
     with store.write():
         store.set_setting("k", "1")
         store.after_commit(lambda: seen.append(setting_elsewhere(core, "k")))
@@ -101,11 +94,11 @@ def test_scheduler_gives_nothing_to_a_worker_that_signed_off_meanwhile(core):
                                        nickname="w")
     stale = core.workers.register(reg)  # the worker as a held long-poll last read it: awake
     core.workers.sign_off(core.workers.get(stale.id))
-    ingest_tasks(core.store, core.state, [documents.Task.from_dict(
+    ingest_tasks(core.db, core.state, [documents.Task.from_dict(
         {"_id": "t1", "job": "j", "name": "t1", "status": "queued", "task_type": "sleep", "commands": []})],
         local=True)
     assert core.scheduler.claim(stale) is None
-    assert core.store.m.Task.get_by_id("t1").status == "queued"
+    assert core.db.m.Task.get_by_id("t1").status == "queued"
     assert core.workers.get(stale.id).status == "offline"
 
 
@@ -120,22 +113,20 @@ def _basic(worker_id, secret="s" * 64):
     return "Basic " + base64.b64encode(f"{worker_id}:{secret}".encode()).decode()
 
 
-def test_a_polling_worker_is_seen_although_last_seen_is_written_only_by_the_timeout_checker(tmp_path):
-    cfg = ManagerConfig(data_dir=tmp_path)
-    db = peewee.SqliteDatabase(str(tmp_path / "m.sqlite"), pragmas=SQLITE_PRAGMAS, check_same_thread=False)
+def test_a_polling_worker_is_seen_although_last_seen_is_written_only_by_the_timeout_checker(make_core):
     t0 = 1_700_000_000.0
-    core = ManagerCore(cfg, db, started_at=t0 - 1000)
+    core = make_core(started_at=t0 - 1000)
     w = _register(core, now=t0)
     core.workers.authenticate(_basic(w.id), now=t0 + 100)  # a poll: noted in memory, no write
-    assert core.store.m.Worker.get_by_id(w.id).last_seen == t0
+    assert core.db.m.Worker.get_by_id(w.id).last_seen == t0
     assert core.workers.info(core.workers.get(w.id))["last_seen"].startswith("2023-11-14T22:15")  # t0 + 100
     assert core.timeouts.tick(t0 + 150) == {"tasks": [], "workers": []}  # 50 s since the poll, not 150
-    assert core.store.m.Worker.get_by_id(w.id).last_seen == t0 + 100
+    assert core.db.m.Worker.get_by_id(w.id).last_seen == t0 + 100
     assert core.timeouts.tick(t0 + 100 + 121)["workers"] == [w.id]
 
 
 def test_verified_credentials_are_forgotten_with_the_worker_and_on_sign_on(core):
-    from backend.manager.worker_auth import AuthError
+    from backend.errors import ApiError as AuthError  # 401
     w = _register(core, "first")
     header = _basic(w.id)
     assert core.workers.authenticate_known(header).identifier == f"{w.id} (first)"
@@ -150,25 +141,25 @@ def test_verified_credentials_are_forgotten_with_the_worker_and_on_sign_on(core)
 
 
 def test_after_the_database_thread_stopped_requests_run_on_their_own_thread(core):
-    assert core.db_thread.call(lambda: threading.current_thread().name) == "manager-db"
-    core.db_thread.stop()
-    assert core.db_thread.call(lambda: threading.current_thread().name) == threading.current_thread().name
+    assert core.db.db_thread.call(lambda: threading.current_thread().name) == "manager-db"
+    core.db.db_thread.stop()
+    assert core.db.db_thread.call(lambda: threading.current_thread().name) == threading.current_thread().name
 
 
 def test_a_transaction_that_could_not_begin_leaves_after_commit_working(tmp_path):
     import sqlite3
     pragmas = dict(SQLITE_PRAGMAS, busy_timeout=100)
     db = peewee.SqliteDatabase(str(tmp_path / "m.sqlite"), pragmas=pragmas, check_same_thread=False, timeout=0.1)
-    c = ManagerCore(ManagerConfig(data_dir=tmp_path), db)
+    c = ManagerCore(ManagerConfig(data_dir=tmp_path), db)  # a short busy timeout: its own database
     other = sqlite3.connect(str(tmp_path / "m.sqlite"), isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
     with pytest.raises(peewee.OperationalError):
-        with c.store.write():
+        with c.db.store.write():
             pass
     other.execute("COMMIT")
     ran = []
-    c.store.after_commit(lambda: ran.append(1))  # outside a transaction: at once
-    assert ran == [1] and not c.store.in_write()
-    with c.store.write():
-        c.store.set_setting("k", "v")
+    c.db.store.after_commit(lambda: ran.append(1))  # outside a transaction: at once
+    assert ran == [1] and not c.db.store.in_write()
+    with c.db.store.write():
+        c.db.store.set_setting("k", "v")
     assert setting(c, "k") == "v"

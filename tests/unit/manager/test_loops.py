@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import peewee
 import pytest
 
-from backend.db import SQLITE_PRAGMAS
-from backend.manager.app import ManagerCore
-from backend.manager.config import ManagerConfig
 from backend.manager.ingest import ingest_tasks
 from shared import documents
 
@@ -17,10 +13,8 @@ T0 = 1_700_000_000.0
 
 
 @pytest.fixture
-def core(tmp_path):
-    cfg = ManagerConfig(data_dir=tmp_path)
-    db = peewee.SqliteDatabase(str(tmp_path / "m.sqlite"), pragmas=SQLITE_PRAGMAS, check_same_thread=False)
-    return ManagerCore(cfg, db, started_at=T0)
+def core(make_core):
+    return make_core(started_at=T0)
 
 
 def register(core, name, now=T0, types=("sleep",)):
@@ -32,15 +26,15 @@ def register(core, name, now=T0, types=("sleep",)):
 def add(core, *ids):
     docs = [documents.Task.from_dict({"_id": i, "job": "j", "name": i, "status": "queued", "task_type": "sleep",
                                       "commands": []}) for i in ids]
-    ingest_tasks(core.store, core.state, docs, local=True, now=T0)
+    ingest_tasks(core.db, core.state, docs, local=True, now=T0)
 
 
 def status(core, task_id):
-    return core.store.m.Task.get_by_id(task_id).status
+    return core.db.m.Task.get_by_id(task_id).status
 
 
 def worker(core, wid):
-    return core.store.m.Worker.get_by_id(wid)
+    return core.db.m.Worker.get_by_id(wid)
 
 
 def test_worker_timeout_requeues_its_task_without_blame(core):
@@ -51,7 +45,7 @@ def test_worker_timeout_requeues_its_task_without_blame(core):
     out = core.timeouts.tick(T0 + 10 + 121)
     assert out == {"tasks": [], "workers": [w.id]}
     assert worker(core, w.id).status == "timeout" and worker(core, w.id).current_task is None
-    t = core.store.m.Task.get_by_id("t1")
+    t = core.db.m.Task.get_by_id("t1")
     assert t.status == "claimed-by-manager" and t.failed_by_workers == []
 
 
@@ -61,24 +55,22 @@ def test_task_timeout_fails_on_that_worker_and_runs_elsewhere(core):
     core.scheduler.claim(w1, now=T0)
     # w1 keeps contacting the Manager but never pings the task.
     for minute in range(1, 11):
-        core.store.m.Worker.update(last_seen=T0 + minute * 60).execute()
+        core.db.m.Worker.update(last_seen=T0 + minute * 60).execute()
         core.timeouts.tick(T0 + minute * 60)
     out = core.timeouts.tick(T0 + 601)
     assert out["tasks"] == ["t1"]
-    t = core.store.m.Task.get_by_id("t1")
+    t = core.db.m.Task.get_by_id("t1")
     assert t.status == "soft-failed" and [f["id"] for f in t.failed_by_workers] == [w1.id]
     assert worker(core, w1.id).status == "timeout"
     assert core.scheduler.claim(worker(core, w1.id), now=T0 + 602) is None
     assert core.scheduler.claim(w2, now=T0 + 602).id == "t1"
 
 
-def test_no_timeouts_right_after_manager_start(tmp_path):
-    cfg = ManagerConfig(data_dir=tmp_path)
-    db = peewee.SqliteDatabase(str(tmp_path / "m.sqlite"), pragmas=SQLITE_PRAGMAS, check_same_thread=False)
-    first = ManagerCore(cfg, db, started_at=T0)
+def test_no_timeouts_right_after_manager_start(make_core):
+    first = make_core(started_at=T0)
     w = register(first, "w1", now=T0)
     # The Manager restarts an hour later: nobody has been seen since, but that is the Manager's doing.
-    again = ManagerCore(cfg, db, started_at=T0 + 3600)
+    again = make_core(started_at=T0 + 3600)
     assert again.timeouts.tick(T0 + 3600 + 60)["workers"] == []
     assert again.timeouts.tick(T0 + 3600 + 121)["workers"] == [w.id]
 
@@ -99,7 +91,7 @@ def test_sleep_schedule_tick(core):
 
 
 def test_sleep_schedule_validation(core):
-    from backend.manager.workers import WorkerError
+    from backend.errors import ApiError as WorkerError
     w = register(core, "w1")
     with pytest.raises(WorkerError, match="unknown day"):
         core.workers.set_sleep_schedule(w.id, True, "monday", "09:00", "18:00")
@@ -109,8 +101,8 @@ def test_sleep_schedule_validation(core):
 
 def test_blocklist_entries_expire(core):
     w = register(core, "w1")
-    core.store.m.Blocklist.create(worker=w.id, job="j", task_type="sleep", created=T0)
+    core.db.m.Blocklist.create(worker=w.id, job="j", task_type="sleep", created=T0)
     core.timeouts.tick(T0 + 6 * 24 * 3600)
-    assert core.store.m.Blocklist.select().count() == 1
+    assert core.db.m.Blocklist.select().count() == 1
     core.timeouts.tick(T0 + 7 * 24 * 3600 + 1)
-    assert core.store.m.Blocklist.select().count() == 0
+    assert core.db.m.Blocklist.select().count() == 0

@@ -1,185 +1,41 @@
-"""The Manager's tables (Peewee on SQLite in WAL mode).
+"""The Manager's database: one SQLite file (WAL), its write lock and transactions,
+and the statement cache of the hot paths.
 
-Tasks are the Manager's copy of what the Server handed it; workers, the
-blocklist and the upstream queue are the Manager's own. JSON columns hold
-lists and documents that are only ever read whole.
+Everything above `persistence/` reaches the database through the named
+operations of tasks.py, workers.py and upstream_queue.py; this module is what
+they share.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
-import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import peewee
 
-from backend.db import SQLITE_PRAGMAS, is_sqlite
+from backend.db import SQLITE_PRAGMAS
+from shared.statuses import TASK_RUNNABLE, TaskStatus as TS
+
+from .models import JSONField, Models, RawJSON
 
 log = logging.getLogger(__name__)
 
 
-class RawJSON(str):
-    """A JSON column's text as read by `Store.instance`, decoded on first access."""
+def sql_in(statuses) -> str:
+    """A set of statuses as an SQL list of literals, in one fixed order.
+
+    The runnable-task index and the queries that must use it spell the set the
+    same way, which is what SQLite needs to match a query to a partial index."""
+    return "(" + ", ".join(f"'{s}'" for s in sorted(statuses)) + ")"
 
 
-class _LazyJSONAccessor(peewee.FieldAccessor):
-    def __get__(self, instance, instance_type=None):
-        if instance is None:
-            return self.field
-        value = instance.__data__.get(self.name)
-        if type(value) is RawJSON:
-            value = instance.__data__[self.name] = json.loads(value)
-        return value
+RUNNABLE_SQL = sql_in(TASK_RUNNABLE)
 
 
-class JSONField(peewee.TextField):
-    accessor_class = _LazyJSONAccessor
-
-    def db_value(self, value):
-        if value is None:
-            return None
-        if type(value) is RawJSON:
-            return str(value)
-        return json.dumps(value, separators=(",", ":"))
-
-    def python_value(self, value):
-        return None if value is None else json.loads(value)
-
-
-class Models:
-    """The model classes bound to one database; several Managers may live in one process."""
-
-    def __init__(self, db: peewee.Database):
-        self.db = db
-
-        class BaseModel(peewee.Model):
-            class Meta:
-                database = db
-                legacy_table_names = False
-
-        class Worker(BaseModel):
-            id = peewee.CharField(primary_key=True)
-            secret_hash = peewee.CharField()
-            nickname = peewee.CharField(default="")
-            platform = peewee.CharField(default="linux")
-            supported_task_types = JSONField(default=list)
-            tags = JSONField(default=list)
-            status = peewee.CharField(default="starting", index=True)
-            status_requested = peewee.CharField(null=True)
-            lazy_status_request = peewee.BooleanField(default=False)
-            current_task = peewee.CharField(null=True)
-            last_seen = peewee.FloatField(default=0)
-            last_activity = peewee.CharField(default="")
-            resources = JSONField(null=True)
-            software = peewee.CharField(default="")
-            address = peewee.CharField(default="")
-            created = peewee.FloatField(default=time.time)
-            # Sleep schedule.
-            sleep_active = peewee.BooleanField(default=False)
-            sleep_days = peewee.CharField(default="")
-            sleep_start = peewee.CharField(default="")
-            sleep_end = peewee.CharField(default="")
-            sleep_next_check = peewee.FloatField(null=True)
-            last_output_produced = peewee.FloatField(default=0)
-
-            @property
-            def identifier(self) -> str:
-                return f"{self.id} ({self.nickname})"
-
-
-        class Task(BaseModel):
-            id = peewee.CharField(primary_key=True)
-            seq = peewee.IntegerField(index=True)
-            job = peewee.CharField(index=True)
-            name = peewee.CharField(default="")
-            status = peewee.CharField()
-            task_type = peewee.CharField()
-            priority = peewee.IntegerField(default=50)
-            job_priority = peewee.IntegerField(default=50)
-            job_type = peewee.CharField(default="")
-            manager = peewee.CharField(default="")
-            project = peewee.CharField(default="")
-            user = peewee.CharField(default="")
-            commands = JSONField(default=list)
-            parents = JSONField(default=list)
-            failed_by_workers = JSONField(default=list)
-            worker = peewee.CharField(null=True, index=True)
-            job_worker_tag = peewee.CharField(null=True)
-            job_memory_mb = peewee.IntegerField(null=True)
-            job_files_mode = peewee.CharField(null=True)
-            etag = peewee.CharField(null=True)
-            server_updated = peewee.CharField(null=True)
-            local = peewee.BooleanField(default=False)
-            """Manager-local (test) tasks are never sent upstream."""
-            last_worker_ping = peewee.FloatField(null=True)
-            activity = peewee.TextField(default="")
-            current_command_idx = peewee.IntegerField(default=0)
-            task_progress_percentage = peewee.FloatField(default=0)
-            command_progress_percentage = peewee.FloatField(default=0)
-            updated = peewee.FloatField(default=time.time)
-
-            class Meta:
-                indexes = ((("status", "job_priority", "priority", "seq"), False),)
-
-
-        class TaskParent(BaseModel):
-            task = peewee.CharField(index=True)
-            parent = peewee.CharField(index=True)
-
-            class Meta:
-                primary_key = peewee.CompositeKey("task", "parent")
-
-
-        class TaskFailure(BaseModel):
-            """One worker failed one task (the queryable form of failed_by_workers)."""
-            task = peewee.CharField()
-            worker = peewee.CharField()
-            job = peewee.CharField()
-            task_type = peewee.CharField()
-            created = peewee.FloatField(default=time.time)
-
-            class Meta:
-                primary_key = peewee.CompositeKey("task", "worker")
-                indexes = ((("worker", "job", "task_type"), False),)
-
-
-        class Blocklist(BaseModel):
-            worker = peewee.CharField()
-            job = peewee.CharField()
-            task_type = peewee.CharField()
-            created = peewee.FloatField(default=time.time)
-
-            class Meta:
-                primary_key = peewee.CompositeKey("worker", "job", "task_type")
-
-
-        class UpstreamItem(BaseModel):
-            """The durable upstream queue: sent in `seq` order, deleted once the Server has it.
-
-            kinds: 'task-update' (payload = UpstreamTaskUpdate), 'log-upload' ({job, task}),
-            'output' ({job, task, relpath, sha256, spool}).
-            """
-            seq = peewee.AutoField()
-            kind = peewee.CharField(index=True)
-            key = peewee.CharField(default="", index=True)
-            payload = JSONField()
-            created = peewee.FloatField(default=time.time)
-            attempts = peewee.IntegerField(default=0)
-
-
-        class Setting(BaseModel):
-            key = peewee.CharField(primary_key=True)
-            value = peewee.TextField()
-
-
-        self.Worker, self.Task, self.TaskParent = Worker, Task, TaskParent
-        self.TaskFailure, self.Blocklist = TaskFailure, Blocklist
-        self.UpstreamItem, self.Setting = UpstreamItem, Setting
-        self.all = [Worker, Task, TaskParent, TaskFailure, Blocklist, UpstreamItem, Setting]
-
-def open_sqlite(path) -> peewee.SqliteDatabase:
+def open_sqlite(path: str | Path) -> peewee.SqliteDatabase:
+    """The Manager's database file, not yet connected; connections are per thread."""
     return peewee.SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS, check_same_thread=False, timeout=10)
 
 
@@ -192,12 +48,13 @@ class Store:
     another process on the same file.
     """
 
-    def __init__(self, db: peewee.Database):
+    def __init__(self, db: peewee.SqliteDatabase):
+        if not isinstance(db, peewee.SqliteDatabase):
+            raise TypeError("the Manager keeps its state in SQLite")
         self.db = db
         self.m = Models(db)
         self.lock = threading.RLock()
         self._local = threading.local()
-        self._begin = "BEGIN IMMEDIATE" if is_sqlite(db) else "BEGIN"
         self._sql_cache: dict = {}
 
     # --- hot paths ----------------------------------------------------------------
@@ -223,6 +80,13 @@ class Store:
                     convert.append((f.name, f.python_value))
             self._sql_cache[key] = (", ".join(f'"{f.column_name}"' for f in fields), convert)
         return self._sql_cache[key]
+
+    def statement(self, key, build) -> str:
+        """A cached statement: `build()` makes it the first time `key` is asked for."""
+        sql = self._sql_cache.get(key)
+        if sql is None:
+            sql = self._sql_cache[key] = build()
+        return sql
 
     def columns_sql(self, model) -> str:
         """The column list that `instance` expects, for SELECT and RETURNING."""
@@ -264,12 +128,27 @@ class Store:
     def create_tables(self) -> None:
         with self.db.connection_context():
             self.db.create_tables(self.m.all, safe=True)
+            # The scheduler walks runnable tasks in dispatch order through this index.
+            if not self._index_matches():
+                self.db.execute_sql("DROP INDEX task_runnable_order")
             self.db.execute_sql(
                 "CREATE INDEX IF NOT EXISTS task_runnable_order ON task (job_priority DESC, priority DESC, seq ASC) "
-                "WHERE status IN ('queued', 'claimed-by-manager', 'soft-failed')")
+                f"WHERE status IN {RUNNABLE_SQL}")
             # A worker's active task, without walking every task it ever ran.
             self.db.execute_sql(
-                "CREATE INDEX IF NOT EXISTS task_active_by_worker ON task (worker, updated) WHERE status = 'active'")
+                "CREATE INDEX IF NOT EXISTS task_active_by_worker ON task (worker, updated) "
+                f"WHERE status = '{TS.ACTIVE}'")
+
+    def _index_matches(self) -> bool:
+        """Whether an existing runnable-task index spells the runnable set as the queries do
+        (a database made before the set was spelled from shared.statuses may not)."""
+        row = self.db.execute_sql("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?",
+                                  ("task_runnable_order",)).fetchone()
+        return row is None or RUNNABLE_SQL in row[0]
+
+    def execute(self, sql: str, params=()):
+        """A statement on this thread's connection (the persistence modules' own SQL)."""
+        return self.db.execute_sql(sql, params)
 
     def ensure_connected(self) -> None:
         """Each server thread keeps its own connection open (Peewee's state is per thread)."""
@@ -294,7 +173,7 @@ class Store:
                     local.depth -= 1
                 return
             db = self.db
-            db.execute_sql(self._begin)
+            db.execute_sql("BEGIN IMMEDIATE")
             pending = local.after_commit = []
             local.depth = 1
             try:
@@ -341,6 +220,8 @@ class Store:
             fn()
         else:
             pending.append(fn)
+
+    # --- settings: small values the Manager keeps between runs -----------------
 
     def get_setting(self, key: str, default: str | None = None) -> str | None:
         self.ensure_connected()

@@ -27,7 +27,7 @@ import logging
 import threading
 import time
 
-from .models import Store
+from .store import Store
 
 log = logging.getLogger(__name__)
 

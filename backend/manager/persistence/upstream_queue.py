@@ -1,0 +1,65 @@
+"""The durable upstream queue: what the Server must learn, in order.
+
+Kinds: 'task-update' (payload: an UpstreamTaskUpdate), 'log-upload' ({job,
+task}: the Server asked for a task's full log), 'output' ({job, task,
+relpath, sha256, spool, size}: a file a worker uploaded in upload mode). An
+item leaves only once the Server acknowledged it.
+"""
+
+from __future__ import annotations
+
+import json
+
+from shared.chunking import chunks
+
+from .store import Store
+
+TASK_UPDATE, LOG_UPLOAD, OUTPUT = "task-update", "log-upload", "output"
+
+_ENQUEUE_SQL = "INSERT INTO upstream_item (kind, key, payload, created, attempts) VALUES (?, ?, ?, ?, 0)"
+
+
+class UpstreamQueue:
+    def __init__(self, store: Store):
+        self.store = store
+        self.U = store.m.UpstreamItem
+
+    def enqueue(self, kind: str, key: str, payload: dict, now: float) -> None:
+        """Append an item (inside a write transaction, with whatever it reports on)."""
+        self.store.execute(_ENQUEUE_SQL, (kind, key, json.dumps(payload, separators=(",", ":")), now))
+
+    def head(self):
+        """The oldest item, or None."""
+        self.store.ensure_connected()
+        return self.U.select().order_by(self.U.seq).first()
+
+    def task_updates_from(self, seq: int, limit: int) -> list:
+        """The run of task updates that starts at `seq` (up to the next item of another kind)."""
+        run = []
+        for row in self.U.select().where(self.U.seq >= seq).order_by(self.U.seq).limit(limit):
+            if row.kind != TASK_UPDATE:
+                break
+            run.append(row)
+        return run
+
+    def remove(self, seqs: list[int]) -> None:
+        """Items the Server has (inside a write transaction)."""
+        for chunk in chunks(seqs):
+            self.U.delete().where(self.U.seq.in_(chunk)).execute()
+
+    def has_task_update(self, task_id: str) -> bool:
+        """Whether an update of this task still waits to be sent."""
+        U = self.U
+        return U.select().where((U.kind == TASK_UPDATE) & (U.key == task_id)).exists()
+
+    def has_output(self, sha256: str, job: str | None = None, relpath: str | None = None) -> bool:
+        """Whether an output with this checksum (for this job and path, when given) still waits."""
+        U = self.U
+        for item in U.select().where((U.kind == OUTPUT) & (U.key == sha256)):
+            if job is None or (item.payload.get("job") == job and item.payload.get("relpath") == relpath):
+                return True
+        return False
+
+    def length(self) -> int:
+        self.store.ensure_connected()
+        return self.U.select().count()
