@@ -10,6 +10,7 @@ the version-mismatch message.
 
 from __future__ import annotations
 
+import functools
 import http.client
 import json
 import logging
@@ -34,6 +35,22 @@ BLOCK_SIZE = 256 * 1024
 ProgressFn = Callable[[int], None]
 """Called with the number of bytes just sent or received."""
 
+
+
+def tls_context() -> ssl.SSLContext:
+    """The certificates HTTPS trusts: the system's (SSL_CERT_FILE / SSL_CERT_DIR honoured), and the
+    bundle in REQUESTS_CA_BUNDLE too, the variable the worker and the Manager (requests) read."""
+    env = os.environ
+    return _tls_context(env.get("REQUESTS_CA_BUNDLE"), env.get("SSL_CERT_FILE"), env.get("SSL_CERT_DIR"))
+
+
+@functools.lru_cache(maxsize=4)
+def _tls_context(bundle: str | None, cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    # Loading the trust store costs milliseconds: once per setting, not once per request.
+    context = ssl.create_default_context()
+    if bundle:
+        context.load_verify_locations(cafile=bundle)
+    return context
 
 class ClientError(Exception):
     """Something went wrong talking to the Server; str() is for the artist."""
@@ -158,7 +175,7 @@ class Client:
             hdrs["Content-Type"] = "application/json"
         req = urllib.request.Request(self._url(path, query), data=data, method=method, headers=hdrs)
         try:
-            return urllib.request.urlopen(req, timeout=timeout or self.timeout)
+            return urllib.request.urlopen(req, timeout=timeout or self.timeout, context=tls_context())
         except urllib.error.HTTPError as ex:
             raise self._http_error(ex) from None
         except Canceled:
@@ -178,7 +195,9 @@ class Client:
         elif isinstance(reason, (socket.timeout, TimeoutError)):
             text = f"Cannot reach {where}: it did not answer within {self.timeout:g} seconds."
         elif isinstance(reason, ssl.SSLError):
-            text = f"Cannot reach {where}: the secure (https) connection failed ({reason})."
+            text = (f"Cannot reach {where}: the secure (https) connection failed ({reason}). If the Server's "
+                    f"certificate comes from your own CA, give it with SSL_CERT_FILE=/path/to/ca.pem "
+                    f"(or REQUESTS_CA_BUNDLE, as for the worker and the Manager).")
         elif isinstance(reason, (ConnectionResetError, http.client.RemoteDisconnected)):
             text = f"The connection to {where} was closed before it answered. Is the URL right?"
         else:

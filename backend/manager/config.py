@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from backend.proxy import parse_networks
 from shared.config import ConfigError, apply, read_toml
 from shared.variables import PLATFORMS, Variables, VariableError, this_platform
 
@@ -122,6 +123,8 @@ class ManagerConfig:
     platform: str = field(default_factory=this_platform)
     registration_secret: str = ""
     admin_token: str = ""
+    trusted_proxies: list[str] = field(default_factory=list)
+    """Reverse proxies (addresses or networks) whose X-Forwarded-For/-Proto/-Host are believed."""
     variables: Variables = field(default_factory=lambda: Variables.from_dict(DEFAULT_VARIABLES))
     timeouts: Timeouts = field(default_factory=Timeouts)
     failures: Failures = field(default_factory=Failures)
@@ -162,6 +165,10 @@ class ManagerConfig:
             raise ConfigError("scheduling.reserved_threads must be below scheduling.http_threads")
         if self.failures.blocklist_threshold < 1 or self.failures.task_fail_after_softfail_count < 1:
             raise ConfigError("failure thresholds must be 1 or more")
+        try:
+            parse_networks(self.trusted_proxies)
+        except ValueError as ex:
+            raise ConfigError(f"manager.trusted_proxies: {ex}") from None
         up = self.upstream
         if any((up.server_url, up.manager_id, up.token)) and not up.linked:
             raise ConfigError("linking needs all of server_url, manager_id and token")
@@ -173,7 +180,8 @@ class ManagerConfig:
 
 
 _SECTIONS = ("timeouts", "failures", "scheduling", "upstream", "logs", "latest_image")
-_MANAGER_KEYS = ("data_dir", "listen", "manager_url", "platform", "registration_secret", "admin_token")
+_MANAGER_KEYS = ("data_dir", "listen", "manager_url", "platform", "registration_secret", "admin_token",
+                 "trusted_proxies")
 """The settings of the [manager] table: ManagerConfig's own fields."""
 
 

@@ -16,11 +16,11 @@
     manager_online_seconds = 120
     applied_update_retention_days = 14
     web_session_hours = 168         # how long a sign-in on the web pages lasts
+    trusted_proxies = ["127.0.0.1"] # reverse proxies whose X-Forwarded-For/-Proto/-Host are believed
     login_token_days = 90           # API tokens from POST /api/auth/login expire; 0: never
     login_failures_per_user = 10    # wrong passwords per user name within login_window_seconds ...
     login_failures_per_address = 30 # ... and per client address; then 429 with Retry-After
     login_window_seconds = 300
-    trusted_proxies = ["127.0.0.1", "::1"]  # X-Forwarded-For is believed only from these addresses
     allowed_executables = ["blender", "ffmpeg"]  # blender_cmd / ffmpeg_cmd: '{variable}' or one of these,
     allowed_command_arguments = ["--factory-startup", "-noaudio"]  # ... followed only by these
 """
@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from backend.proxy import parse_networks
 from shared.config import ConfigError, apply, read_toml
 
 __all__ = ["ConfigError", "DEFAULT_LISTEN", "DEFAULT_PORT", "ServerConfig"]
@@ -56,11 +57,11 @@ class ServerConfig:
     manager_online_seconds: float = 120.0
     applied_update_retention_days: float = 14.0
     web_session_hours: float = 168.0
+    trusted_proxies: list[str] = field(default_factory=list)
     login_token_days: float = 90.0
     login_failures_per_user: int = 10
     login_failures_per_address: int = 30
     login_window_seconds: float = 300.0
-    trusted_proxies: list[str] = field(default_factory=lambda: ["127.0.0.1", "::1"])
     allowed_executables: list[str] = field(default_factory=lambda: ["blender", "ffmpeg"])
     allowed_command_arguments: list[str] = field(default_factory=lambda: ["--factory-startup", "-noaudio"])
 
@@ -94,10 +95,14 @@ class ServerConfig:
                 raise ConfigError(f"{key} must be positive")
         if self.task_log_max_bytes < 1024:
             raise ConfigError("task_log_max_bytes must be at least 1024")
-        for key in ("trusted_proxies", "allowed_executables", "allowed_command_arguments"):
+        for key in ("allowed_executables", "allowed_command_arguments"):
             if not all(getattr(self, key)):
                 raise ConfigError(f"{key} may not hold empty strings")
         if self.max_frames < 1:
             raise ConfigError("max_frames must be at least 1")
         if self.web_session_hours <= 0:
             raise ConfigError("web_session_hours must be a positive number")
+        try:
+            parse_networks(self.trusted_proxies)
+        except ValueError as ex:
+            raise ConfigError(f"trusted_proxies: {ex}") from None

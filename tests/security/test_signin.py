@@ -7,7 +7,7 @@ import datetime as dt
 
 import requests
 
-from tests.security.security_helpers import ANN_PW, BOB_PW, Client, CookieClient
+from tests.security.security_helpers import ANN_PW, BOB_PW, Client, CookieClient, build_farm
 
 
 def login(farm, name: str, password: str, **headers) -> requests.Response:
@@ -32,8 +32,9 @@ def test_wrong_passwords_are_limited_per_user(farm):
     assert r.status_code == 429 and "Retry-After" in r.headers, "the web sign-in shares the limit"
 
 
-def test_wrong_passwords_are_limited_per_address(farm):
+def test_wrong_passwords_are_limited_per_address(server_factory):
     """Guessing many names from one address; a trusted proxy's X-Forwarded-For names the client."""
+    farm = build_farm(*server_factory(trusted_proxies=["127.0.0.1"]))
     limit = farm.ctx.config.login_failures_per_address
     for i in range(limit):
         assert login(farm, f"nobody{i}", "guess", **{"X-Forwarded-For": "203.0.113.7"}).status_code == 401

@@ -36,7 +36,7 @@ def check_sign_in(ctx, user: User | None, name: str, password: str, check) -> bo
 
     `check(user, password)` does the password work (the same for unknown users).
     """
-    address = client_address(ctx.config.trusted_proxies)
+    address = client_address()
     wait = ctx.signins.retry_after(name, address)
     if wait is not None:
         log.warning("sign-in as '%s' from %s refused: too many wrong passwords", name[:100], address)
@@ -84,7 +84,7 @@ def install(routes, ctx) -> None:
         if not check_sign_in(ctx, user, name, password, verify):
             raise unauthorized("wrong user name or password")
         with write(db):
-            token = auth.new_user_token(user, f"login from {client_address(ctx.config.trusted_proxies)}",
+            token = auth.new_user_token(user, f"login from {client_address()}",
                                         ctx.config.login_token_days or None)
         return {"token": token, "user": user_doc(user, admin.user_projects(user))}
 

@@ -158,14 +158,14 @@ def install(routes, ctx) -> None:
                                                   f"{ex.headers['Retry-After']} seconds.", ex.status)
         if not ok:
             log.info("web sign-in as '%s' from %s refused", name[:100],
-                     client_address(ctx.config.trusted_proxies))
+                     client_address())
             return login_page(target, name[:100], "Wrong user name or password.", 401)
         now = utcnow()
         with write(ctx.db):
             sessions.purge_expired(now)
             sessions.end(bottle.request.get_cookie(sessions.COOKIE))
             value = sessions.create(user, hours, now)
-        log.info("user %s signed in to the web pages from %s", user.name, client_address(ctx.config.trusted_proxies))
+        log.info("user %s signed in to the web pages from %s", user.name, client_address())
         sessions.clear_login_cookie(bottle.response)
         sessions.set_cookie(bottle.response, value, hours)
         bottle.redirect(target, 303)
