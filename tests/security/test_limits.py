@@ -3,7 +3,6 @@ whoever sent it as a clear error (the worker's side: tests/integration/worker/te
 
 from __future__ import annotations
 
-import pytest
 import requests
 
 from tests.security.security_helpers import TASK_TYPES, sha

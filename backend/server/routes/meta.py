@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import bottle
-
-from backend.web import bad_request, not_found, read_object, unauthorized
+from backend.web import not_found
 from shared.version import API_VERSION, __version__
 
-from .. import auth, blobs
+from .. import blobs
 from ..admin import user_projects
-from ..database import write
-from ..models import Manager, ProjectManager, User
+from ..models import Manager, ProjectManager
 from ..views import project_doc, user_doc
 
 
