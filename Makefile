@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test test-fast bootstrap venv bench addon clean
+.PHONY: demo test test-fast test-multihost bootstrap venv bench addon clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ test: bootstrap venv $(BPY_VENV)/.installed
 
 test-fast: venv
 	$(PY) -m pytest tests/unit tests/integration -m "not e2e and not browser"
+
+# Server, Managers and workers on separate hosts (network namespaces); needs root, else skips.
+test-multihost: bootstrap venv
+	$(PY) -m pytest tests/multihost
 
 # bench/end_to_end.py: the Server -> Manager path (issue 11); E2E_FLAGS="" leaves out the
 # 100,000-task rows and the Manager's RSS (about a minute and a half of the few it takes).

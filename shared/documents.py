@@ -6,6 +6,10 @@ dataclass; `from_dict` validates types and required fields and raises
 DocumentError with the name of the offending field, `to_dict` gives JSON.
 A field whose JSON name differs from the Python name (`_id`) says so in its
 metadata. Unknown keys are ignored, as older and newer peers may send more.
+
+Texts are limited (DEFAULT_MAX_TEXT characters, or the class's LIMITS for a
+field, which also applies to the texts in a list field) and so are lists
+(MAX_ITEMS), so that no peer can make another store or log a megabyte nickname.
 """
 
 from __future__ import annotations
@@ -17,8 +21,13 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Optional
 
 from .statuses import TaskStatus, WorkerStatus
+from .variables import PLATFORMS
 
-PLATFORMS = ("linux", "windows", "darwin")
+DEFAULT_MAX_TEXT = 10_000
+MAX_LOG_TEXT = 16 * 1024 * 1024
+NAME_LIST_ITEMS, NAME_TEXT = 100, 100
+MAX_COUNT = 1_000_000
+MAX_COMMAND_IDX = 10_000
 
 
 class DocumentError(ValueError):
@@ -37,25 +46,27 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
-_CONVERTERS: dict[Any, Any] = {}
+_CONVERTERS: dict[tuple, Any] = {}
 
 
-def _converter(tp: Any):
+def _converter(tp: Any, max_text: int = DEFAULT_MAX_TEXT, max_items: int | None = None):
     """The check for annotation `tp` as a function (value, where) -> value (ints accepted as
-    floats), built once per annotation: working out what an annotation means on every value
-    cost more than the checks."""
-    conv = _CONVERTERS.get(tp)
+    floats; texts, also those in a list, at most `max_text` characters; a list at most
+    `max_items` long), built once per annotation and limits: working out what an
+    annotation means on every value cost more than the checks."""
+    key = (tp, max_text, max_items)
+    conv = _CONVERTERS.get(key)
     if conv is None:
-        conv = _CONVERTERS[tp] = _build_converter(tp)
+        conv = _CONVERTERS[key] = _build_converter(tp, max_text, max_items)
     return conv
 
 
-def _build_converter(tp: Any):
+def _build_converter(tp: Any, max_text: int, max_items: int | None):
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(tp)
         optional = type(None) in args
-        convs = [_converter(arg) for arg in args if arg is not type(None)]
+        convs = [_converter(arg, max_text, max_items) for arg in args if arg is not type(None)]
 
         def union(value, where):
             if value is None and optional:
@@ -72,12 +83,14 @@ def _build_converter(tp: Any):
         return lambda value, where: value
     if origin is list:
         (item_tp,) = typing.get_args(tp) or (Any,)
-        item = _converter(item_tp)
+        item = _converter(item_tp, max_text)
 
         def listed(value, where):
             if not isinstance(value, list):
                 raise DocumentError(f"'{where}' must be a list", where)
-            if item_tp is str and all(type(v) is str for v in value):
+            if max_items is not None and len(value) > max_items:
+                raise DocumentError(f"'{where}' may have at most {max_items} items", where)
+            if item_tp is str and all(type(v) is str and len(v) <= max_text for v in value):
                 return list(value)
             return [item(v, f"{where}[{i}]") for i, v in enumerate(value)]
         return listed
@@ -122,6 +135,8 @@ def _build_converter(tp: Any):
         def string(value, where):
             if not isinstance(value, str):
                 raise DocumentError(f"'{where}' must be a string", where)
+            if len(value) > max_text:
+                raise DocumentError(f"'{where}' may be at most {max_text} characters", where)
             return value
         return string
     raise TypeError(f"unsupported annotation {tp!r}")
@@ -137,7 +152,8 @@ def _plan(cls) -> list:
     if plan is None:
         hints = typing.get_type_hints(cls)
         plan = _PLANS[cls] = [
-            (f.name, _json_key(f), _converter(hints[f.name]),
+            (f.name, _json_key(f),
+             _converter(hints[f.name], cls.LIMITS.get(f.name, DEFAULT_MAX_TEXT), cls.MAX_ITEMS.get(f.name)),
              f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
              f.default is None, cls.CHOICES.get(f.name))
             for f in dataclasses.fields(cls)]
@@ -148,6 +164,9 @@ class Document:
     """Base of the wire documents: dict conversion with validation."""
 
     CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {}
+    LIMITS: ClassVar[dict[str, int]] = {}
+    """Most characters of a text field (or of each text in a list field); DEFAULT_MAX_TEXT otherwise."""
+    MAX_ITEMS: ClassVar[dict[str, int]] = {}
 
     @classmethod
     def from_dict(cls, data: Any, prefix: str = ""):
@@ -191,8 +210,8 @@ def _range_check(name: str, value: float | None, lo: float, hi: float) -> None:
         raise DocumentError(f"'{name}' must be between {lo:g} and {hi:g}", name)
 
 
-_TASK_STATUSES = tuple(s.value for s in TaskStatus)
-_WORKER_STATUSES = tuple(s.value for s in WorkerStatus)
+_TASK_STATUSES = tuple(TaskStatus)
+_WORKER_STATUSES = tuple(WorkerStatus)
 
 
 # --- Worker <-> Manager ------------------------------------------------------
@@ -204,6 +223,8 @@ class WorkerRegistration(Document):
     supported_task_types: list[str]
     nickname: str
     CHOICES = {"platform": PLATFORMS}
+    LIMITS = {"secret": 1024, "nickname": 255, "supported_task_types": NAME_TEXT}
+    MAX_ITEMS = {"supported_task_types": NAME_LIST_ITEMS}
 
     def validate(self, prefix=""):
         if not self.secret:
@@ -220,6 +241,8 @@ class WorkerSignOn(Document):
     tags: Optional[list[str]] = None
     resources: Optional[dict] = None
     software: Optional[str] = None
+    LIMITS = {"nickname": 255, "supported_task_types": NAME_TEXT, "tags": NAME_TEXT, "software": 255}
+    MAX_ITEMS = {"supported_task_types": NAME_LIST_ITEMS, "tags": NAME_LIST_ITEMS}
 
 
 @dataclass
@@ -232,6 +255,7 @@ class Command(Document):
 class FailedBy(Document):
     id: str
     identifier: str = ""
+    LIMITS = {"id": 100, "identifier": 300}
 
 
 @dataclass
@@ -239,7 +263,8 @@ class Task(Document):
     """A task as handed to a worker, and as the Server's depsgraph gives it to a Manager.
 
     Beyond Flamenco 2: job_worker_tag, job_memory_mb and job_files_mode are
-    what the Manager needs to schedule; workers ignore what they don't know.
+    what the Manager needs to schedule, io what our worker fetches and sends
+    in upload mode; workers ignore what they don't know.
     """
     id: str = field(metadata={"key": "_id"})
     job: str
@@ -261,6 +286,8 @@ class Task(Document):
     job_worker_tag: Optional[str] = None
     job_memory_mb: Optional[int] = None
     job_files_mode: Optional[str] = None
+    io: Optional[dict] = None
+    """Upload mode: {inputs, outputs, scratch, input_jobs}, what travels for this task (docs/protocol.md)."""
     CHOICES = {"status": _TASK_STATUSES}
 
 
@@ -276,12 +303,12 @@ class TaskUpdate(Document):
     metrics: Optional[dict] = None
     resources: Optional[dict] = None
     CHOICES = {"task_status": _TASK_STATUSES}
+    LIMITS = {"log": MAX_LOG_TEXT}
 
     def validate(self, prefix=""):
         _range_check("task_progress_percentage", self.task_progress_percentage, 0, 100)
         _range_check("command_progress_percentage", self.command_progress_percentage, 0, 100)
-        if self.current_command_idx < 0:
-            raise DocumentError("'current_command_idx' may not be negative", "current_command_idx")
+        _range_check("current_command_idx", self.current_command_idx, 0, MAX_COMMAND_IDX)
 
 
 @dataclass
@@ -325,10 +352,13 @@ class UpstreamTaskUpdate(Document):
     failed_by_workers: Optional[list[FailedBy]] = None
     metrics: Optional[dict] = None
     CHOICES = {"task_status": _TASK_STATUSES}
+    LIMITS = {"log": MAX_LOG_TEXT}
+    MAX_ITEMS = {"failed_by_workers": 1000}
 
     def validate(self, prefix=""):
         _range_check("task_progress_percentage", self.task_progress_percentage, 0, 100)
         _range_check("command_progress_percentage", self.command_progress_percentage, 0, 100)
+        _range_check("current_command_idx", self.current_command_idx, 0, MAX_COMMAND_IDX)
 
 
 @dataclass
@@ -359,10 +389,13 @@ class UpstreamNotification(Document):
     nr_of_workers: int = 0
     worker_task_types: list[str] = field(default_factory=list)
     version: Optional[str] = None
+    LIMITS = {"manager_url": 500, "worker_task_types": NAME_TEXT, "version": 100}
+    MAX_ITEMS = {"worker_task_types": NAME_LIST_ITEMS}
 
     def validate(self, prefix=""):
         if self.meta.get("version") != 2:
             raise DocumentError("'_meta.version' must be 2", "_meta")
+        _range_check("nr_of_workers", self.nr_of_workers, 0, MAX_COUNT)
 
 
 @dataclass
@@ -385,6 +418,9 @@ class WorkerInfo(Document):
     status_requested: Optional[str] = None
     resources: Optional[dict] = None
     CHOICES = {"status": _WORKER_STATUSES}
+    LIMITS = {"id": 100, "nickname": 255, "platform": 20, "supported_task_types": NAME_TEXT, "tags": NAME_TEXT,
+              "current_task": 100, "current_job": 100, "last_seen": 40}
+    MAX_ITEMS = {"supported_task_types": NAME_LIST_ITEMS, "tags": NAME_LIST_ITEMS}
 
 
 @dataclass

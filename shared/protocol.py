@@ -35,9 +35,5 @@ MORE_HEADER = "X-Flamenco-More"
 NEWS_HEADER = "X-Flamenco-News"
 NEWS_KINDS_HEADER = "X-Flamenco-News-Kinds"
 
-TASK_TYPES = ("sleep", "blender-render", "blender-bake", "exr-merge", "image-merge",
-              "file-management", "video-encoding", "debug")
-"""Task types the job compilers emit; a worker lists those it can do."""
-
 DEFAULT_WORKER_TASK_TYPES = ("sleep", "blender-render", "blender-bake", "file-management", "exr-merge",
                              "video-encoding", "debug")

@@ -10,22 +10,20 @@ what a task added or changed there is uploaded when it completes.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
 import shutil
-import uuid
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 from urllib.parse import quote
 
+from shared.checksums import HashingFile, HashMismatch, is_sha256
+
 from .manager_client import ManagerClient, ManagerError
 
 log = logging.getLogger(__name__)
-
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 class JobFilesError(Exception):
@@ -59,18 +57,6 @@ def substitute(obj: Any, values: dict[str, str]) -> Any:
     return obj
 
 
-class _HashingWriter:
-    def __init__(self, fh):
-        self.fh = fh
-        self.digest = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes) -> None:
-        self.digest.update(data)
-        self.size += len(data)
-        self.fh.write(data)
-
-
 class JobFiles:
     def __init__(self, client: ManagerClient, cache_dir: Path, jobs_dir: Path):
         self.client = client
@@ -95,7 +81,7 @@ class JobFiles:
         for relpath, info in sorted(manifest.items()):
             rel = safe_relpath(relpath)
             sha, size = str(info.get("sha256", "")).lower(), info.get("size")
-            if not _SHA256.match(sha):
+            if not is_sha256(sha):
                 raise JobFilesError(f"the job's file '{relpath}' has no valid sha256")
             cached, fresh = self.fetch(sha, size)
             downloaded += fresh
@@ -113,22 +99,15 @@ class JobFiles:
         if path.is_file() and (size is None or path.stat().st_size == size):
             return path, False
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{sha}.{uuid.uuid4().hex}.part")
-        try:
-            with open(tmp, "wb") as fh:
-                writer = _HashingWriter(fh)
-                try:
-                    self.client.download_file(sha, writer)
-                except ManagerError as ex:
-                    raise JobFilesError(f"cannot download file {sha}: {ex}") from None
-            if writer.digest.hexdigest() != sha:
-                raise JobFilesError(f"file {sha} arrived with sha256 {writer.digest.hexdigest()}; not using it")
-            if size is not None and writer.size != size:
-                raise JobFilesError(f"file {sha} arrived with {writer.size} bytes instead of {size}")
-            os.chmod(tmp, 0o444)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with HashingFile(path.parent, f"{sha}.part-") as download:
+            try:
+                self.client.download_file(sha, download)
+                download.check(sha, size)
+            except ManagerError as ex:
+                raise JobFilesError(f"cannot download file {sha}: {ex}") from None
+            except HashMismatch as ex:
+                raise JobFilesError(f"file {sha}: {ex}; not using it") from None
+            download.move_to(path, mode=0o444)
         return path, True
 
     @staticmethod

@@ -14,6 +14,9 @@ import time
 from shared import documents, statuses
 from shared.statuses import TASK_IN_PROGRESS, TASK_RUNNABLE, TaskStatus as TS
 
+from backend.errors import ApiError
+
+from .command_policy import task_problem
 from .persistence import Persistence
 from .state_machine import Report, TaskStateMachine
 from .task_logs import safe_id
@@ -36,14 +39,23 @@ def _meta(doc: documents.Task, local: bool) -> dict:
 def ingest_tasks(db: Persistence, state: TaskStateMachine, docs: list[documents.Task], local: bool = False,
                  now: float | None = None) -> dict:
     """Insert or refresh tasks in one transaction (the caller's, if it holds one); returns
-    counts {'new', 'updated', 'skipped'}.
+    counts {'new', 'updated', 'skipped', 'refused'}.
 
     New tasks, the common case (a depsgraph page of a new job), go in with a few
-    statements for the whole page; a task already held is looked at one by one."""
+    statements for the whole page; a task already held is looked at one by one.
+    A task that runs a program this Manager does not allow (command_policy.py) is not
+    taken: local tasks are refused whole (ApiError 400, nothing stored); a task from the
+    Server is reported failed to it, with the reason."""
     now = time.time() if now is None else now
     counts = {"new": 0, "updated": 0, "skipped": 0}
+    refused = {doc.id: problem for doc in docs if (problem := task_problem(doc, state.config))}
+    if refused and local:
+        task_id, problem = next(iter(refused.items()))
+        raise ApiError(400, "not_allowed", f"task {task_id}: {problem}")
     usable = []
     for doc in docs:
+        if doc.id in refused:
+            continue
         if safe_id(doc.id) and safe_id(doc.job):
             usable.append(doc)
         else:
@@ -52,8 +64,12 @@ def ingest_tasks(db: Persistence, state: TaskStateMachine, docs: list[documents.
     usable = list({d.id: d for d in usable}.values())  # an id twice in one call: its last document
     runnable = 0
     with db.write():
-        held = {t.id: t for t in db.tasks.of_ids([d.id for d in usable])}
-        pending = db.upstream.tasks_with_updates(list(held))
+        held = {t.id: t for t in db.tasks.of_ids([d.id for d in usable] + list(refused))}
+        for task_id, problem in refused.items():
+            if task_id not in held:
+                log.warning("task %s: not taken: %s", task_id, problem)
+                state.tell_server_about(task_id, TS.FAILED, f"refused by this Manager: {problem}", now)
+        pending = db.upstream.tasks_with_updates([d.id for d in usable if d.id in held])
         next_seq = db.tasks.next_seq()
         new_rows, parents, refreshed, refreshed_ids = [], [], [], []
         for doc in usable:
@@ -102,4 +118,6 @@ def ingest_tasks(db: Persistence, state: TaskStateMachine, docs: list[documents.
         if runnable:
             # Tasks that became runnable by a status change woke a worker each already.
             db.after_commit(lambda: state.wakeup.notify(runnable))
+    if refused:
+        counts["refused"] = len(refused)
     return counts

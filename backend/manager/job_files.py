@@ -8,18 +8,16 @@ outputs under <data-dir>/outputs/<job>/<relpath>.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
-import re
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 from backend.errors import ApiError
 from shared import relpaths
+from shared.checksums import CHUNK, HashingFile, is_sha256
 
 from .config import ManagerConfig
 from .persistence import OUTPUT, Persistence
@@ -27,8 +25,6 @@ from .task_logs import safe_id
 
 log = logging.getLogger(__name__)
 
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-CHUNK = 1024 * 1024
 
 
 def check_relpath(relpath: str) -> str:
@@ -77,7 +73,7 @@ class JobFiles:
 
     def file_path(self, sha256: str) -> Path:
         """The cached file with this checksum, fetched from the Server the first time."""
-        if not _SHA256.match(sha256):
+        if not is_sha256(sha256):
             raise ApiError(400, "bad_checksum", "a file is named by its lowercase hex SHA-256")
         path = self.cache_dir / sha256[:2] / sha256
         if path.exists():
@@ -95,21 +91,13 @@ class JobFiles:
                 if ex.status == 404:
                     raise ApiError(404, "not_found", f"the Server has no file {sha256}") from None
                 raise ApiError(503, "unavailable", f"cannot fetch file {sha256} from the Server: {ex}") from None
-            digest = hashlib.sha256()
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".fetch-")
             try:
-                with resp, os.fdopen(fd, "wb") as out:
-                    for chunk in resp.iter_content(CHUNK):
-                        digest.update(chunk)
-                        out.write(chunk)
-                if digest.hexdigest() != sha256:
-                    raise ApiError(502, "checksum_mismatch", f"the Server sent a file that is not {sha256}")
-                os.replace(tmp, path)
+                with resp, HashingFile(path.parent, ".fetch-") as fetched:
+                    fetched.copy(resp.iter_content(CHUNK))
+                    if fetched.sha256 != sha256:
+                        raise ApiError(502, "checksum_mismatch", f"the Server sent a file that is not {sha256}")
+                    fetched.move_to(path)
             except Exception as ex:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
                 if isinstance(ex, ApiError):
                     raise
                 raise ApiError(503, "unavailable", f"fetching file {sha256} failed: {ex}") from None
@@ -123,41 +111,21 @@ class JobFiles:
         if not safe_id(job_id):
             raise ApiError(400, "bad_id", f"'{job_id}' is not a job id")
         relpath = check_relpath(relpath)
-        if sha256_header is not None and not _SHA256.match(sha256_header.lower()):
+        if sha256_header is not None and not is_sha256(sha256_header.lower()):
             raise ApiError(400, "bad_checksum", "X-Flamenco-SHA256 must be a hex SHA-256")
         spool = self.config.spool_dir
         spool.mkdir(parents=True, exist_ok=True)
-        digest = hashlib.sha256()
-        fd, tmp = tempfile.mkstemp(dir=spool, prefix=".upload-")
-        size = 0
-        try:
-            with os.fdopen(fd, "wb") as out:
-                remaining = length
-                while remaining is None or remaining > 0:
-                    chunk = body.read(CHUNK if remaining is None else min(CHUNK, remaining))
-                    if not chunk:
-                        break
-                    digest.update(chunk)
-                    out.write(chunk)
-                    size += len(chunk)
-                    if remaining is not None:
-                        remaining -= len(chunk)
-            sha = digest.hexdigest()
+        with HashingFile(spool, ".upload-") as upload:
+            upload.copy(body, length)
+            sha, size = upload.sha256, upload.size
             if sha256_header is not None and sha != sha256_header.lower():
                 raise ApiError(400, "checksum_mismatch", f"the body's SHA-256 is {sha}, not {sha256_header}")
             if not self.config.upstream.linked:
                 dest = Path(self.config.data_dir) / "outputs" / job_id / relpath
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(tmp, dest)
+                upload.move_to(dest)
                 return {"sha256": sha, "size": size, "queued": False}
-            dest = spool / sha
-            os.replace(tmp, dest)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+            dest = upload.move_to(spool / sha)
         payload = {"job": job_id, "task": task_id, "relpath": relpath, "sha256": sha, "spool": str(dest),
                    "size": size}
         with self.db.write():

@@ -10,6 +10,7 @@ from .compilers import Registry
 from .config import ServerConfig
 from .database import Clock
 from .news import ManagerNews
+from .signin_limits import SignInLimiter
 from .state_machine import StateMachine
 from .storage import FileStore
 
@@ -23,3 +24,4 @@ class ServerContext:
     registry: Registry
     store: FileStore
     news: ManagerNews
+    signins: SignInLimiter

@@ -1,5 +1,5 @@
 """What the Manager API does (docs/protocol.md): announcements, worker reports,
-the depsgraph, task update batches, task logs, job files and outputs.
+the depsgraph, task update batches and task logs (job files and outputs: manager_files.py).
 
 A Manager only ever sees or changes tasks of jobs assigned to it.
 """
@@ -7,8 +7,6 @@ A Manager only ever sees or changes tasks of jobs assigned to it.
 from __future__ import annotations
 
 import datetime as dt
-import gzip
-import io
 import json
 import logging
 from typing import Any, BinaryIO
@@ -16,24 +14,27 @@ from typing import Any, BinaryIO
 import peewee
 
 from backend.web import ApiError, bad_request, not_found
+from shared.checksums import TooLarge
+from shared.chunking import chunks
 from shared.documents import TaskUpdateBatch, UpstreamNotification, WorkerReport
-from shared.relpaths import RelpathError, check_relpath
-from shared.statuses import JOB_RUNNABLE, JobStatus, TaskStatus
+from shared.json_text import dumps as safe_dumps
+from shared.timefmt import parse_iso_utc
+from shared.statuses import JOB_FINAL, JOB_RUNNABLE, JobStatus, TaskStatus, WorkerStatus
 
+from . import task_logs
 from .context import ServerContext
 from .database import write
+from .models import (AppliedUpdate, Job, LogRequest, Manager, Task, WorkerRecord, bulk_insert, rows_by_ids,
+                     save_dirty, stamp_value)
 from .state_machine import MANAGER_RUNS
-from .models import (AppliedUpdate, Blob, Job, JobFile, JobOutput, LogRequest, Manager, Task, WorkerRecord,
-                     bulk_insert, rows_by_ids, save_dirty, stamp_value)
-from .storage import HashMismatch, TooLarge, is_sha256
-from .views import iso, parse_iso
+from .views import iso
 
 log = logging.getLogger(__name__)
 
-J, T = JobStatus, TaskStatus
+J, T, W = JobStatus, TaskStatus, WorkerStatus
 DEPSGRAPH_STATUSES = sorted(MANAGER_RUNS)
-UNSETTLED_JOBS = [s.value for s in JobStatus if s not in (J.COMPLETED, J.CANCELED, J.FAILED, J.ARCHIVED,
-                                                          J.ARCHIVING, J.CONSTRUCTION_FAILED)]
+"""The tasks a Manager is sent: those it may hand out, and those running."""
+UNSETTLED_JOBS = [s for s in JobStatus if s not in JOB_FINAL and s != J.ARCHIVING]
 BATCH_TASK_FIELDS = (Task.id, Task.job, Task.name, Task.status, Task.activity, Task.progress,
                      Task.current_command_idx, Task.command_progress, Task.metrics, Task.worker,
                      Task.failed_by_workers, Task.log_tail, Task.updated, Task.created, Task.started,
@@ -42,12 +43,8 @@ SEEN_WRITE_INTERVAL = dt.timedelta(seconds=5)
 DEPSGRAPH_PAGE = 1000
 """Tasks per depsgraph answer unless the Manager asks for another number (up to DEPSGRAPH_MAX_PAGE)."""
 DEPSGRAPH_MAX_PAGE = 10000
-IN_CHUNK = 500
-
-
-def _chunks(items: list, size: int = IN_CHUNK):
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
+MAX_VARIABLES_JSON = 256 * 1024
+MAX_RESOURCES_JSON = 16 * 1024
 
 
 def touch(ctx: ServerContext, manager: Manager) -> None:
@@ -59,9 +56,19 @@ def touch(ctx: ServerContext, manager: Manager) -> None:
         manager.last_seen = now
 
 
+def _cut(text: str | None, limit: int) -> str | None:
+    return text[:limit] if text else text
+
+
+def _json_size(value: Any) -> int:
+    return len(json.dumps(value, default=str)) if value is not None else 0
+
+
 def announce(ctx: ServerContext, manager: Manager, doc: UpstreamNotification, startup: bool) -> None:
     with write(ctx.db):
         now = ctx.clock.now()
+        if _json_size(doc.variables) > MAX_VARIABLES_JSON:
+            raise bad_request(f"'variables' may be at most {MAX_VARIABLES_JSON} bytes of JSON", "too_large")
         values = {Manager.url: doc.manager_url[:500], Manager.variables: doc.variables,
                   Manager.nr_of_workers: doc.nr_of_workers,
                   Manager.worker_task_types: sorted(set(doc.worker_task_types)),
@@ -80,9 +87,10 @@ def worker_report(ctx: ServerContext, manager: Manager, report: WorkerReport) ->
         for info in report.workers:
             values = dict(nickname=info.nickname[:200], status=info.status, platform=info.platform[:20],
                           supported_task_types=info.supported_task_types, tags=info.tags,
-                          current_task=info.current_task, current_job=info.current_job,
-                          last_seen=info.last_seen, status_requested=info.status_requested,
-                          resources=info.resources, reported=now)
+                          current_task=_cut(info.current_task, 48), current_job=_cut(info.current_job, 32),
+                          last_seen=_cut(info.last_seen, 40), status_requested=_cut(info.status_requested, 32),
+                          resources=info.resources if _json_size(info.resources) <= MAX_RESOURCES_JSON else None,
+                          reported=now)
             row = existing.get(info.id)
             if row is None:
                 WorkerRecord.create(manager=manager.id, worker_id=info.id[:100], **values)
@@ -90,10 +98,10 @@ def worker_report(ctx: ServerContext, manager: Manager, report: WorkerReport) ->
                 WorkerRecord.update(values).where(WorkerRecord.id == row.id).execute()
         if report.complete:
             gone = [wid for wid in existing if wid not in {i.id for i in report.workers}]
-            for chunk in _chunks(gone):
+            for chunk in chunks(gone):
                 WorkerRecord.delete().where(WorkerRecord.manager == manager.id,
                                             WorkerRecord.worker_id.in_(chunk)).execute()
-        idle = (WorkerRecord.select().where(WorkerRecord.manager == manager.id, WorkerRecord.status == "awake",
+        idle = (WorkerRecord.select().where(WorkerRecord.manager == manager.id, WorkerRecord.status == W.AWAKE,
                                             WorkerRecord.current_task.is_null()).count())
         total = WorkerRecord.select().where(WorkerRecord.manager == manager.id).count()
         Manager.update({Manager.idle_workers: idle, Manager.last_worker_report: now, Manager.last_seen: now,
@@ -104,7 +112,7 @@ def parse_cursor(text: str) -> tuple[dt.datetime, str]:
     """The depsgraph cursor a Manager sends back: `<ISO stamp>` or `<ISO stamp>;<task id>`.
     ValueError if unreadable."""
     stamp, _, tid = text.strip().partition(";")
-    return parse_iso(stamp), tid
+    return parse_iso_utc(stamp), tid
 
 
 def format_cursor(stamp, tid: str = "") -> str:
@@ -129,14 +137,14 @@ def depsgraph(ctx: ServerContext, manager: Manager, cursor: tuple[dt.datetime, s
     with write(ctx.db):
         now = ctx.clock.now()
         jobs = {j.id: j for j in Job.select().where(Job.manager == manager.id,
-                                                    Job.status.in_([s.value for s in JOB_RUNNABLE]),
+                                                    Job.status.in_(list(JOB_RUNNABLE)),
                                                     Job.blocked == False)}  # noqa: E712
         rows = []
         for jid in jobs:
             for status in DEPSGRAPH_STATUSES:  # one index range each: (job, status, updated, id)
                 query = (Task.select(Task.updated, Task.id, Task.job, Task.name, Task.status, Task.priority,
                                      Task.job_priority, Task.task_type, Task.worker, Task.commands, Task.parents,
-                                     Task.failed_by_workers)
+                                     Task.failed_by_workers, Task.io)
                          .where(Task.job == jid, Task.status == status))
                 if after is not None:
                     query = query.where(peewee.Tuple(Task.updated, Task.id) > after)
@@ -147,9 +155,9 @@ def depsgraph(ctx: ServerContext, manager: Manager, cursor: tuple[dt.datetime, s
         claimed: dict[str, list[str]] = {}
         parts: list[str] = []
         for (updated, tid, jid, name, status, prio, job_prio, task_type, worker, commands, parents,
-             failed_by) in rows:
+             failed_by, task_io) in rows:
             job = jobs[jid]
-            if status == T.QUEUED.value:
+            if status == T.QUEUED:
                 claimed.setdefault(jid, []).append(tid)
                 status = T.CLAIMED_BY_MANAGER.value
             doc = {"_id": tid, "job": jid, "manager": manager.id, "project": job.project_id,
@@ -158,13 +166,20 @@ def depsgraph(ctx: ServerContext, manager: Manager, cursor: tuple[dt.datetime, s
                    "priority": prio, "job_priority": job_prio, "task_type": task_type, "_updated": iso(updated)}
             if worker:
                 doc["worker"] = worker
-            parts.append(f'{dumps(doc)[:-1]},"commands":{commands},"parents":{parents},'
-                         f'"failed_by_workers":{failed_by}}}')
+            parts.append(f'{dumps(doc)[:-1]},"commands":{_valid_json(commands)},"parents":{parents},'
+                         f'"failed_by_workers":{failed_by}' + (f',"io":{task_io}}}' if task_io else "}"))
         for jid, ids in claimed.items():
             ctx.machine.claim(jobs[jid], ids)
     # After the last page, everything up to now was considered: later changes get later stamps.
     next_cursor = format_cursor(rows[-1][0], rows[-1][1]) if more else format_cursor(now)
     return '{"depsgraph":[' + ",".join(parts) + "]}", len(parts), next_cursor, more
+
+
+def _valid_json(text: str) -> str:
+    """Stored JSON as it is, but for a NaN/Infinity stored before they were refused: re-encoded as null."""
+    if "NaN" in text or "Infinity" in text:
+        return safe_dumps(json.loads(text), separators=(",", ":"))
+    return text
 
 
 def apply_batch(ctx: ServerContext, manager: Manager, batch: TaskUpdateBatch) -> dict[str, Any]:
@@ -176,7 +191,7 @@ def apply_batch(ctx: ServerContext, manager: Manager, batch: TaskUpdateBatch) ->
     with write(ctx.db):
         ids = [u.id for u in batch.updates]
         applied: set[str] = set()
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             applied.update(a.id for a in rows_by_ids(AppliedUpdate, [AppliedUpdate.id], chunk))
         wanted = sorted({u.task_id for u in batch.updates if u.id not in applied})
         tasks: dict[str, Task] = {}
@@ -185,10 +200,10 @@ def apply_batch(ctx: ServerContext, manager: Manager, batch: TaskUpdateBatch) ->
         def load() -> None:
             tasks.clear()
             jobs.clear()
-            for chunk in _chunks(wanted):
+            for chunk in chunks(wanted):
                 tasks.update((t.id, t) for t in rows_by_ids(Task, BATCH_TASK_FIELDS, chunk))
             job_ids = sorted({t.job_id for t in tasks.values()})
-            for chunk in _chunks(job_ids):
+            for chunk in chunks(job_ids):
                 jobs.update((j.id, j) for j in rows_by_ids(Job, Job._meta.sorted_fields, chunk))
 
         def save_jobs() -> None:
@@ -225,7 +240,7 @@ def apply_batch(ctx: ServerContext, manager: Manager, batch: TaskUpdateBatch) ->
         bulk_insert(AppliedUpdate, ("id", "manager", "applied"), ((i[:100], manager.id, stamp) for i in new_ids))
         cancel = [tid for (tid,) in Task.select(Task.id).join(Job).where(
             Job.manager == manager.id, Job.status.in_(UNSETTLED_JOBS),
-            Task.status == T.CANCEL_REQUESTED.value).tuples()]
+            Task.status == T.CANCEL_REQUESTED).tuples()]
         uploads = [{"job": jid, "task": tid} for tid, jid in LogRequest.select(LogRequest.task, LogRequest.job).where(
             LogRequest.manager == manager.id).tuples()]
     return {"modified_count": modified, "handled_update_ids": handled, "cancel_task_ids": cancel,
@@ -239,65 +254,18 @@ def _own_task(manager: Manager, tid: str) -> Task:
     return task
 
 
-def _own_job(manager: Manager, jid: str) -> Job:
-    job = Job.get_or_none(Job.id == jid)
-    if job is None or job.manager_id != manager.id:
-        raise not_found(f"no job '{jid}' for this manager")
-    return job
-
-
-def store_task_log(ctx: ServerContext, manager: Manager, tid: str, data: bytes) -> None:
+def store_task_log(ctx: ServerContext, manager: Manager, tid: str, stream: BinaryIO, length: int | None,
+                   max_upload: int) -> None:
     task = _own_task(manager, tid)
-    if data[:2] != b"\x1f\x8b":
-        raise bad_request("the task log must be gzip'd (Content-Type: application/gzip)", "not_gzip")
     try:
-        with gzip.GzipFile(fileobj=io.BytesIO(data)) as f:
-            while f.read(1 << 20):
-                pass
-    except (OSError, EOFError) as ex:
-        raise bad_request(f"the task log is not valid gzip: {ex}", "not_gzip") from None
-    ctx.store.write_log(task.job_id, task.id, data)
-    with write(ctx.db):
-        Task.update({Task.log_uploaded: ctx.clock.now()}).where(Task.id == task.id).execute()
-        LogRequest.delete().where(LogRequest.task == task.id).execute()
-    log.info("task %s: full log received from manager %s (%d bytes gzip'd)", task.id, manager.name, len(data))
-
-
-def job_files(manager: Manager, jid: str) -> dict[str, Any]:
-    job = _own_job(manager, jid)
-    rows = JobFile.select(JobFile.relpath, JobFile.sha256, JobFile.size).where(JobFile.job == job.id).tuples()
-    return {"files": {rel: {"sha256": sha, "size": size} for rel, sha, size in rows}}
-
-
-def may_read_blob(manager: Manager, sha256: str) -> bool:
-    return JobFile.select().join(Job).where(JobFile.sha256 == sha256, Job.manager == manager.id).exists() or \
-        JobOutput.select().join(Job).where(JobOutput.sha256 == sha256, Job.manager == manager.id).exists()
-
-
-def put_output(ctx: ServerContext, manager: Manager, jid: str, relpath: str, tid: str | None,
-               sha256: str, stream: BinaryIO, length: int | None) -> None:
-    job = _own_job(manager, jid)
-    try:
-        rel = check_relpath(relpath)
-    except RelpathError as ex:
-        raise bad_request(str(ex), "invalid_path") from None
-    if not is_sha256(sha256):
-        raise bad_request("header X-Flamenco-SHA256 must be the output's SHA-256 (64 hex digits)", "invalid_hash")
-    if tid and Task.get_or_none(Task.id == tid, Task.job == job.id) is None:
-        raise bad_request(f"task '{tid}' is not a task of job {job.id}", "unknown_task")
-    try:
-        size, _ = ctx.store.put(stream, sha256, length, ctx.config.max_upload_bytes or None)
-    except HashMismatch as ex:
-        raise bad_request(str(ex), "hash_mismatch") from None
+        total, kept = task_logs.store(ctx.store, task.job_id, task.id, stream, length, max_upload,
+                                      ctx.config.task_log_max_bytes)
+    except task_logs.BadLog as ex:
+        raise bad_request(str(ex), "not_gzip") from None
     except TooLarge as ex:
         raise ApiError(413, "too_large", str(ex)) from None
     with write(ctx.db):
-        now = ctx.clock.now()
-        if not Blob.get_or_none(Blob.sha256 == sha256):
-            Blob.create(sha256=sha256, size=size, created=now)
-        existing = JobOutput.get_or_none(JobOutput.job == job.id, JobOutput.relpath == rel)
-        if existing is None:
-            JobOutput.create(job=job.id, relpath=rel, sha256=sha256, size=size, task=tid, created=now)
-        elif existing.sha256 != sha256 or existing.task != tid:
-            existing.sha256, existing.size, existing.task, existing.created = sha256, size, tid, now
-            existing.save()
+        Task.update({Task.log_uploaded: ctx.clock.now()}).where(Task.id == task.id).execute()
+        LogRequest.delete().where(LogRequest.task == task.id).execute()
+    log.info("task %s: full log received from manager %s (%d bytes%s)", task.id, manager.name, total,
+             f", {kept} kept" if kept < total else "")

@@ -1,4 +1,4 @@
-"""Files on the Server's disk: content-addressed blobs and gzip'd task logs.
+"""Files on the Server's disk: content-addressed blobs, and where gzip'd task logs go (task_logs.py).
 
 Blobs (job files uploaded by artists, outputs uploaded by Managers) live under
 `<data dir>/files/blobs/ab/<sha256>`, once however many jobs use them. An
@@ -9,30 +9,16 @@ becomes a blob.
 
 from __future__ import annotations
 
-import hashlib
+import datetime as dt
 import logging
 import os
-import re
-import tempfile
+import shutil
 from pathlib import Path
 from typing import BinaryIO
 
+from shared.checksums import HashingFile, is_sha256
+
 log = logging.getLogger(__name__)
-
-SHA256 = re.compile(r"^[0-9a-f]{64}$")
-CHUNK = 1024 * 1024
-
-
-class HashMismatch(ValueError):
-    """Uploaded bytes whose SHA-256 is not the one claimed."""
-
-
-class TooLarge(ValueError):
-    """An upload over the configured limit."""
-
-
-def is_sha256(value: str) -> bool:
-    return isinstance(value, str) and bool(SHA256.match(value))
 
 
 class FileStore:
@@ -59,51 +45,36 @@ class FileStore:
         HashMismatch or TooLarge leave nothing behind.
         """
         target = self.blob_path(sha256)
-        digest = hashlib.sha256()
-        size = 0
-        fd, tmp_name = tempfile.mkstemp(dir=self.tmp, prefix="upload-")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                remaining = length
-                while remaining is None or remaining > 0:
-                    chunk = stream.read(CHUNK if remaining is None else min(CHUNK, remaining))
-                    if not chunk:
-                        break
-                    size += len(chunk)
-                    if max_size is not None and size > max_size:
-                        raise TooLarge(f"upload over the limit of {max_size} bytes")
-                    digest.update(chunk)
-                    out.write(chunk)
-                    if remaining is not None:
-                        remaining -= len(chunk)
-            got = digest.hexdigest()
-            if got != sha256:
-                raise HashMismatch(f"the uploaded bytes have SHA-256 {got}, not {sha256}")
-            if target.is_file():
-                return size, False
+        with HashingFile(self.tmp, "upload-", max_size) as upload:
+            upload.copy(stream, length)
+            upload.check(sha256)
+            # Replaced even when already stored (same bytes): the fresh mtime tells a
+            # garbage collection running meanwhile that it was just uploaded.
+            existed = target.is_file()
             target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp_name, target)
-            tmp_name = ""
-            return size, True
-        finally:
-            if tmp_name:
-                with _ignore_missing():
-                    os.unlink(tmp_name)
+            upload.move_to(target)
+            return upload.size, not existed
 
     def delete(self, sha256: str) -> None:
         with _ignore_missing():
             self.blob_path(sha256).unlink()
 
+    def delete_if_older(self, sha256: str, cutoff: dt.datetime) -> bool:
+        """Delete the blob unless its file changed after `cutoff` (naive UTC); whether it was deleted."""
+        path = self.blob_path(sha256)
+        try:
+            if path.stat().st_mtime >= cutoff.replace(tzinfo=dt.timezone.utc).timestamp():
+                return False
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def free_bytes(self) -> int:
+        return shutil.disk_usage(self.root).free
+
     def log_path(self, job_id: str, task_id: str) -> Path:
         return self.logs / job_id / f"{task_id}.log.gz"
-
-    def write_log(self, job_id: str, task_id: str, data: bytes) -> Path:
-        path = self.log_path(job_id, task_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-        return path
 
     def delete_job_logs(self, job_id: str) -> None:
         directory = self.logs / job_id

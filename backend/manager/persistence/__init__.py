@@ -13,6 +13,7 @@ from contextlib import AbstractContextManager
 
 import peewee
 
+from . import migrations
 from .db_thread import DbThread
 from .store import Store, open_sqlite
 from .tasks import WORKER_REFUSED, TaskRecords, free_memory_mb
@@ -31,7 +32,7 @@ class Persistence:
         self.workers = WorkerRecords(self.store)
         self.upstream = UpstreamQueue(self.store)
         self.db_thread = DbThread(self.store)
-        self.store.create_tables()
+        migrations.migrate(db)
 
     def write(self) -> AbstractContextManager:
         """One write transaction (BEGIN IMMEDIATE under the write lock); nested calls join it."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import Iterable
 
+from shared.chunking import chunks
 from shared.statuses import TaskStatus as TS, WorkerStatus as WS
 
 from .store import RUNNABLE_SQL, Store, sql_in
@@ -19,8 +20,6 @@ WORKER_REFUSED = frozenset({WS.OFFLINE, WS.SHUTDOWN, WS.ASLEEP, WS.ERROR})
 """A worker in one of these gets no task, even from a request that was already waiting."""
 
 _ACTIVE = TS.ACTIVE
-_IN_CHUNK = 500
-"""Ids per `IN (...)`: below SQLite's limit on parameters."""
 
 _CANDIDATE_SQL = f"""
 SELECT t.id FROM task t INDEXED BY task_runnable_order
@@ -95,8 +94,8 @@ class TaskRecords:
         ids = list(task_ids)
         self.store.ensure_connected()
         out = []
-        for i in range(0, len(ids), _IN_CHUNK):
-            out.extend(self.T.select().where(self.T.id.in_(ids[i:i + _IN_CHUNK])))
+        for chunk in chunks(ids):
+            out.extend(self.T.select().where(self.T.id.in_(chunk)))
         return out
 
     def _candidate_sql(self, worker, limit: int) -> tuple[str, list]:

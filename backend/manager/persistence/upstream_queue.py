@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 
+from shared.chunking import chunks
+
 from .store import Store
 
 TASK_UPDATE, LOG_UPLOAD, OUTPUT = "task-update", "log-upload", "output"
@@ -64,8 +66,7 @@ class UpstreamQueue:
     def tasks_with_updates(self, task_ids: list[str]) -> set[str]:
         """Which of these tasks still have an update waiting to be sent."""
         out: set[str] = set()
-        for i in range(0, len(task_ids), 500):
-            chunk = task_ids[i:i + 500]
+        for chunk in chunks(task_ids):
             out.update(k for (k,) in self.store.execute(
                 f"SELECT DISTINCT key FROM upstream_item WHERE kind = ? AND key IN ({','.join('?' * len(chunk))})",
                 (TASK_UPDATE, *chunk)).fetchall())

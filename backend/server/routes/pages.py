@@ -15,7 +15,7 @@ from urllib.parse import quote
 import bottle
 
 from backend.web import ApiError
-from shared.statuses import JOB_FINAL, JOB_USER_TRANSITIONS, JobStatus
+from shared.statuses import JOB_FINAL, JOB_USER_TRANSITIONS, JobStatus, requeue_moves
 from shared.version import __version__
 
 from .. import auth
@@ -23,7 +23,9 @@ from .. import jobs as job_service
 from ..admin import user_projects
 from ..database import write
 from ..models import User, utcnow
+from ..signin_limits import client_address
 from ..web import STATIC_DIR, render, script_json, sessions
+from .account import check_sign_in
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +61,19 @@ def job_actions() -> dict[str, list[str]]:
         words = [word for word, _, target in ACTIONS if target in allowed]
         if "requeue" in words and status not in JOB_FINAL and status != J.PAUSED:
             words[words.index("requeue")] = "requeue-failed"
-        out[status.value] = words
+        out[status] = words
+    return out
+
+
+def requeue_moves_by_status() -> dict[str, dict[str, list[str]]]:
+    """Per job status, the task statuses each requeue button would move: the page hides a
+    button whose job has none of them (the Server would answer 409 nothing_to_requeue)."""
+    out = {}
+    for status, words in job_actions().items():
+        moves = {w: sorted(s.value for s in requeue_moves(status, w == "requeue-failed"))
+                 for w in words if w.startswith("requeue")}
+        if moves:
+            out[status] = moves
     return out
 
 
@@ -135,16 +149,23 @@ def install(routes, ctx) -> None:
         if not sessions.login_token_ok(forms.getunicode(sessions.LOGIN_FIELD)):
             return login_page(target, name, "This sign-in form has expired or was not sent from this Server's "
                                             "page; please sign in again.", 403)
-        user = User.get_or_none(User.name == name) if name else None
-        if not check_password(user, password):
-            log.info("web sign-in as '%s' from %s refused", name[:100], bottle.request.remote_addr or "?")
-            return login_page(target, name, "Wrong user name or password.", 401)
+        user = User.get_or_none(User.name == name) if name and len(name) <= 100 else None
+        try:
+            ok = check_sign_in(ctx, user, name[:100], password[:1024], check_password)
+        except ApiError as ex:  # 429
+            bottle.response.set_header("Retry-After", ex.headers["Retry-After"])
+            return login_page(target, name[:100], f"Too many wrong passwords; try again in "
+                                                  f"{ex.headers['Retry-After']} seconds.", ex.status)
+        if not ok:
+            log.info("web sign-in as '%s' from %s refused", name[:100],
+                     client_address())
+            return login_page(target, name[:100], "Wrong user name or password.", 401)
         now = utcnow()
         with write(ctx.db):
             sessions.purge_expired(now)
             sessions.end(bottle.request.get_cookie(sessions.COOKIE))
             value = sessions.create(user, hours, now)
-        log.info("user %s signed in to the web pages from %s", user.name, bottle.request.remote_addr or "?")
+        log.info("user %s signed in to the web pages from %s", user.name, client_address())
         sessions.clear_login_cookie(bottle.response)
         sessions.set_cookie(bottle.response, value, hours)
         bottle.redirect(target, 303)
@@ -166,7 +187,7 @@ def install(routes, ctx) -> None:
     def jobs_page():
         session = signed_in()
         query = bottle.request.query
-        statuses = {s.value for s in JobStatus}
+        statuses = set(JobStatus)
         status = query.getunicode("status") or ""
         status = ",".join(s for s in status.split(",") if s in statuses)
         projects = user_projects(session.user)
@@ -180,7 +201,7 @@ def install(routes, ctx) -> None:
         offset = (number - 1) * JOBS_PER_PAGE
         initial = job_service.list_jobs(session.user, status or None, project or None, None, None,
                                         JOBS_PER_PAGE, offset)
-        return page("jobs", session, "Jobs", nav="jobs", projects=projects, statuses=[s.value for s in JobStatus],
+        return page("jobs", session, "Jobs", nav="jobs", projects=projects, statuses=list(JobStatus),
                     status=status, project=project,
                     data={"filter": {"status": status, "project": project, "page": number},
                           "per_page": JOBS_PER_PAGE, "initial": initial})
@@ -197,7 +218,7 @@ def install(routes, ctx) -> None:
                     for key, value in sorted(doc["settings"].items())]
         return page("job", session, doc["name"], nav="jobs", job=doc, settings=settings,
                     type_label=job_labels.get(doc["type"], doc["type"]),
-                    data={"job": doc, "actions": job_actions()})
+                    data={"job": doc, "actions": job_actions(), "requeue_moves": requeue_moves_by_status()})
 
     def admin_page(template: str, title: str):
         session = signed_in()

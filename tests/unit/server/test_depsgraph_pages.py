@@ -9,13 +9,13 @@ import pytest
 
 from backend.server.database import write
 from backend.server.models import Task
-from backend.server.news import ALL_KINDS, CANCEL, LOG, TASKS, ManagerNews
-from server_testdb import Harness
+from backend.server.news import ALL_KINDS, CANCEL, LOG, NO_NEWS, TASKS, ManagerNews
+from tests.unit.server.server_testdb import Harness
 
 
 @pytest.fixture
-def h(farm):
-    return Harness(farm)
+def h(seeded_server):
+    return Harness(seeded_server)
 
 
 def ids(docs):
@@ -81,49 +81,62 @@ def test_what_the_manager_reports_is_not_sent_back_but_what_the_server_makes_of_
 
 def test_news_is_kept_per_manager_and_kind_and_delivered_after_commit(h):
     news = h.ctx.news
-    token, kinds = news.since(h.farm.manager.id, None)
+    token, kinds = news.since(h.seeded_server.manager.id, None)
     assert kinds == [ALL_KINDS], "a Manager without a token looks at everything"
-    assert news.since(h.farm.manager.id, token) == (token, [])
+    assert news.since(h.seeded_server.manager.id, token) == (token, [])
     with pytest.raises(RuntimeError):
         with write(h.ctx.db):
             h.submit()
             raise RuntimeError("rolled back")
-    assert news.since(h.farm.manager.id, token)[1] == [], "no news from a transaction that did not commit"
+    assert news.since(h.seeded_server.manager.id, token)[1] == [], "no news from a transaction that did not commit"
     job = h.submit()
-    _, kinds = news.since(h.farm.manager.id, token)
+    _, kinds = news.since(h.seeded_server.manager.id, token)
     assert kinds == [TASKS]
     assert news.since("another-manager", token)[1] == []
     h.depsgraph()
     h.user_status(job, "cancel-requested")
-    assert news.since(h.farm.manager.id, token)[1] == [CANCEL, TASKS]
-    assert news.since(h.farm.manager.id, "an-old-epoch.3")[1] == [ALL_KINDS], "a token of another Server run"
+    assert news.since(h.seeded_server.manager.id, token)[1] == [CANCEL, TASKS]
+    assert news.since(h.seeded_server.manager.id, "garbage")[1] == [ALL_KINDS], "a token that is no stamp"
 
 
-def test_a_held_request_wakes_on_news_for_its_manager_only():
-    news = ManagerNews(max_held=2)
+def test_a_held_request_wakes_on_news_for_its_manager_only(ctx):
+    news = ManagerNews(ctx.clock, max_held=2)
     token, _ = news.since("m1", None)
+    assert token == NO_NEWS
     got = {}
 
-    def hold(name, manager):
-        got[name] = news.wait(manager, token, 10)
+    def hold(manager):
+        got[manager] = news.wait(manager, token, 10)
 
-    threads = [threading.Thread(target=hold, args=("m1", "m1")), threading.Thread(target=hold, args=("m2", "m2"))]
+    threads = [threading.Thread(target=hold, args=(m,)) for m in ("m1", "m2")]
     for t in threads:
         t.start()
     _wait_until(lambda: news.held() == 2)
     assert news.wait("m3", token, 10) is None, "no third thread may be held"
-    news.notify("m1", LOG)  # outside a transaction: at once
+    news.notify("m1", LOG)  # outside a transaction: in one of its own
     threads[0].join(5)
     assert got["m1"][1] == [LOG] and got["m1"][0] != token
     assert threads[1].is_alive(), "news for m1 does not wake m2"
     news.close()
     threads[1].join(5)
-    assert got["m2"] == (got["m1"][0], []), "closing answers with the token of now, no news for m2"
+    assert got["m2"] == (token, []), "closing answers at once, with no news for m2"
     assert news.held() == 0
 
 
-def test_a_newer_request_of_the_same_manager_lets_the_older_go():
-    news = ManagerNews(max_held=1)
+def test_a_held_request_sees_news_another_server_process_stored(ctx):
+    here, there = ManagerNews(ctx.clock, max_held=1, recheck=0.05), ManagerNews(ctx.clock, max_held=1)
+    token, _ = here.since("m1", None)
+    got = []
+    waiting = threading.Thread(target=lambda: got.append(here.wait("m1", token, 10)))
+    waiting.start()
+    _wait_until(lambda: here.held() == 1)
+    there.notify("m1", CANCEL)  # the other process wakes only its own requests; this one looks again
+    waiting.join(5)
+    assert got and got[0][1] == [CANCEL]
+
+
+def test_a_newer_request_of_the_same_manager_lets_the_older_go(ctx):
+    news = ManagerNews(ctx.clock, max_held=1)
     token, _ = news.since("m1", None)
     got = []
     older = threading.Thread(target=lambda: got.append(news.wait("m1", token, 10)))

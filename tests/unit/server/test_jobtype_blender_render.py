@@ -3,43 +3,19 @@
 from __future__ import annotations
 
 import ast
-import datetime as dt
 
 import pytest
 
-from backend.server.compilers import CompileContext, Registry, SettingError
+from backend.server.compilers import CompileContext, SettingError
 from backend.server.compilers.blender_render import EXTENSIONS, FORMATS, RENDER_FORMAT_ARGS, overrides_path
+from tests.unit.server.compile_helpers import CREATED, JobTypeCase, by_name
 
-CREATED = dt.datetime(2024, 3, 5, 14, 7, 9)
 ALL = frozenset({"blender-render", "file-management", "video-encoding"})
 INTERM = "/render/shot1/frames__intermediate-2024-03-05_140709-abc123"
-
-
-def ctx(mode="shared", files=None) -> CompileContext:
-    return CompileContext("0190aa00job0abc123", "Shot one", CREATED, mode, files or {}, ALL)
-
-
-@pytest.fixture(scope="module")
-def jt():
-    return Registry.builtin().get("blender-render")
-
-
-def settings(**kw):
-    base = {"filepath": "/shared/shot1/scene.flamenco.blend", "frames": "1-10", "chunk_size": 4,
-            "render_output": "/render/shot1/frames/######", "format": "PNG"}
-    base.update(kw)
-    return {k: v for k, v in base.items() if v is not None}
-
-
-def compile_(jt, raw, context=None):
-    context = context or ctx()
-    values = jt.validate(raw)
-    jt.check(values, context)
-    return jt.compile(values, context)
-
-
-def by_name(tasks):
-    return {t.name: t for t in tasks}
+CASE = JobTypeCase("blender-render", "Shot one", ALL,
+                   {"filepath": "/shared/shot1/scene.flamenco.blend", "frames": "1-10", "chunk_size": 4,
+                    "render_output": "/render/shot1/frames/######", "format": "PNG"})
+ctx, settings, compile_ = CASE.ctx, CASE.settings, CASE.compile
 
 
 def test_chunks_render_into_an_intermediate_dir_then_move_to_final(jt):
@@ -64,7 +40,7 @@ def test_the_intermediate_dir_is_unique_per_job(jt):
 
 def test_rna_overrides_task_is_the_parent_of_every_render(jt):
     lines = ["bpy.context.scene.render.resolution_percentage = 50",
-             "for ob in bpy.data.objects:", "    ob.hide_render = False"]
+             "bpy.data.objects['Cube'].hide_render = False"]
     tasks = compile_(jt, settings(rna_overrides=lines))
     rna = tasks[0]
     assert rna.name == "rna-overrides" and rna.task_type == "file-management" and rna.priority == 80
@@ -91,9 +67,12 @@ def test_overrides_file_sits_where_blender_render_looks_for_it():
 
 @pytest.mark.parametrize("lines, line_no, words", [
     (["bpy.context.scene.render.resolution_percentage = "], 1, "invalid syntax"),
-    (["x = 1", "y = (2", "z = 3"], 2, "line 2"),
+    (["bpy.context.scene.frame_start = 1", "bpy.context.scene.frame_end = (2", "z = 3"], 2, "line 2"),
     (["for ob in bpy.data.objects:", "ob.hide_render = False"], 2, "indented block"),
-    (["a = 1", "b = 2\nc = = 3"], 2, "line 2"),
+    (["bpy.context.scene.frame_start = 1", "bpy.context.scene.frame_end = 2\nc = = 3"], 2, "line 2"),
+    (["bpy.context.scene.frame_start = 1", "import os"], 2, "only assignments"),
+    (["bpy.context.scene.frame_start = __import__('os').system('id')"], 1, "must be a literal"),
+    (["bpy.app.driver_namespace['x'] = 1"], 1, "data path under bpy.context.scene"),
 ])
 def test_rna_overrides_syntax_errors_name_the_setting_and_line(jt, lines, line_no, words):
     with pytest.raises(SettingError) as info:
