@@ -1,5 +1,5 @@
 """What the Manager API does (docs/protocol.md): announcements, worker reports,
-the depsgraph, task update batches, task logs, job files and outputs.
+the depsgraph, task update batches and task logs (job files and outputs: manager_files.py).
 
 A Manager only ever sees or changes tasks of jobs assigned to it.
 """
@@ -11,18 +11,15 @@ import gzip
 import io
 import json
 import logging
-from typing import Any, BinaryIO
+from typing import Any
 
-from backend.web import ApiError, bad_request, not_found
+from backend.web import bad_request, not_found
 from shared.documents import TaskUpdateBatch, UpstreamNotification, WorkerReport
-from shared.relpaths import RelpathError, check_relpath
 from shared.statuses import JOB_RUNNABLE, JobStatus, TaskStatus
 
 from .context import ServerContext
 from .database import write
-from .models import (AppliedUpdate, Blob, Job, JobFile, JobOutput, LogRequest, Manager, Task, WorkerRecord,
-                     bulk_insert, stamp_value)
-from .storage import HashMismatch, TooLarge, is_sha256
+from .models import AppliedUpdate, Job, LogRequest, Manager, Task, WorkerRecord, bulk_insert, stamp_value
 from .views import iso
 
 log = logging.getLogger(__name__)
@@ -112,7 +109,8 @@ def depsgraph(ctx: ServerContext, manager: Manager, since: dt.datetime | None) -
         for jid in sorted(jobs):
             job = jobs[jid]
             query = (Task.select(Task.id, Task.name, Task.status, Task.priority, Task.job_priority, Task.task_type,
-                                 Task.worker, Task.updated, Task.commands, Task.parents, Task.failed_by_workers)
+                                 Task.worker, Task.updated, Task.commands, Task.parents, Task.failed_by_workers,
+                                 Task.io)
                      .where(Task.job == jid, Task.status.in_(DEPSGRAPH_STATUSES)))
             if since is not None:
                 query = query.where(Task.updated > since)
@@ -121,7 +119,7 @@ def depsgraph(ctx: ServerContext, manager: Manager, since: dt.datetime | None) -
                       "job_files_mode": job.files_mode}
             claimed = 0
             for (tid, name, status, prio, job_prio, task_type, worker, updated, commands, parents,
-                 failed_by) in ctx.db.execute(query.order_by(Task.id)):
+                 failed_by, task_io) in ctx.db.execute(query.order_by(Task.id)):
                 if status == T.QUEUED.value:
                     claimed += 1
                     status, stamp = T.CLAIMED_BY_MANAGER.value, now_iso
@@ -132,7 +130,7 @@ def depsgraph(ctx: ServerContext, manager: Manager, since: dt.datetime | None) -
                 if worker:
                     doc["worker"] = worker
                 parts.append(f'{dumps(doc)[:-1]},"commands":{commands},"parents":{parents},'
-                             f'"failed_by_workers":{failed_by}}}')
+                             f'"failed_by_workers":{failed_by}' + (f',"io":{task_io}}}' if task_io else "}"))
             if claimed:
                 ctx.machine.claim(job, since, now)
     return '{"depsgraph":[' + ",".join(parts) + "]}", len(parts), now
@@ -205,13 +203,6 @@ def _own_task(manager: Manager, tid: str) -> Task:
     return task
 
 
-def _own_job(manager: Manager, jid: str) -> Job:
-    job = Job.get_or_none(Job.id == jid)
-    if job is None or job.manager_id != manager.id:
-        raise not_found(f"no job '{jid}' for this manager")
-    return job
-
-
 def store_task_log(ctx: ServerContext, manager: Manager, tid: str, data: bytes) -> None:
     task = _own_task(manager, tid)
     if data[:2] != b"\x1f\x8b":
@@ -227,43 +218,3 @@ def store_task_log(ctx: ServerContext, manager: Manager, tid: str, data: bytes) 
         Task.update({Task.log_uploaded: ctx.clock.now()}).where(Task.id == task.id).execute()
         LogRequest.delete().where(LogRequest.task == task.id).execute()
     log.info("task %s: full log received from manager %s (%d bytes gzip'd)", task.id, manager.name, len(data))
-
-
-def job_files(manager: Manager, jid: str) -> dict[str, Any]:
-    job = _own_job(manager, jid)
-    rows = JobFile.select(JobFile.relpath, JobFile.sha256, JobFile.size).where(JobFile.job == job.id).tuples()
-    return {"files": {rel: {"sha256": sha, "size": size} for rel, sha, size in rows}}
-
-
-def may_read_blob(manager: Manager, sha256: str) -> bool:
-    return JobFile.select().join(Job).where(JobFile.sha256 == sha256, Job.manager == manager.id).exists() or \
-        JobOutput.select().join(Job).where(JobOutput.sha256 == sha256, Job.manager == manager.id).exists()
-
-
-def put_output(ctx: ServerContext, manager: Manager, jid: str, relpath: str, tid: str | None,
-               sha256: str, stream: BinaryIO, length: int | None) -> None:
-    job = _own_job(manager, jid)
-    try:
-        rel = check_relpath(relpath)
-    except RelpathError as ex:
-        raise bad_request(str(ex), "invalid_path") from None
-    if not is_sha256(sha256):
-        raise bad_request("header X-Flamenco-SHA256 must be the output's SHA-256 (64 hex digits)", "invalid_hash")
-    if tid and Task.get_or_none(Task.id == tid, Task.job == job.id) is None:
-        raise bad_request(f"task '{tid}' is not a task of job {job.id}", "unknown_task")
-    try:
-        size, _ = ctx.store.put(stream, sha256, length, ctx.config.max_upload_bytes or None)
-    except HashMismatch as ex:
-        raise bad_request(str(ex), "hash_mismatch") from None
-    except TooLarge as ex:
-        raise ApiError(413, "too_large", str(ex)) from None
-    with write(ctx.db):
-        now = ctx.clock.now()
-        if not Blob.get_or_none(Blob.sha256 == sha256):
-            Blob.create(sha256=sha256, size=size, created=now)
-        existing = JobOutput.get_or_none(JobOutput.job == job.id, JobOutput.relpath == rel)
-        if existing is None:
-            JobOutput.create(job=job.id, relpath=rel, sha256=sha256, size=size, task=tid, created=now)
-        elif existing.sha256 != sha256 or existing.task != tid:
-            existing.sha256, existing.size, existing.task, existing.created = sha256, size, tid, now
-            existing.save()
