@@ -25,7 +25,8 @@ from shared.documents import Task
 from . import commands, resources
 from .commands import CommandContext, CommandError
 from .config import WorkerConfig
-from .job_files import JobFiles, JobFilesError, substitute
+from .job_files import JobFiles, JobFilesError, TaskIO, substitute
+from .manager_client import OUTPUTS
 from .output_watcher import OutputWatcher
 from .runner import CommandAborted, SubprocessRunner
 from .task_reporter import TaskReporter
@@ -107,7 +108,11 @@ class TaskExecution:
                 return Outcome(FAILED, "the task is in upload mode but this worker has no file cache")
             self.reporter.activity("downloading job files")
             try:
+                io = TaskIO.from_doc(task.io)
                 dirs = self.job_files.prepare(task.job, self.reporter.log)
+                if io.inputs or io.input_jobs:
+                    self.reporter.activity("downloading the outputs this task reads")
+                    self.job_files.place_inputs(task.job, io, dirs.files, self.reporter.log)
             except JobFilesError as ex:
                 return Outcome(FAILED, f"job files: {ex}")
             values = {"job_files": str(dirs.files), "job_output": str(dirs.output)}
@@ -120,7 +125,7 @@ class TaskExecution:
             if result is not None:
                 return result
         if dirs is not None:
-            self._queue_uploads(dirs.output, before)
+            self._queue_outputs(dirs.output, before, io)
         return Outcome(COMPLETED)
 
     def _run_command(self, idx: int, name: str, settings: dict) -> Outcome | None:
@@ -171,13 +176,15 @@ class TaskExecution:
             self.reporter.flush()  # the update stream stays ahead of the outputs it mentions
             self.queue.enqueue("POST", "/output-produced", {"paths": new})
 
-    def _queue_uploads(self, output_dir: Path, before: dict) -> None:
-        changed = JobFiles.changed(output_dir, before)
-        for rel in changed:
-            self.queue.enqueue("PUT", JobFiles.upload_path(self.task.job, self.task.id, rel),
-                               body_file=str(output_dir / rel))
-        if changed:
-            self.reporter.log(f"worker: queued {len(changed)} output file(s) for upload")
+    def _queue_outputs(self, tree: Path, before: dict, io: TaskIO) -> None:
+        """What the task made and removed, queued for the Manager ahead of the 'completed' status."""
+        self.reporter.activity("collecting outputs")
+        produced = self.job_files.produced(tree, before, io)
+        if produced.files or produced.removed:
+            self.queue.enqueue(OUTPUTS, self.task.job, produced.body(self.task.id))
+            size = sum(s for _, s in produced.files.values())
+            self.reporter.log(f"worker: {len(produced.files)} output file(s) ({size} bytes) and "
+                              f"{len(produced.removed)} removed path(s) queued for the Manager")
 
     def _report(self, outcome: Outcome) -> None:
         rep = self.reporter

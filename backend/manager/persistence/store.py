@@ -128,6 +128,7 @@ class Store:
     def create_tables(self) -> None:
         with self.db.connection_context():
             self.db.create_tables(self.m.all, safe=True)
+            self._add_missing_columns()
             # The scheduler walks runnable tasks in dispatch order through this index.
             if not self._index_matches():
                 self.db.execute_sql("DROP INDEX task_runnable_order")
@@ -138,6 +139,17 @@ class Store:
             self.db.execute_sql(
                 "CREATE INDEX IF NOT EXISTS task_active_by_worker ON task (worker, updated) "
                 f"WHERE status = '{TS.ACTIVE}'")
+
+    def _add_missing_columns(self) -> None:
+        """Nullable columns a newer version added to a table an older one made (anything else
+        needs a real migration)."""
+        for model in self.m.all:
+            table = model._meta.table_name
+            have = {c.name for c in self.db.get_columns(table)}
+            for field in model._meta.sorted_fields:
+                if field.column_name not in have and field.null:
+                    self.db.execute_sql(f'ALTER TABLE "{table}" ADD COLUMN "{field.column_name}" {field.field_type}')
+                    log.info("added column %s.%s", table, field.column_name)
 
     def _index_matches(self) -> bool:
         """Whether an existing runnable-task index spells the runnable set as the queries do
