@@ -124,13 +124,13 @@ def register_outputs(ctx: ServerContext, manager: Manager, jid: str, body: dict[
     missing: set[str] = set()
     with write(ctx.db):
         now = ctx.clock.now()
-        if gone:
-            JobOutput.delete().where(_removal_condition(job, gone)).execute()
-        sizes: dict[str, int] = {}
+        sizes: dict[str, int] = {}  # before the removals: a moved file was readable under its old path
         for sha in {sha for sha, _ in checked.values()}:
             blob = Blob.get_or_none(Blob.sha256 == sha)
             if blob is not None and ctx.store.has(sha) and may_read_blob(manager, sha):
                 sizes[sha] = blob.size
+        if gone:
+            JobOutput.delete().where(_removal_condition(job, gone)).execute()
         for rel, (sha, size) in checked.items():
             if sizes.get(sha) == size:
                 _upsert(job, rel, sha, size, tid, now)
