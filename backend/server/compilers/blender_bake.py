@@ -100,14 +100,16 @@ class BlenderBake(JobType):
         if settings.get("frames"):
             common["frame_end"] = parse_frames(settings["frames"], ctx.max_frames)[-1]
         parts = settings["parts"]
-        # Upload mode: the prepared .blend is only for the parts and the finish (scratch); a part's
-        # staged cache files and fluid caches go on to the Server at once, as the finished bake
-        # keeps them (under blendcache_<name>/ then, the same bytes). '' is the whole job tree:
-        # the Server cannot know the fluid cache folders, which Blender names after objects.
+        # Upload mode: the prepared .blend is only for the parts and the finish (scratch; the cache
+        # file Blender writes for the current frame when prepare turns a disk cache on is not
+        # wanted: finish replaces it). A part's staged cache files and fluid caches go on to the
+        # Server at once, as the finished bake keeps them (under blendcache_<name>/ then, the same
+        # bytes). '' is the whole job tree: the Server cannot know the fluid cache folders, which
+        # Blender names after objects.
         relpath = ctx.relpath("filepath", settings["filepath"]) if ctx.upload else ""
         io = (lambda **kw: kw) if ctx.upload else (lambda **kw: {})
         prepare = TaskSpec("bake-prepare", BAKE_TASK_TYPE, [command("blender_bake", action="prepare", **common)],
-                           **io(outputs=[""], scratch=True))
+                           **io(outputs=[relpath], scratch=True))
         bakes = [TaskSpec(f"bake-{k}-of-{parts}", BAKE_TASK_TYPE,
                           [command("blender_bake", action="bake", part=k, parts=parts, **common)],
                           parents=[prepare], **io(inputs=[relpath], outputs=[""]))

@@ -89,7 +89,7 @@ def test_animation_with_video_and_move_to_final(jobtypes_farm, blender_exe, tmp_
     up = api.submit("blender-render", "anim upload", {**common, "filepath": "anim.blend",
                                                       "render_output": "frames/######"}, files=files)
     assert [t["name"] for t in api.tasks(up["id"])] == [t["name"] for t in api.tasks(shared["id"])] == [
-        "blender-render-1,2", "blender-render-3,4", "blender-render-5,6", "create-video", "move-to-final"]
+        "blender-render-1-2", "blender-render-3-4", "blender-render-5-6", "create-video", "move-to-final"]
     api.wait_all([shared["id"], up["id"]], timeout=240)
 
     got = download(api, up["id"], tmp_path / "up")

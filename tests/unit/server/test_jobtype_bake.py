@@ -124,7 +124,7 @@ def test_upload_mode_bakes_in_the_job_tree_and_says_what_travels(jt):
         {"{job_files}/shots/scene.blend"}
     # The prepared .blend only serves the parts and the finish; each part fetches it; the finish
     # fetches everything the job made (staged caches, fluid caches) and publishes the bake.
-    assert prepare.io() == {"inputs": [], "outputs": [""], "scratch": True}
+    assert prepare.io() == {"inputs": [], "outputs": ["shots/scene.blend"], "scratch": True}
     assert [p.io() for p in parts] == [{"inputs": ["shots/scene.blend"], "outputs": [""]}] * 2
     assert finish.io() == {"inputs": [""], "outputs": [""]}
     with pytest.raises(SettingError, match="uploaded files") as err:
