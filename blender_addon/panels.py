@@ -133,20 +133,25 @@ class FLAMENCO_PT_render(bpy.types.Panel):
             return
         box = layout.box()
         box.label(text=f"{jt.title} Settings")
+        mode = scene_data.prefs().file_mode
+        types = {jt.name: jt, job_builder.BAKE_TYPE: bake}
         for item in items:
             label = item.label + (" (bake)" if item.job_type != jt.name else "") + (" *" if item.required else "")
+            spec = types[item.job_type].spec(item.key) if types.get(item.job_type) else None
+            row = box.column()
+            row.enabled = spec is None or spec.applies(mode)  # the Server refuses it in another mode
             if item.kind == "choice":
-                box.prop(item, "enum_value", text=label)
+                row.prop(item, "enum_value", text=label)
             elif item.kind == job_types_mod.INT:
-                box.prop(item, "int_value", text=label)
+                row.prop(item, "int_value", text=label)
             elif item.kind == job_types_mod.FLOAT:
-                box.prop(item, "float_value", text=label)
+                row.prop(item, "float_value", text=label)
             elif item.kind == job_types_mod.BOOL:
-                box.prop(item, "bool_value", text=label)
+                row.prop(item, "bool_value", text=label)
             elif item.kind == job_types_mod.LIST:
-                box.prop_search(item, "text_value", bpy.data, "texts", text=label)
+                row.prop_search(item, "text_value", bpy.data, "texts", text=label)
             else:
-                box.prop(item, "str_value", text=label)
+                row.prop(item, "str_value", text=label)
 
 
 class FLAMENCO_PT_jobs(bpy.types.Panel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import requests
@@ -79,3 +80,29 @@ class ServerClient:
         if reason:
             body["reason"] = reason
         return self.post(f"/api/jobs/{job_id}/status", body)
+
+    def outputs(self, job_id: str) -> list[dict]:
+        """The outputs of an upload-mode job: [{relpath, sha256, size, url, ...}]."""
+        data = self.get(f"/api/jobs/{job_id}/outputs")
+        return data.get("outputs", []) if isinstance(data, dict) else data
+
+    def download(self, path: str, dest) -> int:
+        """Stream GET `path` into the file `dest` (written under a temporary name first); the bytes."""
+        tmp = f"{dest}.part"
+        try:
+            with self.session.get(self.base + path, timeout=self.timeout, stream=True) as resp:
+                if resp.status_code >= 400:
+                    raise ApiError(f"GET {path}: HTTP {resp.status_code}", resp.status_code)
+                size = 0
+                with open(tmp, "wb") as out:
+                    for chunk in resp.iter_content(1 << 20):
+                        out.write(chunk)
+                        size += len(chunk)
+            os.replace(tmp, dest)
+            return size
+        except requests.RequestException as ex:
+            raise ApiError(f"downloading {path} failed: {ex}") from None
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
