@@ -30,7 +30,6 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable
-from urllib.parse import quote
 
 from .manager_client import ManagerClient, ManagerError, sha256_of
 
@@ -163,9 +162,9 @@ class JobFiles:
             except ManagerError as ex:
                 raise JobFilesError(f"cannot get the outputs of job {source}: {ex}") from None
             count, downloaded = self._lay_out(manifest, tree, f"output of job {source}")
-            what = "job" if prefixes is None else ", ".join(p or "(all)" for p in prefixes)
-            log_line(f"inputs: {count} output(s) of {'job ' + source if prefixes is None else what}, "
-                     f"{downloaded} downloaded, {count - downloaded} from the cache")
+            what = f"job {source}" if prefixes is None else ", ".join(p or "(all)" for p in prefixes)
+            log_line(f"inputs: {count} output(s) of {what}, {downloaded} downloaded, "
+                     f"{count - downloaded} from the cache")
 
     def _lay_out(self, manifest: dict, tree: Path, what: str) -> tuple[int, int]:
         downloaded = 0
@@ -238,11 +237,6 @@ class JobFiles:
                     state[p.relative_to(output_dir).as_posix()] = (st.st_size, st.st_mtime_ns)
         return state
 
-    @classmethod
-    def changed(cls, output_dir: Path, before: dict[str, tuple[int, int]]) -> list[str]:
-        after = cls.snapshot(output_dir)
-        return sorted(rel for rel, sig in after.items() if before.get(rel) != sig)
-
     def produced(self, tree: Path, before: dict[str, tuple[int, int]], io: TaskIO) -> Produced:
         """What the task made and removed under its declared outputs, the new files copied into the cache.
 
@@ -288,10 +282,6 @@ class JobFiles:
             return sha, writer.size
         finally:
             tmp.unlink(missing_ok=True)
-
-    @staticmethod
-    def upload_path(job_id: str, task_id: str, relpath: str) -> str:
-        return f"/jobs/{job_id}/outputs/{quote(relpath, safe='/')}?task={quote(task_id)}"
 
     # --- keeping the disk in bounds -----------------------------------------------------
 

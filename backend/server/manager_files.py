@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any, BinaryIO
 
+from peewee import fn
+
 from backend.web import ApiError, bad_request, not_found
 from shared.relpaths import RelpathError, check_relpath
 
@@ -93,9 +95,11 @@ def _upsert(job: Job, rel: str, sha256: str, size: int, tid: str | None, now) ->
 
 
 def _removal_condition(job: Job, prefixes: list[str]):
+    """The job's outputs at or under each prefix (compared exactly: LIKE ignores case and treats
+    '_' and '%' as wildcards)."""
     cond = None
     for p in prefixes:
-        c = (JobOutput.relpath == p) | JobOutput.relpath.startswith(p + "/")
+        c = (JobOutput.relpath == p) | (fn.SUBSTR(JobOutput.relpath, 1, len(p) + 1) == p + "/")
         cond = c if cond is None else (cond | c)
     return (JobOutput.job == job.id) & cond
 
