@@ -15,9 +15,9 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared.config import ConfigError
 
-class ConfigError(Exception):
-    pass
+__all__ = ["CliConfig", "ConfigError", "config_path", "resolve"]
 
 
 @dataclass

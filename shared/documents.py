@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Optional
 
 from .statuses import TaskStatus, WorkerStatus
-
-PLATFORMS = ("linux", "windows", "darwin")
+from .variables import PLATFORMS
 
 
 class DocumentError(ValueError):
@@ -150,8 +149,8 @@ def _range_check(name: str, value: float | None, lo: float, hi: float) -> None:
         raise DocumentError(f"'{name}' must be between {lo:g} and {hi:g}", name)
 
 
-_TASK_STATUSES = tuple(s.value for s in TaskStatus)
-_WORKER_STATUSES = tuple(s.value for s in WorkerStatus)
+_TASK_STATUSES = tuple(TaskStatus)
+_WORKER_STATUSES = tuple(WorkerStatus)
 
 
 # --- Worker <-> Manager ------------------------------------------------------

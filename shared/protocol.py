@@ -35,9 +35,5 @@ UPLOAD_SIZE_HEADER = "X-Flamenco-Upload-Size"
 LONG_POLL_HEADER = "X-Flamenco-Long-Poll"
 """Our worker's extension: POST /task with this header (seconds) waits for work."""
 
-TASK_TYPES = ("sleep", "blender-render", "blender-bake", "exr-merge", "image-merge",
-              "file-management", "video-encoding", "debug")
-"""Task types the job compilers emit; a worker lists those it can do."""
-
 DEFAULT_WORKER_TASK_TYPES = ("sleep", "blender-render", "blender-bake", "file-management", "exr-merge",
                              "video-encoding", "debug")

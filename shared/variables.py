@@ -10,6 +10,7 @@ candidate first, so '/mnt/render/proj' wins over '/mnt/render'.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,15 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 class VariableError(ValueError):
     """A variable definition that is not usable; the message names it."""
+
+
+def this_platform() -> str:
+    """Which of PLATFORMS this computer is (anything else counts as linux)."""
+    if sys.platform.startswith("win"):
+        return "windows"
+    if sys.platform == "darwin":
+        return "darwin"
+    return "linux"
 
 
 @dataclass(frozen=True)

@@ -8,20 +8,17 @@ their credentials, their PID file and their queue of unsent updates.
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shared.config import ConfigError, apply, convert, read_toml
 from shared.protocol import DEFAULT_WORKER_TASK_TYPES
 
+__all__ = ["ConfigError", "DEFAULT_DATA_DIR", "WorkerConfig", "from_dict", "load"]
+
 DEFAULT_DATA_DIR = "~/.local/share/flamenco-worker"
-
-
-class ConfigError(ValueError):
-    """A configuration that cannot be used; the message names the key."""
 
 
 @dataclass
@@ -109,65 +106,37 @@ class WorkerConfig:
             raise ConfigError("push_log_max_entries must be 1 or more")
 
 
-_FIELDS = {f.name: f for f in dataclasses.fields(WorkerConfig)}
-
-
-def _check_type(key: str, value: Any, default: Any) -> Any:
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise ConfigError(f"'{key}' must be true or false")
-        return value
-    if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"'{key}' must be a number")
-        return float(value)
-    if isinstance(default, int):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"'{key}' must be an integer")
-        return value
-    if isinstance(default, list):
-        if isinstance(value, str):
-            value = value.split()
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"'{key}' must be a list of strings")
-        return list(value)
-    if not isinstance(value, str):
-        raise ConfigError(f"'{key}' must be a string")
-    return value
+_LISTS = ("task_types", "tags", "pre_task_check_read", "pre_task_check_write")
 
 
 def from_dict(data: dict[str, Any], base: WorkerConfig | None = None) -> WorkerConfig:
-    """A config from a parsed TOML document; unknown keys are an error (typos matter)."""
-    cfg = dataclasses.replace(base) if base else WorkerConfig()
-    defaults = WorkerConfig()
-    for key, value in data.items():
-        if key == "pre_task_check":
-            if not isinstance(value, dict):
-                raise ConfigError("'pre_task_check' must be a table with 'read' and 'write' lists")
-            for sub, sub_value in value.items():
-                if sub not in ("read", "write"):
-                    raise ConfigError(f"unknown key 'pre_task_check.{sub}' (expected read, write)")
-                attr = f"pre_task_check_{sub}"
-                setattr(cfg, attr, _check_type(f"pre_task_check.{sub}", sub_value, []))
-            continue
-        if key not in _FIELDS:
-            raise ConfigError(f"unknown configuration key '{key}'")
-        setattr(cfg, key, _check_type(key, value, getattr(defaults, key)))
+    """A config from a parsed TOML document; unknown keys are an error (typos matter).
+
+    [pre_task_check] read/write are the fields pre_task_check_read/_write; a string where a
+    list is wanted is split at white space ("gpu cuda" is ["gpu", "cuda"]).
+    """
+    flat = dict(data)
+    checks = flat.pop("pre_task_check", {})
+    if not isinstance(checks, dict):
+        raise ConfigError("'pre_task_check' must be a table with 'read' and 'write' lists")
+    cfg = apply(base or WorkerConfig(), {k: _split(k, v) for k, v in flat.items()})
+    for sub, paths in checks.items():
+        if sub not in ("read", "write"):
+            raise ConfigError(f"unknown setting 'pre_task_check.{sub}' (known: read, write)")
+        name = f"pre_task_check_{sub}"
+        setattr(cfg, name, convert(f"pre_task_check.{sub}", _split(name, paths), list[str]))
     return cfg
+
+
+def _split(key: str, value: Any) -> Any:
+    return value.split() if key in _LISTS and isinstance(value, str) else value
 
 
 def load(path: str | os.PathLike | None, overrides: dict[str, Any] | None = None) -> WorkerConfig:
     """Read the TOML file (if any), then apply `overrides` (None values are skipped)."""
     cfg = WorkerConfig()
     if path:
-        try:
-            with open(path, "rb") as fh:
-                data = tomllib.load(fh)
-        except FileNotFoundError:
-            raise ConfigError(f"config file '{path}' does not exist") from None
-        except tomllib.TOMLDecodeError as ex:
-            raise ConfigError(f"config file '{path}' is not valid TOML: {ex}") from None
-        cfg = from_dict(data, cfg)
+        cfg = from_dict(read_toml(path), cfg)
     if not cfg.manager_url:
         cfg.manager_url = os.environ.get("FLAMENCO_MANAGER_URL", "")
     if overrides:

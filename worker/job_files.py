@@ -26,19 +26,18 @@ import logging
 import os
 import re
 import shutil
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
-from .manager_client import ManagerClient, ManagerError, sha256_of
+from shared.checksums import HashingFile, HashMismatch, is_sha256
+
+from .manager_client import ManagerClient, ManagerError
 
 log = logging.getLogger(__name__)
 
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _BLEND_BACKUP = re.compile(r"\.blend\d+$")
 """Blender's backups of a saved .blend (scene.blend1, ...): never outputs."""
-CHUNK = 1024 * 1024
 
 
 class JobFilesError(Exception):
@@ -112,18 +111,6 @@ def substitute(obj: Any, values: dict[str, str]) -> Any:
     return obj
 
 
-class _HashingWriter:
-    def __init__(self, fh):
-        self.fh = fh
-        self.digest = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes) -> None:
-        self.digest.update(data)
-        self.size += len(data)
-        self.fh.write(data)
-
-
 class JobFiles:
     def __init__(self, client: ManagerClient, cache_dir: Path, jobs_dir: Path):
         self.client = client
@@ -171,7 +158,7 @@ class JobFiles:
         for relpath, info in sorted(manifest.items()):
             rel = safe_relpath(relpath)
             sha, size = str(info.get("sha256", "")).lower(), info.get("size")
-            if not _SHA256.match(sha):
+            if not is_sha256(sha):
                 raise JobFilesError(f"the {what} '{relpath}' has no valid sha256")
             cached, fresh = self.fetch(sha, size)
             downloaded += fresh
@@ -188,22 +175,15 @@ class JobFiles:
             _touch(path)
             return path, False
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{sha}.{uuid.uuid4().hex}.part")
-        try:
-            with open(tmp, "wb") as fh:
-                writer = _HashingWriter(fh)
-                try:
-                    self.client.download_file(sha, writer)
-                except ManagerError as ex:
-                    raise JobFilesError(f"cannot download file {sha}: {ex}") from None
-            if writer.digest.hexdigest() != sha:
-                raise JobFilesError(f"file {sha} arrived with sha256 {writer.digest.hexdigest()}; not using it")
-            if size is not None and writer.size != size:
-                raise JobFilesError(f"file {sha} arrived with {writer.size} bytes instead of {size}")
-            os.chmod(tmp, 0o444)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with HashingFile(path.parent, f"{sha}.part-") as download:
+            try:
+                self.client.download_file(sha, download)
+                download.check(sha, size)
+            except ManagerError as ex:
+                raise JobFilesError(f"cannot download file {sha}: {ex}") from None
+            except HashMismatch as ex:
+                raise JobFilesError(f"file {sha}: {ex}; not using it") from None
+            download.move_to(path, mode=0o444)
         return path, True
 
     @staticmethod
@@ -262,26 +242,19 @@ class JobFiles:
         """Put a file the task made into the cache (a copy, hashed as it is made): (sha256, size)."""
         st = path.stat()
         if st.st_nlink > 1:  # most likely a link into the cache already (moved, not rewritten)
-            sha = sha256_of(path)
+            with open(path, "rb") as fh:
+                sha = hashlib.file_digest(fh, "sha256").hexdigest()
             cached = self.cache_path(sha)
             if cached.is_file() and cached.stat().st_size == st.st_size:
                 return sha, st.st_size
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.cache_dir / f".add-{uuid.uuid4().hex}.part"
-        try:
-            with open(path, "rb") as src, open(tmp, "wb") as out:
-                writer = _HashingWriter(out)
-                for chunk in iter(lambda: src.read(CHUNK), b""):
-                    writer.write(chunk)
-            sha = writer.digest.hexdigest()
-            cached = self.cache_path(sha)
+        with HashingFile(self.cache_dir, ".add-") as copy, open(path, "rb") as src:
+            copy.copy(src)
+            cached = self.cache_path(copy.sha256)
             if not cached.is_file():
                 cached.parent.mkdir(parents=True, exist_ok=True)
-                os.chmod(tmp, 0o444)
-                os.replace(tmp, cached)
-            return sha, writer.size
-        finally:
-            tmp.unlink(missing_ok=True)
+                copy.move_to(cached, mode=0o444)
+            return copy.sha256, copy.size
 
     # --- keeping the disk in bounds -----------------------------------------------------
 

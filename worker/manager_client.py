@@ -19,7 +19,6 @@ import os
 import secrets
 import socket
 import string
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ import requests
 
 from shared.documents import MayKeepRunning, WorkerStatusRequest
 from shared.protocol import LONG_POLL_HEADER, SHA256_HEADER, UPLOAD_OFFSET_HEADER, UPLOAD_SIZE_HEADER
+from shared.variables import this_platform
 from shared.version import USER_AGENT
 
 from .upstream_queue import QueuedRequest
@@ -57,14 +57,6 @@ class Unreachable(ManagerError):
 
 class FatalManagerError(ManagerError):
     """The Manager refuses this worker (403); the worker should stop."""
-
-
-def worker_platform() -> str:
-    if sys.platform.startswith("win"):
-        return "windows"
-    if sys.platform == "darwin":
-        return "darwin"
-    return "linux"
 
 
 def random_secret(length: int = 64) -> str:
@@ -144,7 +136,7 @@ class ManagerClient:
 
     def register(self) -> Credentials:
         secret = random_secret()
-        body = {"secret": secret, "platform": worker_platform(),
+        body = {"secret": secret, "platform": this_platform(),
                 "supported_task_types": self.task_types, "nickname": self.nickname}
         headers = {}
         if self.registration_secret:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.documents import Task
+from shared.statuses import TaskStatus
 
 from . import commands, resources
 from .commands import CommandContext, CommandError
@@ -34,7 +35,9 @@ from .upstream_queue import UpstreamQueue
 
 log = logging.getLogger(__name__)
 
-COMPLETED, FAILED, RETURNED = "completed", "failed", "returned"
+COMPLETED, FAILED = TaskStatus.COMPLETED, TaskStatus.FAILED
+RETURNED = "returned"
+"""Not a task status: the task goes back to the Manager unfinished (POST /tasks/{id}/return)."""
 
 
 @dataclass
@@ -191,10 +194,10 @@ class TaskExecution:
         elapsed = time.monotonic() - self.started
         if outcome.status == COMPLETED:
             rep.log(f"worker: task completed in {elapsed:.2f} s")
-            rep.status("completed", "completed")
+            rep.status(COMPLETED, "completed")
         elif outcome.status == FAILED:
             rep.log(f"worker: task failed: {outcome.message}")
-            rep.status("failed", outcome.message)
+            rep.status(FAILED, outcome.message)
         else:
             rep.silence()
             rep.log(f"worker: task returned to the Manager: {outcome.message}")

@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timezone
 from typing import Callable
+
+from shared.statuses import TaskStatus
+from shared.timefmt import iso_utc
 
 from .upstream_queue import UpstreamQueue
 
 
 def log_timestamp() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return iso_utc(timespec="milliseconds", zulu=True)
 
 
 class TaskReporter:
@@ -100,7 +102,7 @@ class TaskReporter:
             if self._silent:
                 self._push()
                 return
-            if task_status == "completed":
+            if task_status == TaskStatus.COMPLETED:
                 self._cmd_idx, self._cmd_fraction = self.n_commands - 1, 1.0
             self._push(task_status=task_status)
 

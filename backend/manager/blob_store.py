@@ -19,8 +19,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import re
-import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -29,18 +27,15 @@ from pathlib import Path
 from typing import BinaryIO, Callable
 
 from backend.errors import ApiError
+from shared.checksums import CHUNK, HashingFile, is_sha256
 from shared.protocol import UPLOAD_OFFSET_HEADER as OFFSET_HEADER
 
 from .persistence.files import FileRecords
 
 log = logging.getLogger(__name__)
 
-SHA256 = re.compile(r"^[0-9a-f]{64}$")
-CHUNK = 1024 * 1024
-
-
 def check_sha(sha256: str) -> str:
-    if not isinstance(sha256, str) or not SHA256.match(sha256):
+    if not is_sha256(sha256):
         raise ApiError(400, "bad_checksum", "a file is named by its lowercase hex SHA-256")
     return sha256
 
@@ -125,12 +120,18 @@ class BlobStore:
 
     # --- storing ------------------------------------------------------------------------
 
-    def _commit(self, tmp: Path, sha256: str, size: int) -> None:
-        """Move a verified file into the store (under the checksum's lock)."""
+    def _commit(self, verified: HashingFile | Path, sha256: str) -> None:
+        """Move a verified file (a HashingFile, or a finished partial upload) into the store
+        (under the checksum's lock)."""
         target = self.path(sha256)
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.chmod(tmp, 0o444)
-        os.replace(tmp, target)
+        if isinstance(verified, HashingFile):
+            size = verified.size
+            verified.move_to(target, mode=0o444)
+        else:
+            size = verified.stat().st_size
+            os.chmod(verified, 0o444)
+            os.replace(verified, target)
         self.records.add_blob(sha256, size, time.time())
         if self.max_bytes and self.records.blob_bytes() > self.max_bytes:
             self.over_limit.set()
@@ -179,38 +180,23 @@ class BlobStore:
                 partial.unlink(missing_ok=True)
                 raise ApiError(400, "checksum_mismatch", f"the {total} bytes received have SHA-256 {got}, "
                                                          f"not {sha256}; dropped, send the file again")
-            self._commit(partial, sha256, total)
+            self._commit(partial, sha256)
             log.info("stored file %s (%d bytes) from a worker", sha256, total)
             return total
 
     def put_whole(self, stream: BinaryIO, length: int | None, sha256_claimed: str | None) -> tuple[str, int]:
         """A whole file in one request (the earlier output route): (sha256, size)."""
         self.partial_dir.mkdir(parents=True, exist_ok=True)
-        digest = hashlib.sha256()
-        fd, tmp = tempfile.mkstemp(dir=self.partial_dir, prefix=".whole-")
-        size = 0
-        try:
-            with os.fdopen(fd, "wb") as out:
-                remaining = length
-                while remaining is None or remaining > 0:
-                    chunk = stream.read(CHUNK if remaining is None else min(CHUNK, remaining))
-                    if not chunk:
-                        break
-                    digest.update(chunk)
-                    out.write(chunk)
-                    size += len(chunk)
-                    if remaining is not None:
-                        remaining -= len(chunk)
-            self.stats.add(from_workers=size)
-            sha = digest.hexdigest()
+        with HashingFile(self.partial_dir, ".whole-") as upload:
+            upload.copy(stream, length)
+            self.stats.add(from_workers=upload.size)
+            sha = upload.sha256
             if sha256_claimed is not None and sha != sha256_claimed:
                 raise ApiError(400, "checksum_mismatch", f"the body's SHA-256 is {sha}, not {sha256_claimed}")
             with self.locked(sha):
                 if not self.has(sha):
-                    self._commit(Path(tmp), sha, size)
-            return sha, size
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+                    self._commit(upload, sha)
+            return sha, upload.size
 
     def fetch_from(self, sha256: str, open_stream: Callable[[], object]) -> Path:
         """The stored file, fetched through `open_stream()` (a streaming response) the first time."""
@@ -222,26 +208,18 @@ class BlobStore:
                 return path
             self.partial_dir.mkdir(parents=True, exist_ok=True)
             resp = open_stream()
-            digest = hashlib.sha256()
-            fd, tmp = tempfile.mkstemp(dir=self.partial_dir, prefix=".fetch-")
-            size = 0
             try:
-                with resp, os.fdopen(fd, "wb") as out:
-                    for chunk in resp.iter_content(CHUNK):
-                        digest.update(chunk)
-                        out.write(chunk)
-                        size += len(chunk)
-                self.stats.add(from_server=size)
-                if digest.hexdigest() != sha256:
-                    raise ApiError(502, "checksum_mismatch", f"the Server sent a file that is not {sha256}")
-                self._commit(Path(tmp), sha256, size)
+                with resp, HashingFile(self.partial_dir, ".fetch-") as fetched:
+                    fetched.copy(resp.iter_content(CHUNK))
+                    self.stats.add(from_server=fetched.size)
+                    if fetched.sha256 != sha256:
+                        raise ApiError(502, "checksum_mismatch", f"the Server sent a file that is not {sha256}")
+                    self._commit(fetched, sha256)
             except ApiError:
                 raise
             except Exception as ex:  # noqa: BLE001 - a broken transfer is the Server's unavailability
                 raise ApiError(503, "unavailable", f"fetching file {sha256} failed: {ex}") from None
-            finally:
-                Path(tmp).unlink(missing_ok=True)
-            log.info("cached file %s (%d bytes) from the Server", sha256, size)
+            log.info("cached file %s (%d bytes) from the Server", sha256, fetched.size)
             return path
 
     def used(self, sha256: str) -> None:
@@ -258,7 +236,7 @@ class BlobStore:
                 if len(sub.name) != 2 or not sub.is_dir():
                     continue
                 for f in sub.iterdir():
-                    if SHA256.match(f.name) and f.name not in known:
+                    if is_sha256(f.name) and f.name not in known:
                         st = f.stat()
                         self.records.add_blob(f.name, st.st_size, st.st_mtime)
                         added += 1
@@ -338,8 +316,5 @@ def _drain(stream, length: int | None) -> None:
 
 
 def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()

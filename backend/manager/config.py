@@ -8,25 +8,16 @@ layout is documented in docs/manager.example.toml.
 from __future__ import annotations
 
 import dataclasses
-import platform as _platform
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shared.variables import Variables, VariableError
+from backend.proxy import parse_networks
+from shared.config import ConfigError, apply, read_toml
+from shared.variables import PLATFORMS, Variables, VariableError, this_platform
 
 RESERVED_VARIABLES = ("job_files", "job_output")
 """Left in commands for the worker to expand; a Manager may not define them."""
-
-
-class ConfigError(ValueError):
-    """A configuration that cannot be used; the message names the setting."""
-
-
-def this_platform() -> str:
-    name = _platform.system().lower()
-    return {"linux": "linux", "windows": "windows", "darwin": "darwin"}.get(name, "linux")
 
 
 DEFAULT_VARIABLES: dict[str, Any] = {
@@ -143,6 +134,8 @@ class ManagerConfig:
     platform: str = field(default_factory=this_platform)
     registration_secret: str = ""
     admin_token: str = ""
+    trusted_proxies: list[str] = field(default_factory=list)
+    """Reverse proxies (addresses or networks) whose X-Forwarded-For/-Proto/-Host are believed."""
     variables: Variables = field(default_factory=lambda: Variables.from_dict(DEFAULT_VARIABLES))
     timeouts: Timeouts = field(default_factory=Timeouts)
     failures: Failures = field(default_factory=Failures)
@@ -173,7 +166,7 @@ class ManagerConfig:
         return Path(self.data_dir) / "latest-image.jpg"
 
     def validate(self) -> None:
-        if self.platform not in ("linux", "windows", "darwin"):
+        if self.platform not in PLATFORMS:
             raise ConfigError(f"platform must be linux, windows or darwin, not '{self.platform}'")
         for name in RESERVED_VARIABLES:
             if name in self.variables.variables:
@@ -184,6 +177,10 @@ class ManagerConfig:
             raise ConfigError("scheduling.reserved_threads must be below scheduling.http_threads")
         if self.failures.blocklist_threshold < 1 or self.failures.task_fail_after_softfail_count < 1:
             raise ConfigError("failure thresholds must be 1 or more")
+        try:
+            parse_networks(self.trusted_proxies)
+        except ValueError as ex:
+            raise ConfigError(f"manager.trusted_proxies: {ex}") from None
         up = self.upstream
         if any((up.server_url, up.manager_id, up.token)) and not up.linked:
             raise ConfigError("linking needs all of server_url, manager_id and token")
@@ -196,27 +193,10 @@ class ManagerConfig:
                 raise ConfigError(f"{name} must be positive")
 
 
-_SECTIONS = {"timeouts": Timeouts, "failures": Failures, "scheduling": Scheduling,
-             "upstream": Upstream, "logs": Logs, "latest_image": LatestImage, "files": Files}
-
-
-def _section(cls, data: Any, name: str):
-    if not isinstance(data, dict):
-        raise ConfigError(f"[{name}] must be a table")
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    kwargs = {}
-    for key, value in data.items():
-        if key not in known:
-            raise ConfigError(f"unknown setting '{name}.{key}'; known: {', '.join(sorted(known))}")
-        default = known[key].default
-        if isinstance(default, bool) != isinstance(value, bool) or \
-                (isinstance(default, (int, float)) and not isinstance(value, (int, float))) or \
-                (isinstance(default, str) and not isinstance(value, str)):
-            raise ConfigError(f"'{name}.{key}' must be of the type of its default ({default!r})")
-        if isinstance(default, float):
-            value = float(value)
-        kwargs[key] = value
-    return cls(**kwargs)
+_SECTIONS = ("timeouts", "failures", "scheduling", "upstream", "logs", "latest_image", "files")
+_MANAGER_KEYS = ("data_dir", "listen", "manager_url", "platform", "registration_secret", "admin_token",
+                 "trusted_proxies")
+"""The settings of the [manager] table: ManagerConfig's own fields."""
 
 
 def from_dict(data: dict[str, Any], base: ManagerConfig | None = None) -> ManagerConfig:
@@ -224,7 +204,7 @@ def from_dict(data: dict[str, Any], base: ManagerConfig | None = None) -> Manage
     cfg = dataclasses.replace(base) if base else ManagerConfig()
     for key, value in data.items():
         if key in _SECTIONS:
-            setattr(cfg, key, _section(_SECTIONS[key], value, key))
+            cfg = apply(cfg, {key: value})
         elif key == "variables":
             try:
                 custom = Variables.from_dict(value)
@@ -234,27 +214,15 @@ def from_dict(data: dict[str, Any], base: ManagerConfig | None = None) -> Manage
         elif key == "manager":
             if not isinstance(value, dict):
                 raise ConfigError("[manager] must be a table")
-            for k, v in value.items():
-                if k == "data_dir":
-                    cfg.data_dir = Path(v)
-                elif k in ("listen", "manager_url", "platform", "registration_secret", "admin_token"):
-                    if not isinstance(v, str):
-                        raise ConfigError(f"'manager.{k}' must be a string")
-                    setattr(cfg, k, v)
-                else:
-                    raise ConfigError(f"unknown setting 'manager.{k}'")
+            for k in value:
+                if k not in _MANAGER_KEYS:
+                    raise ConfigError(f"unknown setting 'manager.{k}'; known: {', '.join(_MANAGER_KEYS)}")
+            cfg = apply(cfg, value, "manager.")
         else:
-            raise ConfigError(f"unknown section '{key}'")
+            raise ConfigError(f"unknown section '{key}'; known: manager, variables, {', '.join(_SECTIONS)}")
     cfg.validate()
     return cfg
 
 
 def load(path: str | Path, base: ManagerConfig | None = None) -> ManagerConfig:
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except tomllib.TOMLDecodeError as ex:
-        raise ConfigError(f"{path}: {ex}") from None
-    except OSError as ex:
-        raise ConfigError(f"cannot read {path}: {ex}") from None
-    return from_dict(data, base)
+    return from_dict(read_toml(path), base)

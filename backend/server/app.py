@@ -7,6 +7,7 @@ import logging
 import bottle
 import peewee
 
+from backend import proxy
 from backend.web import JsonApiPlugin, install_json_errors
 
 from . import models
@@ -29,7 +30,7 @@ def make_context(config: ServerConfig, db: peewee.Database, clock: Clock | None 
                  registry: Registry | None = None) -> ServerContext:
     """Everything the routes share; binds the models to `db` and creates missing tables."""
     models.bind(db)
-    clock = clock or Clock()
+    clock = (clock or Clock()).attach(db)
     if registry is None:
         registry = Registry.builtin()
         for directory in config.job_types_dirs:
@@ -42,6 +43,7 @@ def make_app(config: ServerConfig, db: peewee.Database, clock: Clock | None = No
              registry: Registry | None = None) -> bottle.Bottle:
     ctx = make_context(config, db, clock, registry)
     app = bottle.Bottle()
+    proxy.install(app, config.trusted_proxies)
     app.install(JsonApiPlugin(db))
     install_json_errors(app)
     routes = make_routes(app, SCHEMAS)

@@ -17,9 +17,12 @@ from typing import Any
 import peewee
 
 from backend.web import ApiError, bad_request, conflict, not_found
+from shared.checksums import is_sha256
+from shared.chunking import chunks
 from shared.relpaths import RelpathError, check_relpath
 from shared.statuses import JOB_DELETABLE, JobStatus
 
+from . import waiting
 from .admin import find_manager, find_project, visible_project_ids
 from .compilers import CompileContext, JobType, SettingError, TaskSpec
 from .context import ServerContext
@@ -27,7 +30,6 @@ from .database import write
 from .models import (Blob, Job, JobDependency, JobFile, JobLogEntry, JobOutput, LogRequest, Manager, Project,
                      ProjectManager, Task, User, WorkerRecord, bulk_insert, stamp_value, task_id, time_ordered_id,
                      utcnow)
-from .storage import is_sha256
 from .views import job_doc
 
 log = logging.getLogger(__name__)
@@ -36,8 +38,9 @@ SUBMIT_KEYS = {"name", "type", "settings", "priority", "project", "manager", "de
                "worker_tag", "memory_mb", "files", "metadata"}
 VALIDATE_KEYS = SUBMIT_KEYS | {"files_mode"}
 FILES_MODES = ("shared", "upload")
-_DEAD_DEPENDENCY = frozenset(s.value for s in (JobStatus.FAILED, JobStatus.CANCELED, JobStatus.CONSTRUCTION_FAILED,
-                                               JobStatus.CANCEL_REQUESTED, JobStatus.FAIL_REQUESTED))
+_DEAD_DEPENDENCY = frozenset({JobStatus.FAILED, JobStatus.CANCELED, JobStatus.CONSTRUCTION_FAILED,
+                              JobStatus.CANCEL_REQUESTED, JobStatus.FAIL_REQUESTED})
+"""A job in one of these will never complete: depending on it is refused."""
 
 TASK_COLUMNS = ("id", "job", "name", "task_type", "status", "priority", "job_priority", "commands", "parents",
                 "io", "failed_by_workers", "activity", "log_tail", "progress", "current_command_idx",
@@ -93,7 +96,9 @@ def _with_names(query):
 
 def job_docs_from_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     deps = _depends_on([r["id"] for r in rows])
-    return [job_doc(r, deps.get(r["id"])) for r in rows]
+    docs = [job_doc(r, deps.get(r["id"])) for r in rows]
+    waiting.explain(docs)
+    return docs
 
 
 def job_docs(jobs: list[Job]) -> list[dict[str, Any]]:
@@ -104,8 +109,11 @@ def job_docs(jobs: list[Job]) -> list[dict[str, Any]]:
 
 
 def list_jobs(user: User, status: str | None, project: str | None, manager: str | None,
-              job_type: str | None, limit: int, offset: int, before: str | None = None) -> dict[str, Any]:
-    """A page of jobs, newest first: the page's ids from an index first, then only those rows."""
+              job_type: str | None, limit: int, offset: int, before: str | None = None,
+              submitter: str | None = None) -> dict[str, Any]:
+    """A page of jobs, newest first: the page's ids from an index first, then only those rows.
+
+    `submitter` (a user's id or name) keeps the jobs that user submitted ("my jobs")."""
     conds = []
     projects = visible_project_ids(user)
     if projects is not None:
@@ -126,6 +134,11 @@ def list_jobs(user: User, status: str | None, project: str | None, manager: str 
         conds.append(Job.manager == find_manager(manager).id)
     if job_type:
         conds.append(Job.job_type == job_type)
+    if submitter:
+        found = User.get_or_none((User.id == submitter) | (User.name == submitter))
+        if found is None:
+            raise bad_request(f"no user '{submitter}'", "unknown_user")
+        conds.append(Job.user == found.id)
     total = Job.select(peewee.fn.COUNT(Job.id)).where(*conds).scalar() if conds else \
         Job.select(peewee.fn.COUNT(Job.id)).scalar()
     if before:
@@ -185,8 +198,8 @@ def _check_files(files: dict[str, Any], stored_only: bool = True) -> tuple[dict[
         out[rel] = {"sha256": entry["sha256"], "size": entry["size"]}
     shas = sorted({e["sha256"] for e in out.values()})
     stored: dict[str, int] = {}
-    for i in range(0, len(shas), 500):
-        stored.update(Blob.select(Blob.sha256, Blob.size).where(Blob.sha256.in_(shas[i:i + 500])).tuples())
+    for chunk in chunks(shas):
+        stored.update(Blob.select(Blob.sha256, Blob.size).where(Blob.sha256.in_(chunk)).tuples())
     missing = []
     for rel, entry in out.items():
         size = stored.get(entry["sha256"])
@@ -221,6 +234,9 @@ def _choose_project(user: User, ref: str | None) -> Project:
 
 
 def _choose_manager(project: Project, ref: str | None, needed: set[str]) -> Manager:
+    """The named Manager, or the linked one whose workers run the job's task types (most idle
+    workers first). When none does yet, the job still goes to a linked Manager (the one whose
+    workers run most of those types) and waits there for such a worker (see waiting.py)."""
     linked = list(Manager.select().join(ProjectManager).where(ProjectManager.project == project.id)
                   .order_by(Manager.name))
     if ref is not None:
@@ -229,25 +245,12 @@ def _choose_manager(project: Project, ref: str | None, needed: set[str]) -> Mana
             if Manager.get_or_none((Manager.id == ref) | (Manager.name == ref)) is None:
                 raise bad_request(f"no manager '{ref}'", "unknown_manager")
             raise bad_request(f"manager '{ref}' is not linked to project '{project.name}'", "manager_not_linked")
-        missing = needed - set(manager.worker_task_types or ())
-        if missing:
-            raise bad_request(f"manager '{manager.name}' has no workers for task type(s) "
-                              f"{', '.join(sorted(missing))} (it reported {_types(manager)})", "no_suitable_manager")
         return manager
-    suitable = [m for m in linked if needed <= set(m.worker_task_types or ())]
-    if not suitable:
-        if not linked:
-            raise bad_request(f"project '{project.name}' has no manager linked; an admin links one with "
-                              "'flamenco-server link-manager MANAGER PROJECT'", "no_suitable_manager")
-        seen = "; ".join(f"{m.name}: {_types(m)}" for m in linked)
-        raise bad_request(f"no manager linked to project '{project.name}' supports task type(s) "
-                          f"{', '.join(sorted(needed))} ({seen})", "no_suitable_manager")
-    return max(suitable, key=lambda m: (m.idle_workers, m.nr_of_workers, m.last_seen is not None, m.name))
-
-
-def _types(manager: Manager) -> str:
-    types = manager.worker_task_types or []
-    return ", ".join(types) if types else "no task types yet"
+    if not linked:
+        raise bad_request(f"project '{project.name}' has no manager linked; an admin links one with "
+                          "'flamenco-server link-manager MANAGER PROJECT'", "no_suitable_manager")
+    return max(linked, key=lambda m: (len(needed & set(m.worker_task_types or ())), m.idle_workers,
+                                      m.nr_of_workers, m.last_seen is not None, m.name))
 
 
 def _check_dependencies(user: User, refs: list[Any]) -> list[Job]:
@@ -428,7 +431,7 @@ def _dependencies_pending(deps: list[Job]) -> bool:
         status = statuses.get(dep.id)
         if status is None or status in _DEAD_DEPENDENCY:
             raise bad_request(f"depends_on: job {dep.name} ({dep.id}) is {status or 'deleted'}", "failed_dependency")
-    return any(st != JobStatus.COMPLETED.value for st in statuses.values())
+    return any(st != JobStatus.COMPLETED for st in statuses.values())
 
 
 # --- deleting -------------------------------------------------------------------
@@ -444,7 +447,7 @@ def delete_job(ctx: ServerContext, user: User, job: Job) -> None:
             raise conflict(f"job {job.id} is {job.status}", "job_not_finished")
         waiting = list(Job.select(Job.id, Job.name).join(JobDependency, on=(JobDependency.job == Job.id))
                        .where(JobDependency.depends_on == job.id,
-                              Job.status.not_in([s.value for s in JOB_DELETABLE])))
+                              Job.status.not_in(list(JOB_DELETABLE))))
         if waiting:
             raise conflict(f"job(s) {', '.join(f'{j.name} ({j.id})' for j in waiting)} depend on job {job.id}",
                            "job_has_dependents")

@@ -17,12 +17,12 @@ from typing import Any, BinaryIO
 from peewee import fn
 
 from backend.web import ApiError, bad_request, not_found
+from shared.checksums import HashMismatch, TooLarge, is_sha256
 from shared.relpaths import RelpathError, check_relpath
 
 from .context import ServerContext
 from .database import write
 from .models import Blob, Job, JobDependency, JobFile, JobOutput, Manager, Task
-from .storage import HashMismatch, TooLarge, is_sha256
 
 MAX_REGISTER = 100_000
 

@@ -14,8 +14,9 @@ import logging
 from typing import Any
 
 from backend.web import bad_request, not_found
+from shared.chunking import chunks
 from shared.documents import TaskUpdateBatch, UpstreamNotification, WorkerReport
-from shared.statuses import JOB_RUNNABLE, JobStatus, TaskStatus
+from shared.statuses import JOB_FINAL, JOB_RUNNABLE, TASK_RUNNABLE, JobStatus, TaskStatus, WorkerStatus
 
 from .context import ServerContext
 from .database import write
@@ -24,21 +25,15 @@ from .views import iso
 
 log = logging.getLogger(__name__)
 
-J, T = JobStatus, TaskStatus
-DEPSGRAPH_STATUSES = [T.QUEUED.value, T.CLAIMED_BY_MANAGER.value, T.SOFT_FAILED.value, T.ACTIVE.value]
-UNSETTLED_JOBS = [s.value for s in JobStatus if s not in (J.COMPLETED, J.CANCELED, J.FAILED, J.ARCHIVED,
-                                                          J.ARCHIVING, J.CONSTRUCTION_FAILED)]
+J, T, W = JobStatus, TaskStatus, WorkerStatus
+DEPSGRAPH_STATUSES = sorted(TASK_RUNNABLE | {T.ACTIVE})
+"""The tasks a Manager is sent: those it may hand out, and those running."""
+UNSETTLED_JOBS = [s for s in JobStatus if s not in JOB_FINAL and s != J.ARCHIVING]
 BATCH_TASK_FIELDS = (Task.id, Task.job, Task.name, Task.status, Task.activity, Task.progress,
                      Task.current_command_idx, Task.command_progress, Task.metrics, Task.worker,
                      Task.failed_by_workers, Task.log_tail, Task.updated, Task.created, Task.started,
                      Task.finished)
 SEEN_WRITE_INTERVAL = dt.timedelta(seconds=5)
-IN_CHUNK = 500
-
-
-def _chunks(items: list, size: int = IN_CHUNK):
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
 
 
 def touch(ctx: ServerContext, manager: Manager) -> None:
@@ -81,10 +76,10 @@ def worker_report(ctx: ServerContext, manager: Manager, report: WorkerReport) ->
                 WorkerRecord.update(values).where(WorkerRecord.id == row.id).execute()
         if report.complete:
             gone = [wid for wid in existing if wid not in {i.id for i in report.workers}]
-            for chunk in _chunks(gone):
+            for chunk in chunks(gone):
                 WorkerRecord.delete().where(WorkerRecord.manager == manager.id,
                                             WorkerRecord.worker_id.in_(chunk)).execute()
-        idle = (WorkerRecord.select().where(WorkerRecord.manager == manager.id, WorkerRecord.status == "awake",
+        idle = (WorkerRecord.select().where(WorkerRecord.manager == manager.id, WorkerRecord.status == W.AWAKE,
                                             WorkerRecord.current_task.is_null()).count())
         total = WorkerRecord.select().where(WorkerRecord.manager == manager.id).count()
         Manager.update({Manager.idle_workers: idle, Manager.last_worker_report: now, Manager.last_seen: now,
@@ -104,7 +99,7 @@ def depsgraph(ctx: ServerContext, manager: Manager, since: dt.datetime | None) -
         now = ctx.clock.now()
         now_iso = iso(now)
         jobs = {j.id: j for j in Job.select().where(Job.manager == manager.id,
-                                                    Job.status.in_([s.value for s in JOB_RUNNABLE]),
+                                                    Job.status.in_(list(JOB_RUNNABLE)),
                                                     Job.blocked == False)}  # noqa: E712
         for jid in sorted(jobs):
             job = jobs[jid]
@@ -120,9 +115,9 @@ def depsgraph(ctx: ServerContext, manager: Manager, since: dt.datetime | None) -
             claimed = 0
             for (tid, name, status, prio, job_prio, task_type, worker, updated, commands, parents,
                  failed_by, task_io) in ctx.db.execute(query.order_by(Task.id)):
-                if status == T.QUEUED.value:
+                if status == T.QUEUED:
                     claimed += 1
-                    status, stamp = T.CLAIMED_BY_MANAGER.value, now_iso
+                    status, stamp = T.CLAIMED_BY_MANAGER, now_iso
                 else:
                     stamp = iso(updated)
                 doc = {"_id": tid, **common, "name": name, "status": status, "priority": prio,
@@ -145,7 +140,7 @@ def apply_batch(ctx: ServerContext, manager: Manager, batch: TaskUpdateBatch) ->
     with write(ctx.db):
         ids = [u.id for u in batch.updates]
         applied: set[str] = set()
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             applied.update(i for (i,) in AppliedUpdate.select(AppliedUpdate.id).where(
                 AppliedUpdate.id.in_(chunk)).tuples())
         wanted = sorted({u.task_id for u in batch.updates if u.id not in applied})
@@ -155,10 +150,10 @@ def apply_batch(ctx: ServerContext, manager: Manager, batch: TaskUpdateBatch) ->
         def load() -> None:
             tasks.clear()
             jobs.clear()
-            for chunk in _chunks(wanted):
+            for chunk in chunks(wanted):
                 tasks.update((t.id, t) for t in Task.select(*BATCH_TASK_FIELDS).where(Task.id.in_(chunk)))
             job_ids = sorted({t.job_id for t in tasks.values()})
-            for chunk in _chunks(job_ids):
+            for chunk in chunks(job_ids):
                 jobs.update((j.id, j) for j in Job.select().where(Job.id.in_(chunk)))
 
         load()
@@ -189,7 +184,7 @@ def apply_batch(ctx: ServerContext, manager: Manager, batch: TaskUpdateBatch) ->
         bulk_insert(AppliedUpdate, ("id", "manager", "applied"), ((i[:100], manager.id, stamp) for i in new_ids))
         cancel = [tid for (tid,) in Task.select(Task.id).join(Job).where(
             Job.manager == manager.id, Job.status.in_(UNSETTLED_JOBS),
-            Task.status == T.CANCEL_REQUESTED.value).tuples()]
+            Task.status == T.CANCEL_REQUESTED).tuples()]
         uploads = [{"job": jid, "task": tid} for tid, jid in LogRequest.select(LogRequest.task, LogRequest.job).where(
             LogRequest.manager == manager.id).tuples()]
     return {"modified_count": modified, "handled_update_ids": handled, "cancel_task_ids": cancel,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from shared.setting_types import NAMES as SETTING_TYPE_NAMES
 from shared.statuses import JobStatus, TaskStatus, WorkerStatus
 
 S, I, N, B = {"type": "string"}, {"type": "integer"}, {"type": "number"}, {"type": "boolean"}
@@ -25,8 +26,8 @@ def ref(name: str) -> dict:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-JOB_STATUS = {"type": "string", "enum": [s.value for s in JobStatus]}
-TASK_STATUS = {"type": "string", "enum": [s.value for s in TaskStatus]}
+JOB_STATUS = {"type": "string", "enum": list(JobStatus)}
+TASK_STATUS = {"type": "string", "enum": list(TaskStatus)}
 FILE_ENTRY = obj({"sha256": S, "size": I}, ["sha256", "size"])
 FILES_MODE = {"type": "string", "enum": ["shared", "upload"]}
 
@@ -50,13 +51,16 @@ SCHEMAS = {
     "ManagerWithToken": obj({"manager": ref("Manager"), "token": S}, ["manager", "token"]),
     "Link": obj({"manager": S}, ["manager"]),
     "Member": obj({"user": S}, ["user"]),
-    "Setting": obj({"key": S, "type": {"type": "string", "enum": ["string", "integer", "number", "boolean",
-                                                                   "frames", "path", "choice", "list"]},
+    "Setting": obj({"key": S, "type": {"type": "string", "enum": list(SETTING_TYPE_NAMES)},
                     "default": {}, "required": B, "choices": {"type": "array", "nullable": True, "items": {}},
                     "label": S, "description": S, "minimum": N, "maximum": N, "modes": arr(FILES_MODE)},
                    ["key", "type", "required", "label", "description"]),
-    "JobType": obj({"name": S, "label": S, "description": S, "files_modes": arr(FILES_MODE),
-                    "settings": arr("Setting")}, ["name", "settings"]),
+    "JobType": obj({"name": S, "label": S, "description": S,
+                    "artist_visible": {"type": "boolean",
+                                       "description": "false for farm tools (sleep, exec-command) the add-on "
+                                                      "does not offer to artists"},
+                    "files_modes": arr(FILES_MODE), "settings": arr("Setting")},
+                   ["name", "label", "artist_visible", "settings"]),
     "JobTypes": obj({"job_types": arr("JobType")}, ["job_types"]),
     "JobSubmit": obj({"name": S, "type": S, "settings": OBJ, "priority": {"type": "integer", "minimum": 1,
                                                                           "maximum": 100},
@@ -99,10 +103,11 @@ SCHEMAS = {
     "Output": obj({"relpath": S, "sha256": S, "size": I, "task": NS, "created": TS, "url": S}),
     "Outputs": obj({"outputs": arr("Output")}, ["outputs"]),
     "Worker": obj({"id": S, "manager": S, "manager_name": S, "nickname": S,
-                   "status": {"type": "string", "enum": [s.value for s in WorkerStatus]}, "platform": S,
+                   "status": {"type": "string", "enum": list(WorkerStatus)}, "platform": S,
                    "supported_task_types": arr(S), "tags": arr(S), "current_task": NS, "current_job": NS,
                    "last_seen": NS, "status_requested": NS, "resources": OBJ, "reported": TS}),
     "Workers": obj({"workers": arr("Worker")}, ["workers"]),
+    "WorkerOffers": obj({"tags": arr(S), "task_types": arr(S)}, ["tags", "task_types"]),
     "Managers": obj({"managers": arr("Manager")}, ["managers"]),
     "Users": obj({"users": arr("User")}, ["users"]),
     "Projects": obj({"projects": arr("Project")}, ["projects"]),

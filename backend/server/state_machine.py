@@ -29,9 +29,12 @@ from typing import Iterable
 import peewee
 
 from backend.web import conflict
+from shared.chunking import chunks
 from shared.documents import UpstreamTaskUpdate
-from shared.statuses import (JOB_REQUESTED, JOB_USER_TRANSITIONS, TASK_CANCEL_REQUESTED_ACCEPTS, JobStatus,
-                             TaskStatus, allowed, check)
+from shared.statuses import (JOB_FINAL, JOB_REQUESTED, JOB_RUNNABLE, JOB_USER_TRANSITIONS,
+                             TASK_CANCEL_REQUESTED_ACCEPTS, TASK_IN_PROGRESS, TASK_RUNNABLE, JobStatus, TaskStatus,
+                             allowed, check, requeue_changes_something, requeue_moves)
+from shared.timefmt import parse_iso_utc
 
 from .database import Clock
 from .models import Job, JobDependency, JobLogEntry, Task
@@ -41,26 +44,17 @@ log = logging.getLogger(__name__)
 J, T = JobStatus, TaskStatus
 FAIL_PERCENTAGE = 10
 LOG_TAIL_LINES = 10
-IN_CHUNK = 500
 
-RUNNING = (T.ACTIVE, T.CANCEL_REQUESTED)
 JOB_SETTLED_FAILURES = {J.FAILED: "failed", J.CANCELED: "was canceled"}
-
-
-def _v(status) -> str:
-    return status.value if hasattr(status, "value") else str(status)
-
-
-def _chunks(items: list, size: int = IN_CHUNK) -> Iterable[list]:
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
+JOB_UNDER_WAY = JOB_RUNNABLE | {J.PAUSE_REQUESTED, J.PAUSED}
+"""Jobs that will run, or resume: a dependency's requeue blocks them again, its failure fails them."""
 
 
 def _points(status: str, progress: float) -> int:
     """What a task adds to its job's progress: 100 when completed, its progress while running."""
-    if status == T.COMPLETED.value:
+    if status == T.COMPLETED:
         return 100
-    if status in (T.ACTIVE.value, T.CANCEL_REQUESTED.value):
+    if status in TASK_IN_PROGRESS:
         return int(round(max(0.0, min(100.0, progress or 0.0))))
     return 0
 
@@ -68,11 +62,9 @@ def _points(status: str, progress: float) -> int:
 def _reported_at(reported: str | None, not_before: dt.datetime | None, now: dt.datetime) -> dt.datetime:
     """A Manager's ISO timestamp as naive UTC, kept within [not_before, now]; now if unreadable."""
     try:
-        value = dt.datetime.fromisoformat((reported or "").strip().replace("Z", "+00:00"))
+        value = parse_iso_utc(reported or "")
     except ValueError:
         return now
-    if value.tzinfo is not None:
-        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
     if not_before is not None and value < not_before:
         value = not_before
     return min(value, now)
@@ -100,15 +92,14 @@ class StateMachine:
         counts: dict[str, int] = {}
         points = 0
         rows = (Task.select(Task.status, peewee.fn.COUNT(Task.id),
-                            peewee.fn.SUM(peewee.Case(None, [(Task.status.in_([T.ACTIVE.value,
-                                                                                T.CANCEL_REQUESTED.value]),
+                            peewee.fn.SUM(peewee.Case(None, [(Task.status.in_(list(TASK_IN_PROGRESS)),
                                                                Task.progress)], 0)))
                 .where(Task.job == job.id).group_by(Task.status).tuples())
         for status, n, progress_sum in rows:
             counts[status] = int(n)
-            if status == T.COMPLETED.value:
+            if status == T.COMPLETED:
                 points += 100 * int(n)
-            elif status in (T.ACTIVE.value, T.CANCEL_REQUESTED.value):
+            elif status in TASK_IN_PROGRESS:
                 points += int(round(float(progress_sum or 0)))
         job.task_counts = counts
         job.tasks_total = sum(counts.values())
@@ -120,17 +111,17 @@ class StateMachine:
 
     def _set_job_status(self, job: Job, new: JobStatus, who: str, reason: str = "", quiet: bool = False) -> None:
         old = job.status
-        if old == new.value:
+        if old == new:
             return
-        check("job", old, new.value)
+        check("job", old, new)
         self.generation += 1
         job.status = new.value
         if reason or new in (J.QUEUED, J.ACTIVE, J.COMPLETED):
             job.status_reason = reason
         self._save_job(job)
         if not quiet:
-            self._log(job, who, f"status {old} -> {new.value}", reason)
-        log.info("job %s: %s -> %s (%s)%s", job.id, old, new.value, who, f": {reason}" if reason else "")
+            self._log(job, who, f"status {old} -> {new}", reason)
+        log.info("job %s: %s -> %s (%s)%s", job.id, old, new, who, f": {reason}" if reason else "")
         if new == J.COMPLETED:
             self._unblock_dependents(job, who)
         elif new in JOB_SETTLED_FAILURES:
@@ -139,9 +130,9 @@ class StateMachine:
     def _bulk_task_status(self, job: Job, from_statuses: Iterable[TaskStatus], to: TaskStatus,
                           reset: bool = False, ids: list[str] | None = None) -> int:
         """Move the job's tasks in `from_statuses` (optionally only `ids`) to `to`; no recount."""
-        froms = [s.value for s in from_statuses if s != to]
+        froms = [s for s in from_statuses if s != to]
         for s in froms:
-            check("task", s, to.value)
+            check("task", s, to)
         if not froms:
             return 0
         self.generation += 1
@@ -153,7 +144,7 @@ class StateMachine:
         if ids is None:
             return Task.update(values).where(Task.job == job.id, Task.status.in_(froms)).execute()
         n = 0
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             n += Task.update(values).where(Task.job == job.id, Task.status.in_(froms),
                                            Task.id.in_(chunk)).execute()
         return n
@@ -163,7 +154,7 @@ class StateMachine:
     def new_task_status(self, job: Job) -> TaskStatus:
         """The status a new job's tasks are stored with, in the transaction that flips the job."""
         status = T.PAUSED if job.start_paused else T.QUEUED
-        check("task", T.UNDER_CONSTRUCTION.value, status.value)
+        check("task", T.UNDER_CONSTRUCTION, status)
         return status
 
     def flip_new_job(self, job: Job, task_count: int, who: str) -> None:
@@ -190,7 +181,7 @@ class StateMachine:
         if target == old:
             return
         if target not in JOB_USER_TRANSITIONS.get(old, frozenset()):
-            raise conflict(f"job {job.id} cannot go from '{old.value}' to '{target.value}'", "invalid_transition")
+            raise conflict(f"job {job.id} cannot go from '{old}' to '{target}'", "invalid_transition")
         if target == J.REQUEUED:
             self.requeue_job(job, who, reason)
             return
@@ -210,7 +201,7 @@ class StateMachine:
         elif target == J.CANCELED:  # waiting-for-files: no tasks yet
             self._set_job_status(job, J.CANCELED, who, reason)
         else:
-            raise conflict(f"job {job.id}: '{target.value}' cannot be requested", "invalid_transition")
+            raise conflict(f"job {job.id}: '{target}' cannot be requested", "invalid_transition")
         self._save_job(job)
 
     def _stop_job(self, job: Job, target: JobStatus, who: str, reason: str) -> None:
@@ -222,22 +213,25 @@ class StateMachine:
         self._settle(job, who)
 
     def requeue_job(self, job: Job, who: str, reason: str = "", failed_only: bool = False) -> int:
-        """Requeue a job's unfinished tasks (all of them when it had completed); the number requeued."""
+        """Requeue a job's unfinished tasks (all of them when it had completed); the number requeued.
+
+        409 'nothing_to_requeue' when no task would move (a queued or active job
+        without failed, canceled or paused tasks): a requeue that changes nothing is
+        an error the person should see, not a quiet "requeued 0 tasks".
+        """
         old = JobStatus(job.status)
-        if old not in (J.QUEUED, J.ACTIVE, J.PAUSED, J.COMPLETED, J.CANCELED, J.FAILED):
-            raise conflict(f"job {job.id} in '{old.value}' cannot be requeued", "invalid_transition")
-        if failed_only:
-            froms = [T.FAILED, T.CANCELED]
-        elif old == J.COMPLETED:
-            froms = [T.COMPLETED, T.FAILED, T.CANCELED, T.SOFT_FAILED, T.PAUSED]
-        else:
-            froms = [T.FAILED, T.CANCELED, T.SOFT_FAILED, T.PAUSED]
+        if J.REQUEUED not in JOB_USER_TRANSITIONS[old]:
+            raise conflict(f"job {job.id} in '{old}' cannot be requeued", "invalid_transition")
+        froms = sorted(requeue_moves(old, failed_only))
+        if not requeue_changes_something(old, job.task_counts, failed_only):
+            raise conflict(f"job {job.id} ({old}) has no {', '.join(froms)} tasks, so requeueing it would change "
+                           "nothing: its other tasks are queued, running or done", "nothing_to_requeue")
         n = self._bulk_task_status(job, froms, T.QUEUED, reset=True)
         what = f"requeued {n} {'failed ' if failed_only else ''}task{'s' if n != 1 else ''}"
-        if old in (J.PAUSED, J.COMPLETED, J.CANCELED, J.FAILED):
+        if old not in JOB_RUNNABLE:
             self._set_job_status(job, J.REQUEUED, who, reason, quiet=True)
             self._set_job_status(job, J.QUEUED, who, reason, quiet=True)
-            what += f"; status {old.value} -> queued"
+            what += f"; status {old} -> queued"
         self._log(job, who, what, reason)
         if old == J.COMPLETED:
             self._reblock_dependents(job, who)
@@ -251,8 +245,8 @@ class StateMachine:
         status = JobStatus(job.status)
         if status in (J.UNDER_CONSTRUCTION, J.CONSTRUCTION_FAILED, J.WAITING_FOR_FILES, J.ARCHIVING,
                       J.ARCHIVED) or status in JOB_REQUESTED:
-            raise conflict(f"tasks of job {job.id} in '{status.value}' cannot be requeued", "invalid_transition")
-        if task.status in (T.ACTIVE.value, T.CANCEL_REQUESTED.value):
+            raise conflict(f"tasks of job {job.id} in '{status}' cannot be requeued", "invalid_transition")
+        if task.status in TASK_IN_PROGRESS:
             raise conflict(f"task {task.id} is '{task.status}'; it can be requeued once it stopped",
                            "invalid_transition")
         rows = list(Task.select(Task.id, Task.parents, Task.status).where(Task.job == job.id).tuples())
@@ -268,12 +262,12 @@ class StateMachine:
                 if child not in seen:
                     seen.add(child)
                     todo.append(child)
-        ids = [tid for tid in seen if statuses[tid] not in (T.ACTIVE.value, T.CANCEL_REQUESTED.value)]
+        ids = [tid for tid in seen if statuses[tid] not in TASK_IN_PROGRESS]
         target = T.PAUSED if status == J.PAUSED else T.QUEUED
-        froms = [s for s in TaskStatus if s not in RUNNING and s != T.UNDER_CONSTRUCTION and allowed(
-            "task", s.value, target.value)]
+        froms = [s for s in TaskStatus if s not in TASK_IN_PROGRESS and s != T.UNDER_CONSTRUCTION and allowed(
+            "task", s, target)]
         n = self._bulk_task_status(job, froms, target, reset=True, ids=ids)
-        if status in (J.COMPLETED, J.CANCELED, J.FAILED):
+        if status in JOB_FINAL:
             self._set_job_status(job, J.REQUEUED, who, reason, quiet=True)
             self._set_job_status(job, J.QUEUED, who, reason, quiet=True)
             if status == J.COMPLETED:
@@ -306,7 +300,7 @@ class StateMachine:
             if not dep.blocked:
                 continue
             pending = (Job.select(Job.id).join(JobDependency, on=(JobDependency.depends_on == Job.id))
-                       .where(JobDependency.job == dep.id, Job.status != J.COMPLETED.value).count())
+                       .where(JobDependency.job == dep.id, Job.status != J.COMPLETED).count())
             if pending:
                 continue
             self.generation += 1
@@ -317,7 +311,7 @@ class StateMachine:
 
     def _reblock_dependents(self, job: Job, who: str) -> None:
         for dep in self._dependents(job):
-            if dep.blocked or JobStatus(dep.status) not in (J.QUEUED, J.ACTIVE, J.PAUSED, J.PAUSE_REQUESTED):
+            if dep.blocked or dep.status not in JOB_UNDER_WAY:
                 continue
             self.generation += 1
             dep.blocked = True
@@ -326,8 +320,7 @@ class StateMachine:
 
     def _fail_dependents(self, job: Job, how: str) -> None:
         for dep in self._dependents(job):
-            status = JobStatus(dep.status)
-            if status not in (J.QUEUED, J.ACTIVE, J.PAUSED, J.PAUSE_REQUESTED):
+            if dep.status not in JOB_UNDER_WAY:
                 continue
             self._stop_job(dep, J.FAIL_REQUESTED, "server",
                            f"depends on job {job.name} ({job.id}), which {how}")
@@ -361,7 +354,7 @@ class StateMachine:
             task.log_tail = "\n".join(lines[-LOG_TAIL_LINES:])
 
         new = self._effective_status(task, job, update.task_status)
-        changed = new is not None and new.value != old
+        changed = new is not None and new != old
         if changed:
             task.status = new.value
             task.updated = self.clock.now()
@@ -372,7 +365,7 @@ class StateMachine:
                 counts.pop(old)
             counts[new.value] = counts.get(new.value, 0) + 1
             job.task_counts = counts
-        elif update.task_status == T.ACTIVE.value and task.started is None and old in (s.value for s in RUNNING):
+        elif update.task_status == T.ACTIVE and task.started is None and old in TASK_IN_PROGRESS:
             # 'active' ignored because a cancel overtook it: the worker did start the task
             task.started = _reported_at(update.received_on_manager, task.created, self.clock.now())
         job.progress_points += _points(task.status, task.progress) - old_points
@@ -388,10 +381,9 @@ class StateMachine:
         (queued while the link was down); it is kept between the task's creation
         (or start) and now, so a Manager's wrong clock cannot draw nonsense.
         """
-        running = {s.value for s in RUNNING}
-        if new == T.ACTIVE and old != T.ACTIVE.value:
+        if new == T.ACTIVE and old != T.ACTIVE:
             task.started, task.finished = _reported_at(reported, task.created, task.updated), None
-        elif new.value not in running and (old in running or new in (T.COMPLETED, T.FAILED, T.SOFT_FAILED)):
+        elif new not in TASK_IN_PROGRESS and (old in TASK_IN_PROGRESS or new in (T.COMPLETED, T.FAILED, T.SOFT_FAILED)):
             task.finished = _reported_at(reported, task.started or task.created, task.updated)
 
     def _effective_status(self, task: Task, job: Job, reported: str | None) -> TaskStatus | None:
@@ -406,24 +398,24 @@ class StateMachine:
             if new == T.CANCELED:
                 if jstatus in (J.PAUSE_REQUESTED, J.PAUSED):
                     new = T.PAUSED
-                elif jstatus in (J.QUEUED, J.ACTIVE):
+                elif jstatus in JOB_RUNNABLE:
                     new = T.QUEUED
         elif jstatus in (J.PAUSE_REQUESTED, J.PAUSED, J.CANCEL_REQUESTED, J.FAIL_REQUESTED) \
-                and new in (T.QUEUED, T.CLAIMED_BY_MANAGER, T.SOFT_FAILED):
+                and new in TASK_RUNNABLE:
             new = T.CANCEL_REQUESTED  # the Manager still holds it; make it let go
-        if not allowed("task", old.value, new.value):
-            log.warning("task %s: ignoring reported status %s (it is %s)", task.id, reported, old.value)
+        if not allowed("task", old, new):
+            log.warning("task %s: ignoring reported status %s (it is %s)", task.id, reported, old)
             return None
         return new
 
     def _roll_up(self, job: Job, new: TaskStatus, who: str) -> None:
         status = JobStatus(job.status)
         total = job.tasks_total
-        if status in (J.QUEUED, J.ACTIVE):
-            if new == T.COMPLETED and self._count(job, T.COMPLETED.value) == total:
+        if status in JOB_RUNNABLE:
+            if new == T.COMPLETED and self._count(job, T.COMPLETED) == total:
                 self._set_job_status(job, J.COMPLETED, who)
             elif new == T.FAILED:
-                failed = self._count(job, T.FAILED.value)
+                failed = self._count(job, T.FAILED)
                 if failed * 100 >= FAIL_PERCENTAGE * total:
                     pct = failed * 100 / total
                     self._stop_job(job, J.FAIL_REQUESTED, who,
@@ -433,7 +425,7 @@ class StateMachine:
             elif new in (T.ACTIVE, T.SOFT_FAILED, T.COMPLETED) and status == J.QUEUED:
                 self._set_job_status(job, J.ACTIVE, who)
             elif new in (T.CLAIMED_BY_MANAGER, T.QUEUED) and status == J.ACTIVE \
-                    and self._count(job, T.ACTIVE.value) == 0:
+                    and self._count(job, T.ACTIVE) == 0:
                 self._set_job_status(job, J.QUEUED, who)
         elif status == J.COMPLETED and new in (T.QUEUED, T.CLAIMED_BY_MANAGER):
             self._set_job_status(job, J.QUEUED, who)
@@ -444,11 +436,11 @@ class StateMachine:
         """'-requested' -> its end once nothing runs; all tasks completed -> completed."""
         status = JobStatus(job.status)
         total = job.tasks_total
-        all_done = total > 0 and self._count(job, T.COMPLETED.value) == total
+        all_done = total > 0 and self._count(job, T.COMPLETED) == total
         if status in JOB_REQUESTED:
-            if sum(self._count(job, s.value) for s in RUNNING) == 0:
+            if sum(self._count(job, s) for s in TASK_IN_PROGRESS) == 0:
                 self._set_job_status(job, JOB_REQUESTED[status], who, job.status_reason)
-        elif status in (J.QUEUED, J.ACTIVE) and all_done:
+        elif status in JOB_RUNNABLE and all_done:
             self._set_job_status(job, J.COMPLETED, who)
 
     # --- the depsgraph claim ------------------------------------------------------
@@ -459,9 +451,9 @@ class StateMachine:
         The caller selected them with the same conditions in this transaction,
         under the write lock, so the UPDATE claims exactly what it sent.
         """
-        check("task", T.QUEUED.value, T.CLAIMED_BY_MANAGER.value)
+        check("task", T.QUEUED, T.CLAIMED_BY_MANAGER)
         query = Task.update({Task.status: T.CLAIMED_BY_MANAGER.value, Task.updated: now}).where(
-            Task.job == job.id, Task.status == T.QUEUED.value)
+            Task.job == job.id, Task.status == T.QUEUED)
         if since is not None:
             query = query.where(Task.updated > since)
         n = query.execute()

@@ -9,30 +9,15 @@ becomes a blob.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import re
 import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
+from shared.checksums import HashingFile, is_sha256
+
 log = logging.getLogger(__name__)
-
-SHA256 = re.compile(r"^[0-9a-f]{64}$")
-CHUNK = 1024 * 1024
-
-
-class HashMismatch(ValueError):
-    """Uploaded bytes whose SHA-256 is not the one claimed."""
-
-
-class TooLarge(ValueError):
-    """An upload over the configured limit."""
-
-
-def is_sha256(value: str) -> bool:
-    return isinstance(value, str) and bool(SHA256.match(value))
 
 
 class FileStore:
@@ -59,36 +44,14 @@ class FileStore:
         HashMismatch or TooLarge leave nothing behind.
         """
         target = self.blob_path(sha256)
-        digest = hashlib.sha256()
-        size = 0
-        fd, tmp_name = tempfile.mkstemp(dir=self.tmp, prefix="upload-")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                remaining = length
-                while remaining is None or remaining > 0:
-                    chunk = stream.read(CHUNK if remaining is None else min(CHUNK, remaining))
-                    if not chunk:
-                        break
-                    size += len(chunk)
-                    if max_size is not None and size > max_size:
-                        raise TooLarge(f"upload over the limit of {max_size} bytes")
-                    digest.update(chunk)
-                    out.write(chunk)
-                    if remaining is not None:
-                        remaining -= len(chunk)
-            got = digest.hexdigest()
-            if got != sha256:
-                raise HashMismatch(f"the uploaded bytes have SHA-256 {got}, not {sha256}")
+        with HashingFile(self.tmp, "upload-", max_size) as upload:
+            upload.copy(stream, length)
+            upload.check(sha256)
             if target.is_file():
-                return size, False
+                return upload.size, False
             target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp_name, target)
-            tmp_name = ""
-            return size, True
-        finally:
-            if tmp_name:
-                with _ignore_missing():
-                    os.unlink(tmp_name)
+            upload.move_to(target)
+            return upload.size, True
 
     def delete(self, sha256: str) -> None:
         with _ignore_missing():
@@ -100,9 +63,16 @@ class FileStore:
     def write_log(self, job_id: str, task_id: str, data: bytes) -> Path:
         path = self.log_path(job_id, task_id)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        # A name of its own: another Server process on this files directory may store the same log.
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{task_id}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            with _ignore_missing():
+                os.unlink(tmp)
+            raise
         return path
 
     def delete_job_logs(self, job_id: str) -> None:

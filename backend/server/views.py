@@ -6,6 +6,8 @@ import datetime as dt
 from typing import Any
 from urllib.parse import quote
 
+from shared.timefmt import iso_utc
+
 from .models import Manager, Project, Task, User, WorkerRecord
 
 
@@ -15,15 +17,7 @@ def iso(value: dt.datetime | None) -> str | None:
         return None
     if isinstance(value, str):  # SQLite hands back text for raw selects
         value = dt.datetime.fromisoformat(value)
-    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
-
-
-def parse_iso(text: str) -> dt.datetime:
-    """A timestamp from a header or query; naive UTC. ValueError if unreadable."""
-    value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    if value.tzinfo is not None:
-        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
-    return value
+    return iso_utc(value, "microseconds", zulu=True)
 
 
 def user_doc(user: User, projects: list[Project] | None = None) -> dict[str, Any]:

@@ -7,26 +7,18 @@ playwright package, they skip (and fail under CI=true).
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent / "integration" / "server"))
-sys.path.insert(0, str(HERE.parent / "unit" / "server"))
-
-from browser_helpers import CHROMIUM_ARGS, PASSWORDS, chromium_executable  # noqa: E402
-from server_it_helpers import Client  # noqa: E402
-from server_testdb import make_config  # noqa: E402
-
-from backend.db import open_database  # noqa: E402
-from backend.server import admin  # noqa: E402
-from backend.server.app import make_app  # noqa: E402
-from shared.serving import ServiceThread  # noqa: E402
-from tests.conftest import missing  # noqa: E402
+from backend.db import open_database
+from backend.server import admin
+from backend.server.app import make_app
+from shared.serving import ServiceThread
+from tests.browser.browser_helpers import CHROMIUM_ARGS, PASSWORDS, chromium_executable
+from tests.conftest import missing
+from tests.integration.server.server_it_helpers import Client
+from tests.unit.server.server_testdb import make_config
 
 
 @pytest.fixture(scope="session")
@@ -48,8 +40,9 @@ def browser():
 
 
 @pytest.fixture
-def farm(tmp_path):
-    """A Server on SQLite: admin 'boss', artist 'ann' in 'film', artist 'bob' in 'ads', manager 'm1' on 'film'."""
+def browser_studio(tmp_path):
+    """A Server on SQLite with a studio whose people all sign in with PASSWORDS: admin 'boss', artist 'ann'
+    in 'film', artist 'bob' in 'ads', manager 'm1' on both (started); each has a Client."""
     db = open_database(f"sqlite:///{tmp_path}/server.sqlite")
     app = make_app(make_config(tmp_path), db)
     with db.connection_context():
@@ -75,8 +68,8 @@ def farm(tmp_path):
 
 
 @pytest.fixture
-def page(browser, farm):
-    context = browser.new_context(base_url=farm.url, viewport={"width": 1280, "height": 900})
+def page(browser, browser_studio):
+    context = browser.new_context(base_url=browser_studio.url, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(10_000)
     tab = context.new_page()
     errors: list[str] = []

@@ -11,8 +11,8 @@ import zlib
 import pytest
 from playwright.sync_api import expect
 
-from browser_helpers import PASSWORDS, sign_in
 from shared.protocol import SHA256_HEADER
+from tests.browser.browser_helpers import PASSWORDS, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -25,7 +25,7 @@ def now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def report(farm, *updates) -> dict:
+def report(browser_studio, *updates) -> dict:
     """A task-update-batch from the Manager: (task id, status or None, progress%)."""
     docs = []
     for task_id, status, progress in updates:
@@ -34,14 +34,15 @@ def report(farm, *updates) -> dict:
         if status:
             doc["task_status"] = status
         docs.append(doc)
-    r = farm.manager.post(f"/api/managers/{farm.manager_id}/task-update-batch", json={"updates": docs})
+    r = browser_studio.manager.post(f"/api/managers/{browser_studio.manager_id}/task-update-batch",
+                                    json={"updates": docs})
     assert r.status_code == 200, r.text
     return r.json()
 
 
-def claim(farm, job_id: str) -> list[str]:
+def claim(browser_studio, job_id: str) -> list[str]:
     """The Manager fetches its depsgraph; the ids of the job's tasks in it."""
-    r = farm.manager.get(f"/api/managers/{farm.manager_id}/depsgraph")
+    r = browser_studio.manager.get(f"/api/managers/{browser_studio.manager_id}/depsgraph")
     assert r.status_code == 200, r.text
     return sorted(t["_id"] for t in r.json()["depsgraph"] if t["job"] == job_id)
 
@@ -55,11 +56,11 @@ def png(width: int, height: int, rgb=(232, 89, 12)) -> bytes:
             + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
-def test_follow_a_job_and_cancel_it(page, farm, tmp_path):
-    job = farm.ann.post("/api/jobs", json={"name": EVIL, "type": "sleep", "project": "film",
-                                           "settings": {"frames": "1-4", "chunk_size": 1}}).json()
-    farm.bob.post("/api/jobs", json={"name": "bob's ad", "type": "sleep", "project": "ads",
-                                     "settings": {"frames": "1"}})
+def test_follow_a_job_and_cancel_it(page, browser_studio, tmp_path):
+    job = browser_studio.ann.post("/api/jobs", json={"name": EVIL, "type": "sleep", "project": "film",
+                                                     "settings": {"frames": "1-4", "chunk_size": 1}}).json()
+    browser_studio.bob.post("/api/jobs", json={"name": "bob's ad", "type": "sleep", "project": "ads",
+                                               "settings": {"frames": "1"}})
 
     sign_in(page, "ann", f"/?{FAST}")
     rows = page.locator("#jobs-body tr")
@@ -79,14 +80,14 @@ def test_follow_a_job_and_cancel_it(page, farm, tmp_path):
     expect(page.locator("#job-actions button")).to_have_text(["Pause", "Cancel"])
     assert page.evaluate("window.pwned") is None, "the job name must be text, not HTML"
 
-    tasks = claim(farm, job['id'])
-    report(farm, (tasks[0], "active", 50))
+    tasks = claim(browser_studio, job['id'])
+    report(browser_studio, (tasks[0], "active", 50))
     progress = page.locator("#job-progress")
     expect(progress).to_have_attribute("aria-valuenow", "12.5")
     expect(page.locator("#job-status")).to_have_text("active")
     expect(page.locator("#timeline svg rect.run")).to_have_count(1)
 
-    report(farm, (tasks[0], "completed", 100), (tasks[1], "active", 40))
+    report(browser_studio, (tasks[0], "completed", 100), (tasks[1], "active", 40))
     expect(progress).to_have_attribute("aria-valuenow", "35")
     expect(page.locator("#timeline svg rect.run")).to_have_count(2)
     expect(page.locator("#timeline svg rect.run.status-completed")).to_have_count(1)
@@ -102,9 +103,9 @@ def test_follow_a_job_and_cancel_it(page, farm, tmp_path):
     page.click("#action-cancel")
     expect(page.locator("#job-status")).to_have_text("cancel-requested")
     expect(page.locator("#job-actions button")).to_have_count(0)
-    answer = report(farm)
+    answer = report(browser_studio)
     assert sorted(answer["cancel_task_ids"]) == sorted(tasks[1:]), "the running and the claimed tasks"
-    report(farm, *[(t, "canceled", 0) for t in tasks[1:]])
+    report(browser_studio, *[(t, "canceled", 0) for t in tasks[1:]])
     expect(page.locator("#job-status")).to_have_text("canceled")
     expect(page.locator("#job-actions button")).to_have_text(["Requeue"])
     expect(page.locator("#log-body tr").first).to_contain_text("canceled")
@@ -121,11 +122,11 @@ def test_follow_a_job_and_cancel_it(page, farm, tmp_path):
     expect(page.locator("#jobs-body tr")).to_have_count(1)
 
 
-def test_latest_frame_of_an_upload_job(page, farm, tmp_path):
+def test_latest_frame_of_an_upload_job(page, browser_studio, tmp_path):
     blend = b"BLENDER-v300 not really a blend"
     sha = hashlib.sha256(blend).hexdigest()
-    assert farm.ann.put(f"/api/files/{sha}", data=blend).status_code in (200, 201)
-    job = farm.ann.post("/api/jobs", json={
+    assert browser_studio.ann.put(f"/api/files/{sha}", data=blend).status_code in (200, 201)
+    job = browser_studio.ann.post("/api/jobs", json={
         "name": "upload shot", "type": "blender-render", "project": "film",
         "files": {"scene.blend": {"sha256": sha, "size": len(blend)}},
         "settings": {"filepath": "scene.blend", "frames": "1-2", "render_output": "frames/######",
@@ -134,14 +135,14 @@ def test_latest_frame_of_an_upload_job(page, farm, tmp_path):
     sign_in(page, "ann", f"/jobs/{job['id']}?{FAST}")
     expect(page.locator("#frame-none")).to_have_text("No frames yet.")
 
-    tasks = claim(farm, job['id'])
-    report(farm, (tasks[0], "active", 0))
+    tasks = claim(browser_studio, job['id'])
+    report(browser_studio, (tasks[0], "active", 0))
     for name, colour in (("frames/000001.png", (200, 40, 40)), ("frames/000002.png", (40, 160, 60))):
         data = png(64, 36, colour)
-        r = farm.manager.put(f"/api/managers/{farm.manager_id}/jobs/{job['id']}/outputs/{name}?task={tasks[0]}",
-                             data=data, headers={SHA256_HEADER: hashlib.sha256(data).hexdigest()})
+        path = f"/api/managers/{browser_studio.manager_id}/jobs/{job['id']}/outputs/{name}?task={tasks[0]}"
+        r = browser_studio.manager.put(path, data=data, headers={SHA256_HEADER: hashlib.sha256(data).hexdigest()})
         assert r.status_code == 204, r.text
-    report(farm, (tasks[0], "completed", 100))
+    report(browser_studio, (tasks[0], "completed", 100))
 
     image = page.locator("#latest-frame-img")
     expect(image).to_have_attribute("alt", "frames/000002.png")
@@ -151,14 +152,14 @@ def test_latest_frame_of_an_upload_job(page, farm, tmp_path):
     page.screenshot(path=str(tmp_path / "job-frame.png"), full_page=True)
 
 
-def test_admin_pages_and_what_artists_may_not_see(page, farm, tmp_path):
-    r = farm.manager.post(f"/api/managers/{farm.manager_id}/workers", json={"workers": [
+def test_admin_pages_and_what_artists_may_not_see(page, browser_studio, tmp_path):
+    r = browser_studio.manager.post(f"/api/managers/{browser_studio.manager_id}/workers", json={"workers": [
         {"_id": "w1", "nickname": "node-1", "status": "awake", "platform": "linux", "supported_task_types": ["sleep"],
          "last_seen": now_iso(), "resources": {"cpu_count": 8, "mem_total_mb": 16384, "mem_free_mb": 8192}},
         {"_id": "w2", "nickname": "node-<2>", "status": "asleep", "platform": "windows"}], "complete": True})
     assert r.status_code == 204
-    bobs = farm.bob.post("/api/jobs", json={"name": "bob's ad", "type": "sleep", "project": "ads",
-                                            "settings": {"frames": "1"}}).json()
+    bobs = browser_studio.bob.post("/api/jobs", json={"name": "bob's ad", "type": "sleep", "project": "ads",
+                                                      "settings": {"frames": "1"}}).json()
 
     sign_in(page, "boss", "/workers")
     expect(page.locator("nav a")).to_have_text(["Jobs", "Workers", "Managers"])

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 
+from shared.chunking import chunks
+
 from .store import Store
 
 TASK_UPDATE, LOG_UPLOAD, OUTPUT, OUTPUTS = "task-update", "log-upload", "output", "outputs"
@@ -44,8 +46,8 @@ class UpstreamQueue:
 
     def remove(self, seqs: list[int]) -> None:
         """Items the Server has (inside a write transaction)."""
-        for i in range(0, len(seqs), 500):
-            self.U.delete().where(self.U.seq.in_(seqs[i:i + 500])).execute()
+        for chunk in chunks(seqs):
+            self.U.delete().where(self.U.seq.in_(chunk)).execute()
 
     def has_task_update(self, task_id: str) -> bool:
         """Whether an update of this task still waits to be sent."""

@@ -13,15 +13,14 @@ so a studio can drop its own job types into a directory named in the server conf
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from shared.frames import DEFAULT_MAX_FRAMES, FrameRangeError, parse_frames
+from shared import setting_types
+from shared.frames import DEFAULT_MAX_FRAMES
 from shared.relpaths import RelpathError, check_relpath
 
-SETTING_TYPES = ("string", "integer", "number", "boolean", "frames", "path", "choice", "list")
 FILES_MODES = ("shared", "upload")
 """Where a job's files are: on storage every worker shares, or uploaded and sent around by the farm."""
 
@@ -56,9 +55,11 @@ class Setting:
     """The files modes in which the setting means something; given in another mode it is refused."""
 
     def __post_init__(self):
-        if self.type not in SETTING_TYPES:
-            raise ValueError(f"setting '{self.key}': unknown type '{self.type}'")
-        if self.type == "choice" and not self.choices:
+        try:
+            setting_types.get(self.type)
+        except setting_types.UnknownSettingType as ex:
+            raise ValueError(f"setting '{self.key}': {ex}") from None
+        if self.type == setting_types.CHOICE and not self.choices:
             raise ValueError(f"setting '{self.key}': a choice needs choices")
         if not self.modes or set(self.modes) - set(FILES_MODES):
             raise ValueError(f"setting '{self.key}': modes must be some of {', '.join(FILES_MODES)}")
@@ -75,48 +76,12 @@ class Setting:
         return out
 
     def check(self, value: Any, max_frames: int) -> Any:
-        """The value, normalised; SettingError when it does not fit."""
-        t = self.type
-        if t in ("string", "path", "frames", "choice"):
-            if not isinstance(value, str):
-                raise SettingError(self.key, f"must be a string, not {_json_type(value)}")
-            if self.required and not value.strip():
-                raise SettingError(self.key, "may not be empty")
-        if t == "frames":
-            try:
-                parse_frames(value, max_frames)
-            except FrameRangeError as ex:
-                raise SettingError(self.key, str(ex)) from None
-        elif t == "integer":
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or \
-                    (isinstance(value, float) and not value.is_integer()):
-                raise SettingError(self.key, f"must be an integer, not {_json_type(value)}")
-            value = int(value)
-        elif t == "number":
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise SettingError(self.key, f"must be a number, not {_json_type(value)}")
-            value = float(value)
-        elif t == "boolean":
-            if not isinstance(value, bool):
-                raise SettingError(self.key, f"must be true or false, not {_json_type(value)}")
-        elif t == "list":
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise SettingError(self.key, "must be a list of strings")
-        if self.choices is not None and value not in self.choices:
-            raise SettingError(self.key, f"must be one of {', '.join(map(str, self.choices))}, not '{value}'")
-        if t in ("integer", "number"):
-            if self.minimum is not None and value < self.minimum:
-                raise SettingError(self.key, f"must be at least {self.minimum:g}, not {value:g}")
-            if self.maximum is not None and value > self.maximum:
-                raise SettingError(self.key, f"must be at most {self.maximum:g}, not {value:g}")
-        return value
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list",
-            dict: "an object"}.get(type(value), type(value).__name__)
+        """The value, normalised; SettingError when it does not fit (shared/setting_types.py)."""
+        try:
+            return setting_types.check(self.type, value, required=self.required, choices=self.choices,
+                                       minimum=self.minimum, maximum=self.maximum, max_frames=max_frames)
+        except setting_types.SettingValueError as ex:
+            raise SettingError(self.key, str(ex)) from None
 
 
 def validate_settings(schema: list[Setting], raw: Any, max_frames: int = DEFAULT_MAX_FRAMES,
@@ -243,7 +208,10 @@ class JobType:
 
     job_type: ClassVar[str] = ""
     label: ClassVar[str] = ""
+    """What people see instead of the internal name (the add-on lists job types by label)."""
     description: ClassVar[str] = ""
+    artist_visible: ClassVar[bool] = True
+    """False for tools of the farm's admins (sleep, exec-command): the add-on does not offer them."""
     settings_schema: ClassVar[list[Setting]] = []
     files_modes: ClassVar[tuple[str, ...]] = FILES_MODES
     """The files modes the type works in; a job in another one is refused before anything is uploaded."""
@@ -269,7 +237,8 @@ class JobType:
     @classmethod
     def describe(cls) -> dict[str, Any]:
         return {"name": cls.job_type, "label": cls.label or cls.job_type, "description": cls.description,
-                "files_modes": list(cls.files_modes), "settings": [s.to_dict() for s in cls.settings_schema]}
+                "artist_visible": cls.artist_visible, "files_modes": list(cls.files_modes),
+                "settings": [s.to_dict() for s in cls.settings_schema]}
 
 
 def register_compiler(job_type: str):
@@ -287,8 +256,3 @@ def register_compiler(job_type: str):
 
 def is_registered(obj: Any) -> bool:
     return isinstance(obj, type) and issubclass(obj, JobType) and _MARK in obj.__dict__
-
-
-def schema_copy(schema: list[Setting], **changes: dict[str, Any]) -> list[Setting]:
-    """A schema with some settings changed, for job types that extend another one."""
-    return [dataclasses.replace(s, **changes.get(s.key, {})) for s in schema]

@@ -11,6 +11,7 @@ from .base import CompileContext, JobType, Setting, SettingError, TaskSpec, comm
 class ExecCommand(JobType):
     label = "Execute command"
     description = "Runs one command line on a worker (task type 'debug')."
+    artist_visible = False
     settings_schema = [
         Setting("cmd", "string", required=True, label="Command",
                 description="The command line, split the way a POSIX shell would (no shell is run)."),

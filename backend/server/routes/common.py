@@ -28,6 +28,15 @@ def query_str(name: str) -> str | None:
     return raw if raw not in (None, "") else None
 
 
+def query_bool(name: str) -> bool:
+    raw = (bottle.request.query.get(name) or "").strip().lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    raise bad_request(f"query parameter '{name}' must be 1 or 0 (true or false), not '{raw}'", "invalid_query")
+
+
 def paging() -> tuple[int, int]:
     return query_int("limit", DEFAULT_LIMIT, 1, MAX_LIMIT), query_int("offset", 0, 0, 10 ** 9)
 

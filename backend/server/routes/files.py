@@ -8,12 +8,13 @@ from urllib.parse import quote
 import bottle
 
 from backend.web import ApiError, bad_request, not_found, read_object
+from shared.checksums import HashMismatch, TooLarge, is_sha256
+from shared.chunking import chunks
 
 from .. import jobs as job_service
 from ..admin import visible_project_ids
 from ..database import write
 from ..models import Blob, Job, JobFile, JobOutput
-from ..storage import HashMismatch, TooLarge, is_sha256
 from ..views import iso
 
 MAX_CHECK = 100_000
@@ -62,8 +63,8 @@ def install(routes, ctx) -> None:
             wanted[entry["sha256"]] = entry["size"]
         shas = list(wanted)
         stored: dict[str, int] = {}
-        for i in range(0, len(shas), 500):
-            stored.update(Blob.select(Blob.sha256, Blob.size).where(Blob.sha256.in_(shas[i:i + 500])).tuples())
+        for chunk in chunks(shas):
+            stored.update(Blob.select(Blob.sha256, Blob.size).where(Blob.sha256.in_(chunk)).tuples())
         return {"missing": [s for s in shas if s not in stored or not store.has(s)]}
 
     @routes.add("PUT", "/api/files/<sha256>", summary="Upload one file, named by its SHA-256", tag="files",

@@ -13,7 +13,7 @@ from .. import jobs as job_service
 from ..database import write
 from ..models import Job, JobLogEntry, LogRequest, Task
 from ..views import iso, task_doc
-from .common import no_content, paging, query_int, query_str, reason_of
+from .common import no_content, paging, query_bool, query_int, query_str, reason_of
 
 J = JobStatus
 
@@ -38,7 +38,8 @@ def install(routes, ctx) -> None:
                 description="Checks the settings against the job type's schema (400 naming the setting), "
                             "picks the Manager (named, or the linked one supporting the job's task types with "
                             "the most idle workers), compiles and stores the job and its tasks in one "
-                            "transaction.")
+                            "transaction. A job no worker can run yet (task type or worker tag) is accepted "
+                            "and waits; its status_reason says for what.")
     def submit(user):
         job = job_service.submit_job(ctx, user, read_object())
         bottle.response.status = 201
@@ -57,13 +58,16 @@ def install(routes, ctx) -> None:
     @routes.add("GET", "/api/jobs", summary="List jobs, newest first", tag="jobs",
                 query={"status": "comma-separated job statuses", "project": "project id or name",
                        "manager": "manager id or name", "type": "job type",
+                       "mine": "1 or true: only the jobs the signed-in user submitted",
+                       "user": "only the jobs this user (id or name) submitted",
                        "limit": "page size, 1-500 (50)", "offset": "jobs to skip (0)",
                        "before": "only jobs older than this job id (keyset paging: pass the last id of a page)"},
                 responses={200: ("a page of jobs", "JobList")})
     def list_jobs(user):
         limit, offset = paging()
+        submitter = user.id if query_bool("mine") else query_str("user")
         return job_service.list_jobs(user, query_str("status"), query_str("project"), query_str("manager"),
-                                     query_str("type"), limit, offset, query_str("before"))
+                                     query_str("type"), limit, offset, query_str("before"), submitter=submitter)
 
     @routes.add("GET", "/api/jobs/<job_id>", summary="A job with its task counts and progress", tag="jobs",
                 responses={200: ("the job", "Job"), 404: "no such job (or not yours to see)"})
@@ -73,10 +77,13 @@ def install(routes, ctx) -> None:
     @routes.add("POST", "/api/jobs/<job_id>/status", summary="Cancel, pause, resume, fail or requeue a job",
                 tag="jobs", body="JobStatusChange",
                 responses={200: ("the job after the change", "Job"), 404: "no such job",
-                           409: "the job cannot go to that status from its current one"},
+                           409: "the job cannot go to that status from its current one (invalid_transition), "
+                                "or a requeue would move no task (nothing_to_requeue)"},
                 description="status: cancel-requested (or 'cancel'), pause-requested ('pause'), "
                             "queued ('resume'), fail-requested ('fail'), requeued ('requeue': the unfinished "
-                            "tasks, or all of a completed job), requeue-failed (only failed/canceled tasks).")
+                            "tasks, or all of a completed job), requeue-failed (only failed/canceled tasks). "
+                            "A requeue of a queued or active job with no failed, canceled or paused task "
+                            "changes nothing and is answered 409 nothing_to_requeue.")
     def set_status(user, job_id):
         body = read_object()
         word, reason = body.get("status"), reason_of(body)
@@ -125,7 +132,7 @@ def install(routes, ctx) -> None:
         if status:
             wanted = [s.strip() for s in status.split(",") if s.strip()]
             for s in wanted:
-                if s not in {t.value for t in TaskStatus}:
+                if s not in set(TaskStatus):
                     raise bad_request(f"unknown task status '{s}'", "invalid_status")
             query = query.where(Task.status.in_(wanted))
         total = query.count() if status else job.tasks_total

@@ -5,12 +5,13 @@ from __future__ import annotations
 import bottle
 
 from backend.web import ApiError, bad_request, not_found, read_object
+from shared.checksums import is_sha256
 from shared.documents import TaskUpdateBatch, UpstreamNotification, WorkerReport
 from shared.protocol import IF_UPDATED_SINCE, LAST_UPDATED, SHA256_HEADER
+from shared.timefmt import parse_iso_utc
 
 from .. import manager_files, manager_sync
-from ..storage import is_sha256
-from ..views import iso, parse_iso
+from ..views import iso
 from .common import no_content
 from .files import request_stream, send_blob
 
@@ -53,7 +54,7 @@ def install(routes, ctx) -> None:
         since = None
         if raw:
             try:
-                since = parse_iso(raw)
+                since = parse_iso_utc(raw)
             except ValueError:
                 raise bad_request(f"{IF_UPDATED_SINCE} must be the ISO timestamp of {LAST_UPDATED}, not '{raw}'",
                                   "invalid_header") from None

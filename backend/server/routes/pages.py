@@ -15,7 +15,7 @@ from urllib.parse import quote
 import bottle
 
 from backend.web import ApiError
-from shared.statuses import JOB_FINAL, JOB_USER_TRANSITIONS, JobStatus
+from shared.statuses import JOB_FINAL, JOB_USER_TRANSITIONS, JobStatus, requeue_moves
 from shared.version import __version__
 
 from .. import auth
@@ -59,7 +59,19 @@ def job_actions() -> dict[str, list[str]]:
         words = [word for word, _, target in ACTIONS if target in allowed]
         if "requeue" in words and status not in JOB_FINAL and status != J.PAUSED:
             words[words.index("requeue")] = "requeue-failed"
-        out[status.value] = words
+        out[status] = words
+    return out
+
+
+def requeue_moves_by_status() -> dict[str, dict[str, list[str]]]:
+    """Per job status, the task statuses each requeue button would move: the page hides a
+    button whose job has none of them (the Server would answer 409 nothing_to_requeue)."""
+    out = {}
+    for status, words in job_actions().items():
+        moves = {w: sorted(s.value for s in requeue_moves(status, w == "requeue-failed"))
+                 for w in words if w.startswith("requeue")}
+        if moves:
+            out[status] = moves
     return out
 
 
@@ -166,7 +178,7 @@ def install(routes, ctx) -> None:
     def jobs_page():
         session = signed_in()
         query = bottle.request.query
-        statuses = {s.value for s in JobStatus}
+        statuses = set(JobStatus)
         status = query.getunicode("status") or ""
         status = ",".join(s for s in status.split(",") if s in statuses)
         projects = user_projects(session.user)
@@ -180,7 +192,7 @@ def install(routes, ctx) -> None:
         offset = (number - 1) * JOBS_PER_PAGE
         initial = job_service.list_jobs(session.user, status or None, project or None, None, None,
                                         JOBS_PER_PAGE, offset)
-        return page("jobs", session, "Jobs", nav="jobs", projects=projects, statuses=[s.value for s in JobStatus],
+        return page("jobs", session, "Jobs", nav="jobs", projects=projects, statuses=list(JobStatus),
                     status=status, project=project,
                     data={"filter": {"status": status, "project": project, "page": number},
                           "per_page": JOBS_PER_PAGE, "initial": initial})
@@ -197,7 +209,7 @@ def install(routes, ctx) -> None:
                     for key, value in sorted(doc["settings"].items())]
         return page("job", session, doc["name"], nav="jobs", job=doc, settings=settings,
                     type_label=job_labels.get(doc["type"], doc["type"]),
-                    data={"job": doc, "actions": job_actions()})
+                    data={"job": doc, "actions": job_actions(), "requeue_moves": requeue_moves_by_status()})
 
     def admin_page(template: str, title: str):
         session = signed_in()

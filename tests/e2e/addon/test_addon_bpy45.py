@@ -18,9 +18,9 @@ import sys
 import pytest
 
 from tests.conftest import missing
+from tests.e2e.addon.blender_run import SCRIPTS, run_blender
+from tests.integration.addon import farm_server
 
-import farm_server
-from conftest import SCRIPTS, run_blender
 
 pytestmark = pytest.mark.e2e
 
@@ -45,9 +45,9 @@ def bpy_python() -> str:
 
 
 @pytest.mark.parametrize("as_extension", [False, True], ids=["legacy-addon", "extension"])
-def test_register_and_submit_in_blender_45(bpy_python, as_extension, addon_zip, farm, project, tmp_path):
+def test_register_and_submit_in_blender_45(bpy_python, as_extension, addon_zip, addon_server, project, tmp_path):
     result = run_blender("", SCRIPTS / "addon_session.py", {
-        "zip": str(addon_zip), "server": farm.url, "as_extension": as_extension, "steps": [
+        "zip": str(addon_zip), "server": addon_server.url, "as_extension": as_extension, "steps": [
             {"do": "sign_in", "username": "anna", "password": farm_server.PASSWORD},
             {"do": "set_prefs", "values": {"project": "films"}},
             {"do": "test_connection"},
@@ -65,7 +65,7 @@ def test_register_and_submit_in_blender_45(bpy_python, as_extension, addon_zip, 
         assert "extensions" in result["addon_file"] and "_vendor" not in result["bat_file"]
     submit = steps["submit"]
     assert submit["result"] == ["FINISHED"], submit
-    files = farm.api("GET", f"/api/jobs/{submit['job_id']}/files")["files"]
+    files = addon_server.api("GET", f"/api/jobs/{submit['job_id']}/files")["files"]
     assert set(files) == {"scenes/shot.blend", "textures/checker.png", "libs/props.blend"}
     assert submit["job_id"] in [j["id"] for j in steps["refresh"]["jobs"]]
     assert steps["unregister"]["still_registered"] is False

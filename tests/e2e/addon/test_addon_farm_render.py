@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from conftest import SCRIPTS, run_blender
+from tests.e2e.addon.blender_run import SCRIPTS, run_blender
 
 pytestmark = pytest.mark.e2e
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-import farm_server
-from conftest import SCRIPTS, run_blender
+from tests.e2e.addon.blender_run import SCRIPTS, run_blender
+from tests.integration.addon import farm_server
 
 pytestmark = pytest.mark.e2e
 
@@ -38,11 +38,11 @@ def sign_in(project="films", **prefs):
             {"do": "set_prefs", "values": {"project": project, **prefs}}]
 
 
-def test_install_sign_in_submit_twice_refresh_and_cancel(blender_exe, addon_zip, fresh_farm, project, tmp_path):
-    farm = fresh_farm
+def test_install_sign_in_submit_twice_refresh_and_cancel(blender_exe, addon_zip, fresh_addon_server, project, tmp_path):
+    server = fresh_addon_server
     blend = project / "scenes" / "shot.blend"
-    blobs_before = farm.blob_count()
-    result = run_blender(blender_exe, SESSION, {"zip": str(addon_zip), "server": farm.url, "steps": [
+    blobs_before = server.blob_count()
+    result = run_blender(blender_exe, SESSION, {"zip": str(addon_zip), "server": server.url, "steps": [
         *sign_in(),
         {"do": "save_userprefs"},
         {"do": "test_connection"},
@@ -80,7 +80,7 @@ def test_install_sign_in_submit_twice_refresh_and_cancel(blender_exe, addon_zip,
     assert first["job_id"] and first["status"] == "DONE" and not first["temp_copy_left"]
     assert first["packed"] == 3 and first["uploaded"] == 3
 
-    job = farm.api("GET", f"/api/jobs/{first['job_id']}")
+    job = server.api("GET", f"/api/jobs/{first['job_id']}")
     assert job["name"] == "shot e2e" and job["type"] == "blender-render" and job["priority"] == 70
     assert job["status"] == "paused" and job["files_mode"] == "upload" and job["project_name"] == "films"
     assert job["settings"]["frames"] == "1-3" and job["settings"]["chunk_size"] == 2
@@ -89,19 +89,19 @@ def test_install_sign_in_submit_twice_refresh_and_cancel(blender_exe, addon_zip,
     assert job["settings"]["format"] == "PNG"
 
     # The Server holds the .blend, the texture and the library, in their relative layout.
-    files = farm.api("GET", f"/api/jobs/{first['job_id']}/files")["files"]
+    files = server.api("GET", f"/api/jobs/{first['job_id']}/files")["files"]
     assert set(files) == {"scenes/shot.blend", "textures/checker.png", "libs/props.blend"}
     for rel in ("textures/checker.png", "libs/props.blend"):
         assert files[rel]["sha256"] == sha(project / rel)
-        assert farm.blob_path(files[rel]["sha256"]).read_bytes() == (project / rel).read_bytes()
-    assert farm.blob_path(files["scenes/shot.blend"]["sha256"]).read_bytes().startswith(b"BLENDER")
-    assert farm.blob_count() == blobs_before + 3
+        assert server.blob_path(files[rel]["sha256"]).read_bytes() == (project / rel).read_bytes()
+    assert server.blob_path(files["scenes/shot.blend"]["sha256"]).read_bytes().startswith(b"BLENDER")
+    assert server.blob_count() == blobs_before + 3
 
     # The same scene again: a new job, and nothing uploaded.
     assert second["result"] == ["FINISHED"] and second["job_id"] != first["job_id"]
     assert second["packed"] == 3 and second["uploaded"] == 0
-    assert farm.api("GET", f"/api/jobs/{second['job_id']}/files")["files"] == files
-    assert farm.blob_count() == blobs_before + 3
+    assert server.api("GET", f"/api/jobs/{second['job_id']}/files")["files"] == files
+    assert server.blob_count() == blobs_before + 3
 
     [refreshed] = steps["refresh"]
     assert refreshed["result"] == ["FINISHED"] and refreshed["updated"]
@@ -112,7 +112,7 @@ def test_install_sign_in_submit_twice_refresh_and_cancel(blender_exe, addon_zip,
 
     [cancel] = steps["job_action"]
     assert cancel["result"] == ["FINISHED"] and cancel["job_id"] == second["job_id"]
-    assert farm.api("GET", f"/api/jobs/{second['job_id']}")["status"] in ("canceled", "cancel-requested")
+    assert server.api("GET", f"/api/jobs/{second['job_id']}")["status"] in ("canceled", "cancel-requested")
     # The panel's timer refreshes the list on its own (a background thread in the UI).
     [after_cancel] = steps["tick"]
     assert after_cancel["updated"] and after_cancel["interval"] > 0
@@ -122,10 +122,11 @@ def test_install_sign_in_submit_twice_refresh_and_cancel(blender_exe, addon_zip,
     assert steps["unregister"][0]["still_registered"] is False
 
 
-def test_bake_then_render_in_shared_storage_mode(blender_exe, addon_zip, farm, project, shared_storage, tmp_path):
+def test_bake_then_render_in_shared_storage_mode(blender_exe, addon_zip, addon_server, project, shared_storage,
+                                                 tmp_path):
     jobs_dir = shared_storage / "jobs"
     (shared_storage / "render" / "shot").mkdir(exist_ok=True)
-    result = run_blender(blender_exe, SESSION, {"zip": str(addon_zip), "server": farm.url, "steps": [
+    result = run_blender(blender_exe, SESSION, {"zip": str(addon_zip), "server": addon_server.url, "steps": [
         *sign_in(file_mode="shared", shared_storage_path=str(jobs_dir)),
         {"do": "open", "blend": str(project / "scenes" / "shot.blend")},
         {"do": "panel", "values": {"bake_then_render": True, "frame_range": "1-2",
@@ -141,8 +142,8 @@ def test_bake_then_render_in_shared_storage_mode(blender_exe, addon_zip, farm, p
     bake_id, render_id = submit["job_ids"].split(",")
     assert submit["job_id"] == render_id
 
-    bake = farm.api("GET", f"/api/jobs/{bake_id}")
-    render = farm.api("GET", f"/api/jobs/{render_id}")
+    bake = addon_server.api("GET", f"/api/jobs/{bake_id}")
+    render = addon_server.api("GET", f"/api/jobs/{render_id}")
     assert bake["type"] == "blender-bake" and bake["settings"]["parts"] == 3
     assert render["depends_on"] == [bake_id] and render["files_mode"] == "shared"
     assert render["settings"]["render_output"] == "{render}/shot/######"
@@ -162,15 +163,15 @@ def test_bake_then_render_in_shared_storage_mode(blender_exe, addon_zip, farm, p
     assert fetched["message"] == f"Output folder: {shared_storage / 'render' / 'shot'}"
 
 
-def test_failures_reach_the_artist_in_plain_words(blender_exe, addon_zip, farm, project, tmp_path):
+def test_failures_reach_the_artist_in_plain_words(blender_exe, addon_zip, addon_server, project, tmp_path):
     dead = f"http://127.0.0.1:{farm_server.free_port()}"
     result = run_blender(blender_exe, SESSION, {"zip": str(addon_zip), "server": dead, "steps": [
         {"do": "sign_in", "username": "anna", "password": PASSWORD},
         {"do": "open", "blend": str(project / "scenes" / "shot.blend")},
         {"do": "submit"},
-        {"do": "set_prefs", "values": {"server_url": farm.url}},
+        {"do": "set_prefs", "values": {"server_url": addon_server.url}},
         {"do": "sign_in", "username": "anna", "password": "wrong-password"},
-        {"do": "set_prefs", "values": {"token": farm.users["anna"], "project": "empty"}},
+        {"do": "set_prefs", "values": {"token": addon_server.users["anna"], "project": "empty"}},
         {"do": "test_connection"},
         {"do": "submit"},
         {"do": "set_prefs", "values": {"token": "0000000000000000.revoked", "project": "films"}},

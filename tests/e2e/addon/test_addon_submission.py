@@ -14,8 +14,8 @@ from blender_addon.job_types import parse_job_types
 pytestmark = pytest.mark.e2e
 
 
-def make(farm, project, *, mode="upload", shared=None, variables=None, temp_copy=True):
-    client = Client(farm.url, farm.users["anna"])
+def make(addon_server, project, *, mode="upload", shared=None, variables=None, temp_copy=True):
+    client = Client(addon_server.url, addon_server.users["anna"])
     blend = project / "scenes" / "shot.blend"
     scene = job_builder.SceneInfo(blend_path=str(blend), frame_start=1, frame_end=3,
                                   dependencies=[str(project / "textures" / "checker.png")])
@@ -37,8 +37,8 @@ def wait(sub: submission.Submission) -> list:
     return sub.drain()
 
 
-def test_a_threaded_submission_reports_progress_then_the_job(farm, project):
-    sub = make(farm, project)
+def test_a_threaded_submission_reports_progress_then_the_job(addon_server, project):
+    sub = make(addon_server, project)
     sub.start()
     msgs = wait(sub)
     stages = [m.stage for m in msgs if isinstance(m, submission.Progress)]
@@ -48,15 +48,15 @@ def test_a_threaded_submission_reports_progress_then_the_job(farm, project):
     final = msgs[-1]
     assert isinstance(final, submission.Submitted) and sub.result is final
     assert final.files == 3 and final.job_id
-    assert farm.api("GET", f"/api/jobs/{final.job_id}")["settings"]["filepath"] == "scenes/shot.blend"
+    assert addon_server.api("GET", f"/api/jobs/{final.job_id}")["settings"]["filepath"] == "scenes/shot.blend"
     assert not (project / "scenes" / "shot.flamenco.blend").exists(), "the temporary copy is removed"
     assert "submitted" in final.summary()
 
 
-def test_cancel_while_uploading_submits_nothing_and_cleans_up(farm, project):
+def test_cancel_while_uploading_submits_nothing_and_cleans_up(addon_server, project):
     (project / "textures" / "checker.png").write_bytes(b"\x89PNG" + b"x" * 3_000_000)
-    sub = make(farm, project)
-    jobs_before = farm.api("GET", "/api/jobs?limit=500")["total"]
+    sub = make(addon_server, project)
+    jobs_before = addon_server.api("GET", "/api/jobs?limit=500")["total"]
     uploading = threading.Event()
     original = sub._progress
 
@@ -70,14 +70,14 @@ def test_cancel_while_uploading_submits_nothing_and_cleans_up(farm, project):
     msgs = wait(sub)
     assert uploading.is_set()
     assert isinstance(msgs[-1], submission.Canceled)
-    assert farm.api("GET", "/api/jobs?limit=500")["total"] == jobs_before
+    assert addon_server.api("GET", "/api/jobs?limit=500")["total"] == jobs_before
     assert not (project / "scenes" / "shot.flamenco.blend").exists()
 
 
-def test_shared_storage_pack_is_removed_when_the_submit_fails(farm, project, tmp_path):
+def test_shared_storage_pack_is_removed_when_the_submit_fails(addon_server, project, tmp_path):
     shared = tmp_path / "shared"
     shared.mkdir()
-    sub = make(farm, project, mode="shared", shared=str(shared))
+    sub = make(addon_server, project, mode="shared", shared=str(shared))
     sub.plan.jobs[0].doc["priority"] = 1000  # refused by the Server after packing
     sub.run()
     [failed] = [m for m in sub.drain() if isinstance(m, submission.Failed)]
@@ -85,8 +85,8 @@ def test_shared_storage_pack_is_removed_when_the_submit_fails(farm, project, tmp
     assert list(shared.iterdir()) == []
 
 
-def test_an_unreachable_server_is_a_plain_failure(farm, project):
-    sub = make(farm, project, temp_copy=False)
+def test_an_unreachable_server_is_a_plain_failure(addon_server, project):
+    sub = make(addon_server, project, temp_copy=False)
     sub.client = Client("http://127.0.0.1:9", "x", timeout=3)
     sub.run()
     final = sub.drain()[-1]

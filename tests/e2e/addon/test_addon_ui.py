@@ -14,9 +14,9 @@ import subprocess
 import pytest
 
 from tests.conftest import missing
+from tests.e2e.addon.blender_run import SCRIPTS
+from tests.integration.addon import farm_server
 
-import farm_server
-from conftest import SCRIPTS
 
 pytestmark = pytest.mark.e2e
 
@@ -29,14 +29,14 @@ def xvfb_run() -> str:
     return path
 
 
-def test_panels_modal_submit_job_panel_and_cancel_in_the_ui(xvfb_run, blender_exe, addon_zip, farm, project,
+def test_panels_modal_submit_job_panel_and_cancel_in_the_ui(xvfb_run, blender_exe, addon_zip, addon_server, project,
                                                             tmp_path):
     out = tmp_path / "result.json"
-    args = {"zip": str(addon_zip), "server": farm.url, "username": "anna", "password": farm_server.PASSWORD,
+    args = {"zip": str(addon_zip), "server": addon_server.url, "username": "anna", "password": farm_server.PASSWORD,
             "project": "films", "out": str(out)}
     env = dict(os.environ, BLENDER_USER_CONFIG=str(tmp_path / "config"),
                BLENDER_USER_SCRIPTS=str(tmp_path / "scripts"))
-    jobs_before = farm.api("GET", "/api/jobs?limit=1")["total"]
+    jobs_before = addon_server.api("GET", "/api/jobs?limit=1")["total"]
     proc = subprocess.run([xvfb_run, "-a", "-s", "-screen 0 1280x1024x24", blender_exe, "--factory-startup",
                            "-noaudio", str(project / "scenes" / "shot.blend"), "--python",
                            str(SCRIPTS / "ui_session.py"), "--", json.dumps(args)],
@@ -58,11 +58,11 @@ def test_panels_modal_submit_job_panel_and_cancel_in_the_ui(xvfb_run, blender_ex
     assert result["ticks_while_submitting"] >= 2
     # The panel showed the stages as they went (which ones depends on timing).
     assert len(result["statuses"]) >= 3 and result["statuses"][-1].startswith("Job 'shot' submitted")
-    job = farm.api("GET", f"/api/jobs/{submitted['job_id']}")
+    job = addon_server.api("GET", f"/api/jobs/{submitted['job_id']}")
     assert job["settings"]["frames"] == "1,2"  # a pair stays a pair, as in Flamenco 2
 
     assert submitted["job_id"] in [j for j, _ in events["job panel refreshed by itself"]["jobs"]]
-    assert farm.api("GET", f"/api/jobs/{submitted['job_id']}")["status"] in ("canceled", "cancel-requested")
+    assert addon_server.api("GET", f"/api/jobs/{submitted['job_id']}")["status"] in ("canceled", "cancel-requested")
     assert events["second submission"]["status"] == "CANCELED"
-    assert farm.api("GET", "/api/jobs?limit=1")["total"] == jobs_before + 1
+    assert addon_server.api("GET", "/api/jobs?limit=1")["total"] == jobs_before + 1
     assert not (project / "scenes" / "shot.flamenco.blend").exists()

@@ -1,49 +1,19 @@
 """Fixtures for the worker's e2e tests: a tiny scene made by Blender's Python, and a way
-to run a task through the real TaskExecution with the Manager end recorded."""
+to run a task through the real TaskExecution with the Manager end recorded. The scene and
+probe helpers are in worker_e2e_helpers.py."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 
 import pytest
 
 from shared.documents import Task
+from tests.e2e.worker.worker_e2e_helpers import make_scene
 from worker.config import WorkerConfig
 from worker.runner import SubprocessRunner
 from worker.task_execution import TaskExecution
 from worker.upstream_queue import UpstreamQueue
-
-SCENE_SCRIPT = """
-import bpy
-s = bpy.context.scene
-s.render.engine = 'CYCLES'
-s.cycles.samples = 4
-s.cycles.use_denoising = {denoise}
-s.render.resolution_x, s.render.resolution_y = 160, 120
-s.render.resolution_percentage = 100
-s.frame_start, s.frame_end = 1, 6
-s.render.fps = 24
-cube = bpy.data.objects.get('Cube')
-if cube:
-    cube.rotation_euler = (0, 0, 0)
-    cube.keyframe_insert('rotation_euler', frame=1)
-    cube.rotation_euler = (0, 0, 1.5)
-    cube.keyframe_insert('rotation_euler', frame=6)
-sound = {sound!r}
-if sound:
-    s.sequence_editor_create()
-    s.sequence_editor.sequences.new_sound('tone', sound, 1, 1)
-bpy.ops.wm.save_as_mainfile(filepath={path!r})
-"""
-
-
-def make_scene(blender_exe, path, denoise=False, sound=""):
-    script = SCENE_SCRIPT.format(denoise=denoise, path=str(path), sound=str(sound))
-    subprocess.run([blender_exe, "-b", "--factory-startup", "-noaudio", "--python-expr", script],
-                   check=True, capture_output=True, timeout=120)
-    assert path.exists()
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -96,11 +66,3 @@ def run_task(tmp_path):
         return outcome, recorder
 
     return run
-
-
-def ffprobe(path, *entries, stream="v:0"):
-    out = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", stream, "-show_entries",
-                          "stream=" + ",".join(entries), "-of", "json", str(path)],
-                         check=True, capture_output=True, text=True, timeout=60).stdout
-    streams = json.loads(out)["streams"]
-    return streams[0] if streams else {}

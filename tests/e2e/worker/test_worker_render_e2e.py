@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from conftest import ffprobe, make_scene
+from tests.e2e.worker.worker_e2e_helpers import ffprobe, make_scene
 
 pytestmark = pytest.mark.e2e
 

@@ -1,17 +1,13 @@
-import sys
-from pathlib import Path
+"""The add-on's integration tests run against `addon_server`: a `flamenco-server serve` process (farm_server.py)."""
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
-
-import farm_server  # noqa: E402
+from tests.integration.addon import farm_server
 
 
 @pytest.fixture(scope="session")
-def farm(tmp_path_factory):
+def addon_server(tmp_path_factory):
+    """The Server the add-on talks to, shared by the session; see farm_server.standard_farm."""
     server = farm_server.standard_farm(tmp_path_factory.mktemp("addon-farm"))
     try:
         yield server

@@ -24,7 +24,7 @@ def flamenco(*args: str, farm: Path, timeout: float = 60) -> subprocess.Complete
 
 
 @pytest.fixture(scope="module")
-def farm(tmp_path_factory):
+def cli_farm(tmp_path_factory):
     data = tmp_path_factory.mktemp("farm")
     proc = subprocess.Popen([sys.executable, "-m", "flamenco_cli.main", "farm", "--data-dir", str(data),
                              "--port", "0", "--workers", "1"], cwd=ROOT, stdout=subprocess.PIPE,
@@ -49,15 +49,15 @@ def farm(tmp_path_factory):
         proc.wait()
 
 
-def test_farm_json_has_the_documented_keys(farm):
-    data, info, _ = farm
+def test_farm_json_has_the_documented_keys(cli_farm):
+    data, info, _ = cli_farm
     assert set(info) >= {"server_url", "manager_url", "admin_token", "registration_secret"}
     assert info["registration_secret"] == ""
     assert requests.get(info["server_url"] + "/api/version", timeout=5).ok
 
 
-def test_submit_and_watch_until_completed(farm):
-    data, info, _ = farm
+def test_submit_and_watch_until_completed(cli_farm):
+    data, info, _ = cli_farm
     result = flamenco("submit", "sleep", "-s", "frames=1-4", "-s", "chunk_size=2", "-s", "time_in_seconds=0",
                       "--name", "cli sleep", "--watch", farm=data)
     assert result.returncode == 0, result.stderr
@@ -75,8 +75,8 @@ def test_submit_and_watch_until_completed(farm):
     assert job_id in listed.stdout and "completed" in listed.stdout
 
 
-def test_cancel_a_running_job(farm):
-    data, info, _ = farm
+def test_cancel_a_running_job(cli_farm):
+    data, info, _ = cli_farm
     result = flamenco("submit", "sleep", "-s", "frames=1-2", "-s", "chunk_size=1", "-s", "time_in_seconds=30",
                       farm=data)
     assert result.returncode == 0, result.stderr
@@ -92,8 +92,8 @@ def test_cancel_a_running_job(farm):
     assert f"job {job_id} canceled" in watched.stdout
 
 
-def test_bad_input_is_a_clear_error(farm):
-    data, _, _ = farm
+def test_bad_input_is_a_clear_error(cli_farm):
+    data, _, _ = cli_farm
     result = flamenco("submit", "sleep", "-s", "frames=5-1", farm=data)
     assert result.returncode == 2
     assert "frames" in result.stderr
@@ -105,16 +105,16 @@ def test_bad_input_is_a_clear_error(farm):
     assert result.returncode == 2
 
 
-def test_wrong_token_is_reported(farm):
-    data, info, _ = farm
+def test_wrong_token_is_reported(cli_farm):
+    data, info, _ = cli_farm
     result = subprocess.run([sys.executable, "-m", "flamenco_cli.main", "--server", info["server_url"],
                              "--token", "wrong", "jobs"], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 2
     assert "refused the token" in result.stderr
 
 
-def test_outputs_of_an_upload_mode_job_are_listed_and_downloaded(farm, tmp_path):
-    data, info, _ = farm
+def test_outputs_of_an_upload_mode_job_are_listed_and_downloaded(cli_farm, tmp_path):
+    data, info, _ = cli_farm
     s = requests.Session()
     s.headers["Authorization"] = f"Bearer {info['admin_token']}"
     text = b"made from an uploaded file\n"
@@ -136,8 +136,8 @@ def test_outputs_of_an_upload_mode_job_are_listed_and_downloaded(farm, tmp_path)
     assert "0 of 1 output(s) downloaded" in again.stdout
 
 
-def test_ctrl_c_stops_everything(farm):
-    data, info, proc = farm
+def test_ctrl_c_stops_everything(cli_farm):
+    data, info, proc = cli_farm
     children = psutil.Process(proc.pid).children(recursive=True)
     assert len(children) >= 3
     proc.send_signal(signal.SIGINT)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from manager_helpers import RunningManager, Worker, make_config
+from tests.integration.manager.manager_helpers import RunningManager, Worker, make_config
 
 
 @pytest.fixture

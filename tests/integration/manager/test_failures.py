@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from manager_helpers import task_doc
+from tests.integration.manager.manager_helpers import Worker, task_doc
 
 
 def fail(worker, task_id):
@@ -56,7 +56,6 @@ def test_no_other_worker_means_hard_fail(manager, worker_factory):
 
 
 def test_configured_thresholds(manager_factory):
-    from manager_helpers import Worker
     m = manager_factory(failures={"blocklist_threshold": 1, "task_fail_after_softfail_count": 2})
     m.add_tasks(task_doc("a"), task_doc("b"))
     w1, w2, w3 = (Worker(m.url).register() for _ in range(3))
@@ -70,7 +69,6 @@ def test_configured_thresholds(manager_factory):
 
 
 def test_blocklisting_hard_fails_orphaned_soft_fails(manager_factory):
-    from manager_helpers import Worker
     m = manager_factory(failures={"blocklist_threshold": 2, "task_fail_after_softfail_count": 3})
     m.add_tasks(task_doc("a", priority=90), task_doc("b", priority=80))
     w1, w2 = Worker(m.url).register(), Worker(m.url).register()
@@ -101,7 +99,6 @@ def test_updates_for_a_task_no_longer_active_keep_only_logs(manager, worker_fact
 
 
 def test_log_cap_and_rotation_on_rerun(manager_factory):
-    from manager_helpers import Worker
     import requests
     m = manager_factory(logs={"max_log_bytes_per_update": 1000})
     m.add_tasks(task_doc("t"))
@@ -120,7 +117,6 @@ def test_log_cap_and_rotation_on_rerun(manager_factory):
 
 def test_busy_database_is_503_with_retry_after(manager_factory):
     import sqlite3
-    from manager_helpers import Worker
     m = manager_factory(busy_timeout_ms=200)
     m.add_tasks(task_doc("t"))
     w = Worker(m.url).register()

@@ -8,8 +8,8 @@ import hashlib
 
 import pytest
 
-from manager_helpers import Worker, task_doc
-from test_upstream import announced, complete, linked, server  # noqa: F401 - fixtures
+from tests.integration.manager.manager_helpers import Worker, task_doc
+from tests.integration.manager.test_upstream import announced, complete, linked, server  # noqa: F401 - fixtures
 
 RENDER_TYPES = ("blender-render", "file-management", "video-encoding", "exr-merge")
 

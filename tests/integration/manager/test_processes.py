@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from manager_helpers import Worker, free_port
+from tests.integration.manager.manager_helpers import Worker, free_port
 
 BIN = Path(sys.executable).parent
 
@@ -53,7 +53,9 @@ class Proc:
 
 
 @pytest.fixture
-def farm(tmp_path):
+def process_farm(tmp_path):
+    """Server and Manager as processes started from their CLIs, with a project, an artist and the
+    Manager's account; `start_manager` starts the Manager again after a stop."""
     if not (BIN / "flamenco-server").exists():
         pytest.skip("flamenco-server is not installed")
     sdir = tmp_path / "server"
@@ -91,11 +93,11 @@ def farm(tmp_path):
             p.stop()
 
 
-def test_job_runs_through_real_processes_and_survives_a_manager_restart(farm):
+def test_job_runs_through_real_processes_and_survives_a_manager_restart(process_farm):
     from backend.manager.worker_auth import make_hs256_jwt
-    murl, surl = farm["manager_url"], farm["server_url"]
+    murl, surl = process_farm["manager_url"], process_farm["server_url"]
     user = requests.Session()
-    user.headers["Authorization"] = f"Bearer {farm['user']['token']}"
+    user.headers["Authorization"] = f"Bearer {process_farm['user']['token']}"
     w = Worker(murl, task_types=["sleep"])
     w.register(headers={"Authorization": "Bearer " + make_hs256_jwt({"exp": time.time() + 900}, "psk")})
     deadline = time.monotonic() + 10
@@ -115,8 +117,8 @@ def test_job_runs_through_real_processes_and_survives_a_manager_restart(farm):
     assert w.update(first, task_status="completed", task_progress_percentage=100).status_code == 204
 
     # Restart the Manager: the tasks it holds and what it still has to send stay in its database.
-    farm["manager"].stop()
-    farm["manager"] = farm["start_manager"]()
+    process_farm["manager"].stop()
+    process_farm["manager"] = process_farm["start_manager"]()
     done = {first}
     while len(done) < 4:
         r = w.fetch(long_poll=5)

@@ -8,7 +8,7 @@ from collections import Counter
 
 import requests
 
-from manager_helpers import Worker, task_doc
+from tests.integration.manager.manager_helpers import Worker, task_doc
 
 
 def claim_id(worker, **kw):

@@ -1,4 +1,4 @@
-from manager_helpers import task_doc
+from tests.integration.manager.manager_helpers import task_doc
 
 
 def test_register_fetch_complete(manager, worker_factory):

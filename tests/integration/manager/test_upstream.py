@@ -12,13 +12,14 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from typing import NamedTuple
 
 import pytest
 import requests
 
-from backend.manager.upstream import SETTING_LAST_UPDATED
-from manager_helpers import Worker
-from real_server import RealServer
+from backend.manager.upstream import SETTING_LAST_UPDATED, Upstream
+from tests.integration.manager.manager_helpers import RunningManager, Worker
+from tests.integration.manager.real_server import RealServer
 
 
 @pytest.fixture
@@ -42,6 +43,32 @@ def announced(m, task_types=("sleep",), n=1):
     workers = [Worker(m.url, task_types=list(task_types)).register() for _ in range(n)]
     assert m.core.upstream.notify_tick() is True
     return workers if n > 1 else workers[0]
+
+
+class LinkedWorker(NamedTuple):
+    m: RunningManager
+    up: Upstream
+    w: Worker
+
+
+@pytest.fixture
+def linked_worker(linked) -> LinkedWorker:
+    """What most tests start from: a Manager linked to the Server, and one 'sleep' worker announced."""
+    m = linked()
+    return LinkedWorker(m, m.core.upstream, announced(m))
+
+
+def fetched_sleep_job(server, up, frames="1", **kw) -> dict:
+    """A sleep job submitted on the Server, and the Manager's fetch of its tasks."""
+    job = server.submit_sleep(frames, **kw)
+    up.fetch_tick()
+    return job
+
+
+def sleep_task_taken(server, up, w, frames="1") -> tuple[dict, str]:
+    """A fetched sleep job, and the task `w` took from it."""
+    job = fetched_sleep_job(server, up, frames)
+    return job, w.fetch().json()["_id"]
 
 
 def run_task(w, tid, status="completed"):
@@ -91,10 +118,8 @@ def test_startup_notification_and_worker_report(linked, server):
     assert [(x["id"], x["manager_name"], x["status"]) for x in workers] == [(w.id, "mgr", "awake")]
 
 
-def test_reported_workers_name_their_manager_id(linked, server):
-    m = linked()
-    announced(m)
-    assert m.core.upstream.report_tick() is True
+def test_reported_workers_name_their_manager_id(linked_worker, server):
+    assert linked_worker.up.report_tick() is True
     (worker,) = server.call("GET", "/api/workers").json()["workers"]
     assert worker["manager"] == server.manager_id
 
@@ -127,12 +152,9 @@ def test_depsgraph_clean_slate_then_incremental_and_parents_kept(linked, server)
     assert ws[0].fetch().json()["job"] == later["id"]
 
 
-def test_updates_pushed_in_one_batch_in_order(linked, server):
-    m = linked()
-    up = m.core.upstream
-    w = announced(m)
-    job = server.submit_sleep("1-3")
-    up.fetch_tick()
+def test_updates_pushed_in_one_batch_in_order(linked_worker, server):
+    m, up, w = linked_worker
+    job = fetched_sleep_job(server, up, "1-3")
     done = []
     for _ in range(3):
         done.append(w.fetch().json()["_id"])
@@ -148,12 +170,9 @@ def test_updates_pushed_in_one_batch_in_order(linked, server):
     assert server.job(job["id"])["status"] == "completed"
 
 
-def test_server_restart_workers_keep_working_queue_drained_in_order(linked, server):
-    m = linked()
-    up = m.core.upstream
-    w = announced(m)
-    job = server.submit_sleep("1-4")
-    up.fetch_tick()
+def test_server_restart_workers_keep_working_queue_drained_in_order(linked_worker, server):
+    m, up, w = linked_worker
+    job = fetched_sleep_job(server, up, "1-4")
     server.stop()
     done = []
     for _ in range(4):
@@ -181,9 +200,7 @@ def test_batch_whose_answer_was_lost_is_applied_once(linked, server):
     m = linked(upstream={"request_timeout": 0.5})
     up = m.core.upstream
     w = announced(m)
-    server.submit_sleep("1")
-    up.fetch_tick()
-    tid = w.fetch().json()["_id"]
+    _, tid = sleep_task_taken(server, up, w)
     complete(w, tid)
     now = time.time()
     with server.write_locked():
@@ -199,13 +216,9 @@ def test_batch_whose_answer_was_lost_is_applied_once(linked, server):
     assert server.task(tid)["status"] == "queued"
 
 
-def test_cancel_job_reaches_running_and_held_tasks(linked, server):
-    m = linked()
-    up = m.core.upstream
-    w = announced(m)
-    job = server.submit_sleep("1-3")
-    up.fetch_tick()
-    running = w.fetch().json()["_id"]
+def test_cancel_job_reaches_running_and_held_tasks(linked_worker, server):
+    m, up, w = linked_worker
+    job, running = sleep_task_taken(server, up, w, "1-3")
     assert w.update(running, task_status="active").status_code == 204
     up.push_tick()
     assert server.set_job_status(job["id"], "cancel-requested").status_code in (200, 204)
@@ -221,13 +234,9 @@ def test_cancel_job_reaches_running_and_held_tasks(linked, server):
     assert w.fetch().status_code == 204
 
 
-def test_cancel_of_running_task_that_completed_meanwhile(linked, server):
-    m = linked()
-    up = m.core.upstream
-    w = announced(m)
-    job = server.submit_sleep("1")
-    up.fetch_tick()
-    tid = w.fetch().json()["_id"]
+def test_cancel_of_running_task_that_completed_meanwhile(linked_worker, server):
+    m, up, w = linked_worker
+    job, tid = sleep_task_taken(server, up, w)
     up.push_tick()
     assert server.task(tid)["status"] == "active"
     assert server.set_job_status(job["id"], "cancel").status_code == 200
@@ -243,9 +252,7 @@ def test_failed_task_soft_fails_upstream(linked, server):
     m = linked()
     up = m.core.upstream
     w1, w2 = announced(m, n=2)
-    job = server.submit_sleep("1")
-    up.fetch_tick()
-    tid = w1.fetch().json()["_id"]
+    job, tid = sleep_task_taken(server, up, w1)
     run_task(w1, tid, "failed")
     up.push_tick()
     task = [t for t in server.tasks(job["id"]) if t["id"] == tid][0]
@@ -253,13 +260,9 @@ def test_failed_task_soft_fails_upstream(linked, server):
     assert w2.fetch().json()["_id"] == tid
 
 
-def test_log_upload_when_the_server_asks(linked, server):
-    m = linked()
-    up = m.core.upstream
-    w = announced(m)
-    server.submit_sleep("1")
-    up.fetch_tick()
-    tid = w.fetch().json()["_id"]
+def test_log_upload_when_the_server_asks(linked_worker, server):
+    m, up, w = linked_worker
+    _, tid = sleep_task_taken(server, up, w)
     run_task(w, tid)
     up.push_tick()
     r = server.call("POST", f"/api/tasks/{tid}/log-request")
@@ -271,13 +274,9 @@ def test_log_upload_when_the_server_asks(linked, server):
     assert server.task(tid)["log_requested"] is False
 
 
-def test_requeue_on_the_server_reaches_the_manager(linked, server):
-    m = linked()
-    up = m.core.upstream
-    w = announced(m)
-    job = server.submit_sleep("1")
-    up.fetch_tick()
-    tid = w.fetch().json()["_id"]
+def test_requeue_on_the_server_reaches_the_manager(linked_worker, server):
+    m, up, w = linked_worker
+    job, tid = sleep_task_taken(server, up, w)
     complete(w, tid)
     up.push_tick()
     assert server.job(job["id"])["status"] == "completed"
@@ -290,17 +289,14 @@ def test_requeue_on_the_server_reaches_the_manager(linked, server):
     assert server.job(job["id"])["status"] == "completed"
 
 
-def test_upload_mode_files_down_and_outputs_up_across_a_restart(linked, server):
-    m = linked()
-    up = m.core.upstream
-    w = announced(m)
+def test_upload_mode_files_down_and_outputs_up_across_a_restart(linked_worker, server):
+    m, up, w = linked_worker
     blend = b"BLENDER-v300" + bytes(range(256)) * 100
     sha = server.put_file(blend)
     foreign = server.put_file(b"stored on the Server, but in no job of this Manager")
-    job = server.submit_sleep("1", files={"scene.blend": {"sha256": sha, "size": len(blend)}})
+    job = fetched_sleep_job(server, up, "1", files={"scene.blend": {"sha256": sha, "size": len(blend)}})
     jid = job["id"]
     assert job["files_mode"] == "upload"
-    up.fetch_tick()
     task = w.fetch().json()
     assert task["job"] == jid
     manifest = {"files": {"scene.blend": {"sha256": sha, "size": len(blend)}}}
@@ -342,9 +338,8 @@ def test_upload_mode_files_down_and_outputs_up_across_a_restart(linked, server):
     assert w.get(f"/jobs/{jid}/outputs/frames/0001.png").content == out
 
 
-def test_submit_to_start_reaches_idle_long_polling_worker(linked, server):
-    m = linked()
-    w = announced(m)
+def test_submit_to_start_reaches_idle_long_polling_worker(linked_worker, server):
+    m, _, w = linked_worker
     m.core.start_loops()
     got = {}
 

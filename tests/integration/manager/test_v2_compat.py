@@ -20,7 +20,7 @@ import string
 import pytest
 import requests
 
-from manager_helpers import task_doc
+from tests.integration.manager.manager_helpers import task_doc
 
 V2_TASK_TYPES = ["sleep", "blender-render", "file-management", "exr-merge", "video-encoding"]
 

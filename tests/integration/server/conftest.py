@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "server"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from server_it_helpers import Client  # noqa: E402
-from server_testdb import DB_KINDS, make_config, server_database  # noqa: E402
-
-from backend.server import admin  # noqa: E402
-from backend.server.app import context_of, make_app  # noqa: E402
-from shared.serving import ServiceThread  # noqa: E402
+from backend.server import admin
+from backend.server.app import context_of, make_app
+from shared.serving import ServiceThread
+from tests.integration.server.server_it_helpers import Client
+from tests.unit.server.server_testdb import DB_KINDS, make_config, server_database
 
 
 @pytest.fixture(params=DB_KINDS)
@@ -28,8 +22,9 @@ def server(request, tmp_path):
 
 
 @pytest.fixture
-def farm(server):
-    """admin 'boss'; artist 'ann' in project 'film'; artist 'bob' in 'ads'; manager 'm1' on 'film' (started)."""
+def studio(server):
+    """A small studio on the Server, each with a Client: admin 'boss'; artist 'ann' in project 'film';
+    artist 'bob' in 'ads'; manager 'm1' on 'film' (started); `anon` has no token."""
     db = server.db
     with db.connection_context():
         admin.create_project(db, "film")

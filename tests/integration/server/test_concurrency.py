@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import threading
 
-from server_it_helpers import sleep_job
 from shared.protocol import IF_UPDATED_SINCE, LAST_UPDATED
+from tests.integration.server.server_it_helpers import sleep_job
 
 
-def test_parallel_submissions_and_manager_sync(farm):
+def test_parallel_submissions_and_manager_sync(studio):
     errors: list[str] = []
     submitted: list[str] = []
     seen: set[str] = set()
     stop = threading.Event()
-    base = f"/api/managers/{farm.manager_id}"
+    base = f"/api/managers/{studio.manager_id}"
 
     def artist(n: int) -> None:
         for i in range(6):
-            r = farm.ann.post("/api/jobs", json=sleep_job(name=f"a{n}-{i}", settings={"frames": "1-3"}))
+            r = studio.ann.post("/api/jobs", json=sleep_job(name=f"a{n}-{i}", settings={"frames": "1-3"}))
             if r.status_code != 201:
                 errors.append(f"submit: {r.status_code} {r.text}")
             else:
@@ -29,7 +29,7 @@ def test_parallel_submissions_and_manager_sync(farm):
         while True:
             done = stop.is_set()
             headers = {IF_UPDATED_SINCE: stamp} if stamp else {}
-            r = farm.manager.get(f"{base}/depsgraph", headers=headers)
+            r = studio.manager.get(f"{base}/depsgraph", headers=headers)
             if r.status_code not in (200, 304):
                 errors.append(f"depsgraph: {r.status_code} {r.text}")
                 return
@@ -42,7 +42,7 @@ def test_parallel_submissions_and_manager_sync(farm):
                         n += 1
                         updates.append({"_id": f"u{n}", "task_id": t["_id"], "received_on_manager": "t",
                                         "task_status": "completed"})
-                b = farm.manager.post(f"{base}/task-update-batch", json={"updates": updates})
+                b = studio.manager.post(f"{base}/task-update-batch", json={"updates": updates})
                 if b.status_code != 200:
                     errors.append(f"batch: {b.status_code} {b.text}")
             if done:
@@ -60,5 +60,5 @@ def test_parallel_submissions_and_manager_sync(farm):
     assert not errors, errors[:3]
     assert len(submitted) == 18
     assert len(seen) == 18 * 3, "every task reached the manager through the incremental depsgraph"
-    jobs = farm.ann.get("/api/jobs?limit=100").json()["jobs"]
+    jobs = studio.ann.get("/api/jobs?limit=100").json()["jobs"]
     assert {j["status"] for j in jobs} == {"completed"}

@@ -5,13 +5,13 @@ from __future__ import annotations
 import gzip
 import hashlib
 
-from server_it_helpers import Client, sleep_job
 from shared.documents import ScheduledTasks, TaskUpdateResponse
 from shared.protocol import IF_UPDATED_SINCE, LAST_UPDATED, SHA256_HEADER
+from tests.integration.server.server_it_helpers import Client, sleep_job
 
 
-def P(farm, rest: str) -> str:
-    return f"/api/managers/{farm.manager_id}/{rest}"
+def P(studio, rest: str) -> str:
+    return f"/api/managers/{studio.manager_id}/{rest}"
 
 
 def update(uid, task_id, status=None, **kw):
@@ -21,221 +21,223 @@ def update(uid, task_id, status=None, **kw):
     return doc
 
 
-def test_manager_auth(farm):
-    r = farm.anon.get(P(farm, "depsgraph"))
+def test_manager_auth(studio):
+    r = studio.anon.get(P(studio, "depsgraph"))
     assert r.status_code == 401 and r.json()["code"] == "unauthorized"
-    r = farm.ann.get(P(farm, "depsgraph"))  # a user token is not a manager token
+    r = studio.ann.get(P(studio, "depsgraph"))  # a user token is not a manager token
     assert r.status_code == 401
-    r = farm.manager.get("/api/managers/someone-else/depsgraph")
+    r = studio.manager.get("/api/managers/someone-else/depsgraph")
     assert r.status_code == 401
-    r = farm.manager.post(P(farm, "startup"), json={"_meta": {"version": 1}, "manager_url": "x"})
+    r = studio.manager.post(P(studio, "startup"), json={"_meta": {"version": 1}, "manager_url": "x"})
     assert r.status_code == 400 and "_meta.version" in r.json()["message"]
 
 
-def test_depsgraph_and_update_batches(farm):
-    job = farm.ann.post("/api/jobs", json=sleep_job()).json()
-    r = farm.manager.get(P(farm, "depsgraph"))
+def test_depsgraph_and_update_batches(studio):
+    job = studio.ann.post("/api/jobs", json=sleep_job()).json()
+    r = studio.manager.get(P(studio, "depsgraph"))
     assert r.status_code == 200
     stamp = r.headers[LAST_UPDATED]
     tasks = ScheduledTasks.from_dict(r.json()).depsgraph
     assert len(tasks) == 4 and {t.status for t in tasks} == {"claimed-by-manager"}
     assert tasks[0].job == job["id"] and tasks[0].job_files_mode == "shared"
-    r = farm.manager.get(P(farm, "depsgraph"), headers={IF_UPDATED_SINCE: stamp})
+    r = studio.manager.get(P(studio, "depsgraph"), headers={IF_UPDATED_SINCE: stamp})
     assert r.status_code == 304 and r.headers[LAST_UPDATED]
-    assert farm.manager.get(P(farm, "depsgraph"), headers={IF_UPDATED_SINCE: "yesterday"}).status_code == 400
+    assert studio.manager.get(P(studio, "depsgraph"), headers={IF_UPDATED_SINCE: "yesterday"}).status_code == 400
 
     ids = [t.id for t in tasks]
     batch = {"updates": [update("u1", ids[0], "active", activity="rendering", task_progress_percentage=40,
                                 log="2024-05-01T10:00:00Z: started"),
                          update("u2", ids[1], "completed", task_progress_percentage=100)]}
-    r = farm.manager.post(P(farm, "task-update-batch"), json=batch)
+    r = studio.manager.post(P(studio, "task-update-batch"), json=batch)
     answer = TaskUpdateResponse.from_dict(r.json())
     assert answer.handled_update_ids == ["u1", "u2"] and answer.modified_count == 2
     assert answer.cancel_task_ids == [] and answer.upload_task_file_queue == []
-    again = farm.manager.post(P(farm, "task-update-batch"), json=batch).json()
+    again = studio.manager.post(P(studio, "task-update-batch"), json=batch).json()
     assert again["handled_update_ids"] == ["u1", "u2"] and again["modified_count"] == 0
 
-    got = farm.ann.get(f"/api/jobs/{job['id']}").json()
+    got = studio.ann.get(f"/api/jobs/{job['id']}").json()
     assert got["status"] == "active" and got["task_counts"] == {"active": 1, "completed": 1,
                                                                  "claimed-by-manager": 2}
     assert got["progress"] == 35.0
-    t0 = farm.ann.get(f"/api/tasks/{ids[0]}").json()
+    t0 = studio.ann.get(f"/api/tasks/{ids[0]}").json()
     assert t0["activity"] == "rendering" and t0["log_tail"].endswith("started") and t0["worker"] == "w1"
 
-    r = farm.manager.get(P(farm, "depsgraph"), headers={IF_UPDATED_SINCE: stamp})
+    r = studio.manager.get(P(studio, "depsgraph"), headers={IF_UPDATED_SINCE: stamp})
     assert [t["_id"] for t in r.json()["depsgraph"]] == [ids[0]], "status changes reach the incremental depsgraph"
 
-    farm.ann.post(f"/api/jobs/{job['id']}/status", json={"status": "cancel"})
-    answer = farm.manager.post(P(farm, "task-update-batch"), json={"updates": []}).json()
+    studio.ann.post(f"/api/jobs/{job['id']}/status", json={"status": "cancel"})
+    answer = studio.manager.post(P(studio, "task-update-batch"), json={"updates": []}).json()
     assert sorted(answer["cancel_task_ids"]) == sorted([ids[0], ids[2], ids[3]])
-    farm.manager.post(P(farm, "task-update-batch"), json={"updates": [
+    studio.manager.post(P(studio, "task-update-batch"), json={"updates": [
         update("u3", ids[0], "canceled"), update("u4", ids[2], "canceled"), update("u5", ids[3], "canceled")]})
-    assert farm.ann.get(f"/api/jobs/{job['id']}").json()["status"] == "canceled"
+    assert studio.ann.get(f"/api/jobs/{job['id']}").json()["status"] == "canceled"
 
 
-def test_worker_report_and_workers_list(farm):
-    r = farm.manager.post(P(farm, "workers"), json={"workers": [
+def test_worker_report_and_workers_list(studio):
+    r = studio.manager.post(P(studio, "workers"), json={"workers": [
         {"_id": "w1", "nickname": "node1", "status": "awake", "platform": "linux",
          "supported_task_types": ["sleep"], "current_task": "t1", "current_job": "j1",
          "last_seen": "2024-05-01T10:00:00Z", "resources": {"cpu_count": 8, "mem_total_mb": 16000}},
         {"_id": "w2", "nickname": "node2", "status": "asleep"}], "complete": True})
     assert r.status_code == 204
-    workers = farm.ann.get("/api/workers").json()["workers"]
+    workers = studio.ann.get("/api/workers").json()["workers"]
     assert [(w["nickname"], w["status"], w["manager_name"]) for w in workers] == [("node1", "awake", "m1"),
                                                                                  ("node2", "asleep", "m1")]
     assert workers[0]["resources"]["cpu_count"] == 8 and workers[0]["current_task"] == "t1"
-    farm.manager.post(P(farm, "workers"), json={"workers": [{"_id": "w2", "nickname": "node2", "status": "awake"}],
-                                                "complete": True})
-    assert [w["nickname"] for w in farm.ann.get("/api/workers").json()["workers"]] == ["node2"]
-    assert farm.bob.get("/api/workers").json()["workers"] == []
-    (m,) = farm.ann.get("/api/managers").json()["managers"]
+    studio.manager.post(P(studio, "workers"), json={"workers": [{"_id": "w2", "nickname": "node2", "status": "awake"}],
+                                                    "complete": True})
+    assert [w["nickname"] for w in studio.ann.get("/api/workers").json()["workers"]] == ["node2"]
+    assert studio.bob.get("/api/workers").json()["workers"] == []
+    (m,) = studio.ann.get("/api/managers").json()["managers"]
     assert m["link_health"] == "online" and m["idle_workers"] == 1 and m["url"] == "http://m1.local:8083"
     assert "sleep" in m["worker_task_types"] and m["projects"] == [{"id": m["projects"][0]["id"], "name": "film"}]
 
 
-def test_task_log_request_and_upload(farm):
-    job = farm.ann.post("/api/jobs", json=sleep_job()).json()
-    tid = farm.manager.get(P(farm, "depsgraph")).json()["depsgraph"][0]["_id"]
-    assert farm.ann.get(f"/api/tasks/{tid}/log").status_code == 404
-    assert farm.ann.post(f"/api/tasks/{tid}/log-request").status_code == 202
-    answer = farm.manager.post(P(farm, "task-update-batch"), json={"updates": []}).json()
+def test_task_log_request_and_upload(studio):
+    job = studio.ann.post("/api/jobs", json=sleep_job()).json()
+    tid = studio.manager.get(P(studio, "depsgraph")).json()["depsgraph"][0]["_id"]
+    assert studio.ann.get(f"/api/tasks/{tid}/log").status_code == 404
+    assert studio.ann.post(f"/api/tasks/{tid}/log-request").status_code == 202
+    answer = studio.manager.post(P(studio, "task-update-batch"), json={"updates": []}).json()
     assert answer["upload_task_file_queue"] == [{"job": job["id"], "task": tid}]
     log = "2024-05-01T10:00:00Z: line one\n2024-05-01T10:00:01Z: line two\n"
-    r = farm.manager.post(P(farm, f"tasks/{tid}/log"), data=gzip.compress(log.encode()),
-                          headers={"Content-Type": "application/gzip"})
+    r = studio.manager.post(P(studio, f"tasks/{tid}/log"), data=gzip.compress(log.encode()),
+                            headers={"Content-Type": "application/gzip"})
     assert r.status_code == 204
-    assert farm.ann.get(f"/api/tasks/{tid}/log").text == log
-    assert farm.manager.post(P(farm, "task-update-batch"), json={"updates": []}).json()["upload_task_file_queue"] == []
-    r = farm.manager.post(P(farm, f"tasks/{tid}/log"), data=b"plain text")
+    assert studio.ann.get(f"/api/tasks/{tid}/log").text == log
+    answer = studio.manager.post(P(studio, "task-update-batch"), json={"updates": []}).json()
+    assert answer["upload_task_file_queue"] == []
+    r = studio.manager.post(P(studio, f"tasks/{tid}/log"), data=b"plain text")
     assert r.status_code == 400
-    assert farm.manager.post(P(farm, "tasks/nope/log"), data=gzip.compress(b"x")).status_code == 404
+    assert studio.manager.post(P(studio, "tasks/nope/log"), data=gzip.compress(b"x")).status_code == 404
 
 
-def test_manager_sees_only_its_own_jobs(farm, server):
+def test_manager_sees_only_its_own_jobs(studio, server):
     from backend.server import admin
     with server.db.connection_context():
         m2, token = admin.create_manager(server.db, "m2")
-    other = Client(farm.url, token)
-    job = farm.ann.post("/api/jobs", json=sleep_job()).json()
-    tid = farm.manager.get(P(farm, "depsgraph")).json()["depsgraph"][0]["_id"]
+    other = Client(studio.url, token)
+    job = studio.ann.post("/api/jobs", json=sleep_job()).json()
+    tid = studio.manager.get(P(studio, "depsgraph")).json()["depsgraph"][0]["_id"]
     base = f"/api/managers/{m2.id}"
     assert other.get(f"{base}/depsgraph").json()["depsgraph"] == []
     r = other.post(f"{base}/task-update-batch", json={"updates": [update("z1", tid, "failed")]}).json()
     assert r["handled_update_ids"] == ["z1"] and r["modified_count"] == 0
-    assert farm.ann.get(f"/api/tasks/{tid}").json()["status"] == "claimed-by-manager"
+    assert studio.ann.get(f"/api/tasks/{tid}").json()["status"] == "claimed-by-manager"
     assert other.get(f"{base}/jobs/{job['id']}/files").status_code == 404
     assert other.post(f"{base}/tasks/{tid}/log", data=gzip.compress(b"x")).status_code == 404
 
 
-def test_upload_mode_files_and_outputs(farm):
+def test_upload_mode_files_and_outputs(studio):
     blend = b"BLENDER-v300 fake scene" * 100
     tex = b"\x89PNG texture"
     files = {"scene.blend": blend, "textures/wood.png": tex}
     manifest = {rel: {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)} for rel, data in files.items()}
-    check = farm.ann.post("/api/files/check", json={"files": list(manifest.values())}).json()
+    check = studio.ann.post("/api/files/check", json={"files": list(manifest.values())}).json()
     assert sorted(check["missing"]) == sorted(m["sha256"] for m in manifest.values())
     for rel, data in files.items():
-        r = farm.ann.put(f"/api/files/{manifest[rel]['sha256']}", data=data)
+        r = studio.ann.put(f"/api/files/{manifest[rel]['sha256']}", data=data)
         assert r.status_code == 201 and r.json()["size"] == len(data)
-    assert farm.ann.put(f"/api/files/{manifest['scene.blend']['sha256']}", data=blend).status_code == 200
-    assert farm.ann.post("/api/files/check", json={"files": list(manifest.values())}).json() == {"missing": []}
+    assert studio.ann.put(f"/api/files/{manifest['scene.blend']['sha256']}", data=blend).status_code == 200
+    assert studio.ann.post("/api/files/check", json={"files": list(manifest.values())}).json() == {"missing": []}
     wrong = hashlib.sha256(b"other").hexdigest()
-    r = farm.ann.put(f"/api/files/{wrong}", data=b"not other")
+    r = studio.ann.put(f"/api/files/{wrong}", data=b"not other")
     assert r.status_code == 400 and r.json()["code"] == "hash_mismatch"
-    assert farm.ann.post("/api/files/check", json={"files": [{"sha256": wrong, "size": 5}]}).json()["missing"] == [wrong]
-    assert farm.ann.put("/api/files/not-a-hash", data=b"x").status_code == 400
+    checked = studio.ann.post("/api/files/check", json={"files": [{"sha256": wrong, "size": 5}]}).json()
+    assert checked["missing"] == [wrong]
+    assert studio.ann.put("/api/files/not-a-hash", data=b"x").status_code == 400
 
     for bad in ("../escape.blend", "/abs/scene.blend", "C:/scene.blend", "a\\b.blend"):
         body = {"name": "r", "type": "blender-render", "project": "film",
                 "files": {bad: manifest["scene.blend"]},
                 "settings": {"filepath": bad, "frames": "1-2", "render_output": "frames/######"}}
-        r = farm.ann.post("/api/jobs", json=body)
+        r = studio.ann.post("/api/jobs", json=body)
         assert r.status_code == 400 and r.json()["code"] == "invalid_path", bad
     missing = {"sha256": hashlib.sha256(b"never sent").hexdigest(), "size": 10}
-    r = farm.ann.post("/api/jobs", json={"name": "r", "type": "sleep", "project": "film",
-                                         "settings": {"frames": "1"}, "files": {"x.bin": missing}})
+    r = studio.ann.post("/api/jobs", json={"name": "r", "type": "sleep", "project": "film",
+                                           "settings": {"frames": "1"}, "files": {"x.bin": missing}})
     assert r.status_code == 400 and r.json()["code"] == "file_missing"
 
-    job = farm.ann.post("/api/jobs", json={
+    job = studio.ann.post("/api/jobs", json={
         "name": "upload", "type": "blender-render", "project": "film", "files": manifest,
         "settings": {"filepath": "scene.blend", "frames": "1-2", "chunk_size": 1,
                      "render_output": "frames/######", "format": "PNG"}}).json()
     assert job["files_mode"] == "upload" and job["tasks_total"] == 3
-    assert farm.ann.get(f"/api/jobs/{job['id']}/files").json()["files"] == manifest
-    tasks = farm.manager.get(P(farm, "depsgraph")).json()["depsgraph"]
+    assert studio.ann.get(f"/api/jobs/{job['id']}/files").json()["files"] == manifest
+    tasks = studio.manager.get(P(studio, "depsgraph")).json()["depsgraph"]
     assert tasks[0]["job_files_mode"] == "upload"
     assert tasks[0]["commands"][0]["settings"]["filepath"] == "{job_files}/scene.blend"
     interm = tasks[0]["io"]["outputs"][0]
     assert tasks[0]["commands"][0]["settings"]["render_output"] == f"{{job_output}}/{interm}/######"
     assert tasks[2]["io"] == {"inputs": [interm], "outputs": [interm, "frames"]}
 
-    assert farm.manager.get(P(farm, f"jobs/{job['id']}/files")).json() == {"files": manifest}
-    got = farm.manager.get(P(farm, f"files/{manifest['textures/wood.png']['sha256']}"))
+    assert studio.manager.get(P(studio, f"jobs/{job['id']}/files")).json() == {"files": manifest}
+    got = studio.manager.get(P(studio, f"files/{manifest['textures/wood.png']['sha256']}"))
     assert got.status_code == 200 and got.content == tex
-    assert farm.manager.get(P(farm, f"files/{wrong}")).status_code == 404
+    assert studio.manager.get(P(studio, f"files/{wrong}")).status_code == 404
 
     frame = b"\x89PNG frame one"
     sha = hashlib.sha256(frame).hexdigest()
-    path = P(farm, f"jobs/{job['id']}/outputs/frames/000001.png?task={tasks[0]['_id']}")
+    path = P(studio, f"jobs/{job['id']}/outputs/frames/000001.png?task={tasks[0]['_id']}")
     for _ in range(2):
-        r = farm.manager.put(path, data=frame, headers={SHA256_HEADER: sha})
+        r = studio.manager.put(path, data=frame, headers={SHA256_HEADER: sha})
         assert r.status_code == 204, r.text
-    r = farm.manager.put(P(farm, f"jobs/{job['id']}/outputs/frames/000002.png"), data=b"x",
-                         headers={SHA256_HEADER: sha})
+    r = studio.manager.put(P(studio, f"jobs/{job['id']}/outputs/frames/000002.png"), data=b"x",
+                           headers={SHA256_HEADER: sha})
     assert r.status_code == 400 and r.json()["code"] == "hash_mismatch"
-    r = farm.manager.put(P(farm, f"jobs/{job['id']}/outputs/../../etc/passwd"), data=frame,
-                         headers={SHA256_HEADER: sha})
+    r = studio.manager.put(P(studio, f"jobs/{job['id']}/outputs/../../etc/passwd"), data=frame,
+                           headers={SHA256_HEADER: sha})
     assert r.status_code in (400, 404)
-    outputs = farm.ann.get(f"/api/jobs/{job['id']}/outputs").json()["outputs"]
+    outputs = studio.ann.get(f"/api/jobs/{job['id']}/outputs").json()["outputs"]
     assert [(o["relpath"], o["size"], o["task"]) for o in outputs] == [("frames/000001.png", len(frame),
                                                                         tasks[0]["_id"])]
-    dl = farm.ann.get(outputs[0]["url"])
+    dl = studio.ann.get(outputs[0]["url"])
     assert dl.status_code == 200 and dl.content == frame and "000001.png" in dl.headers["Content-Disposition"]
-    assert farm.ann.get(f"/api/files/{sha}").content == frame
-    assert farm.bob.get(f"/api/files/{sha}").status_code == 404
-    assert farm.ann.get(f"/api/jobs/{job['id']}/outputs/frames/nope.png").status_code == 404
+    assert studio.ann.get(f"/api/files/{sha}").content == frame
+    assert studio.bob.get(f"/api/files/{sha}").status_code == 404
+    assert studio.ann.get(f"/api/jobs/{job['id']}/outputs/frames/nope.png").status_code == 404
 
-    farm.ann.post(f"/api/jobs/{job['id']}/status", json={"status": "cancel"})
-    farm.manager.post(P(farm, "task-update-batch"), json={"updates": [
+    studio.ann.post(f"/api/jobs/{job['id']}/status", json={"status": "cancel"})
+    studio.manager.post(P(studio, "task-update-batch"), json={"updates": [
         update(f"c{i}", t["_id"], "canceled") for i, t in enumerate(tasks)]})
-    assert farm.ann.delete(f"/api/jobs/{job['id']}").status_code == 204
-    store = farm.server.ctx.store
+    assert studio.ann.delete(f"/api/jobs/{job['id']}").status_code == 204
+    store = studio.server.ctx.store
     assert not store.has(sha) and not store.has(manifest["scene.blend"]["sha256"])
 
 
-def test_outputs_are_registered_by_checksum_and_read_by_dependent_jobs(farm, server):
+def test_outputs_are_registered_by_checksum_and_read_by_dependent_jobs(studio, server):
     from backend.server import admin
     blend = b"BLENDER-v300 baked" * 10
     sha = hashlib.sha256(blend).hexdigest()
-    assert farm.ann.put(f"/api/files/{sha}", data=blend).status_code == 201
+    assert studio.ann.put(f"/api/files/{sha}", data=blend).status_code == 201
     files = {"scene.blend": {"sha256": sha, "size": len(blend)}}
-    bake = farm.ann.post("/api/jobs", json={"name": "bake", "type": "sleep", "project": "film", "files": files,
+    bake = studio.ann.post("/api/jobs", json={"name": "bake", "type": "sleep", "project": "film", "files": files,
                                             "settings": {"frames": "1"}}).json()
-    tid = farm.manager.get(P(farm, "depsgraph")).json()["depsgraph"][0]["_id"]
+    tid = studio.manager.get(P(studio, "depsgraph")).json()["depsgraph"][0]["_id"]
     cache = b"bphys cache frame" * 20
     cache_sha = hashlib.sha256(cache).hexdigest()
     reg = {"task": tid, "files": {"scene.blend": {"sha256": sha, "size": len(blend)},
                                   "blendcache_scene/x_000001_00.bphys": {"sha256": cache_sha, "size": len(cache)}}}
     # The .blend is a file of the job: registered by checksum; the cache's bytes are asked for.
-    assert farm.manager.post(P(farm, f"jobs/{bake['id']}/outputs"), json=reg).json() == {"missing": [cache_sha]}
-    r = farm.manager.put(P(farm, f"jobs/{bake['id']}/outputs/blendcache_scene/x_000001_00.bphys?task={tid}"),
+    assert studio.manager.post(P(studio, f"jobs/{bake['id']}/outputs"), json=reg).json() == {"missing": [cache_sha]}
+    r = studio.manager.put(P(studio, f"jobs/{bake['id']}/outputs/blendcache_scene/x_000001_00.bphys?task={tid}"),
                          data=cache, headers={SHA256_HEADER: cache_sha})
     assert r.status_code == 204
-    assert farm.manager.post(P(farm, f"jobs/{bake['id']}/outputs"), json=reg).json() == {"missing": []}
-    listed = farm.manager.get(P(farm, f"jobs/{bake['id']}/outputs")).json()["files"]
+    assert studio.manager.post(P(studio, f"jobs/{bake['id']}/outputs"), json=reg).json() == {"missing": []}
+    listed = studio.manager.get(P(studio, f"jobs/{bake['id']}/outputs")).json()["files"]
     assert listed == reg["files"]
     # A staging folder removed: every output under it goes, others stay.
     staged = {"task": tid, "files": {".flamenco-bake-scene/baked/a": {"sha256": cache_sha, "size": len(cache)},
                                      ".flamenco-bake-scene/baked/b": {"sha256": cache_sha, "size": len(cache)}}}
-    assert farm.manager.post(P(farm, f"jobs/{bake['id']}/outputs"), json=staged).json() == {"missing": []}
-    farm.manager.post(P(farm, f"jobs/{bake['id']}/outputs"), json={"removed": [".flamenco-bake-scene"]})
-    assert farm.manager.get(P(farm, f"jobs/{bake['id']}/outputs")).json()["files"] == listed
+    assert studio.manager.post(P(studio, f"jobs/{bake['id']}/outputs"), json=staged).json() == {"missing": []}
+    studio.manager.post(P(studio, f"jobs/{bake['id']}/outputs"), json={"removed": [".flamenco-bake-scene"]})
+    assert studio.manager.get(P(studio, f"jobs/{bake['id']}/outputs")).json()["files"] == listed
     # Bad input changes nothing.
     for bad in ({"files": {"../x": {"sha256": sha, "size": 1}}}, {"files": {"x": {"sha256": "nope", "size": 1}}},
                 {"removed": ["/abs"]}, {"task": "not-a-task-of-this-job", "files": {}}):
-        r = farm.manager.post(P(farm, f"jobs/{bake['id']}/outputs"), json=bad)
+        r = studio.manager.post(P(studio, f"jobs/{bake['id']}/outputs"), json=bad)
         assert r.status_code == 400, bad
-    assert farm.manager.get(P(farm, f"jobs/{bake['id']}/outputs")).json()["files"] == listed
+    assert studio.manager.get(P(studio, f"jobs/{bake['id']}/outputs")).json()["files"] == listed
 
     # Another Manager of the project runs a job that depends on the bake: it may read the bake's
     # outputs (at the Server, as they were made elsewhere) but register none; a third may do neither.
@@ -244,13 +246,13 @@ def test_outputs_are_registered_by_checksum_and_read_by_dependent_jobs(farm, ser
         m2, t2 = admin.create_manager(server.db, "m2")
         admin.link_manager(server.db, m2.id, Project.get(Project.name == "film").id)
         m3, t3 = admin.create_manager(server.db, "m3")
-    second, third = Client(farm.url, t2), Client(farm.url, t3)
+    second, third = Client(studio.url, t2), Client(studio.url, t3)
     b2 = f"/api/managers/{m2.id}"
     assert second.post(f"{b2}/startup", json={"_meta": {"version": 2}, "manager_url": "http://m2",
                                                "worker_task_types": ["sleep"], "nr_of_workers": 1}).status_code == 204
     assert second.get(f"{b2}/jobs/{bake['id']}/outputs").status_code == 404
     assert second.get(f"{b2}/files/{cache_sha}").status_code == 404
-    render = farm.ann.post("/api/jobs", json={"name": "render", "type": "sleep", "project": "film", "manager": "m2",
+    render = studio.ann.post("/api/jobs", json={"name": "render", "type": "sleep", "project": "film", "manager": "m2",
                                               "files": files, "settings": {"frames": "1"},
                                               "depends_on": [bake["id"]]}).json()
     assert render["manager"] == m2.id, render

@@ -21,8 +21,8 @@ PAGE_ROUTES = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout"), ("GET
                ("GET", "/workers"), ("GET", "/managers"), ("GET", "/static/<path:path>")}
 
 
-def test_every_route_is_in_the_openapi_document(farm, server):
-    doc = farm.anon.get("/api/openapi.json").json()
+def test_every_route_is_in_the_openapi_document(studio, server):
+    doc = studio.anon.get("/api/openapi.json").json()
     assert doc["openapi"].startswith("3.")
     missing = []
     pages = set(server.app.config["flamenco.routes"].pages)

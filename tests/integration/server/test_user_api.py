@@ -2,33 +2,33 @@
 
 from __future__ import annotations
 
-from server_it_helpers import sleep_job
+from tests.integration.server.server_it_helpers import Client, sleep_job
 
 
-def count_jobs(farm) -> int:
-    return farm.admin.get("/api/jobs").json()["total"]
+def count_jobs(studio) -> int:
+    return studio.admin.get("/api/jobs").json()["total"]
 
 
-def test_version_login_me_projects(farm):
-    assert farm.anon.get("/api/version").json()["api_version"] == 1
-    r = farm.anon.get("/api/me")
+def test_version_login_me_projects(studio):
+    assert studio.anon.get("/api/version").json()["api_version"] == 1
+    r = studio.anon.get("/api/me")
     assert r.status_code == 401 and r.json()["code"] == "unauthorized"
-    assert farm.anon.get("/api/me", headers={"Authorization": "Bearer nope.nope"}).status_code == 401
-    bad = farm.anon.post("/api/auth/login", json={"username": "ann", "password": "wrong-password"})
+    assert studio.anon.get("/api/me", headers={"Authorization": "Bearer nope.nope"}).status_code == 401
+    bad = studio.anon.post("/api/auth/login", json={"username": "ann", "password": "wrong-password"})
     assert bad.status_code == 401 and set(bad.json()) == {"code", "message"}
-    ok = farm.anon.post("/api/auth/login", json={"username": "ann", "password": "ann-secret-pw"})
+    ok = studio.anon.post("/api/auth/login", json={"username": "ann", "password": "ann-secret-pw"})
     assert ok.status_code == 200
     token = ok.json()["token"]
     assert ok.json()["user"]["name"] == "ann"
-    me = farm.anon.get("/api/me", headers={"Authorization": f"Bearer {token}"}).json()
+    me = studio.anon.get("/api/me", headers={"Authorization": f"Bearer {token}"}).json()
     assert me["name"] == "ann" and me["role"] == "artist" and [p["name"] for p in me["projects"]] == ["film"]
-    projects = farm.ann.get("/api/projects").json()["projects"]
+    projects = studio.ann.get("/api/projects").json()["projects"]
     assert [(p["name"], [m["name"] for m in p["managers"]]) for p in projects] == [("film", ["m1"])]
-    assert len(farm.admin.get("/api/projects").json()["projects"]) == 2
+    assert len(studio.admin.get("/api/projects").json()["projects"]) == 2
 
 
-def test_job_types_schema(farm):
-    types = {t["name"]: t for t in farm.ann.get("/api/job-types").json()["job_types"]}
+def test_job_types_schema(studio):
+    types = {t["name"]: t for t in studio.ann.get("/api/job-types").json()["job_types"]}
     assert set(types) >= {"sleep", "exec-command", "blender-render", "video-encode"}
     keys = {s["key"]: s for s in types["blender-render"]["settings"]}
     assert {"filepath", "frames", "chunk_size", "format", "render_output", "blender_cmd", "fps",
@@ -37,46 +37,46 @@ def test_job_types_schema(farm):
     assert "PNG" in keys["format"]["choices"]
 
 
-def test_submit_get_list_tasks(farm):
-    r = farm.ann.post("/api/jobs", json=sleep_job(priority=70, metadata={"blend": "a.blend"}))
+def test_submit_get_list_tasks(studio):
+    r = studio.ann.post("/api/jobs", json=sleep_job(priority=70, metadata={"blend": "a.blend"}))
     assert r.status_code == 201, r.text
     job = r.json()
     assert job["status"] == "queued" and job["priority"] == 70 and job["tasks_total"] == 4
     assert job["manager_name"] == "m1" and job["project_name"] == "film" and job["user_name"] == "ann"
     assert job["task_counts"] == {"queued": 4} and job["progress"] == 0
-    got = farm.ann.get(f"/api/jobs/{job['id']}").json()
+    got = studio.ann.get(f"/api/jobs/{job['id']}").json()
     assert got["id"] == job["id"] and got["settings"]["time_in_seconds"] == 0.1
 
-    tasks = farm.ann.get(f"/api/jobs/{job['id']}/tasks").json()
+    tasks = studio.ann.get(f"/api/jobs/{job['id']}/tasks").json()
     assert tasks["total"] == 4 and [t["name"] for t in tasks["tasks"]] == ["sleep-1", "sleep-2", "sleep-3", "sleep-4"]
-    page = farm.ann.get(f"/api/jobs/{job['id']}/tasks?limit=2&offset=2").json()["tasks"]
+    page = studio.ann.get(f"/api/jobs/{job['id']}/tasks?limit=2&offset=2").json()["tasks"]
     assert [t["name"] for t in page] == ["sleep-3", "sleep-4"]
-    task = farm.ann.get(f"/api/tasks/{tasks['tasks'][0]['id']}").json()
+    task = studio.ann.get(f"/api/tasks/{tasks['tasks'][0]['id']}").json()
     assert task["commands"][0]["name"] == "echo" and task["log_tail"] == "" and task["log_requested"] is False
 
-    second = farm.ann.post("/api/jobs", json=sleep_job(name="second")).json()
-    listed = farm.ann.get("/api/jobs").json()
+    second = studio.ann.post("/api/jobs", json=sleep_job(name="second")).json()
+    listed = studio.ann.get("/api/jobs").json()
     assert [j["id"] for j in listed["jobs"]] == [second["id"], job["id"]], "newest first"
-    assert farm.ann.get("/api/jobs?limit=1&offset=1").json()["jobs"][0]["id"] == job["id"]
-    assert farm.ann.get("/api/jobs?status=completed").json()["total"] == 0
-    assert farm.ann.get("/api/jobs?status=queued,active&project=film").json()["total"] == 2
-    bad = farm.ann.get("/api/jobs?status=nonsense")
+    assert studio.ann.get("/api/jobs?limit=1&offset=1").json()["jobs"][0]["id"] == job["id"]
+    assert studio.ann.get("/api/jobs?status=completed").json()["total"] == 0
+    assert studio.ann.get("/api/jobs?status=queued,active&project=film").json()["total"] == 2
+    bad = studio.ann.get("/api/jobs?status=nonsense")
     assert bad.status_code == 400 and "nonsense" in bad.json()["message"]
-    assert farm.ann.get("/api/jobs?limit=0").status_code == 400
+    assert studio.ann.get("/api/jobs?limit=0").status_code == 400
 
 
-def test_artists_only_see_their_projects(farm):
-    job = farm.ann.post("/api/jobs", json=sleep_job()).json()
-    assert farm.bob.get(f"/api/jobs/{job['id']}").status_code == 404
-    assert farm.bob.get("/api/jobs").json()["total"] == 0
-    assert farm.bob.post(f"/api/jobs/{job['id']}/status", json={"status": "cancel"}).status_code == 404
-    tid = farm.ann.get(f"/api/jobs/{job['id']}/tasks").json()["tasks"][0]["id"]
-    assert farm.bob.get(f"/api/tasks/{tid}").status_code == 404
-    assert farm.admin.get(f"/api/jobs/{job['id']}").status_code == 200
-    r = farm.bob.post("/api/jobs", json=sleep_job())
+def test_artists_only_see_their_projects(studio):
+    job = studio.ann.post("/api/jobs", json=sleep_job()).json()
+    assert studio.bob.get(f"/api/jobs/{job['id']}").status_code == 404
+    assert studio.bob.get("/api/jobs").json()["total"] == 0
+    assert studio.bob.post(f"/api/jobs/{job['id']}/status", json={"status": "cancel"}).status_code == 404
+    tid = studio.ann.get(f"/api/jobs/{job['id']}/tasks").json()["tasks"][0]["id"]
+    assert studio.bob.get(f"/api/tasks/{tid}").status_code == 404
+    assert studio.admin.get(f"/api/jobs/{job['id']}").status_code == 200
+    r = studio.bob.post("/api/jobs", json=sleep_job())
     assert r.status_code == 400 and "not a member" in r.json()["message"]
-    assert farm.bob.get("/api/managers").json()["managers"] == []
-    assert [m["name"] for m in farm.ann.get("/api/managers").json()["managers"]] == ["m1"]
+    assert studio.bob.get("/api/managers").json()["managers"] == []
+    assert [m["name"] for m in studio.ann.get("/api/managers").json()["managers"]] == ["m1"]
 
 
 BAD_SUBMISSIONS = [
@@ -98,73 +98,73 @@ BAD_SUBMISSIONS = [
 ]
 
 
-def test_bad_submissions_write_nothing(farm):
-    before = count_jobs(farm)
+def test_bad_submissions_write_nothing(studio):
+    before = count_jobs(studio)
     for body, status, words in BAD_SUBMISSIONS:
-        r = farm.ann.post("/api/jobs", json=body)
+        r = studio.ann.post("/api/jobs", json=body)
         assert r.status_code == status, (body, r.text)
         assert set(r.json()) == {"code", "message"} and words in r.json()["message"], (body, r.text)
-    assert count_jobs(farm) == before
+    assert count_jobs(studio) == before
 
 
-def test_bad_bodies(farm):
-    r = farm.ann.post("/api/jobs", data="{not json", headers={"Content-Type": "application/json"})
+def test_bad_bodies(studio):
+    r = studio.ann.post("/api/jobs", data="{not json", headers={"Content-Type": "application/json"})
     assert r.status_code == 400 and r.json()["code"] == "invalid_json"
-    r = farm.ann.post("/api/jobs", json=[1, 2])
+    r = studio.ann.post("/api/jobs", json=[1, 2])
     assert r.status_code == 400
-    r = farm.ann.get("/api/no-such-route")
+    r = studio.ann.get("/api/no-such-route")
     assert r.status_code == 404 and r.json()["code"] == "not_found"
-    r = farm.ann.request("PATCH", "/api/jobs")
+    r = studio.ann.request("PATCH", "/api/jobs")
     assert r.status_code == 405 and r.json()["code"] == "method_not_allowed"
 
 
-def test_manager_choice(farm, server):
+def test_manager_choice(studio, server):
     from backend.server import admin
     with server.db.connection_context():
         m2, token = admin.create_manager(server.db, "m2")
         admin.link_manager(server.db, "m2", "film")
-    from server_it_helpers import Client
-    c2 = Client(farm.url, token)
+    c2 = Client(studio.url, token)
     # m2 only renders: a sleep job still goes to m1
     c2.post(f"/api/managers/{m2.id}/startup", json={"_meta": {"version": 2}, "manager_url": "http://m2",
                                                     "nr_of_workers": 5, "worker_task_types": ["blender-render"]})
-    assert farm.ann.post("/api/jobs", json=sleep_job()).json()["manager_name"] == "m1"
+    assert studio.ann.post("/api/jobs", json=sleep_job()).json()["manager_name"] == "m1"
     # both sleep; m2 reports more idle workers
     c2.post(f"/api/managers/{m2.id}/update", json={"_meta": {"version": 2}, "manager_url": "http://m2",
                                                    "nr_of_workers": 5, "worker_task_types": ["sleep"]})
     c2.post(f"/api/managers/{m2.id}/workers", json={"workers": [
         {"_id": f"w{i}", "nickname": f"node{i}", "status": "awake"} for i in range(3)], "complete": True})
-    assert farm.ann.post("/api/jobs", json=sleep_job()).json()["manager_name"] == "m2"
-    assert farm.ann.post("/api/jobs", json=sleep_job(manager="m1")).json()["manager_name"] == "m1"
-    r = farm.ann.post("/api/jobs", json=sleep_job(type="exec-command", settings={"cmd": "ls"}, manager="m2"))
-    assert r.status_code == 400 and "debug" in r.json()["message"]
-    r = farm.admin.post("/api/jobs", json=sleep_job(project="ads"))
+    assert studio.ann.post("/api/jobs", json=sleep_job()).json()["manager_name"] == "m2"
+    assert studio.ann.post("/api/jobs", json=sleep_job(manager="m1")).json()["manager_name"] == "m1"
+    # Issue 10: no worker of m2 runs 'debug' yet; the job is accepted and says what it waits for.
+    r = studio.ann.post("/api/jobs", json=sleep_job(type="exec-command", settings={"cmd": "ls"}, manager="m2"))
+    assert r.status_code == 201 and r.json()["status_reason"] == "waiting for a worker that runs debug"
+    r = studio.admin.post("/api/jobs", json=sleep_job(project="ads"))
     assert r.status_code == 400 and "no manager linked" in r.json()["message"]
 
 
-def test_status_priority_requeue_log_delete(farm):
-    job = farm.ann.post("/api/jobs", json=sleep_job()).json()
+def test_status_priority_requeue_log_delete(studio):
+    job = studio.ann.post("/api/jobs", json=sleep_job()).json()
     jid = job["id"]
-    r = farm.ann.post(f"/api/jobs/{jid}/priority", json={"priority": 90, "reason": "deadline"})
+    r = studio.ann.post(f"/api/jobs/{jid}/priority", json={"priority": 90, "reason": "deadline"})
     assert r.status_code == 200 and r.json()["priority"] == 90
-    r = farm.ann.post(f"/api/jobs/{jid}/status", json={"status": "pause", "reason": "lunch"})
+    r = studio.ann.post(f"/api/jobs/{jid}/status", json={"status": "pause", "reason": "lunch"})
     assert r.json()["status"] == "paused"
-    r = farm.ann.post(f"/api/jobs/{jid}/status", json={"status": "resume"})
+    r = studio.ann.post(f"/api/jobs/{jid}/status", json={"status": "resume"})
     assert r.json()["status"] == "queued"
-    r = farm.ann.delete(f"/api/jobs/{jid}")
+    r = studio.ann.delete(f"/api/jobs/{jid}")
     assert r.status_code == 409 and r.json()["code"] == "job_not_finished"
-    r = farm.ann.post(f"/api/jobs/{jid}/status", json={"status": "cancel", "reason": "wrong shot"})
+    r = studio.ann.post(f"/api/jobs/{jid}/status", json={"status": "cancel", "reason": "wrong shot"})
     assert r.json()["status"] == "canceled"
-    r = farm.ann.post(f"/api/jobs/{jid}/status", json={"status": "pause"})
+    r = studio.ann.post(f"/api/jobs/{jid}/status", json={"status": "pause"})
     assert r.status_code == 409 and r.json()["code"] == "invalid_transition"
-    assert farm.ann.post(f"/api/jobs/{jid}/status", json={"status": "explode"}).status_code == 400
+    assert studio.ann.post(f"/api/jobs/{jid}/status", json={"status": "explode"}).status_code == 400
 
-    tid = farm.ann.get(f"/api/jobs/{jid}/tasks").json()["tasks"][1]["id"]
-    r = farm.ann.post(f"/api/tasks/{tid}/requeue", json={"reason": "try again"})
+    tid = studio.ann.get(f"/api/jobs/{jid}/tasks").json()["tasks"][1]["id"]
+    r = studio.ann.post(f"/api/tasks/{tid}/requeue", json={"reason": "try again"})
     assert r.json() == {"requeued": 1}
-    assert farm.ann.get(f"/api/jobs/{jid}").json()["status"] == "queued"
+    assert studio.ann.get(f"/api/jobs/{jid}").json()["status"] == "queued"
 
-    entries = farm.ann.get(f"/api/jobs/{jid}/log").json()["entries"]
+    entries = studio.ann.get(f"/api/jobs/{jid}/log").json()["entries"]
     whats = [(e["who"], e["what"], e["reason"]) for e in entries]
     assert whats[0][0] == "user ann" and whats[0][1].startswith("submitted sleep job with 4 tasks")
     assert ("user ann", "priority 50 -> 90", "deadline") in whats
@@ -173,16 +173,16 @@ def test_status_priority_requeue_log_delete(farm):
     assert any(w[1].startswith("requeued task sleep-2") and w[2] == "try again" for w in whats)
     assert all(e["created"].endswith("Z") for e in entries)
 
-    farm.ann.post(f"/api/jobs/{jid}/status", json={"status": "cancel"})
-    assert farm.ann.delete(f"/api/jobs/{jid}").status_code == 204
-    assert farm.ann.get(f"/api/jobs/{jid}").status_code == 404
-    assert farm.ann.get(f"/api/tasks/{tid}").status_code == 404
+    studio.ann.post(f"/api/jobs/{jid}/status", json={"status": "cancel"})
+    assert studio.ann.delete(f"/api/jobs/{jid}").status_code == 204
+    assert studio.ann.get(f"/api/jobs/{jid}").status_code == 404
+    assert studio.ann.get(f"/api/tasks/{tid}").status_code == 404
 
 
-def test_dependent_job_over_http(farm):
-    bake = farm.ann.post("/api/jobs", json=sleep_job(name="bake")).json()
-    render = farm.ann.post("/api/jobs", json=sleep_job(name="render", depends_on=[bake["id"]])).json()
+def test_dependent_job_over_http(studio):
+    bake = studio.ann.post("/api/jobs", json=sleep_job(name="bake")).json()
+    render = studio.ann.post("/api/jobs", json=sleep_job(name="render", depends_on=[bake["id"]])).json()
     assert render["depends_on"] == [bake["id"]] and render["blocked"] is True
-    farm.ann.post(f"/api/jobs/{bake['id']}/status", json={"status": "fail"})
-    render = farm.ann.get(f"/api/jobs/{render['id']}").json()
+    studio.ann.post(f"/api/jobs/{bake['id']}/status", json={"status": "fail"})
+    render = studio.ann.get(f"/api/jobs/{render['id']}").json()
     assert render["status"] == "failed" and "bake" in render["status_reason"] and "failed" in render["status_reason"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from worker_it_helpers import Manager, WorkerThread, worker_config
+from tests.integration.worker.worker_it_helpers import Manager, WorkerThread, worker_config
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import sys
 import time
 
 from backend.manager.state_machine import Report
-from worker_it_helpers import task_doc, wait_for
+from tests.integration.worker.worker_it_helpers import Manager, WorkerThread, task_doc, wait_for, worker_config
 
 
 def echo_sleep(message="hello from the worker", seconds=0.2):
@@ -128,8 +128,6 @@ def test_failed_pre_task_check_puts_the_worker_in_error(manager, start_worker, t
 
 
 def test_registration_secret(tmp_path):
-    from worker_it_helpers import Manager, WorkerThread, worker_config
-
     manager = Manager(tmp_path / "m", registration_secret="s3cret-for-workers").start()
     try:
         good = WorkerThread(worker_config(tmp_path, manager.url, "good", registration_secret="s3cret-for-workers")).start()

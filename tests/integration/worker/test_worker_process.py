@@ -8,7 +8,7 @@ import time
 
 import psutil
 
-from worker_it_helpers import task_doc, wait_for
+from tests.integration.worker.worker_it_helpers import task_doc, wait_for
 
 
 def spawn(manager, tmp_path, *extra):

@@ -12,7 +12,7 @@ import socket
 import sys
 from urllib.parse import urlsplit
 
-from worker_it_helpers import task_doc, wait_for
+from tests.integration.worker.worker_it_helpers import task_doc, wait_for
 
 from worker.manager_client import ManagerClient
 

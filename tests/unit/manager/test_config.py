@@ -1,6 +1,7 @@
 import pytest
 
 from backend.manager import config as c
+from tests.unit.shared.config_helpers import config_error
 
 
 def test_defaults_are_sane():
@@ -43,7 +44,7 @@ values = [{platform = "linux", value = "/mnt/tex/"}, {platform = "windows", valu
 
 @pytest.mark.parametrize("text,message", [
     ("[timeouts]\nbogus = 1", "unknown setting 'timeouts.bogus'"),
-    ("[timeouts]\ntask_timeout = 'ten'", "must be of the type"),
+    ("[timeouts]\ntask_timeout = 'ten'", "'timeouts.task_timeout' must be a number"),
     ("[nope]\na = 1", "unknown section"),
     ("[variables.job_files]\nvalues = [{value = 'x'}]", "reserved"),
     ("[upstream]\nserver_url = 'http://x'", "needs all of"),
@@ -63,3 +64,19 @@ def test_example_config_loads():
     example = Path(__file__).resolve().parents[3] / "docs" / "manager.example.toml"
     if example.exists():
         c.load(example)
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[upstream]\nfetch_interval = "x"', "'upstream.fetch_interval' must be a number, not \"x\""),
+    ("[failures]\nblocklist_threshold = 2.5", "'failures.blocklist_threshold' must be a whole number, not 2.5"),
+    ("[scheduling]\nhttp_threads = true", "'scheduling.http_threads' must be a whole number, not true"),
+    ("[manager]\ndata_dir = 5", "'manager.data_dir' must be a path (a string), not 5"),
+    ("[manager]\nlisten = 8083", "'manager.listen' must be a string, not 8083"),
+    ("[manager]\ntimeouts = {task_timeout = 5}", "unknown setting 'manager.timeouts'"),
+    ("listen = '0.0.0.0:1'", "unknown section 'listen'"),
+    ("timeouts = 5", "[timeouts] must be a table, not 5"),
+    ("[latest_image]\nwatch_dirr = '/x'",
+     "unknown setting 'latest_image.watch_dirr'; did you mean 'latest_image.watch_dir'?"),
+])
+def test_a_value_of_the_wrong_type_is_refused_naming_it(tmp_path, text, message):
+    assert message in config_error(c.load, tmp_path, text)

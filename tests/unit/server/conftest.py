@@ -1,19 +1,15 @@
-"""Fixtures for the Server's unit tests: a real database (SQLite and PostgreSQL) and a small farm."""
+"""Fixtures for the Server's unit tests: a real database (SQLite and PostgreSQL), a context on it, and
+that context seeded with an admin, an artist and a manager."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from server_testdb import DB_KINDS, make_config, notification, server_database  # noqa: E402
-
-from backend.server import admin, manager_sync  # noqa: E402
-from backend.server.app import make_context  # noqa: E402
+from backend.server import admin, manager_sync
+from backend.server.app import make_context
+from tests.unit.server.server_testdb import DB_KINDS, make_config, notification, server_database
 
 
 @pytest.fixture(params=DB_KINDS)
@@ -30,7 +26,7 @@ def ctx(db, tmp_path):
 
 
 @pytest.fixture
-def farm(ctx):
+def seeded_server(ctx):
     """An admin, an artist in project 'film', a manager 'm1' linked to it that supports every task type."""
     db = ctx.db
     project = admin.create_project(db, "film")
@@ -42,3 +38,9 @@ def farm(ctx):
     manager = type(manager).get_by_id(manager.id)
     return SimpleNamespace(ctx=ctx, project=project, admin=boss, admin_token=boss_token, artist=artist,
                            artist_token=artist_token, manager=manager, manager_token=manager_token)
+
+
+@pytest.fixture(scope="module")
+def jt(request):
+    """The job type a test module describes in its CASE (a compile_helpers.JobTypeCase)."""
+    return request.module.CASE.job_type()

@@ -16,7 +16,7 @@ from backend.server.compilers import Registry
 from backend.server.config import ServerConfig
 from backend.server.database import Clock
 from shared.documents import UpstreamNotification
-from shared.protocol import TASK_TYPES
+from shared.protocol import DEFAULT_WORKER_TASK_TYPES
 
 DB_KINDS = ["sqlite", "postgresql"]
 
@@ -30,19 +30,27 @@ def server_database(kind: str, tmp_path, request):
         finally:
             db.close()
         return
+    with postgres_schema(request.getfixturevalue("postgres_url")) as url:
+        db = open_database(url)
+        try:
+            yield db
+        finally:
+            db.close()
+
+
+@contextlib.contextmanager
+def postgres_schema(base: str):
+    """The URL of a new, empty schema of the database at `base` (its search_path); dropped afterwards."""
     import psycopg2
-    base = request.getfixturevalue("postgres_url")
     schema = f"t_{uuid.uuid4().hex[:16]}"
     admin = psycopg2.connect(base)
     admin.autocommit = True
     with admin.cursor() as cur:
         cur.execute(f'CREATE SCHEMA "{schema}"')
     sep = "&" if "?" in base else "?"
-    db = open_database(f"{base}{sep}options={quote('-c search_path=' + schema)}")
     try:
-        yield db
+        yield f"{base}{sep}options={quote('-c search_path=' + schema)}"
     finally:
-        db.close()
         with admin.cursor() as cur:
             cur.execute(f'DROP SCHEMA "{schema}" CASCADE')
         admin.close()
@@ -52,7 +60,7 @@ def make_config(tmp_path, **kw) -> ServerConfig:
     return ServerConfig.from_dict({}, data_dir=tmp_path / "data", **kw)
 
 
-ALL_TYPES = list(TASK_TYPES)
+ALL_TYPES = list(DEFAULT_WORKER_TASK_TYPES)
 
 
 def notification(task_types=None, workers: int = 2) -> UpstreamNotification:
@@ -67,8 +75,8 @@ __all__ = ["make_config", "notification", "DB_KINDS", "Clock", "Registry", "mode
 class Harness:
     """Drives the Server's services the way the routes do: submit, depsgraph, update batches."""
 
-    def __init__(self, farm):
-        self.farm, self.ctx = farm, farm.ctx
+    def __init__(self, seeded_server):
+        self.seeded_server, self.ctx = seeded_server, seeded_server.ctx
         self._n = 0
 
     def submit(self, job_type="sleep", settings=None, user=None, **kw):
@@ -77,7 +85,7 @@ class Harness:
         body = {"name": kw.pop("name", "a job"), "type": job_type,
                 "settings": settings if settings is not None else {"frames": "1-10", "chunk_size": 1},
                 "project": "film", **kw}
-        job = submit_job(self.ctx, user or self.farm.artist, body)
+        job = submit_job(self.ctx, user or self.seeded_server.artist, body)
         return Job.get_by_id(job.id)
 
     def depsgraph(self, since=None, manager=None):
@@ -85,7 +93,7 @@ class Harness:
         import json
         from backend.server import manager_sync
         from shared.documents import ScheduledTasks
-        body, count, stamp = manager_sync.depsgraph(self.ctx, manager or self.farm.manager, since)
+        body, count, stamp = manager_sync.depsgraph(self.ctx, manager or self.seeded_server.manager, since)
         doc = json.loads(body)
         ScheduledTasks.from_dict(doc)
         assert len(doc["depsgraph"]) == count
@@ -99,13 +107,13 @@ class Harness:
                "worker": "w1", **fields}
         if status:
             doc["task_status"] = status
-        return manager_sync.apply_batch(self.ctx, manager or self.farm.manager,
+        return manager_sync.apply_batch(self.ctx, manager or self.seeded_server.manager,
                                         TaskUpdateBatch.from_dict({"updates": [doc]}))
 
     def batch(self, updates, manager=None):
         from backend.server import manager_sync
         from shared.documents import TaskUpdateBatch
-        return manager_sync.apply_batch(self.ctx, manager or self.farm.manager,
+        return manager_sync.apply_batch(self.ctx, manager or self.seeded_server.manager,
                                         TaskUpdateBatch.from_dict({"updates": updates}))
 
     def job(self, job):

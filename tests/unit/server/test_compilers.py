@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import textwrap
 
 import pytest
 
 from backend.server.compilers import CompileContext, Registry, RegistryError, SettingError
 from backend.server.compilers.base import Setting, validate_settings
+from tests.unit.server.compile_helpers import CREATED, compile_job
 
-CREATED = dt.datetime(2024, 3, 5, 14, 7, 9)
 ALL = frozenset({"sleep", "blender-render", "file-management", "video-encoding", "debug"})
 
 
@@ -24,11 +23,7 @@ def registry():
 
 
 def compile_(registry, job_type, settings, context=None):
-    jt = registry.get(job_type)
-    context = context or ctx()
-    values = jt.validate(settings)
-    jt.check(values, context)
-    return jt.compile(values, context)
+    return compile_job(registry.get(job_type), settings, context or ctx())
 
 
 def test_builtin_job_types_have_complete_schemas(registry):

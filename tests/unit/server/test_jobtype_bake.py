@@ -2,35 +2,18 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 
 from backend.server import jobs
-from backend.server.compilers import CompileContext, Registry, SettingError
+from backend.server.compilers import SettingError
 from backend.server.compilers.blender_bake import BAKE_TASK_TYPE, CACHE_TYPES
 from backend.web import ApiError
 from shared.protocol import DEFAULT_WORKER_TASK_TYPES
+from tests.unit.server.compile_helpers import JobTypeCase
 
-CREATED = dt.datetime(2024, 3, 5, 14, 7, 9)
 BLEND = "/shared/shot1/scene.flamenco.blend"
-
-
-def ctx(mode="shared", files=None) -> CompileContext:
-    return CompileContext("0190aa00job0abc123", "Shot one (bake)", CREATED, mode, files or {},
-                          frozenset(DEFAULT_WORKER_TASK_TYPES))
-
-
-@pytest.fixture(scope="module")
-def jt():
-    return Registry.builtin().get("blender-bake")
-
-
-def compile_(jt, raw, context=None):
-    context = context or ctx()
-    values = jt.validate(raw)
-    jt.check(values, context)
-    return jt.compile(values, context)
+CASE = JobTypeCase("blender-bake", "Shot one (bake)", DEFAULT_WORKER_TASK_TYPES)
+ctx, compile_ = CASE.ctx, CASE.compile
 
 
 def test_prepare_then_parallel_parts_then_finish(jt):
@@ -132,18 +115,18 @@ def test_upload_mode_bakes_in_the_job_tree_and_says_what_travels(jt):
     assert err.value.key == "filepath"
 
 
-def test_the_server_answers_400_naming_the_setting(farm):
+def test_the_server_answers_400_naming_the_setting(seeded_server):
     body = {"name": "bake", "type": "blender-bake", "settings": {"filepath": BLEND, "cache_types": ["goo"]}}
     with pytest.raises(ApiError) as err:
-        jobs.submit_job(farm.ctx, farm.artist, body)
+        jobs.submit_job(seeded_server.ctx, seeded_server.artist, body)
     assert err.value.status == 400 and err.value.code == "invalid_setting"
     assert err.value.message.startswith("setting 'cache_types': unknown goo")
 
 
-def test_a_render_job_can_depend_on_a_bake_job(farm):
-    bake = jobs.submit_job(farm.ctx, farm.artist, {"name": "shot (bake)", "type": "blender-bake",
-                                                   "settings": {"filepath": BLEND, "frames": "1-12"}})
-    render = jobs.submit_job(farm.ctx, farm.artist, {
+def test_a_render_job_can_depend_on_a_bake_job(seeded_server):
+    bake = jobs.submit_job(seeded_server.ctx, seeded_server.artist, {"name": "shot (bake)", "type": "blender-bake",
+                                                                     "settings": {"filepath": BLEND, "frames": "1-12"}})
+    render = jobs.submit_job(seeded_server.ctx, seeded_server.artist, {
         "name": "shot", "type": "blender-render", "depends_on": [bake.id],
         "settings": {"filepath": BLEND, "frames": "1-12", "render_output": "/render/shot/######"}})
     assert render.blocked and not bake.blocked

@@ -3,43 +3,19 @@
 from __future__ import annotations
 
 import ast
-import datetime as dt
 
 import pytest
 
-from backend.server.compilers import CompileContext, Registry, SettingError
+from backend.server.compilers import CompileContext, SettingError
 from backend.server.compilers.blender_render import EXTENSIONS, FORMATS, RENDER_FORMAT_ARGS, overrides_path
+from tests.unit.server.compile_helpers import CREATED, JobTypeCase, by_name
 
-CREATED = dt.datetime(2024, 3, 5, 14, 7, 9)
 ALL = frozenset({"blender-render", "file-management", "video-encoding"})
 INTERM = "/render/shot1/frames__intermediate-2024-03-05_140709-abc123"
-
-
-def ctx(mode="shared", files=None) -> CompileContext:
-    return CompileContext("0190aa00job0abc123", "Shot one", CREATED, mode, files or {}, ALL)
-
-
-@pytest.fixture(scope="module")
-def jt():
-    return Registry.builtin().get("blender-render")
-
-
-def settings(**kw):
-    base = {"filepath": "/shared/shot1/scene.flamenco.blend", "frames": "1-10", "chunk_size": 4,
-            "render_output": "/render/shot1/frames/######", "format": "PNG"}
-    base.update(kw)
-    return {k: v for k, v in base.items() if v is not None}
-
-
-def compile_(jt, raw, context=None):
-    context = context or ctx()
-    values = jt.validate(raw)
-    jt.check(values, context)
-    return jt.compile(values, context)
-
-
-def by_name(tasks):
-    return {t.name: t for t in tasks}
+CASE = JobTypeCase("blender-render", "Shot one", ALL,
+                   {"filepath": "/shared/shot1/scene.flamenco.blend", "frames": "1-10", "chunk_size": 4,
+                    "render_output": "/render/shot1/frames/######", "format": "PNG"})
+ctx, settings, compile_ = CASE.ctx, CASE.settings, CASE.compile
 
 
 def test_chunks_render_into_an_intermediate_dir_then_move_to_final(jt):

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from backend.server.compilers import CompileContext, Registry, SettingError
+from tests.unit.server.compile_helpers import compile_job
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "job_types"
 CTX = CompileContext("job1", "thumbs", dt.datetime(2024, 3, 5), "shared", {}, frozenset({"video-encoding"}))
@@ -22,9 +23,7 @@ def jt():
 
 
 def compile_(jt, raw, ctx=CTX):
-    values = jt.validate(raw)
-    jt.check(values, ctx)
-    return jt.compile(values, ctx)
+    return compile_job(jt, raw, ctx)
 
 
 def test_one_task_per_video_running_ffmpeg_through_exec(jt):

@@ -7,45 +7,24 @@ sample shares are checked as numbers.
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 import types
 
 import pytest
 
 from backend.server import jobs
-from backend.server.compilers import CompileContext, Registry, SettingError
+from backend.server.compilers import SettingError
 from backend.server.compilers.blender_render_still import (MERGE_TASK_TYPE, RENDER_TASK_TYPE, final_path, grid,
                                                            sample_shares, samples_expr, tile_expr)
 from backend.web import ApiError
 from shared.protocol import DEFAULT_WORKER_TASK_TYPES
+from tests.unit.server.compile_helpers import JobTypeCase
 
-CREATED = dt.datetime(2024, 3, 5, 14, 7, 9)
 BLEND = "/shared/shot1/scene.flamenco.blend"
 PARTS = "/render/stills/shot1-0012__parts-2024-03-05_140709-abc123"
-
-
-def ctx(mode="shared", files=None) -> CompileContext:
-    return CompileContext("0190aa00job0abc123", "Poster", CREATED, mode, files or {},
-                          frozenset(DEFAULT_WORKER_TASK_TYPES))
-
-
-@pytest.fixture(scope="module")
-def jt():
-    return Registry.builtin().get("blender-render-still")
-
-
-def settings(**kw):
-    base = {"filepath": BLEND, "frame": 12, "render_output": "/render/stills/shot1-####"}
-    base.update(kw)
-    return {k: v for k, v in base.items() if v is not None}
-
-
-def compile_(jt, raw, context=None):
-    context = context or ctx()
-    values = jt.validate(raw)
-    jt.check(values, context)
-    return jt.compile(values, context)
+CASE = JobTypeCase("blender-render-still", "Poster", DEFAULT_WORKER_TASK_TYPES,
+                   {"filepath": BLEND, "frame": 12, "render_output": "/render/stills/shot1-####"})
+ctx, settings, compile_ = CASE.ctx, CASE.settings, CASE.compile
 
 
 # --- graphs -------------------------------------------------------------------------
@@ -255,17 +234,17 @@ def test_upload_mode_output_must_stay_in_the_job(jt):
     assert merge.commands[0]["settings"]["output_file"] == "{job_output}/x-0012.png"
 
 
-def test_the_server_answers_400_naming_the_setting(farm):
+def test_the_server_answers_400_naming_the_setting(seeded_server):
     body = {"name": "poster", "type": "blender-render-still", "settings": settings(strategy="halves")}
     with pytest.raises(ApiError) as err:
-        jobs.submit_job(farm.ctx, farm.artist, body)
+        jobs.submit_job(seeded_server.ctx, seeded_server.artist, body)
     assert err.value.status == 400 and err.value.code == "invalid_setting"
     assert err.value.message.startswith("setting 'strategy': must be one of tiles, samples")
 
 
-def test_a_valid_still_job_is_stored_with_its_tasks(farm):
-    job = jobs.submit_job(farm.ctx, farm.artist, {"name": "poster", "type": "blender-render-still",
-                                                  "settings": settings(parts=4)})
+def test_a_valid_still_job_is_stored_with_its_tasks(seeded_server):
+    job = jobs.submit_job(seeded_server.ctx, seeded_server.artist, {"name": "poster", "type": "blender-render-still",
+                                                                    "settings": settings(parts=4)})
     assert job.status in ("queued", "active")
 
 

@@ -2,42 +2,17 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 
-from backend.server.compilers import CompileContext, Registry, SettingError
+from backend.server.compilers import SettingError
+from tests.unit.server.compile_helpers import JobTypeCase, by_name
 
-CREATED = dt.datetime(2024, 3, 5, 14, 7, 9)
 TYPES = frozenset({"blender-render", "file-management", "video-encoding"})
 INTERM = "/render/shot1/shot1__intermediate-2024-03-05_140709-abc123"
-
-
-def ctx(mode="shared", files=None) -> CompileContext:
-    return CompileContext("0190aa00job0abc123", "Shot one video", CREATED, mode, files or {}, TYPES)
-
-
-@pytest.fixture(scope="module")
-def jt():
-    return Registry.builtin().get("video-encode")
-
-
-def settings(**kw):
-    base = {"input": "/render/shot1/frames/######.png", "frames": "1-10", "chunk_size": 4, "fps": 24,
-            "output": "/render/shot1/shot1.mp4"}
-    base.update(kw)
-    return {k: v for k, v in base.items() if v is not None}
-
-
-def compile_(jt, raw, context=None):
-    context = context or ctx()
-    values = jt.validate(raw)
-    jt.check(values, context)
-    return jt.compile(values, context)
-
-
-def by_name(tasks):
-    return {t.name: t for t in tasks}
+CASE = JobTypeCase("video-encode", "Shot one video", TYPES,
+                   {"input": "/render/shot1/frames/######.png", "frames": "1-10", "chunk_size": 4, "fps": 24,
+                    "output": "/render/shot1/shot1.mp4"})
+ctx, settings, compile_ = CASE.ctx, CASE.settings, CASE.compile
 
 
 def test_chunks_encode_in_parallel_then_join_without_reencoding(jt):

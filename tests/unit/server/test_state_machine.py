@@ -7,12 +7,12 @@ import pytest
 from backend.server.database import write
 from backend.server.models import JobLogEntry, Task
 from backend.web import ApiError
-from server_testdb import Harness
+from tests.unit.server.server_testdb import Harness
 
 
 @pytest.fixture
-def h(farm):
-    return Harness(farm)
+def h(seeded_server):
+    return Harness(seeded_server)
 
 
 def ids(tasks):
@@ -39,7 +39,7 @@ def test_depsgraph_claims_and_is_incremental(h):
     docs, stamp = h.depsgraph()
     assert len(docs) == 10 and {d["status"] for d in docs} == {"claimed-by-manager"}
     d = docs[0]
-    assert d["job"] == job.id and d["manager"] == h.farm.manager.id and d["job_type"] == "sleep"
+    assert d["job"] == job.id and d["manager"] == h.seeded_server.manager.id and d["job_type"] == "sleep"
     assert d["commands"][1] == {"name": "sleep", "settings": {"time_in_seconds": 1.0}}
     assert d["job_files_mode"] == "shared" and d["parents"] == []
     assert set(h.statuses(job)) == {"claimed-by-manager"}
@@ -214,7 +214,7 @@ def test_update_batches_apply_once_and_only_own_tasks(h, ctx):
     assert Task.get_by_id(tasks[0]).log_tail == "line 1\nline 2"
 
     from backend.server import admin, manager_sync
-    from server_testdb import notification
+    from tests.unit.server.server_testdb import notification
     other, _ = admin.create_manager(ctx.db, "m2")
     manager_sync.announce(ctx, other, notification(), True)
     foreign = h.batch([{"_id": "y1", "task_id": tasks[1], "received_on_manager": "t", "task_status": "failed"}],
@@ -245,7 +245,7 @@ def test_dependencies_block_unblock_and_fail(h):
         h.submit(settings={"frames": "1"}, depends_on=[bake2.id])
 
 
-def test_construction_failure_is_stored_with_reason(farm):
+def test_construction_failure_is_stored_with_reason(seeded_server):
     from backend.server.compilers import JobType, Setting, register_compiler
 
     @register_compiler("broken")
@@ -258,8 +258,8 @@ def test_construction_failure_is_stored_with_reason(farm):
         def compile(self, settings, ctx):
             raise ZeroDivisionError("oops")
 
-    farm.ctx.registry.add(Broken)
-    job = Harness(farm).submit("broken", {})
+    seeded_server.ctx.registry.add(Broken)
+    job = Harness(seeded_server).submit("broken", {})
     assert job.status == "construction-failed"
     assert job.status_reason == "compiling failed: ZeroDivisionError: oops"
     assert Task.select().where(Task.job == job.id).count() == 0

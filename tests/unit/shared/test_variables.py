@@ -92,3 +92,11 @@ def test_translate_there_and_back(parts):
     linux = "/".join(["/mnt/render", *parts])
     there = variables.translate(linux, "linux", "windows")
     assert variables.translate(there, "windows", "linux") == linux
+
+
+def test_this_platform_is_one_of_the_platforms(monkeypatch):
+    from shared.variables import PLATFORMS, this_platform
+    assert this_platform() in PLATFORMS
+    for name, expected in (("win32", "windows"), ("darwin", "darwin"), ("linux", "linux"), ("freebsd14", "linux")):
+        monkeypatch.setattr("sys.platform", name)
+        assert this_platform() == expected

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from tests.unit.shared.config_helpers import config_error
 from worker import config as config_mod
 from worker.manager_client import Credentials, make_registration_jwt, random_secret
 from worker.output_watcher import OutputWatcher
@@ -27,7 +28,7 @@ def test_config_file_and_overrides(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("text, message", [
-    ('manager_urll = "x"', "unknown configuration key 'manager_urll'"),
+    ('manager_urll = "x"', "unknown setting 'manager_urll'"),
     ('long_poll_seconds = "soon"', "'long_poll_seconds' must be a number"),
     ('tags = 3', "'tags' must be a list of strings"),
     ('[pre_task_check]\nexecute = []', "pre_task_check.execute"),
@@ -37,6 +38,22 @@ def test_config_errors_name_the_key(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(config_mod.ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         config_mod.load(path)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("output_watch = 1", "'output_watch' must be true or false, not 1"),
+    ("push_log_max_entries = 2.5", "'push_log_max_entries' must be a whole number, not 2.5"),
+    ("nickname = 7", "'nickname' must be a string, not 7"),
+    ("[pre_task_check]\nread = 5", "'pre_task_check.read' must be a list of strings, not 5"),
+    ("pre_task_check = 5", "'pre_task_check' must be a table"),
+])
+def test_a_value_of_the_wrong_type_is_refused_naming_it(tmp_path, text, message):
+    assert message in config_error(config_mod.load, tmp_path, text)
+
+
+def test_a_string_for_a_list_is_split_at_white_space():
+    cfg = config_mod.from_dict({"tags": "gpu  cuda", "pre_task_check": {"write": "/render /tmp"}})
+    assert cfg.tags == ["gpu", "cuda"] and cfg.pre_task_check_write == ["/render", "/tmp"]
 
 
 def test_manager_url_is_required(monkeypatch):

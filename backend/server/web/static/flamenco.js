@@ -310,8 +310,9 @@
 
     function renderActions() {
       const counts = job.task_counts || {};
+      const moves = DATA.requeue_moves[job.status] || {};  // a requeue that would move no task is not offered
       const words = (DATA.actions[job.status] || []).filter((w) =>
-        w !== "requeue-failed" || (counts.failed || 0) + (counts.canceled || 0) > 0);
+        !moves[w] || moves[w].some((s) => (counts[s] || 0) > 0));
       const box = $("#job-actions");
       if (box.dataset.words === words.join(",")) return;
       box.dataset.words = words.join(",");
