@@ -172,3 +172,44 @@ def test_the_store_is_evicted_under_its_limit_keeping_what_is_still_needed(linke
     assert m.core.db.upstream.length() == 0
     assert store.evict() == (1, 2000)
     assert w.get("/jobs/other/outputs/c").status_code in (404, 503)  # 'other' is no job the Server knows
+
+
+def test_a_job_of_another_site_finds_the_bake_it_depends_on_at_the_server(linked, manager_factory, server):  # noqa: F811
+    from backend.server import admin
+    with server.db.connection_context():
+        other, other_token = admin.create_manager(server.db, "other-site")
+        admin.link_manager(server.db, other.id, server.project.id)
+    site_a = linked()
+    wa = announced(site_a, task_types=("sleep",))
+    site_b = manager_factory(sub="b", upstream={"server_url": server.url, "manager_id": other.id,
+                                                "token": other_token, "backoff_initial": 0.1, "backoff_max": 0.5})
+    wb = announced(site_b, task_types=("sleep",))
+    blend = b"BLENDER-v304 shot" * 20
+    files = {"scene.blend": {"sha256": server.put_file(blend), "size": len(blend)}}
+    bake = server.submit_sleep("1", files=files, manager="mgr")
+    render = server.submit_sleep("1", files=files, manager="other-site", depends_on=[bake["id"]])
+    assert render["blocked"] is True
+
+    # Site A runs the 'bake' and sends its outputs on to the Server.
+    site_a.core.upstream.fetch_tick()
+    task = wa.fetch().json()
+    baked, cache = b"BLENDER-v304 baked" * 20, b"bphys frame 1" * 30
+    for data in (baked, cache):
+        send(wa, data)
+    register(wa, bake["id"], task["_id"], {"scene.blend": baked, "blendcache_scene/x_000001_00.bphys": cache})
+    complete(wa, task["_id"])
+    site_a.core.upstream.push_tick()
+    assert server.job(bake["id"])["status"] == "completed"
+
+    # Site B's render task lays the bake over its files: site B has none of it, and gets it from the Server.
+    site_b.core.upstream.fetch_tick()
+    task = wb.fetch().json()
+    assert task["job"] == render["id"] and task["io"]["input_jobs"] == [bake["id"]]
+    listed = wb.get(f"/jobs/{bake['id']}/outputs").json()["files"]
+    assert listed == {"scene.blend": entry(baked), "blendcache_scene/x_000001_00.bphys": entry(cache)}
+    assert wb.get(f"/files/{entry(cache)['sha256']}").content == cache
+    assert site_b.core.files.store.stats.from_server == len(cache)
+    # Asked again, site B answers from what it keeps.
+    server.stop()
+    assert wb.get(f"/jobs/{bake['id']}/outputs").json()["files"] == listed
+    assert wb.get(f"/files/{entry(cache)['sha256']}").content == cache
