@@ -47,9 +47,11 @@ class FileRecords:
     # --- job files ----------------------------------------------------------------
 
     def set_job_files(self, job: str, files: dict[str, tuple[str, int]]) -> None:
-        """The job's manifest as the Server gave it (inside a write transaction)."""
+        """The job's manifest as the Server gave it (inside a write transaction); kept once, as a
+        job's files never change after it was submitted."""
         F = self.m.JobFile
-        F.delete().where(F.job == job).execute()
+        if self.store.execute("SELECT 1 FROM job_file WHERE job = ? LIMIT 1", (job,)).fetchone():
+            return
         rows = [{"job": job, "relpath": rel, "sha256": sha, "size": size} for rel, (sha, size) in files.items()]
         for i in range(0, len(rows), 200):
             F.insert_many(rows[i:i + 200]).execute()
