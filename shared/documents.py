@@ -221,7 +221,8 @@ class Task(Document):
     """A task as handed to a worker, and as the Server's depsgraph gives it to a Manager.
 
     Beyond Flamenco 2: job_worker_tag, job_memory_mb and job_files_mode are
-    what the Manager needs to schedule; workers ignore what they don't know.
+    what the Manager needs to schedule, io what our worker fetches and sends
+    in upload mode; workers ignore what they don't know.
     """
     id: str = field(metadata={"key": "_id"})
     job: str
@@ -243,6 +244,8 @@ class Task(Document):
     job_worker_tag: Optional[str] = None
     job_memory_mb: Optional[int] = None
     job_files_mode: Optional[str] = None
+    io: Optional[dict] = None
+    """Upload mode: {inputs, outputs, scratch, input_jobs}, what travels for this task (docs/protocol.md)."""
     CHOICES = {"status": _TASK_STATUSES}
 
 

@@ -1,5 +1,5 @@
 """What the Manager API does (docs/protocol.md): announcements, worker reports,
-the depsgraph, task update batches, task logs, job files and outputs.
+the depsgraph, task update batches and task logs (job files and outputs: manager_files.py).
 
 A Manager only ever sees or changes tasks of jobs assigned to it.
 """
@@ -11,19 +11,17 @@ import json
 import logging
 from typing import Any, BinaryIO
 
-from backend.web import ApiError, bad_request, forbidden, not_found
-from shared.checksums import TooLarge, is_sha256
+from backend.web import ApiError, bad_request, not_found
+from shared.checksums import TooLarge
 from shared.chunking import chunks
 from shared.documents import TaskUpdateBatch, UpstreamNotification, WorkerReport
 from shared.json_text import dumps as safe_dumps
-from shared.relpaths import RelpathError, check_relpath
 from shared.statuses import JOB_FINAL, JOB_RUNNABLE, TASK_RUNNABLE, JobStatus, TaskStatus, WorkerStatus
 
-from . import blobs, task_logs
+from . import task_logs
 from .context import ServerContext
 from .database import write
-from .models import (AppliedUpdate, Blob, Job, JobFile, JobOutput, LogRequest, Manager, Task, WorkerRecord,
-                     bulk_insert, stamp_value)
+from .models import AppliedUpdate, Job, LogRequest, Manager, Task, WorkerRecord, bulk_insert, stamp_value
 from .views import iso
 
 log = logging.getLogger(__name__)
@@ -36,9 +34,6 @@ BATCH_TASK_FIELDS = (Task.id, Task.job, Task.name, Task.status, Task.activity, T
                      Task.current_command_idx, Task.command_progress, Task.metrics, Task.worker,
                      Task.failed_by_workers, Task.log_tail, Task.updated, Task.created, Task.started,
                      Task.finished)
-OUTPUT_TASK_STATUSES = frozenset(s.value for s in (T.CLAIMED_BY_MANAGER, T.ACTIVE, T.COMPLETED, T.SOFT_FAILED,
-                                                   T.FAILED, T.CANCEL_REQUESTED, T.CANCELED))
-"""Statuses of a task that its Manager holds or held since it was last queued: outputs are accepted only then."""
 SEEN_WRITE_INTERVAL = dt.timedelta(seconds=5)
 MAX_VARIABLES_JSON = 256 * 1024
 MAX_RESOURCES_JSON = 16 * 1024
@@ -123,7 +118,8 @@ def depsgraph(ctx: ServerContext, manager: Manager, since: dt.datetime | None) -
         for jid in sorted(jobs):
             job = jobs[jid]
             query = (Task.select(Task.id, Task.name, Task.status, Task.priority, Task.job_priority, Task.task_type,
-                                 Task.worker, Task.updated, Task.commands, Task.parents, Task.failed_by_workers)
+                                 Task.worker, Task.updated, Task.commands, Task.parents, Task.failed_by_workers,
+                                 Task.io)
                      .where(Task.job == jid, Task.status.in_(DEPSGRAPH_STATUSES)))
             if since is not None:
                 query = query.where(Task.updated > since)
@@ -132,7 +128,7 @@ def depsgraph(ctx: ServerContext, manager: Manager, since: dt.datetime | None) -
                       "job_files_mode": job.files_mode}
             claimed = 0
             for (tid, name, status, prio, job_prio, task_type, worker, updated, commands, parents,
-                 failed_by) in ctx.db.execute(query.order_by(Task.id)):
+                 failed_by, task_io) in ctx.db.execute(query.order_by(Task.id)):
                 if status == T.QUEUED:
                     claimed += 1
                     status, stamp = T.CLAIMED_BY_MANAGER, now_iso
@@ -143,7 +139,7 @@ def depsgraph(ctx: ServerContext, manager: Manager, since: dt.datetime | None) -
                 if worker:
                     doc["worker"] = worker
                 parts.append(f'{dumps(doc)[:-1]},"commands":{_valid_json(commands)},"parents":{parents},'
-                             f'"failed_by_workers":{failed_by}}}')
+                             f'"failed_by_workers":{failed_by}' + (f',"io":{task_io}}}' if task_io else "}"))
             if claimed:
                 ctx.machine.claim(job, since, now)
     return '{"depsgraph":[' + ",".join(parts) + "]}", len(parts), now
@@ -223,13 +219,6 @@ def _own_task(manager: Manager, tid: str) -> Task:
     return task
 
 
-def _own_job(manager: Manager, jid: str) -> Job:
-    job = Job.get_or_none(Job.id == jid)
-    if job is None or job.manager_id != manager.id:
-        raise not_found(f"no job '{jid}' for this manager")
-    return job
-
-
 def store_task_log(ctx: ServerContext, manager: Manager, tid: str, stream: BinaryIO, length: int | None,
                    max_upload: int) -> None:
     task = _own_task(manager, tid)
@@ -245,58 +234,3 @@ def store_task_log(ctx: ServerContext, manager: Manager, tid: str, stream: Binar
         LogRequest.delete().where(LogRequest.task == task.id).execute()
     log.info("task %s: full log received from manager %s (%d bytes%s)", task.id, manager.name, total,
              f", {kept} kept" if kept < total else "")
-
-
-def job_files(manager: Manager, jid: str) -> dict[str, Any]:
-    job = _own_job(manager, jid)
-    rows = JobFile.select(JobFile.relpath, JobFile.sha256, JobFile.size).where(JobFile.job == job.id).tuples()
-    return {"files": {rel: {"sha256": sha, "size": size} for rel, sha, size in rows}}
-
-
-def may_read_blob(manager: Manager, sha256: str) -> bool:
-    return JobFile.select().join(Job).where(JobFile.sha256 == sha256, Job.manager == manager.id).exists() or \
-        JobOutput.select().join(Job).where(JobOutput.sha256 == sha256, Job.manager == manager.id).exists()
-
-
-def _quota_room(ctx: ServerContext, job: Job, sha256: str) -> int | None:
-    """Bytes the job's project may still store (None: no quota, or it stores this blob already)."""
-    quota = blobs.project_quota(job.project, ctx.config.project_quota_bytes)
-    if not quota:
-        return None
-    used, shas = blobs.project_usage(job.project_id)
-    return None if sha256 in shas else max(0, quota - used)
-
-
-def quota_exceeded(job: Job, room: int) -> ApiError:
-    return ApiError(507, "quota_exceeded", f"the storage quota of job {job.id}'s project leaves {room} bytes; "
-                                           "the output is not stored")
-
-
-def put_output(ctx: ServerContext, manager: Manager, jid: str, relpath: str, tid: str | None,
-               sha256: str, stream: BinaryIO, length: int | None) -> None:
-    job = _own_job(manager, jid)
-    try:
-        rel = check_relpath(relpath)
-    except RelpathError as ex:
-        raise bad_request(str(ex), "invalid_path") from None
-    if not is_sha256(sha256):
-        raise bad_request("header X-Flamenco-SHA256 must be the output's SHA-256 (64 hex digits)", "invalid_hash")
-    if not tid:
-        raise bad_request("query parameter 'task' (the task that produced the output) is required", "task_required")
-    task = Task.get_or_none(Task.id == tid, Task.job == job.id)
-    if task is None:
-        raise forbidden(f"task '{tid}' is not a task of job {job.id}")
-    if task.status not in OUTPUT_TASK_STATUSES:
-        raise forbidden(f"task {tid} is {task.status}: this Manager does not hold it, so it produced no output")
-    size = blobs.store_upload(ctx.store, stream, sha256, length, ctx.config.max_upload_bytes,
-                              _quota_room(ctx, job, sha256), lambda room: quota_exceeded(job, room))
-    with write(ctx.db):
-        now = ctx.clock.now()
-        if not Blob.get_or_none(Blob.sha256 == sha256):
-            Blob.create(sha256=sha256, size=size, created=now)
-        existing = JobOutput.get_or_none(JobOutput.job == job.id, JobOutput.relpath == rel)
-        if existing is None:
-            JobOutput.create(job=job.id, relpath=rel, sha256=sha256, size=size, task=tid, created=now)
-        elif existing.sha256 != sha256 or existing.task != tid:
-            existing.sha256, existing.size, existing.task, existing.created = sha256, size, tid, now
-            existing.save()

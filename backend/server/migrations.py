@@ -286,6 +286,12 @@ def security(schema: Schema) -> None:
     schema.create_tables([BlobGrant])
 
 
+# --- step 7: upload mode, what each task reads and writes (docs/protocol.md) -------------
+
+def task_io(schema: Schema) -> None:
+    schema.add_column("task", "io", TextField(null=True))
+
+
 STEPS = [
     Step(1, "first release", first_release),
     Step(2, "task run times", task_run_times),
@@ -293,6 +299,7 @@ STEPS = [
     Step(4, "server clock", server_clock),
     Step(5, "no token last-used time", token_last_used),
     Step(6, "token expiry, project quotas and scripts, blob grants", security),
+    Step(7, "task io (upload mode)", task_io),
 ]
 
 ADOPTED_VERSION = 1
