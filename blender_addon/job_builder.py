@@ -300,10 +300,10 @@ def plan_jobs(scene: SceneInfo, panel: PanelSettings, farm: FarmSettings,
                         f"file's folder, as '//{panel.output_path}'. Start it with // to say so.")
     if out_warning:
         warnings.append(out_warning)
+    if not jt.works_in(farm.file_mode):
+        where = "shared storage" if "shared" in jt.files_modes else "uploaded files"
+        raise BuildError(f"{jt.title} jobs need {where}; change 'Files' in the add-on preferences.")
     video = panel.make_video and _video_flag_key(jt) is not None
-    if video and farm.file_mode == UPLOAD:
-        raise BuildError("Making a video needs shared storage: in upload mode each worker only has "
-                         "its own frames. Untick 'Make a Video', or use shared storage.")
     if scene.image_format in MOVIE_FORMATS:
         warnings.append(f"The scene's output is a video ({scene.image_format}); each chunk of frames "
                         "becomes its own video file. Choose an image format to get frames.")
@@ -314,7 +314,8 @@ def plan_jobs(scene: SceneInfo, panel: PanelSettings, farm: FarmSettings,
 
     generic = dict(panel.generic.get(jt.name, {}))
     try:
-        settings = build_settings(jt, generic, computed_settings(jt, scene, panel, render_output, frames))
+        settings = build_settings(jt, generic, computed_settings(jt, scene, panel, render_output, frames),
+                                  farm.file_mode)
     except JobTypeError as ex:
         raise BuildError(f"{ex}.") from None
 
@@ -327,7 +328,8 @@ def plan_jobs(scene: SceneInfo, panel: PanelSettings, farm: FarmSettings,
         bake_generic = dict(panel.generic.get(BAKE_TYPE, {}))
         try:
             bake_settings = build_settings(bake, bake_generic,
-                                           computed_settings(bake, scene, panel, render_output, frames))
+                                           computed_settings(bake, scene, panel, render_output, frames),
+                                           farm.file_mode)
         except JobTypeError as ex:
             raise BuildError(f"Bake: {ex}.") from None
         jobs.append(JobPlan(_job_doc(f"{name} (bake)", BAKE_TYPE, bake_settings, panel, farm)))
@@ -347,6 +349,12 @@ def _job_doc(name: str, type_name: str, settings: dict, panel: PanelSettings,
     if panel.worker_tag.strip():
         doc["worker_tag"] = panel.worker_tag.strip()
     return doc
+
+
+def check_docs(plan: Plan, files_mode: str) -> list[dict[str, Any]]:
+    """The plan's jobs as POST /api/jobs/validate takes them before anything is packed:
+    the mode instead of a manifest, and no dependency (the bake has no id yet)."""
+    return [{**job.doc, "settings": dict(job.doc["settings"]), "files_mode": files_mode} for job in plan.jobs]
 
 
 def finalize(plan: Plan, filepath: str, files: dict[str, dict] | None) -> list[JobPlan]:

@@ -21,6 +21,7 @@ from .sharedcode import setting_types
 ST = setting_types
 STRING, INT, FLOAT, BOOL, LIST = ST.STRING, ST.INTEGER, ST.NUMBER, ST.BOOLEAN, ST.LIST
 """The kinds of value a field holds (frames, paths and choices are strings)."""
+FILES_MODES = ("shared", "upload")
 
 AUTO_KEYS = frozenset({
     "filepath", "blendfile", "frames", "frame", "chunk_size", "render_output", "format",
@@ -47,10 +48,15 @@ class SettingSpec:
     maximum: float | None = None
     subtype: str = ""
     raw_type: str = ""
+    modes: tuple = FILES_MODES
+    """Where the files are ('shared', 'upload') when the setting means something; greyed out otherwise."""
 
     @property
     def title(self) -> str:
         return self.label or self.key.replace("_", " ").capitalize()
+
+    def applies(self, files_mode: str) -> bool:
+        return files_mode in self.modes
 
     @property
     def auto(self) -> bool:
@@ -66,10 +72,14 @@ class JobType:
     artist_visible: bool = True
     error: str = ""
     """Why this add-on cannot submit the type (a setting of a type it does not know)."""
+    files_modes: tuple = FILES_MODES
 
     @property
     def title(self) -> str:
         return self.label or self.name
+
+    def works_in(self, files_mode: str) -> bool:
+        return files_mode in self.files_modes
 
     def spec(self, key: str) -> SettingSpec | None:
         return next((s for s in self.settings if s.key == key), None)
@@ -105,7 +115,14 @@ def _parse_setting(raw: Any, where: str) -> SettingSpec:
         choices=choices, label=str(raw.get("label") or ""),
         description=str(raw.get("description") or ""),
         minimum=raw.get("min", raw.get("minimum")), maximum=raw.get("max", raw.get("maximum")),
-        subtype=subtype, raw_type=raw_type)
+        subtype=subtype, raw_type=raw_type, modes=_modes(raw.get("modes")))
+
+
+def _modes(raw: Any) -> tuple:
+    """The files modes a schema lists; all of them when it lists none (an older Server)."""
+    if isinstance(raw, list) and raw and all(isinstance(m, str) for m in raw):
+        return tuple(raw)
+    return FILES_MODES
 
 
 def parse_job_types(data: Any) -> list[JobType]:
@@ -135,7 +152,8 @@ def parse_job_types(data: Any) -> list[JobType]:
             specs, error = (), str(ex)
         out.append(JobType(name=name, label=str(raw.get("label") or ""),
                            description=str(raw.get("description") or ""), settings=specs,
-                           artist_visible=raw.get("artist_visible", True) is not False, error=error))
+                           artist_visible=raw.get("artist_visible", True) is not False, error=error,
+                           files_modes=_modes(raw.get("files_modes"))))
     return out
 
 
@@ -158,12 +176,16 @@ def _empty(value: Any) -> bool:
     return value is None or value == "" or value == []
 
 
-def build_settings(job_type: JobType, generic: dict[str, Any], computed: dict[str, Any]) -> dict[str, Any]:
+def build_settings(job_type: JobType, generic: dict[str, Any], computed: dict[str, Any],
+                   files_mode: str | None = None) -> dict[str, Any]:
     """The settings to submit: schema defaults, then the panel's generic values, then the
     values the add-on computed. Computed keys the type does not know are left out; empty
-    optional values are dropped so the Server applies its own defaults."""
+    optional values are dropped so the Server applies its own defaults; so are settings
+    that do not apply to `files_mode`."""
     out: dict[str, Any] = {}
     for spec in job_type.settings:
+        if files_mode is not None and not spec.applies(files_mode):
+            continue
         if spec.key in computed and not _empty(computed[spec.key]):
             value = computed[spec.key]
         elif spec.key in generic and not _empty(generic[spec.key]):

@@ -155,22 +155,27 @@ class FLAMENCO_PT_render(bpy.types.Panel):
             return
         box = layout.box()
         box.label(text=f"{jt.title} settings")
+        mode = scene_data.prefs().file_mode
+        types = {jt.name: jt, job_builder.BAKE_TYPE: bake}
         for item in items:
             label = item.label + (" (bake)" if item.job_type != jt.name else "") + (" *" if item.required else "")
             value = VALUE_PROPS.get(item.kind, "str_value")
+            spec = types[item.job_type].spec(item.key) if types.get(item.job_type) else None
+            col = box.column()
+            col.enabled = spec is None or spec.applies(mode)  # the Server refuses it in the other files mode
             if item.kind == "choice":
-                box.prop(item, "enum_value", text=label)
+                col.prop(item, "enum_value", text=label)
             elif item.kind == job_types_mod.LIST:
-                box.prop_search(item, "text_value", bpy.data, "texts", text=label)
+                col.prop_search(item, "text_value", bpy.data, "texts", text=label)
             elif item.optional:
                 # An optional number: unticked, the job leaves it out ("empty keeps the file's").
-                row = box.row(heading=label)
+                row = col.row(heading=label)
                 row.prop(item, "use_value", text="")
                 sub = row.row()
                 sub.enabled = item.use_value
                 sub.prop(item, value, text="")
             else:
-                box.prop(item, value, text=label)
+                col.prop(item, value, text=label)
 
 
 VALUE_PROPS = {job_types_mod.INT: "int_value", job_types_mod.FLOAT: "float_value",

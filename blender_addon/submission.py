@@ -150,7 +150,22 @@ class Submission:
         finally:
             self._clean_up()
 
+    def _check_with_server(self) -> None:
+        """Upload mode: let the Server check the settings before anything is packed or sent.
+        (A Server without the check answers 404 or 405: then the submission tells.)"""
+        self._progress("Checking", None, "Asking the Server to check the job's settings")
+        for doc in job_builder.check_docs(self.plan, self.farm.file_mode):
+            try:
+                self.client.validate_job(doc)
+            except ClientError as ex:
+                if ex.status in (404, 405):
+                    return
+                raise ClientError(f"The Server refuses the job before anything was uploaded: {ex}") from None
+
     def _run(self) -> Submitted:
+        if self.farm.file_mode != SHARED:
+            self._check_with_server()
+            self._check_cancel()
         if self.farm.file_mode == SHARED:
             pack, filepath, files = self._pack_shared()
         else:

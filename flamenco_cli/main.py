@@ -162,6 +162,36 @@ def cmd_cancel(client: ServerClient, args) -> int:
     return 0
 
 
+def cmd_outputs(client: ServerClient, args) -> int:
+    """List an upload-mode job's outputs; with --dest, download those not there yet (same size)."""
+    from pathlib import Path, PurePosixPath
+
+    outputs = client.job_outputs(args.id)
+    if args.json and not args.dest:
+        print(json.dumps(outputs, indent=2))
+        return 0
+    if not outputs:
+        print(f"job {args.id} has no outputs at the Server (shared-storage jobs write theirs where their "
+              "settings say)")
+    fetched = 0
+    for out in outputs:
+        rel = PurePosixPath(out["relpath"])
+        if not args.dest:
+            print(f"{out['size']:>12}  {rel}")
+            continue
+        if rel.is_absolute() or ".." in rel.parts:
+            raise ClientError(f"the Server listed an unsafe output path '{rel}'")
+        dest = Path(args.dest).joinpath(*rel.parts)
+        if dest.is_file() and dest.stat().st_size == out["size"]:
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        client.download(out["url"], str(dest))
+        fetched += 1
+    if args.dest:
+        print(f"{fetched} of {len(outputs)} output(s) downloaded to {args.dest}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="flamenco", description="Flamenco render farm command line.")
     parser.add_argument("--version", action="version", version=f"flamenco {__version__}")
@@ -205,6 +235,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id")
     p.add_argument("--reason")
     p.set_defaults(func=cmd_cancel)
+
+    p = sub.add_parser("outputs", help="list (or download) the outputs of an upload-mode job")
+    p.add_argument("id")
+    p.add_argument("--dest", help="download into this directory (files already there with the same size "
+                                  "are skipped)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_outputs)
 
     from . import farm
     farm.add_parser(sub)

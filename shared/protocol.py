@@ -18,8 +18,14 @@ must belong to the token.
     POST {MANAGER_PREFIX}/tasks/{tid}/log      gzip body of the full task log -> 204
     GET  {MANAGER_PREFIX}/jobs/{jid}/files     -> 200 {files: {relpath: {sha256, size}}}
     GET  {MANAGER_PREFIX}/files/{sha256}       -> 200 the file's bytes
+    GET  {MANAGER_PREFIX}/jobs/{jid}/outputs   -> 200 {files: {relpath: {sha256, size}}}
+    POST {MANAGER_PREFIX}/jobs/{jid}/outputs   {task, files, removed} -> 200 {missing: [sha256]}
     PUT  {MANAGER_PREFIX}/jobs/{jid}/outputs/{relpath}?task=TID   file bytes,
          header SHA256_HEADER -> 204 (idempotent)
+
+Workers send outputs to their Manager resumably (docs/protocol.md): PUT
+/files/{sha256} with UPLOAD_OFFSET_HEADER (the bytes already there, as
+POST /files/check said) and UPLOAD_SIZE_HEADER (the whole file's size).
 """
 
 MANAGER_PREFIX = "/api/managers/{manager_id}"
@@ -27,6 +33,8 @@ MANAGER_PREFIX = "/api/managers/{manager_id}"
 IF_UPDATED_SINCE = "X-Flamenco-If-Updated-Since"
 LAST_UPDATED = "X-Flamenco-Last-Updated"
 SHA256_HEADER = "X-Flamenco-SHA256"
+UPLOAD_OFFSET_HEADER = "X-Flamenco-Upload-Offset"
+UPLOAD_SIZE_HEADER = "X-Flamenco-Upload-Size"
 
 LONG_POLL_HEADER = "X-Flamenco-Long-Poll"
 """Our worker's extension: POST /task with this header (seconds) waits for work. The

@@ -343,6 +343,14 @@ class Client:
                 resp.read()
                 return resp.status
 
+    def validate_job(self, job: dict) -> dict:
+        """What the Server would make of the job (POST /api/jobs/validate); ClientError with its
+        reason when it would refuse it. Nothing is stored."""
+        data = self.request("POST", "/api/jobs/validate", body=job).data
+        if not isinstance(data, dict):
+            raise ClientError("The Server's answer to the job check is not a JSON object.")
+        return data
+
     def submit_job(self, job: dict) -> dict:
         data = self.request("POST", "/api/jobs", body=job).data
         if not isinstance(data, dict) or "id" not in data:

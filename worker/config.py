@@ -35,6 +35,8 @@ class WorkerConfig:
     pid_file: str = ""
     cache_dir: str = ""
     jobs_dir: str = ""
+    cache_max_bytes: int = 20 * 2**30
+    """Upload mode: the file cache plus job trees are kept under this (0: no limit)."""
 
     pre_task_check_read: list[str] = field(default_factory=list)
     pre_task_check_write: list[str] = field(default_factory=list)
@@ -98,6 +100,8 @@ class WorkerConfig:
                      "push_log_interval_seconds", "abort_grace_seconds"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} may not be negative")
+        if self.cache_max_bytes < 0:
+            raise ConfigError("cache_max_bytes may not be negative")
         if self.push_log_max_entries < 1:
             raise ConfigError("push_log_max_entries must be 1 or more")
 

@@ -33,7 +33,7 @@ from shared.statuses import WORKER_REQUESTABLE, WorkerStatus
 from . import resources
 from .config import WorkerConfig
 from .job_files import JobFiles
-from .manager_client import FatalManagerError, ManagerClient, ManagerError, Unreachable
+from .manager_client import OUTPUTS, FatalManagerError, ManagerClient, ManagerError, Unreachable
 from .runner import SubprocessRunner
 from .task_execution import TaskExecution
 from .upstream_queue import UpstreamQueue
@@ -69,6 +69,7 @@ class Worker:
         self.queue = UpstreamQueue(config.queue_path, self.client.send_queued, config.queue_retry_seconds)
         self.runner = SubprocessRunner(config.pid_path, grace_seconds=config.abort_grace_seconds)
         self.job_files = JobFiles(self.client, config.cache_path, config.jobs_path)
+        self.client.cache_path = self.job_files.cache_path
         self.single = single
         self.stop = threading.Event()
         self.state = AWAKE
@@ -327,6 +328,7 @@ class Worker:
             self.current = None
         self.tasks_done += 1
         self._event(f"task-{outcome.status}", task.id)
+        self._keep_cache_in_bounds(task)
         if outcome.status == "returned" and "not enough memory" in outcome.message:
             self._wait(self.config.no_task_retry_seconds)
         pending, self._pending_state = self._pending_state, None
@@ -334,6 +336,17 @@ class Worker:
             self.queue.wait_empty(5.0)  # the return reaches the Manager before the acknowledgement
             self.change_state(pending, "requested by the Manager while a task ran")
         return outcome.status
+
+    def _keep_cache_in_bounds(self, task: Task) -> None:
+        """Evict from the file cache and job trees, keeping this job's tree and what queued outputs need."""
+        if not self.config.cache_max_bytes or task.job_files_mode != "upload":
+            return
+        pinned = {entry["sha256"] for item in self.queue.pending() if item.method == OUTPUTS and item.json
+                  for entry in (item.json.get("files") or {}).values()}
+        try:
+            self.job_files.evict(self.config.cache_max_bytes, {task.job}, pinned)
+        except OSError as ex:
+            log.warning("worker: cache eviction failed: %s", ex)
 
     def _monitor(self, execution: TaskExecution, done: threading.Event) -> None:
         """While the task runs: flush throttled updates, and ask may-i-run."""

@@ -28,7 +28,7 @@ from typing import Any
 import requests
 
 from shared.documents import MayKeepRunning, WorkerStatusRequest
-from shared.protocol import LONG_POLL_HEADER, SHA256_HEADER
+from shared.protocol import LONG_POLL_HEADER, SHA256_HEADER, UPLOAD_OFFSET_HEADER, UPLOAD_SIZE_HEADER
 from shared.variables import this_platform
 from shared.version import USER_AGENT
 
@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 
 JWT_LIFETIME = 15 * 60
 SECRET_ALPHABET = string.ascii_letters + string.digits
+OUTPUTS = "OUTPUTS"
+"""The upstream queue's pseudo-method for a task's outputs: path = the job id, body = the
+registration; the transport first sends the blobs the Manager lacks (see send_outputs)."""
 
 
 class ManagerError(Exception):
@@ -116,6 +119,7 @@ class ManagerClient:
         self.session = requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
         self.credentials: Credentials | None = None
+        self.cache_path = None  # sha256 -> Path in the worker's file cache (set by the worker)
         self._register_lock = threading.Lock()
         creds = Credentials.load(self.credentials_path)
         if creds and creds.manager_url == self.manager_url:
@@ -176,6 +180,7 @@ class ManagerClient:
     def request(self, method: str, path: str, **kwargs) -> requests.Response:
         """An authenticated call; a 401 re-registers once and retries, a 403 is fatal."""
         used = self.credentials
+        start = kwargs["data"].tell() if hasattr(kwargs.get("data"), "tell") else 0
         resp = self._raw(method, path, **kwargs)
         if resp.status_code == 401:
             with self._register_lock:
@@ -184,7 +189,7 @@ class ManagerClient:
                     self.register()
             body = kwargs.get("data")
             if hasattr(body, "seek"):
-                body.seek(0)
+                body.seek(start)
             resp = self._raw(method, path, **kwargs)
             if resp.status_code == 401:
                 raise ManagerError(f"{method} {path}: still 401 after registering again", 401)
@@ -253,10 +258,76 @@ class ManagerClient:
         finally:
             resp.close()
 
+    def job_outputs(self, job_id: str, prefixes: list[str] | None = None) -> dict:
+        """{relpath: {sha256, size}} of a job's outputs (under `prefixes`, or all)."""
+        params = [("prefix", p) for p in prefixes] if prefixes is not None else None
+        resp = self._expect(self.request("GET", f"/jobs/{job_id}/outputs", params=params), 200)
+        files = resp.json().get("files")
+        if not isinstance(files, dict):
+            raise ManagerError(f"the outputs of job {job_id} have no 'files' object")
+        return files
+
+    # --- outputs up: only what the Manager lacks, resumably ----------------------------
+
+    def check_files(self, files: list[tuple[str, int]]) -> tuple[list[str], dict[str, int]]:
+        """(checksums the Manager lacks, {checksum: bytes of it already there})."""
+        body = {"files": [{"sha256": sha, "size": size} for sha, size in files]}
+        data = self._expect(self.request("POST", "/files/check", json=body), 200).json()
+        partial = data.get("partial") or {}
+        return list(data.get("missing") or []), {k: int(v) for k, v in partial.items() if isinstance(v, int)}
+
+    def upload_blob(self, sha256: str, path: Path, size: int, offset: int = 0) -> int:
+        """Send `path` from `offset` on; an answer that another offset is there restarts from that.
+        Returns the bytes sent."""
+        sent = 0
+        for _ in range(5):
+            with open(path, "rb") as fh:
+                fh.seek(offset)
+                headers = {UPLOAD_OFFSET_HEADER: str(offset), UPLOAD_SIZE_HEADER: str(size),
+                           "Content-Type": "application/octet-stream"}
+                resp = self.request("PUT", f"/files/{sha256}", data=fh, headers=headers,
+                                    timeout=max(self.timeout, 300))
+            sent += size - offset
+            if resp.status_code == 201:
+                return sent
+            if resp.status_code == 409 and resp.headers.get(UPLOAD_OFFSET_HEADER, "").isdigit():
+                offset = int(resp.headers[UPLOAD_OFFSET_HEADER])
+                log.info("upload of %s resumes at byte %d of %d", sha256, offset, size)
+                continue
+            self._expect(resp, 201, 202)
+            offset = int(resp.json().get("offset", offset))
+        raise ManagerError(f"PUT /files/{sha256}: no progress after 5 attempts", 503)
+
+    def send_outputs(self, job_id: str, body: dict, cache_path) -> int:
+        """A task's outputs: the blobs the Manager lacks (from the cache), then the list. An HTTP status."""
+        files = body.get("files") or {}
+        sizes = {e["sha256"]: e["size"] for e in files.values()}
+        missing, partial = self.check_files(sorted(sizes.items())) if sizes else ([], {})
+        for sha in missing:
+            path = cache_path(sha)
+            if not path.is_file():
+                log.error("output %s of job %s is no longer in the cache; the Manager will lack it", sha, job_id)
+                return 410
+            self.upload_blob(sha, path, sizes[sha], partial.get(sha, 0))
+        resp = self.request("POST", f"/jobs/{job_id}/outputs", json=body)
+        if resp.status_code == 409:
+            return 503  # a file went missing meanwhile: try again, the check will say which
+        return resp.status_code
+
     # --- the upstream queue's transport -------------------------------------------
 
     def send_queued(self, item: QueuedRequest) -> int:
         """Send one queued request and return the HTTP status (raises when unreachable)."""
+        if item.method == OUTPUTS:
+            if self.cache_path is None:
+                raise ManagerError("this worker has no file cache for queued outputs")
+            try:
+                return self.send_outputs(item.path, item.json or {}, self.cache_path)
+            except Unreachable:
+                raise
+            except ManagerError as ex:
+                # 409 = someone else is sending the same file: later, not never.
+                return 503 if ex.status in (None, 409) else ex.status
         kwargs: dict[str, Any] = {"headers": dict(item.headers)}
         if item.json is not None:
             kwargs["json"] = item.json

@@ -27,7 +27,8 @@ from shared.statuses import TaskStatus
 from . import commands, resources
 from .commands import CommandContext, CommandError
 from .config import WorkerConfig
-from .job_files import JobFiles, JobFilesError, substitute
+from .job_files import JobFiles, JobFilesError, TaskIO, substitute
+from .manager_client import OUTPUTS
 from .output_watcher import OutputWatcher
 from .runner import CommandAborted, SubprocessRunner
 from .task_reporter import TaskReporter
@@ -111,7 +112,11 @@ class TaskExecution:
                 return Outcome(FAILED, "the task is in upload mode but this worker has no file cache")
             self.reporter.activity("downloading job files")
             try:
+                io = TaskIO.from_doc(task.io)
                 dirs = self.job_files.prepare(task.job, self.reporter.log)
+                if io.inputs or io.input_jobs:
+                    self.reporter.activity("downloading the outputs this task reads")
+                    self.job_files.place_inputs(task.job, io, dirs.files, self.reporter.log)
             except JobFilesError as ex:
                 return Outcome(FAILED, f"job files: {ex}")
             values = {"job_files": str(dirs.files), "job_output": str(dirs.output)}
@@ -124,7 +129,7 @@ class TaskExecution:
             if result is not None:
                 return result
         if dirs is not None:
-            refused = self._queue_uploads(dirs.output, before)
+            refused = self._queue_outputs(dirs.output, before, io)
             if refused:
                 return Outcome(FAILED, refused)
         return Outcome(COMPLETED)
@@ -177,22 +182,24 @@ class TaskExecution:
             self.reporter.flush()  # the update stream stays ahead of the outputs it mentions
             self.queue.enqueue("POST", "/output-produced", {"paths": new})
 
-    def _queue_uploads(self, output_dir: Path, before: dict) -> str:
-        """Queue the new outputs for upload; a message when some cannot be uploaded (their path is one
-        the Manager and the Server refuse, e.g. too long), which fails the task instead of losing them."""
-        changed, refused = [], []
-        for rel in JobFiles.changed(output_dir, before):
+    def _queue_outputs(self, tree: Path, before: dict, io: TaskIO) -> str:
+        """What the task made and removed, queued for the Manager ahead of the 'completed' status; a
+        message when some output cannot be sent (its path is one the Manager and the Server refuse,
+        e.g. too long), which fails the task instead of losing the output."""
+        self.reporter.activity("collecting outputs")
+        produced = self.job_files.produced(tree, before, io)
+        refused = []
+        for rel in list(produced.files):
             try:
                 check_relpath(rel)
             except RelpathError as ex:
                 refused.append(f"'{rel[:100]}{'...' if len(rel) > 100 else ''}': {str(ex)[:200]}")
-                continue
-            changed.append(rel)
-        for rel in changed:
-            self.queue.enqueue("PUT", JobFiles.upload_path(self.task.job, self.task.id, rel),
-                               body_file=str(output_dir / rel))
-        if changed:
-            self.reporter.log(f"worker: queued {len(changed)} output file(s) for upload")
+                del produced.files[rel]
+        if produced.files or produced.removed:
+            self.queue.enqueue(OUTPUTS, self.task.job, produced.body(self.task.id))
+            size = sum(s for _, s in produced.files.values())
+            self.reporter.log(f"worker: {len(produced.files)} output file(s) ({size} bytes) and "
+                              f"{len(produced.removed)} removed path(s) queued for the Manager")
         for why in refused:
             self.reporter.log(f"worker: output {why}; it cannot be uploaded")
         return f"{len(refused)} output(s) cannot be uploaded: {refused[0]}" if refused else ""

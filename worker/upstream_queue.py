@@ -1,5 +1,9 @@
 """A durable FIFO of requests to the Manager: task updates, outputs, returns.
 
+A task's outputs are one item (method OUTPUTS, see manager_client.py) whose
+transport first sends the Manager the blobs it lacks from the worker's cache,
+then the list; the task's 'completed' status comes after it.
+
 Everything the worker has to tell the Manager about a task goes through here,
 in order, so an update can never overtake an earlier one, and nothing is lost
 while the Manager is down or restarting (the queue is a SQLite file that

@@ -68,6 +68,7 @@ def install(routes, core) -> None:
                          "server_url": cfg.upstream.server_url or None,
                          "manager_id": cfg.upstream.manager_id or None},
             "latest_image": core.latest_image.info(),
+            "files": core.files.store.report(),
         }
 
     @routes.add("GET", "/api/admin/workers", summary="All workers with status, current task, resources, schedule",

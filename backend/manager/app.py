@@ -4,7 +4,7 @@
 the Bottle app on top of one. Background loops are started by `start_loops`,
 which the CLI calls and tests may leave out, driving `tick(now)` themselves.
 
-Layers: routes (worker_api, admin_api) -> services (dispatch, task_updates,
+Layers: routes (worker_api, files_api, admin_api) -> services (dispatch, task_updates,
 workers, scheduler, upstream, ...) -> the state machine -> persistence.
 """
 
@@ -59,22 +59,23 @@ class ManagerCore:
         if client is None and up.linked:
             client = ServerClient(up.server_url, up.manager_id, up.token, up.request_timeout)
         self.client = client
+        self.files = JobFiles(self.db, config, client)
         self.upstream = (Upstream(self.db, config, client, self.state, self.updates, self.workers,
-                                  self.logs, self.wakeup) if client else None)
+                                  self.logs, self.wakeup, self.files.store) if client else None)
         if self.upstream is not None:
             self.dispatch.idle = self.upstream.kick
             self.state.queued_for_server = self.upstream.push_soon
-        self.files = JobFiles(self.db, config, client)
         self._threads: list[threading.Thread] = []
         self._observer = None
 
     def start_loops(self) -> None:
         """Start the background loops (timeouts, sleep schedules, upstream, latest image)."""
         stop = self.stop_event
-        specs = [("timeout-checker", self.timeouts.run), ("sleep-scheduler", self.sleep_scheduler.run),
-                 ("latest-image", self.latest_image.run)]
-        for name, target in specs:
-            self._threads.append(threading.Thread(target=target, args=(stop,), name=name, daemon=True))
+        specs = [("timeout-checker", self.timeouts.run, ()), ("sleep-scheduler", self.sleep_scheduler.run, ()),
+                 ("latest-image", self.latest_image.run, ()),
+                 ("file-store", self.files.store.run, (self.config.files.evict_interval,))]
+        for name, target, args in specs:
+            self._threads.append(threading.Thread(target=target, args=(stop, *args), name=name, daemon=True))
         if self.upstream:
             self._threads.extend(self.upstream.threads(stop))
         for t in self._threads:
@@ -86,6 +87,7 @@ class ManagerCore:
         self.stop_event.set()
         self.wakeup.notify_all()
         self.latest_image.changed.notify()
+        self.files.store.over_limit.set()
         if self.upstream:
             self.upstream.quiesce()  # the fetcher may wait in a held request: not joined
             self.upstream.push_soon()
@@ -100,7 +102,7 @@ class ManagerCore:
 
 def make_app(config: ManagerConfig, db: peewee.SqliteDatabase, core: ManagerCore | None = None) -> bottle.Bottle:
     """The Manager's WSGI app. `app.config['flamenco.core']` is the ManagerCore behind it."""
-    from . import admin_api, openapi, worker_api
+    from . import admin_api, files_api, openapi, worker_api
 
     core = core or ManagerCore(config, db)
     app = bottle.Bottle()
@@ -110,6 +112,7 @@ def make_app(config: ManagerConfig, db: peewee.SqliteDatabase, core: ManagerCore
     app.install(JsonApiPlugin(None))
     routes = openapi.make_routes(app, core)
     worker_api.install(routes, core)
+    files_api.install(routes, core)
     admin_api.install(routes, core)
     app.config["flamenco.routes"] = routes
     return app

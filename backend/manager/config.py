@@ -129,6 +129,17 @@ class LatestImage:
 
 
 @dataclass
+class Files:
+    """Upload mode's file store (job files and outputs, by checksum) in <data_dir>/file-cache."""
+    store_max_bytes: int = 100 * 2**30
+    """Evict the least recently used files above this (0: never); files that unfinished tasks
+    still need, or that still wait to go to the Server, are kept whatever it costs."""
+    evict_interval: float = 300.0
+    partial_max_age: float = 86400.0
+    """An upload that got no further for this long is dropped (a worker that comes back starts over)."""
+
+
+@dataclass
 class ManagerConfig:
     data_dir: Path = Path("flamenco-manager-data")
     listen: str = "0.0.0.0:8083"
@@ -151,6 +162,7 @@ class ManagerConfig:
     upstream: Upstream = field(default_factory=Upstream)
     logs: Logs = field(default_factory=Logs)
     latest_image: LatestImage = field(default_factory=LatestImage)
+    files: Files = field(default_factory=Files)
 
     @property
     def max_long_polls(self) -> int:
@@ -195,6 +207,8 @@ class ManagerConfig:
             raise ConfigError("upstream.depsgraph_page must be from 1 to 10000")
         if up.long_poll < 0 or up.fetch_interval <= 0:
             raise ConfigError("upstream.long_poll may not be negative and upstream.fetch_interval must be positive")
+        if self.files.store_max_bytes < 0 or self.files.evict_interval <= 0:
+            raise ConfigError("files.store_max_bytes may not be negative and files.evict_interval must be positive")
         for name, value in (("timeouts.task_timeout", self.timeouts.task_timeout),
                             ("timeouts.worker_timeout", self.timeouts.worker_timeout),
                             ("scheduling.long_poll_max", self.scheduling.long_poll_max)):
@@ -202,7 +216,7 @@ class ManagerConfig:
                 raise ConfigError(f"{name} must be positive")
 
 
-_SECTIONS = ("timeouts", "failures", "scheduling", "upstream", "logs", "latest_image")
+_SECTIONS = ("timeouts", "failures", "scheduling", "upstream", "logs", "latest_image", "files")
 _MANAGER_KEYS = ("data_dir", "listen", "manager_url", "platform", "registration_secret", "admin_token",
                  "trusted_proxies", "allowed_executables", "allowed_command_arguments", "exec_command")
 """The settings of the [manager] table: ManagerConfig's own fields."""

@@ -37,6 +37,9 @@ SECURITY_SCHEMES = {
                         "description": "signed with the registration secret, when one is configured"},
 }
 
+_FILE_MAP = {"type": "object", "description": "relpath -> {sha256, size}", "additionalProperties": {
+    "type": "object", "properties": {"sha256": {"type": "string"}, "size": {"type": "integer"}}}}
+
 SCHEMAS = {
     "Error": {"type": "object", "required": ["code", "message"],
               "properties": {"code": {"type": "string"}, "message": {"type": "string"}}},
@@ -60,7 +63,22 @@ SCHEMAS = {
                             "commands": {"type": "array", "items": {"type": "object", "properties": {
                                 "name": {"type": "string"}, "settings": {"type": "object"}}}},
                             "parents": {"type": "array", "items": {"type": "string"}},
-                            "failed_by_workers": {"type": "array"}, "job_files_mode": {"type": "string"}}},
+                            "failed_by_workers": {"type": "array"}, "job_files_mode": {"type": "string"},
+                            "io": {"$ref": "#/components/schemas/TaskIO"}}},
+    "TaskIO": {"type": "object", "description": "Upload mode: what travels for this task (docs/protocol.md)",
+               "properties": {"inputs": {"type": "array", "items": {"type": "string"}},
+                              "outputs": {"type": "array", "items": {"type": "string"}},
+                              "scratch": {"type": "boolean"},
+                              "input_jobs": {"type": "array", "items": {"type": "string"}}}},
+    "FileCheck": {"type": "object", "required": ["files"], "properties": {"files": {"type": "array", "items": {
+        "type": "object", "properties": {"sha256": {"type": "string"}, "size": {"type": "integer"}}}}}},
+    "FileCheckResult": {"type": "object", "properties": {
+        "missing": {"type": "array", "items": {"type": "string"}},
+        "partial": {"type": "object", "additionalProperties": {"type": "integer"},
+                    "description": "sha256 -> bytes already here: resume the upload from there"}}},
+    "Outputs": {"type": "object", "properties": {"files": _FILE_MAP}},
+    "OutputRegistration": {"type": "object", "properties": {
+        "task": {"type": "string"}, "removed": {"type": "array", "items": {"type": "string"}}, "files": _FILE_MAP}},
     "TaskUpdate": {"type": "object", "properties": {
         "task_status": {"type": "string"}, "activity": {"type": "string"},
         "current_command_idx": {"type": "integer"}, "task_progress_percentage": {"type": "number"},

@@ -86,7 +86,8 @@ class Scheduler:
                                   for f in (task.failed_by_workers or [])],
         }
         for key, value in (("_etag", task.etag), ("job_worker_tag", task.job_worker_tag),
-                           ("job_memory_mb", task.job_memory_mb), ("job_files_mode", task.job_files_mode)):
+                           ("job_memory_mb", task.job_memory_mb), ("job_files_mode", task.job_files_mode),
+                           ("io", task.io)):
             if value is not None:
                 doc[key] = value
         return doc

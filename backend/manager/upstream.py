@@ -30,7 +30,7 @@ from shared.timefmt import iso_utc
 
 from .config import ManagerConfig
 from .ingest import ingest_tasks
-from .persistence import LOG_UPLOAD, OUTPUT, TASK_UPDATE, Persistence
+from .persistence import LOG_UPLOAD, OUTPUT, OUTPUTS, TASK_UPDATE, Persistence
 from .state_machine import Report, TaskStateMachine
 from .task_logs import TaskLogs
 from .task_updates import TaskUpdates
@@ -146,6 +146,19 @@ class ServerClient:
         return self._call("GET", f"/files/{quote(sha256, safe='')}", ok=(200,), stream=True,
                           timeout=(self.timeout, 300))
 
+    def job_outputs(self, job_id: str) -> dict:
+        return self._call("GET", f"/jobs/{quote(job_id, safe='')}/outputs", ok=(200,)).json()
+
+    def register_outputs(self, job_id: str, body: dict) -> list[str]:
+        """Outputs by checksum; the checksums whose bytes the Server still needs."""
+        resp = self._call("POST", f"/jobs/{quote(job_id, safe='')}/outputs", ok=(200,), json=body)
+        try:
+            missing = resp.json()["missing"]
+        except (ValueError, KeyError, TypeError):
+            raise ServerError(f"outputs of job {job_id}: unusable answer {resp.text[:200]!r}", resp.status_code) \
+                from None
+        return [m for m in missing if isinstance(m, str)]
+
     def put_output(self, job_id: str, relpath: str, task_id: str, path: Path, sha256: str) -> None:
         with open(path, "rb") as f:
             self._call("PUT", f"/jobs/{quote(job_id, safe='')}/outputs/{quote(relpath, safe='/')}",
@@ -178,8 +191,9 @@ class LinkHealth:
 
 class Upstream:
     def __init__(self, db: Persistence, config: ManagerConfig, client: ServerClient, state: TaskStateMachine,
-                 updates: TaskUpdates, workers: Workers, logs: TaskLogs, wakeup: Wakeup):
+                 updates: TaskUpdates, workers: Workers, logs: TaskLogs, wakeup: Wakeup, store=None):
         self.db, self.config, self.client = db, config, client
+        self.store = store  # upload mode's BlobStore, where 'outputs' items find their bytes
         self.state, self.updates, self.workers, self.logs, self.wakeup = state, updates, workers, logs, wakeup
         self.health = LinkHealth()
         self._kick = threading.Event()
@@ -276,6 +290,9 @@ class Upstream:
                 elif head.kind == LOG_UPLOAD:
                     self._upload_log(head)
                     sent += 1
+                elif head.kind == OUTPUTS:
+                    self._push_outputs(head)
+                    sent += 1
                 elif head.kind == OUTPUT:
                     self._upload_output(head)
                     sent += 1
@@ -319,6 +336,34 @@ class Upstream:
                 if not ex.permanent:
                     raise
                 log.warning("the Server refused the log of task %s, dropping the upload: %s", task, ex)
+        with self.db.write():
+            self.db.upstream.remove([item.seq])
+
+    def _push_outputs(self, item) -> None:
+        """A task's outputs: registered by checksum, then the bytes of those the Server lacks
+        (each checksum once), then registered again for the paths that shared them."""
+        p = item.payload
+        job, task, files = p.get("job", ""), p.get("task") or None, p.get("files") or {}
+        body = {"task": task, "files": files, "removed": p.get("removed") or []}
+        try:
+            missing = self.client.register_outputs(job, body)
+            first_path = {}
+            for rel, entry in files.items():
+                first_path.setdefault(entry.get("sha256"), rel)
+            for sha in missing:
+                path = self.store.path(sha) if self.store is not None else None
+                if sha not in first_path or path is None or not path.exists():
+                    log.error("job %s: output %s is not in the file store; the Server will lack it", job, sha)
+                    continue
+                self.client.put_output(job, first_path[sha], task or "", path, sha)
+                self.store.stats.add(to_server=path.stat().st_size)
+            if missing:
+                again = {rel: e for rel, e in files.items() if e.get("sha256") in set(missing)}
+                self.client.register_outputs(job, {"task": task, "files": again, "removed": []})
+        except ServerError as ex:
+            if not ex.permanent:
+                raise
+            log.warning("the Server refused the outputs of job %s, dropping them: %s", job, ex)
         with self.db.write():
             self.db.upstream.remove([item.seq])
 

@@ -1,4 +1,5 @@
-"""The worker-facing routes: Flamenco Worker 2.x's protocol plus our extensions.
+"""The worker-facing routes: Flamenco Worker 2.x's protocol plus our extensions
+(upload mode's file routes are in files_api.py).
 
 See docs/protocol.md (Worker -> Manager) and docs/manager-api.md. Every route
 but /register-worker needs HTTP Basic auth `worker_id:secret`.
@@ -116,40 +117,4 @@ def install(routes, core) -> None:
             path = cfg.variables.translate(path, worker.platform, cfg.platform)
         if core.latest_image.accepts(path) and workers.output_produced(worker, time.time()):
             core.latest_image.submit(path)
-        return no_content()
-
-    # --- upload-mode extensions ------------------------------------------------
-
-    @routes.add("GET", "/jobs/<job_id>/files", summary="Upload mode: the job's file manifest", tag="files",
-                auth_kind="worker",
-                responses={200: ("{files: {relpath: {sha256, size}}}", {"type": "object"}),
-                           404: ("unknown job", ERR),
-                           503: ("the Server is unreachable and nothing is cached", ERR)})
-    def job_files(worker, job_id):
-        return core.files.manifest(job_id)
-
-    @routes.add("GET", "/files/<sha256>", summary="Upload mode: a job file by checksum (fetched from the Server once)",
-                tag="files", auth_kind="worker",
-                responses={200: ("the bytes", {"type": "string", "format": "binary"}, "application/octet-stream"),
-                           404: ("unknown file", ERR), 503: ("the Server is unreachable", ERR)})
-    def job_file(worker, sha256):
-        path = core.files.file_path(sha256)
-        resp = bottle.static_file(path.name, root=str(path.parent), mimetype="application/octet-stream")
-        resp.set_header("Cache-Control", "private, max-age=31536000, immutable")
-        return resp
-
-    @routes.add("PUT", "/jobs/<job_id>/outputs/<relpath:path>",
-                summary="Upload mode: an output file (query ?task=ID, header X-Flamenco-SHA256); queued for the Server",
-                tag="files", auth_kind="worker", body="binary", body_type="application/octet-stream",
-                query={"task": "the task that produced it"},
-                headers={protocol.SHA256_HEADER: "the body's SHA-256, checked"},
-                responses={204: "stored and queued"})
-    def job_output(worker, job_id, relpath):
-        req = bottle.request
-        length = req.content_length if req.content_length >= 0 else None
-        body = req.environ["wsgi.input"] if length is not None else req.body
-        core.files.store_output(job_id, relpath, req.query.get("task", ""), body, length,
-                                req.get_header(protocol.SHA256_HEADER))
-        if core.upstream is not None:
-            core.upstream.push_soon()
         return no_content()

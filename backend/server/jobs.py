@@ -13,6 +13,7 @@ import contextlib
 import gc
 import json
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 import peewee
@@ -35,16 +36,18 @@ from .views import job_doc
 
 log = logging.getLogger(__name__)
 
-MAX_DEPENDENCIES = 100
-MAX_FILES = 100_000
 SUBMIT_KEYS = {"name", "type", "settings", "priority", "project", "manager", "depends_on", "start_paused",
                "worker_tag", "memory_mb", "files", "metadata"}
+MAX_DEPENDENCIES = 100
+MAX_FILES = 100_000
+VALIDATE_KEYS = SUBMIT_KEYS | {"files_mode"}
+FILES_MODES = ("shared", "upload")
 _DEAD_DEPENDENCY = frozenset({JobStatus.FAILED, JobStatus.CANCELED, JobStatus.CONSTRUCTION_FAILED,
                               JobStatus.CANCEL_REQUESTED, JobStatus.FAIL_REQUESTED})
 """A job in one of these will never complete: depending on it is refused."""
 
 TASK_COLUMNS = ("id", "job", "name", "task_type", "status", "priority", "job_priority", "commands", "parents",
-                "failed_by_workers", "activity", "log_tail", "progress", "current_command_idx",
+                "io", "failed_by_workers", "activity", "log_tail", "progress", "current_command_idx",
                 "command_progress", "created", "updated")
 
 
@@ -154,11 +157,11 @@ def list_jobs(user: User, status: str | None, project: str | None, manager: str 
 
 # --- submitting -----------------------------------------------------------------
 
-def _check_body(body: dict[str, Any]) -> None:
-    unknown = set(body) - SUBMIT_KEYS
+def _check_body(body: dict[str, Any], keys: set[str] = SUBMIT_KEYS) -> None:
+    unknown = set(body) - keys
     if unknown:
         raise bad_request(f"unknown field(s) {', '.join(sorted(unknown))}; a job has "
-                          f"{', '.join(sorted(SUBMIT_KEYS))}", "unknown_field")
+                          f"{', '.join(sorted(keys))}", "unknown_field")
     name = body.get("name")
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
         raise bad_request("'name' must be a non-empty string of at most 200 characters", "invalid_field")
@@ -188,8 +191,11 @@ def _check_body(body: dict[str, Any]) -> None:
         raise bad_request("'metadata' may be at most 64 KiB of JSON", "invalid_field")
 
 
-def _check_files(user: User, files: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The manifest with checked relpaths; every file must be stored and known to the user (blobs.py)."""
+def _check_files(user: User, files: dict[str, Any], stored_only: bool = True
+                 ) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """The manifest with checked relpaths, and the relpaths whose file the Server does not have
+    for this user (blobs.py) yet: an error unless `stored_only` is False (checking a job before
+    its files are uploaded)."""
     out: dict[str, dict[str, Any]] = {}
     for relpath, entry in files.items():
         try:
@@ -204,15 +210,18 @@ def _check_files(user: User, files: dict[str, Any]) -> dict[str, dict[str, Any]]
             raise bad_request(f"files: '{relpath}' is listed twice", "invalid_path")
         out[rel] = {"sha256": entry["sha256"], "size": entry["size"]}
     stored = blobs.known_to(user, {e["sha256"] for e in out.values()}, visible_project_ids(user))
+    missing = []
     for rel, entry in out.items():
         size = stored.get(entry["sha256"])
         if size is None:
-            raise bad_request(f"file '{rel}' ({entry['sha256']}) has not been uploaded; "
-                              "PUT /api/files/{sha256} first", "file_missing")
-        if size != entry["size"]:
+            if stored_only:
+                raise bad_request(f"file '{rel}' ({entry['sha256']}) has not been uploaded; "
+                                  "PUT /api/files/{sha256} first", "file_missing")
+            missing.append(rel)
+        elif size != entry["size"]:
             raise bad_request(f"file '{rel}': size {entry['size']} given, the stored file has {size} bytes",
                               "file_size_mismatch")
-    return out
+    return out, missing
 
 
 def _check_quota(ctx: ServerContext, project: Project, files: dict[str, dict[str, Any]]) -> None:
@@ -296,38 +305,67 @@ def _collector_paused():
             gc.enable()
 
 
-def submit_job(ctx: ServerContext, user: User, body: dict[str, Any]) -> Job:
-    with _collector_paused():
-        return _submit_job(ctx, user, body)
+@dataclass
+class Plan:
+    """A submission that passed every check, compiled; nothing stored yet."""
+    job_id: str
+    created: Any
+    job_type: JobType
+    settings: dict[str, Any]
+    project: Project
+    manager: Manager
+    files: dict[str, dict[str, Any]]
+    files_mode: str
+    deps: list[Job]
+    task_types: set[str]
+    specs: list[TaskSpec]
+    failure: str = ""
+    missing_files: list[str] = field(default_factory=list)
 
 
-def _submit_job(ctx: ServerContext, user: User, body: dict[str, Any]) -> Job:
-    _check_body(body)
+def _files_mode(body: dict[str, Any], files: dict) -> str:
+    mode = body.get("files_mode")
+    if mode is None:
+        return "upload" if files else "shared"
+    if mode not in FILES_MODES:
+        raise bad_request(f"'files_mode' must be one of {', '.join(FILES_MODES)}", "invalid_field")
+    if files and mode != "upload":
+        raise bad_request("'files' are uploaded files: files_mode must be 'upload' with them", "invalid_field")
+    return mode
+
+
+def plan_job(ctx: ServerContext, user: User, body: dict[str, Any], dry_run: bool = False) -> Plan:
+    """Every check of a submission, and the compiled tasks. With `dry_run` (checking settings
+    before the files are packed) `files_mode` may stand in for the manifest, and files the
+    Server does not have yet are listed instead of refused."""
+    _check_body(body, VALIDATE_KEYS if dry_run else SUBMIT_KEYS)
     job_type: JobType | None = ctx.registry.get(body["type"])
     if job_type is None:
         raise bad_request(f"unknown job type '{body['type']}'; known are: {', '.join(ctx.registry.names())}",
                           "unknown_job_type")
     if job_type.admin_only and not user.is_admin:
         raise forbidden(f"only admins may submit '{job_type.job_type}' jobs: they run any command on the workers")
+    files, missing = _check_files(user, body.get("files") or {}, stored_only=not dry_run)
+    files_mode = _files_mode(body, files)
     try:
-        settings = job_type.validate(body.get("settings"), ctx.config.max_frames)
+        settings = job_type.validate(body.get("settings"), ctx.config.max_frames, files_mode)
         job_type.check_commands(settings, ctx.config.allowed_executables, ctx.config.allowed_command_arguments)
     except SettingError as ex:
         raise bad_request(str(ex), "invalid_setting") from None
     project = _choose_project(user, body.get("project"))
-    files = _check_files(user, body.get("files") or {})
     _check_quota(ctx, project, files)
-    files_mode = "upload" if files else "shared"
     deps = _check_dependencies(user, body.get("depends_on") or [])
     job_id, created = time_ordered_id(), utcnow()
-    ctx0 = CompileContext(job_id, body["name"].strip(), created, files_mode, files,
+    manifest = files if files or files_mode == "shared" or not dry_run else None
+    ctx0 = CompileContext(job_id, body["name"].strip(), created, files_mode, manifest,
                           max_frames=ctx.config.max_frames)
     try:
         job_type.check(settings, ctx0)
-        manager = _choose_manager(project, body.get("manager"), set(job_type.task_types(settings, ctx0)))
+        needed = set(job_type.task_types(settings, ctx0))
+        manager = _choose_manager(project, body.get("manager"), needed)
     except SettingError as ex:
         raise bad_request(str(ex), "invalid_setting") from None
-    cctx = CompileContext(job_id, ctx0.job_name, created, files_mode, files,
+    cctx = CompileContext(job_id, ctx0.job_name, created, files_mode, manifest,
                           frozenset(manager.worker_task_types or ()), ctx.config.max_frames)
     specs: list[TaskSpec] = []
     failure = ""
@@ -341,10 +379,36 @@ def _submit_job(ctx: ServerContext, user: User, body: dict[str, Any]) -> Job:
         log.exception("job %s: compiling %s failed", job_id, job_type.job_type)
         failure = f"compiling failed: {type(ex).__name__}: {ex}"
     _set_script_policy(specs, bool(project.allow_scripts))
+    return Plan(job_id, created, job_type, settings, project, manager, files, files_mode, deps, needed, specs,
+                failure, missing)
+
+
+def validate_job(ctx: ServerContext, user: User, body: dict[str, Any]) -> dict[str, Any]:
+    """What submitting `body` would do, without storing anything (400 as the submission would)."""
+    plan = plan_job(ctx, user, body, dry_run=True)
+    if plan.failure:
+        raise bad_request(f"the job could not be built: {plan.failure}", "compile_failed")
+    return {"valid": True, "type": plan.job_type.job_type, "files_mode": plan.files_mode,
+            "project": plan.project.name, "manager": plan.manager.name, "task_types": sorted(plan.task_types),
+            "tasks": len(plan.specs), "settings": plan.settings, "missing_files": plan.missing_files}
+
+
+def submit_job(ctx: ServerContext, user: User, body: dict[str, Any]) -> Job:
+    with _collector_paused():
+        return _submit_job(ctx, user, body)
+
+
+def _submit_job(ctx: ServerContext, user: User, body: dict[str, Any]) -> Job:
+    plan = plan_job(ctx, user, body)
+    job_type, settings, project, manager, files = plan.job_type, plan.settings, plan.project, plan.manager, plan.files
+    deps, job_id, created, failure = plan.deps, plan.job_id, plan.created, plan.failure
     task_status = ctx.machine.new_task_status(Job(start_paused=bool(body.get("start_paused"))))
-    rows = [] if failure else _task_rows(job_id, specs, body.get("priority", 50), task_status.value)
+    input_jobs = [d.id for d in deps] if plan.files_mode == "upload" else []
+    rows = [] if failure else _task_rows(job_id, plan.specs, body.get("priority", 50), task_status.value,
+                                         input_jobs)
 
     who = _who(user)
+    name = body["name"].strip()
     with write(ctx.db):
         # Stamped inside the write lock with the Server's clock: a Manager's
         # incremental depsgraph asks for tasks updated after its last answer,
@@ -353,12 +417,12 @@ def _submit_job(ctx: ServerContext, user: User, body: dict[str, Any]) -> Job:
         stamps = (stamp_value(ctx.clock.now()),) * 2
         _files_still_stored(files)
         blocked = _dependencies_pending(deps)
-        job = Job.create(id=job_id, name=ctx0.job_name, job_type=job_type.job_type,
+        job = Job.create(id=job_id, name=name, job_type=job_type.job_type,
                          status=JobStatus.UNDER_CONSTRUCTION.value, priority=body.get("priority", 50),
                          settings=settings, metadata=body.get("metadata") or {}, project=project.id,
                          manager=manager.id, user=user.id, created=created, updated=created,
                          start_paused=bool(body.get("start_paused")), worker_tag=body.get("worker_tag"),
-                         memory_mb=body.get("memory_mb"), files_mode=files_mode,
+                         memory_mb=body.get("memory_mb"), files_mode=plan.files_mode,
                          blocked=blocked)
         for dep in deps:
             JobDependency.create(job=job_id, depends_on=dep.id)
@@ -387,8 +451,12 @@ def _set_script_policy(specs: list[TaskSpec], allow: bool) -> None:
                 cmd["settings"]["autoexec"] = allow
 
 
-def _task_rows(job_id: str, specs: list[TaskSpec], job_priority: int, status: str) -> list[tuple]:
-    """Rows for TASK_COLUMNS but the two stamps; ids follow the compiler's order, parents come first."""
+def _task_rows(job_id: str, specs: list[TaskSpec], job_priority: int, status: str,
+               input_jobs: list[str] = ()) -> list[tuple]:
+    """Rows for TASK_COLUMNS but the two stamps; ids follow the compiler's order, parents come first.
+
+    `input_jobs` (upload mode): jobs this one depends on, whose outputs every task lays over its
+    files first (the baked .blend and caches of a bake job, say)."""
     ids: dict[int, str] = {}
     dumps = json.JSONEncoder(separators=(",", ":")).encode
     rows = []
@@ -401,8 +469,11 @@ def _task_rows(job_id: str, specs: list[TaskSpec], job_priority: int, status: st
                 parents = dumps([ids[id(p)] for p in spec.parents])
             except KeyError:
                 raise ValueError(f"task '{spec.name}' names a parent that comes after it") from None
+        io = spec.io()
+        if input_jobs:
+            io = {"inputs": [], "outputs": [], **(io or {}), "input_jobs": list(input_jobs)}
         rows.append((tid, job_id, spec.name, spec.task_type, status, spec.priority, job_priority,
-                     dumps(spec.commands), parents, "[]", "", "", 0.0, 0, 0.0))
+                     dumps(spec.commands), parents, dumps(io) if io else None, "[]", "", "", 0.0, 0, 0.0))
     return rows
 
 
@@ -458,7 +529,6 @@ def delete_job(ctx: ServerContext, user: User, job: Job) -> None:
             if not used:
                 Blob.delete().where(Blob.sha256 == sha).execute()
                 orphans.append(sha)
-        blobs.forget(orphans)
     for sha in orphans:
         ctx.store.delete(sha)
     ctx.store.delete_job_logs(job.id)

@@ -18,8 +18,8 @@ from shared.checksums import TooLarge
 from shared.chunking import chunks
 from shared.documents import TaskUpdateBatch, UpstreamNotification, WorkerReport
 from shared.json_text import dumps as safe_dumps
-from shared.timefmt import parse_iso_utc
 from shared.statuses import JOB_FINAL, JOB_RUNNABLE, JobStatus, TaskStatus, WorkerStatus
+from shared.timefmt import parse_iso_utc
 
 from . import task_logs
 from .context import ServerContext

@@ -286,7 +286,13 @@ def security(schema: Schema) -> None:
     schema.create_tables([BlobGrant])
 
 
-# --- step 7: the depsgraph in pages and news for Managers' held requests (issue 11) -----
+# --- step 7: upload mode, what each task reads and writes (docs/protocol.md) -------------
+
+def task_io(schema: Schema) -> None:
+    schema.add_column("task", "io", TextField(null=True))
+
+
+# --- step 8: the depsgraph in pages and news for Managers' held requests (issue 11) -----
 
 class ManagerNewsItem(_Frozen):
     manager = CharField(max_length=32)
@@ -312,7 +318,8 @@ STEPS = [
     Step(4, "server clock", server_clock),
     Step(5, "no token last-used time", token_last_used),
     Step(6, "token expiry, project quotas and scripts, blob grants", security),
-    Step(7, "depsgraph pages (task index job, status, updated, id) and news for Managers", depsgraph_pages),
+    Step(7, "task io (upload mode)", task_io),
+    Step(8, "depsgraph pages (task index job, status, updated, id) and news for Managers", depsgraph_pages),
 ]
 
 ADOPTED_VERSION = 1

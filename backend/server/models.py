@@ -173,6 +173,7 @@ class Task(BaseModel):
     job_priority = IntegerField(default=50)
     commands = JSONField()
     parents = JSONField(default=list)
+    io = JSONField(null=True)  # upload mode: {inputs, outputs, scratch, input_jobs}, see docs/protocol.md
     worker = CharField(null=True, max_length=200)
     failed_by_workers = JSONField(default=list)
     activity = TextField(default="")

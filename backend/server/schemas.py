@@ -29,6 +29,7 @@ def ref(name: str) -> dict:
 JOB_STATUS = {"type": "string", "enum": list(JobStatus)}
 TASK_STATUS = {"type": "string", "enum": list(TaskStatus)}
 FILE_ENTRY = obj({"sha256": S, "size": I}, ["sha256", "size"])
+FILES_MODE = {"type": "string", "enum": ["shared", "upload"]}
 
 SCHEMAS = {
     "Version": obj({"version": S, "api_version": I}, ["version", "api_version"]),
@@ -63,14 +64,15 @@ SCHEMAS = {
     "Member": obj({"user": S}, ["user"]),
     "Setting": obj({"key": S, "type": {"type": "string", "enum": list(SETTING_TYPE_NAMES)},
                     "default": {}, "required": B, "choices": {"type": "array", "nullable": True, "items": {}},
-                    "label": S, "description": S, "minimum": N, "maximum": N},
+                    "label": S, "description": S, "minimum": N, "maximum": N, "modes": arr(FILES_MODE)},
                    ["key", "type", "required", "label", "description"]),
     "JobType": obj({"name": S, "label": S, "description": S,
                     "artist_visible": {"type": "boolean",
                                        "description": "false for farm tools (sleep, exec-command) the add-on "
                                                       "does not offer to artists"},
                     "admin_only": {"type": "boolean", "description": "only admins may submit it (exec-command)"},
-                    "settings": arr("Setting")}, ["name", "label", "artist_visible", "settings"]),
+                    "files_modes": arr(FILES_MODE), "settings": arr("Setting")},
+                   ["name", "label", "artist_visible", "settings"]),
     "JobTypes": obj({"job_types": arr("JobType")}, ["job_types"]),
     "JobSubmit": obj({"name": S, "type": S, "settings": OBJ, "priority": {"type": "integer", "minimum": 1,
                                                                           "maximum": 100},
@@ -78,6 +80,13 @@ SCHEMAS = {
                       "memory_mb": {"type": "integer", "nullable": True, "minimum": 1},
                       "files": {"type": "object", "additionalProperties": FILE_ENTRY}, "metadata": OBJ},
                      ["name", "type", "settings"]),
+    "JobCheck": obj({"name": S, "type": S, "settings": OBJ, "priority": I, "project": S, "manager": S,
+                     "depends_on": arr(S), "start_paused": B, "worker_tag": NS, "memory_mb": I,
+                     "files": {"type": "object", "additionalProperties": FILE_ENTRY}, "metadata": OBJ,
+                     "files_mode": FILES_MODE}, ["name", "type", "settings"]),
+    "JobCheckResult": obj({"valid": B, "type": S, "files_mode": FILES_MODE, "project": S, "manager": S,
+                           "task_types": arr(S), "tasks": I, "settings": OBJ, "missing_files": arr(S)},
+                          ["valid", "files_mode", "manager", "tasks"]),
     "Job": obj({"id": S, "name": S, "type": S, "status": JOB_STATUS, "status_reason": S, "priority": I,
                 "settings": OBJ, "metadata": OBJ, "project": S, "project_name": NS, "manager": NS,
                 "manager_name": NS, "user": NS, "user_name": NS, "created": TS, "updated": TS,
@@ -127,7 +136,8 @@ SCHEMAS = {
                         "commands": arr("Command"), "parents": arr(S), "worker": S,
                         "failed_by_workers": arr(obj({"id": S, "identifier": S})), "_updated": S,
                         "job_worker_tag": NS, "job_memory_mb": {"type": "integer", "nullable": True},
-                        "job_files_mode": {"type": "string", "enum": ["shared", "upload"]}},
+                        "job_files_mode": {"type": "string", "enum": ["shared", "upload"]},
+                        "io": obj({"inputs": arr(S), "outputs": arr(S), "scratch": B, "input_jobs": arr(S)})},
                        ["_id", "job", "name", "status", "task_type", "commands"]),
     "ScheduledTasks": obj({"depsgraph": arr("ManagerTask")}, ["depsgraph"]),
     "UpstreamTaskUpdate": obj({"_id": S, "task_id": S, "received_on_manager": S, "worker": S,
@@ -141,4 +151,7 @@ SCHEMAS = {
                               ["modified_count", "handled_update_ids", "cancel_task_ids",
                                "upload_task_file_queue"]),
     "JobFiles": obj({"files": {"type": "object", "additionalProperties": FILE_ENTRY}}, ["files"]),
+    "OutputRegistration": obj({"task": NS, "files": {"type": "object", "additionalProperties": FILE_ENTRY},
+                               "removed": arr(S)}),
+    "Missing": obj({"missing": arr(S)}, ["missing"]),
 }

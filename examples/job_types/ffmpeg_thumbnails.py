@@ -36,6 +36,7 @@ def thumbnail_path(video: str, suffix: str) -> str:
 class FFmpegThumbnails(JobType):
     label = "Video thumbnails"
     description = "Makes a poster image of each video (or image), next to it, one task per file."
+    files_modes = ("shared",)  # the images are written next to the videos, wherever they are
     settings_schema = [
         Setting("inputs", "list", required=True, label="Videos",
                 description="Absolute paths (or paths starting with a variable such as '{render}') of the "

@@ -1,8 +1,8 @@
 """The Manager's persistence: every SQL statement of the Manager lives in this package.
 
 `Persistence` is what the services get: the write transaction (`write()`,
-`after_commit()`), the named operations on tasks, workers and the upstream
-queue, small settings, and `batched(fn, *args)`, which runs `fn` in a write
+`after_commit()`), the named operations on tasks, workers, the upstream
+queue and upload mode's files, small settings, and `batched(fn, *args)`, which runs `fn` in a write
 transaction on the database thread that commits many requests at once (the
 dispatch path; see db_thread.py). Services never see SQL or a connection.
 """
@@ -15,13 +15,14 @@ import peewee
 
 from . import migrations
 from .db_thread import DbThread
+from .files import FileRecords
 from .store import Store, open_sqlite
 from .tasks import WORKER_REFUSED, TaskRecords, free_memory_mb
-from .upstream_queue import LOG_UPLOAD, OUTPUT, TASK_UPDATE, UpstreamQueue
+from .upstream_queue import LOG_UPLOAD, OUTPUT, OUTPUTS, TASK_UPDATE, UpstreamQueue
 from .workers import WorkerRecords
 
 __all__ = ["Persistence", "open_sqlite", "free_memory_mb", "WORKER_REFUSED", "TASK_UPDATE", "LOG_UPLOAD",
-           "OUTPUT"]
+           "OUTPUT", "OUTPUTS"]
 
 
 class Persistence:
@@ -31,6 +32,7 @@ class Persistence:
         self.tasks = TaskRecords(self.store)
         self.workers = WorkerRecords(self.store)
         self.upstream = UpstreamQueue(self.store)
+        self.files = FileRecords(self.store)
         self.db_thread = DbThread(self.store)
         migrations.migrate(db)
 

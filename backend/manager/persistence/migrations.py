@@ -79,9 +79,33 @@ def _drop_server_updated(schema: Schema) -> None:
     schema.execute(f"CREATE INDEX task_active_by_worker ON task (worker, updated) WHERE status = '{TS.ACTIVE}'")
 
 
+_UPLOAD_MODE = (
+    'ALTER TABLE "task" ADD COLUMN "io" TEXT',
+    'CREATE TABLE "job_file" ("job" VARCHAR(255) NOT NULL, "relpath" VARCHAR(255) NOT NULL, "sha256" VARCHAR(255) '
+    'NOT NULL, "size" INTEGER NOT NULL, PRIMARY KEY ("job", "relpath"))',
+    'CREATE INDEX "job_file_sha256" ON "job_file" ("sha256")',
+    'CREATE TABLE "job_output" ("job" VARCHAR(255) NOT NULL, "relpath" VARCHAR(255) NOT NULL, "sha256" VARCHAR(255) '
+    'NOT NULL, "size" INTEGER NOT NULL, "task" VARCHAR(255), "scratch" INTEGER NOT NULL, "created" REAL NOT NULL, '
+    'PRIMARY KEY ("job", "relpath"))',
+    'CREATE INDEX "job_output_sha256" ON "job_output" ("sha256")',
+    'CREATE TABLE "blob" ("sha256" VARCHAR(255) NOT NULL PRIMARY KEY, "size" INTEGER NOT NULL, "last_used" REAL '
+    'NOT NULL)',
+    'CREATE INDEX "blob_last_used" ON "blob" ("last_used")',
+)
+
+
+def _upload_mode(schema: Schema) -> None:
+    """Upload mode between tasks: what each task reads and writes (task.io), the job manifests, the
+    job outputs by path and the file store's blobs (files already in the store are listed by the
+    file store itself when it first evicts)."""
+    for sql in _UPLOAD_MODE:
+        schema.execute(sql)
+
+
 STEPS = [
     Step(1, "first release", _release_1),
     Step(2, "task.server_updated dropped; partial indexes spelled from shared.statuses", _drop_server_updated),
+    Step(3, "upload mode: task.io, job files, job outputs, the file store's blobs", _upload_mode),
 ]
 
 

@@ -99,6 +99,8 @@ class Models:
             job_worker_tag = peewee.CharField(null=True)
             job_memory_mb = peewee.IntegerField(null=True)
             job_files_mode = peewee.CharField(null=True)
+            io = JSONField(null=True)
+            """Upload mode: {inputs, outputs, scratch, input_jobs} (docs/protocol.md)."""
             etag = peewee.CharField(null=True)
             local = peewee.BooleanField(default=False)
             """Manager-local (test) tasks are never sent upstream."""
@@ -144,7 +146,8 @@ class Models:
             """The durable upstream queue: sent in `seq` order, deleted once the Server has it.
 
             kinds: 'task-update' (payload = UpstreamTaskUpdate), 'log-upload' ({job, task}),
-            'output' ({job, task, relpath, sha256, spool}).
+            'outputs' ({job, task, files: {relpath: {sha256, size}}, removed: [relpath]}),
+            'output' ({job, task, relpath, sha256, spool}; queued by earlier versions).
             """
             seq = peewee.AutoField()
             kind = peewee.CharField(index=True)
@@ -157,7 +160,40 @@ class Models:
             key = peewee.CharField(primary_key=True)
             value = peewee.TextField()
 
+        class JobFile(BaseModel):
+            """Upload mode: a job's files as the Server listed them (what its tasks need)."""
+            job = peewee.CharField()
+            relpath = peewee.CharField()
+            sha256 = peewee.CharField(index=True)
+            size = peewee.IntegerField()
+
+            class Meta:
+                primary_key = peewee.CompositeKey("job", "relpath")
+
+        class JobOutput(BaseModel):
+            """Upload mode: what the job's tasks made, by path in the job's tree.
+
+            `scratch` outputs are only for later tasks of the job and never go to the Server."""
+            job = peewee.CharField()
+            relpath = peewee.CharField()
+            sha256 = peewee.CharField(index=True)
+            size = peewee.IntegerField()
+            task = peewee.CharField(null=True)
+            scratch = peewee.BooleanField(default=False)
+            created = peewee.FloatField(default=time.time)
+
+            class Meta:
+                primary_key = peewee.CompositeKey("job", "relpath")
+
+        class Blob(BaseModel):
+            """A file in the Manager's file store (job files and outputs, by checksum)."""
+            sha256 = peewee.CharField(primary_key=True)
+            size = peewee.IntegerField()
+            last_used = peewee.FloatField(index=True)
+
         self.Worker, self.Task, self.TaskParent = Worker, Task, TaskParent
         self.TaskFailure, self.Blocklist = TaskFailure, Blocklist
         self.UpstreamItem, self.Setting = UpstreamItem, Setting
-        self.all = [Worker, Task, TaskParent, TaskFailure, Blocklist, UpstreamItem, Setting]
+        self.JobFile, self.JobOutput, self.Blob = JobFile, JobOutput, Blob
+        self.all = [Worker, Task, TaskParent, TaskFailure, Blocklist, UpstreamItem, Setting, JobFile, JobOutput,
+                    Blob]

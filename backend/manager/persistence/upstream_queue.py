@@ -1,8 +1,10 @@
 """The durable upstream queue: what the Server must learn, in order.
 
 Kinds: 'task-update' (payload: an UpstreamTaskUpdate), 'log-upload' ({job,
-task}: the Server asked for a task's full log), 'output' ({job, task,
-relpath, sha256, spool, size}: a file a worker uploaded in upload mode). An
+task}: the Server asked for a task's full log), 'outputs' ({job, task, files:
+{relpath: {sha256, size}}, removed: [relpath]}: what a task made in upload
+mode, the blobs in the Manager's file store), and 'output' ({job, task,
+relpath, sha256, spool, size}: one file, as queued by earlier versions). An
 item leaves only once the Server acknowledged it.
 """
 
@@ -14,7 +16,7 @@ from shared.chunking import chunks
 
 from .store import Store
 
-TASK_UPDATE, LOG_UPLOAD, OUTPUT = "task-update", "log-upload", "output"
+TASK_UPDATE, LOG_UPLOAD, OUTPUT, OUTPUTS = "task-update", "log-upload", "output", "outputs"
 
 _ENQUEUE_SQL = "INSERT INTO upstream_item (kind, key, payload, created, attempts) VALUES (?, ?, ?, ?, 0)"
 

@@ -28,6 +28,9 @@ from shared.commands import COMMAND_SUFFIX, command_problem
 from shared.frames import DEFAULT_MAX_FRAMES
 from shared.relpaths import RelpathError, check_relpath
 
+FILES_MODES = ("shared", "upload")
+"""Where a job's files are: on storage every worker shares, or uploaded and sent around by the farm."""
+
 _MARK = "__flamenco_job_type__"
 
 
@@ -55,6 +58,8 @@ class Setting:
     description: str = ""
     minimum: float | None = None
     maximum: float | None = None
+    modes: tuple[str, ...] = FILES_MODES
+    """The files modes in which the setting means something; given in another mode it is refused."""
 
     def __post_init__(self):
         try:
@@ -63,12 +68,14 @@ class Setting:
             raise ValueError(f"setting '{self.key}': {ex}") from None
         if self.type == setting_types.CHOICE and not self.choices:
             raise ValueError(f"setting '{self.key}': a choice needs choices")
+        if not self.modes or set(self.modes) - set(FILES_MODES):
+            raise ValueError(f"setting '{self.key}': modes must be some of {', '.join(FILES_MODES)}")
 
     def to_dict(self) -> dict[str, Any]:
         out = {"key": self.key, "type": self.type, "default": self.default, "required": self.required,
                "choices": list(self.choices) if self.choices else None,
                "label": self.label or self.key.replace("_", " ").capitalize(),
-               "description": self.description}
+               "description": self.description, "modes": list(self.modes)}
         if self.minimum is not None:
             out["minimum"] = self.minimum
         if self.maximum is not None:
@@ -91,10 +98,12 @@ def check_command(key: str, value: str, executables: list[str], arguments: list[
         raise SettingError(key, problem)
 
 
-def validate_settings(schema: list[Setting], raw: Any, max_frames: int = DEFAULT_MAX_FRAMES) -> dict[str, Any]:
+def validate_settings(schema: list[Setting], raw: Any, max_frames: int = DEFAULT_MAX_FRAMES,
+                      files_mode: str | None = None) -> dict[str, Any]:
     """Settings checked against the schema, defaults filled in; SettingError otherwise.
 
-    Unknown keys are refused, so a typo ('chunksize') is not silently ignored.
+    Unknown keys are refused, so a typo ('chunksize') is not silently ignored;
+    so is a setting given in a files mode it does not apply to (when the mode is known).
     """
     if raw is None:
         raw = {}
@@ -113,18 +122,47 @@ def validate_settings(schema: list[Setting], raw: Any, max_frames: int = DEFAULT
             if s.default is not None:
                 out[s.key] = s.default
             continue
+        if files_mode is not None and files_mode not in s.modes:
+            raise SettingError(s.key, f"only applies to jobs with {_modes_text(s.modes)}; this job's files are "
+                                      f"{_modes_text((files_mode,))}")
         out[s.key] = s.check(value, max_frames)
     return out
 
 
+def _modes_text(modes) -> str:
+    words = {"shared": "shared storage", "upload": "uploaded files"}
+    return " or ".join(words.get(m, m) for m in modes)
+
+
 @dataclass
 class TaskSpec:
-    """A task as a compiler describes it; ids are given when it is stored."""
+    """A task as a compiler describes it; ids are given when it is stored.
+
+    Upload mode (no shared disk) also needs to know which files travel:
+    `inputs` are path prefixes, relative to the job's tree, of outputs of
+    earlier tasks of the job that this task reads (the worker fetches them
+    before the commands run); `outputs` are prefixes of what it writes (what
+    changed or disappeared under them is reported to the Manager afterwards;
+    '' is the whole tree; no outputs at all: every file it added or changed).
+    `scratch` outputs are for later tasks only and never reach the Server.
+    """
     name: str
     task_type: str
     commands: list[dict[str, Any]]
     priority: int = 50
     parents: list["TaskSpec"] = field(default_factory=list)
+    inputs: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    scratch: bool = False
+
+    def io(self) -> dict[str, Any] | None:
+        """The task's 'io' document (see docs/protocol.md), or None when nothing is declared."""
+        if not (self.inputs or self.outputs or self.scratch):
+            return None
+        out: dict[str, Any] = {"inputs": list(self.inputs), "outputs": list(self.outputs)}
+        if self.scratch:
+            out["scratch"] = True
+        return out
 
 
 def command(name: str, **settings: Any) -> dict[str, Any]:
@@ -139,21 +177,44 @@ class CompileContext:
     job_name: str
     created: dt.datetime
     files_mode: str = "shared"
-    files: dict[str, dict] = field(default_factory=dict)
+    files: dict[str, dict] | None = field(default_factory=dict)
+    """The upload manifest; None while it is not known yet (checking settings before packing)."""
     manager_task_types: frozenset[str] = frozenset()
     max_frames: int = DEFAULT_MAX_FRAMES
 
+    @property
+    def upload(self) -> bool:
+        return self.files_mode == "upload"
+
     def job_file(self, key: str, relpath: str) -> str:
         """'{job_files}/relpath' in upload mode (the file must be in the manifest); the path as given otherwise."""
-        if self.files_mode != "upload":
+        if not self.upload:
             return relpath
-        try:
-            rel = check_relpath(relpath)
-        except RelpathError as ex:
-            raise SettingError(key, str(ex)) from None
-        if rel not in self.files:
+        rel = self.relpath(key, relpath)
+        if self.files is not None and rel not in self.files:
             raise SettingError(key, f"'{relpath}' is not one of the job's uploaded files")
         return "{job_files}/" + rel
+
+    @staticmethod
+    def relpath(key: str, path: str) -> str:
+        """A path inside the job's tree, normalised ('a//./b' -> 'a/b'); SettingError if it is absolute,
+        starts with a variable or climbs out with '..'."""
+        if path.startswith("{"):
+            raise SettingError(key, f"'{path}': with uploaded files paths are relative to the job's files, "
+                                    "e.g. 'frames/######'; variables such as '{render}' are for shared storage")
+        try:
+            return check_relpath(path.replace("\\", "/"))
+        except RelpathError as ex:
+            raise SettingError(key, str(ex)) from None
+
+    def tree_path(self, key: str, path: str) -> str:
+        """Upload mode: '{job_files}/rel' for a path inside the job's tree (a job file, or a file an
+        earlier task or a job this one depends on made); the path as given otherwise."""
+        return "{job_files}/" + self.relpath(key, path) if self.upload else path
+
+    def output_path(self, key: str, path: str) -> str:
+        """Upload mode: '{job_output}/rel' for a path a task writes; the path as given otherwise."""
+        return "{job_output}/" + self.relpath(key, path) if self.upload else path
 
 
 class JobType:
@@ -167,6 +228,8 @@ class JobType:
     """False for tools of the farm's admins (sleep, exec-command): the add-on does not offer them."""
     settings_schema: ClassVar[list[Setting]] = []
     admin_only: ClassVar[bool] = False
+    files_modes: ClassVar[tuple[str, ...]] = FILES_MODES
+    """The files modes the type works in; a job in another one is refused before anything is uploaded."""
 
     def task_types(self, settings: dict[str, Any], ctx: CompileContext) -> set[str]:
         """Task types the assigned Manager's workers must support for these settings."""
@@ -179,8 +242,12 @@ class JobType:
         """The job's tasks, parents before children. Raise CompilerError if impossible."""
         raise NotImplementedError
 
-    def validate(self, raw: Any, max_frames: int = DEFAULT_MAX_FRAMES) -> dict[str, Any]:
-        return validate_settings(self.settings_schema, raw, max_frames)
+    def validate(self, raw: Any, max_frames: int = DEFAULT_MAX_FRAMES,
+                 files_mode: str | None = None) -> dict[str, Any]:
+        if files_mode is not None and files_mode not in self.files_modes:
+            raise SettingError("settings", f"a {self.job_type} job needs {_modes_text(self.files_modes)}; "
+                                           f"this job's files are {_modes_text((files_mode,))}")
+        return validate_settings(self.settings_schema, raw, max_frames, files_mode)
 
     def check_commands(self, settings: dict[str, Any], executables: list[str], arguments: list[str]) -> None:
         """The `*_cmd` settings (programs to run) against the allow-lists; SettingError."""
@@ -191,7 +258,8 @@ class JobType:
     @classmethod
     def describe(cls) -> dict[str, Any]:
         out = {"name": cls.job_type, "label": cls.label or cls.job_type, "description": cls.description,
-               "artist_visible": cls.artist_visible, "settings": [s.to_dict() for s in cls.settings_schema]}
+               "artist_visible": cls.artist_visible, "files_modes": list(cls.files_modes),
+               "settings": [s.to_dict() for s in cls.settings_schema]}
         if cls.admin_only:
             out["admin_only"] = True
         return out

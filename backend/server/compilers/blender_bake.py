@@ -24,8 +24,12 @@ The Server does not read .blend files, so it does not know how many simulated
 objects there are: `parts` tasks are made, and a part with no object to bake
 finishes in the time Blender takes to start.
 
-Shared storage only: the bake has to end up next to the .blend that the render
-job opens.
+Upload mode (no shared disk): the .blend is one of the job's files and the bake
+happens in the job's tree on each worker. The saved .blend, the staged cache
+files and fluid caches travel through the Manager from task to task; the
+finished bake (the .blend, `blendcache_<name>/`, fluid caches) is the job's
+output, which a render job that depends on this one finds at its Manager (or
+the Server) and lays over its own files.
 """
 
 from __future__ import annotations
@@ -73,11 +77,9 @@ class BlenderBake(JobType):
         return {BAKE_TASK_TYPE}
 
     def check(self, settings, ctx: CompileContext):
-        if ctx.files_mode == "upload":
-            raise SettingError("filepath", "baking needs shared storage: in upload mode the caches would stay on "
-                                           "the worker that baked them, out of reach of the render job")
         if not settings["filepath"].lower().endswith(".blend"):
             raise SettingError("filepath", f"'{settings['filepath']}' is not a .blend file")
+        ctx.job_file("filepath", settings["filepath"])
         types = settings["cache_types"]
         unknown = [t for t in types if t not in CACHE_TYPES]
         if unknown:
@@ -91,17 +93,27 @@ class BlenderBake(JobType):
             raise SettingError("objects", "may not contain empty names")
 
     def compile(self, settings, ctx: CompileContext) -> list[TaskSpec]:
-        common = {"blender_cmd": settings["blender_cmd"], "filepath": settings["filepath"],
+        blend = ctx.job_file("filepath", settings["filepath"])
+        common = {"blender_cmd": settings["blender_cmd"], "filepath": blend,
                   "cache_types": list(settings["cache_types"]), "objects": list(settings.get("objects") or [])
                   or None, "mute_unrelated": settings["mute_unrelated"]}
         if settings.get("frames"):
             common["frame_end"] = parse_frames(settings["frames"], ctx.max_frames)[-1]
         parts = settings["parts"]
-        prepare = TaskSpec("bake-prepare", BAKE_TASK_TYPE, [command("blender_bake", action="prepare", **common)])
+        # Upload mode: the prepared .blend is only for the parts and the finish (scratch; the cache
+        # file Blender writes for the current frame when prepare turns a disk cache on is not
+        # wanted: finish replaces it). A part's staged cache files and fluid caches go on to the
+        # Server at once, as the finished bake keeps them (under blendcache_<name>/ then, the same
+        # bytes). '' is the whole job tree: the Server cannot know the fluid cache folders, which
+        # Blender names after objects.
+        relpath = ctx.relpath("filepath", settings["filepath"]) if ctx.upload else ""
+        io = (lambda **kw: kw) if ctx.upload else (lambda **kw: {})
+        prepare = TaskSpec("bake-prepare", BAKE_TASK_TYPE, [command("blender_bake", action="prepare", **common)],
+                           **io(outputs=[relpath], scratch=True))
         bakes = [TaskSpec(f"bake-{k}-of-{parts}", BAKE_TASK_TYPE,
                           [command("blender_bake", action="bake", part=k, parts=parts, **common)],
-                          parents=[prepare])
+                          parents=[prepare], **io(inputs=[relpath], outputs=[""]))
                  for k in range(1, parts + 1)]
         finish = TaskSpec("bake-finish", BAKE_TASK_TYPE, [command("blender_bake", action="finish", **common)],
-                          parents=bakes)
+                          parents=bakes, **io(inputs=[""], outputs=[""]))
         return [prepare, *bakes, finish]

@@ -15,10 +15,11 @@ file with `--python-exit-code 42 --python <file>` before rendering. The file is
 removed again by 'move-to-final', so a later job on the same .blend without
 overrides does not pick it up.
 
-Upload mode (no shared disk): each worker renders into `{job_output}/...` and
-uploads its frames, so there is no common directory to move or encode from;
-the chunks are the whole graph there, and each writes the overrides file into
-its own copy of the job's files before rendering.
+Upload mode (no shared disk): the same graph inside the job's tree
+(`render_output` relative to it). The frames each render task makes are sent to
+the Manager; 'create-video' and 'move-to-final' fetch the intermediate
+directory from there first (TaskSpec inputs/outputs). Each render task writes
+the overrides file into its own copy of the job's files, so it need not travel.
 """
 
 from __future__ import annotations
@@ -105,8 +106,8 @@ class BlenderRender(JobType):
                 description="The Blender executable (and arguments); '{blender}' is set per platform "
                             "by the Manager."),
         Setting("create_video", "boolean", default=False, label="Create video",
-                description="Encode the frames into a video (needs fps, at least 2 frames, a non-EXR "
-                            "format and shared storage)."),
+                description="Encode the frames into a video (needs fps, at least 2 frames and a non-EXR "
+                            "format)."),
         Setting("fps", "number", minimum=0.001, label="Frames per second", description="For the video."),
         Setting("output_file_extension", "string", label="Image extension",
                 description="Extension of the rendered images, e.g. '.png'; derived from the format "
@@ -119,11 +120,9 @@ class BlenderRender(JobType):
     ]
 
     def task_types(self, settings, ctx: CompileContext):
-        types = {"blender-render"}
+        types = {"blender-render", "file-management"}
         if settings.get("create_video"):
             types.add("video-encoding")
-        if ctx.files_mode != "upload":
-            types.add("file-management")
         return types
 
     def image_extension(self, settings) -> str | None:
@@ -144,20 +143,15 @@ class BlenderRender(JobType):
                                                 "e.g. '######' or 'shot_####'")
         if "#" in directory:
             raise SettingError("render_output", "'#' may only be in the file name, not in a directory")
-        if ctx.files_mode == "upload":
-            if output.startswith(("/", "\\")) or (len(output) > 1 and output[1] == ":") or output.startswith("{"):
-                raise SettingError("render_output", "in upload mode it must be relative to the job's "
-                                                    "outputs, e.g. 'frames/######'")
-            if ".." in output.replace("\\", "/").split("/"):
-                raise SettingError("render_output", "may not contain '..'")
+        if ctx.upload:
+            ctx.relpath("render_output", output)
+            if not directory:
+                raise SettingError("render_output", "must include a directory, e.g. 'frames/######'")
         elif not directory:
             raise SettingError("render_output", "must include a directory, e.g. '{render}/shot1/######'")
         if settings.get("rna_overrides"):
             check_rna_overrides(settings["rna_overrides"])
         if settings.get("create_video"):
-            if ctx.files_mode == "upload":
-                raise SettingError("create_video", "needs shared storage: in upload mode each worker "
-                                                   "only has its own frames")
             if settings.get("images_or_video") != "images":
                 raise SettingError("create_video", "needs images_or_video 'images'")
             if not settings.get("fps"):
@@ -173,23 +167,22 @@ class BlenderRender(JobType):
     def compile(self, settings, ctx: CompileContext) -> list[TaskSpec]:
         frames = parse_frames(settings["frames"], ctx.max_frames)
         blendfile = ctx.job_file("filepath", settings["filepath"])
-        output = settings["render_output"]
+        output = ctx.relpath("render_output", settings["render_output"]) if ctx.upload \
+            else settings["render_output"]
         fmt = settings.get("format")
         blender_cmd = settings["blender_cmd"]
-        upload = ctx.files_mode == "upload"
         overrides = settings.get("rna_overrides") or []
         if overrides:
             check_rna_overrides(overrides)
-        if upload:
-            parts = [p for p in output.replace("\\", "/").split("/") if p not in ("", ".")]
-            render_output = "{job_output}/" + "/".join(parts)
-            final_dir = interm_dir = None
-        else:
-            final_dir, pattern = split_dir(output)
-            parent, final_name = split_dir(final_dir)
-            interm_name = f"{final_name}__intermediate-{ctx.created:%Y-%m-%d_%H%M%S}-{ctx.job_id[-6:]}"
-            interm_dir = f"{parent.rstrip('/')}/{interm_name}" if parent else interm_name
-            render_output = f"{interm_dir}/{pattern}"
+        final_dir, pattern = split_dir(output)
+        parent, final_name = split_dir(final_dir)
+        interm_name = f"{final_name}__intermediate-{ctx.created:%Y-%m-%d_%H%M%S}-{ctx.job_id[-6:]}"
+        interm_dir = f"{parent.rstrip('/')}/{interm_name}" if parent else interm_name
+        # Upload mode: the same directories inside the job's tree ('{job_output}/...'), and each
+        # task says which of them it reads and writes, so that they travel through the Manager.
+        farm_interm, farm_final = ctx.output_path("render_output", interm_dir), \
+            ctx.output_path("render_output", final_dir)
+        render_output = f"{farm_interm}/{pattern}"
 
         tasks: list[TaskSpec] = []
         parents: list[TaskSpec] = []
@@ -197,7 +190,7 @@ class BlenderRender(JobType):
         py_file = overrides_path(blendfile)
         write_overrides = command("create_python_file", filepath=py_file,
                                   contents=overrides_contents(overrides, ctx)) if overrides else None
-        if write_overrides and not upload:
+        if write_overrides and not ctx.upload:
             rna = TaskSpec("rna-overrides", "file-management", [write_overrides], priority=RNA_PRIORITY)
             tasks.append(rna)
             parents = [rna]
@@ -207,29 +200,30 @@ class BlenderRender(JobType):
         base = {"blender_cmd": blender_cmd, "filepath": blendfile, "render_output": render_output}
         if fmt:
             base["format"] = RENDER_FORMAT_ARGS.get(fmt, fmt)
+        io = {"outputs": [interm_dir]} if ctx.upload else {}
         renders = []
         for chunk in chunk_frames(frames, settings["chunk_size"]):
             renders.append(TaskSpec(f"blender-render-{chunk_name(chunk)}", "blender-render",
                                     pre_commands + [{"name": "blender_render",
                                                      "settings": {**base, "frames": chunk_frames_arg(chunk)}}],
-                                    parents=list(parents)))
+                                    parents=list(parents), **io))
         tasks += renders
-        if upload:
-            return tasks
 
         last = renders
         if settings.get("create_video"):
             ext = self.image_extension(settings)
+            video_name = f"{blend_stem(settings['filepath'])}-{merge_frames(frames)}.mkv"
+            io = {"inputs": [interm_dir], "outputs": [f"{interm_dir}/{video_name}"]} if ctx.upload else {}
             video = TaskSpec("create-video", "video-encoding",
-                             [command("create_video", input_files=f"{interm_dir}/*{ext}",
-                                      output_file=f"{interm_dir}/{blend_stem(settings['filepath'])}-"
-                                                  f"{merge_frames(frames)}.mkv",
+                             [command("create_video", input_files=f"{farm_interm}/*{ext}",
+                                      output_file=f"{farm_interm}/{video_name}",
                                       fps=settings["fps"], ffmpeg_cmd="{ffmpeg}")],
-                             parents=renders)
+                             parents=renders, **io)
             tasks.append(video)
             last = [video]
-        publish = [command("move_to_final", src=interm_dir, dest=final_dir)]
-        if overrides:
+        publish = [command("move_to_final", src=farm_interm, dest=farm_final)]
+        if overrides and not ctx.upload:
             publish.append(command("remove_file", path=py_file))
-        tasks.append(TaskSpec("move-to-final", "file-management", publish, parents=last))
+        io = {"inputs": [interm_dir], "outputs": [interm_dir, final_dir]} if ctx.upload else {}
+        tasks.append(TaskSpec("move-to-final", "file-management", publish, parents=last, **io))
         return tasks

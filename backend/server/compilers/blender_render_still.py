@@ -22,7 +22,9 @@ Tile borders are computed by the part itself from the scene's resolution
 [c*W//C, (c+1)*W//C), and the border fractions are put half a pixel inside
 those edges, because Blender truncates `border * width` to whole pixels.
 
-Shared storage only: the parts of different workers have to meet on one disk.
+Upload mode (no shared disk): `render_output` is a path in the job's tree; the
+parts are scratch outputs that reach the merging worker through the Manager
+(kept parts are published with the image).
 """
 
 from __future__ import annotations
@@ -153,7 +155,7 @@ def final_path(render_output: str, frame: int, fmt: str) -> str:
     ext = EXTENSIONS[fmt]
     if not name.lower().endswith(ext):
         name += ext
-    return f"{directory}/{name}"
+    return f"{directory}/{name}" if directory else name
 
 
 @register_compiler("blender-render-still")
@@ -191,16 +193,16 @@ class BlenderRenderStill(JobType):
         return {RENDER_TASK_TYPE, MERGE_TASK_TYPE}
 
     def check(self, settings, ctx: CompileContext):
-        if ctx.files_mode == "upload":
-            raise SettingError("filepath", "a distributed still needs shared storage: in upload mode each worker "
-                                           "only has its own part, so the parts cannot be merged")
         if not settings["filepath"].lower().endswith(".blend"):
             raise SettingError("filepath", f"'{settings['filepath']}' is not a .blend file")
+        ctx.job_file("filepath", settings["filepath"])
         output = settings["render_output"]
         directory, name = _split_dir(output)
         if not name:
             raise SettingError("render_output", "must end in a file name, e.g. '{render}/stills/shot1-####'")
-        if not _is_absolute(directory):
+        if ctx.upload:
+            ctx.relpath("render_output", output)
+        elif not _is_absolute(directory):
             raise SettingError("render_output", "must be an absolute path or start with a variable, "
                                                 "e.g. '{render}/stills/shot1-####'")
         if "#" in directory:
@@ -214,16 +216,23 @@ class BlenderRenderStill(JobType):
     def compile(self, settings, ctx: CompileContext) -> list[TaskSpec]:
         frame, fmt, parts = settings["frame"], settings["format"], settings["parts"]
         samples = settings.get("samples")
-        blendfile, blender_cmd = settings["filepath"], settings["blender_cmd"]
-        final = final_path(settings["render_output"], frame, fmt)
-        directory, name = _split_dir(final)
+        blendfile, blender_cmd = ctx.job_file("filepath", settings["filepath"]), settings["blender_cmd"]
+        output = ctx.relpath("render_output", settings["render_output"]) if ctx.upload \
+            else settings["render_output"]
+        final_rel = final_path(output, frame, fmt)
+        directory, name = _split_dir(final_rel)
         stem = name.rsplit(".", 1)[0]
-        parts_dir = f"{directory}/{stem}__parts-{ctx.created:%Y-%m-%d_%H%M%S}-{ctx.job_id[-6:]}"
+        parts_rel = f"{directory}/{stem}__parts-{ctx.created:%Y-%m-%d_%H%M%S}-{ctx.job_id[-6:]}" if directory \
+            else f"{stem}__parts-{ctx.created:%Y-%m-%d_%H%M%S}-{ctx.job_id[-6:]}"
+        final, parts_dir = ctx.output_path("render_output", final_rel), ctx.output_path("render_output", parts_rel)
+        keep = settings["keep_parts"]
 
         def render(task_name: str, part_name: str, expr: str) -> TaskSpec:
+            io = {"outputs": [f"{parts_rel}/{part_name}-{frame:06d}.exr"], "scratch": not keep} if ctx.upload \
+                else {}
             return TaskSpec(task_name, RENDER_TASK_TYPE, [command(
                 "blender_render", blender_cmd=blender_cmd, filepath=blendfile, python_expr=expr,
-                render_output=f"{parts_dir}/{part_name}-######", frames=str(frame))])
+                render_output=f"{parts_dir}/{part_name}-######", frames=str(frame))], **io)
 
         def part_file(part_name: str) -> str:
             return f"{parts_dir}/{part_name}-{frame:06d}.exr"
@@ -250,6 +259,7 @@ class BlenderRenderStill(JobType):
             merge = command("merge_samples", input_files=inputs, samples=samples, **merge_common)
             merge_name = "merge-samples"
         commands = [merge]
-        if not settings["keep_parts"]:
+        if not keep:
             commands.append(command("remove_tree", path=parts_dir))
-        return renders + [TaskSpec(merge_name, MERGE_TASK_TYPE, commands, parents=list(renders))]
+        io = {"inputs": [parts_rel], "outputs": [final_rel] + ([] if keep else [parts_rel])} if ctx.upload else {}
+        return renders + [TaskSpec(merge_name, MERGE_TASK_TYPE, commands, parents=list(renders), **io)]

@@ -15,7 +15,11 @@ video. Everything happens in an intermediate directory next to the output,
 and 'publish-video' moves the result into place at the end (an existing video
 is renamed out of the way first) and removes the intermediate directory.
 
-Shared storage only: the chunk files have to meet on one disk.
+Upload mode (no shared disk): `input`, `output` and `audio_source` are paths
+in the job's tree (job files, or outputs of a job this one depends on, e.g.
+the frames of a render job). The chunk files, the audio and the joined video
+are scratch outputs that reach the next task through the Manager; only the
+published video goes on to the Server.
 """
 
 from __future__ import annotations
@@ -97,12 +101,11 @@ class VideoEncode(JobType):
         return out if _ext(split_path(out)[1]) == container else f"{out}.{container}"
 
     def check(self, settings, ctx: CompileContext):
-        if ctx.files_mode == "upload":
-            raise SettingError("input", "video-encode needs shared storage: its chunks are encoded by different "
-                                        "workers and joined by another, so they must meet on one disk")
         for key in ("input", "output", "audio_source"):
             value = settings.get(key)
-            if value and not _is_absolute(value):
+            if value and ctx.upload:
+                ctx.relpath(key, value)
+            elif value and not _is_absolute(value):
                 raise SettingError(key, f"'{value}' must be an absolute path or start with a variable such as "
                                         "'{render}'")
         try:
@@ -118,7 +121,7 @@ class VideoEncode(JobType):
         except VideoSettingError as ex:
             raise SettingError(ex.key, str(ex)) from None
         out_dir, out_name = split_path(settings["output"])
-        if not out_dir or not out_name:
+        if not out_name or (not out_dir and not ctx.upload):
             raise SettingError("output", "must be a file path with a directory, e.g. '{render}/shot1/shot1.mp4'")
         if settings["output"].rstrip("/\\") == settings["input"].rstrip("/\\"):
             raise SettingError("output", "is the same as the input")
@@ -128,11 +131,26 @@ class VideoEncode(JobType):
         fps = settings["fps"]
         container = self.container(settings)
         output = self.output_file(settings)
+        if ctx.upload:
+            output = ctx.relpath("output", output)
         out_dir, out_name = split_path(output)
         stem = out_name.rsplit(".", 1)[0]
-        interm = f"{out_dir.rstrip('/')}/{stem}__intermediate-{ctx.created:%Y-%m-%d_%H%M%S}-{ctx.job_id[-6:]}"
+        interm_rel = _join(out_dir, f"{stem}__intermediate-{ctx.created:%Y-%m-%d_%H%M%S}-{ctx.job_id[-6:]}")
+        interm = ctx.output_path("output", interm_rel)
         audio = settings.get("audio_source")
+        if audio:
+            audio = ctx.tree_path("audio_source", audio)
+        images = ctx.tree_path("input", settings["input"])
         ffmpeg = settings["ffmpeg_cmd"]
+
+        def io(inputs: list[str], outputs: list[str]) -> dict:
+            """Upload mode: what a task reads of the intermediate directory and what it writes there."""
+            if not ctx.upload:
+                return {}
+            rel = [f"{interm_rel}/{p.rsplit('/', 1)[1]}" for p in outputs]
+            return {"inputs": [f"{interm_rel}/{p.rsplit('/', 1)[1]}" for p in inputs], "outputs": rel,
+                    "scratch": True}
+
         codec_settings = {"fps": fps, "codec": settings["codec"]}
         if settings.get("crf") is not None:
             codec_settings["crf"] = settings["crf"]
@@ -146,15 +164,16 @@ class VideoEncode(JobType):
             out = video_file if len(chunks) == 1 else \
                 f"{interm}/chunk-{chunk[0]:06d}-{chunk[-1]:06d}.{container}"
             tasks.append(TaskSpec(f"video-chunk-{chunk_name(chunk)}", "video-encoding",
-                                  [command("encode_video", ffmpeg_cmd=ffmpeg, input_files=settings["input"],
-                                           frames=merge_frames(chunk), output_file=out, **codec_settings)]))
+                                  [command("encode_video", ffmpeg_cmd=ffmpeg, input_files=images,
+                                           frames=merge_frames(chunk), output_file=out, **codec_settings)],
+                                  **io([], [out])))
         video_task = tasks[0]
         if len(chunks) > 1:
+            chunk_files = [t.commands[0]["settings"]["output_file"] for t in tasks]
             video_task = TaskSpec("concatenate-videos", "video-encoding",
-                                  [command("concatenate_videos", ffmpeg_cmd=ffmpeg,
-                                           input_files=[t.commands[0]["settings"]["output_file"] for t in tasks],
+                                  [command("concatenate_videos", ffmpeg_cmd=ffmpeg, input_files=chunk_files,
                                            durations=[len(c) / fps for c in chunks], output_file=video_file)],
-                                  parents=list(tasks))
+                                  parents=list(tasks), **io(chunk_files, [video_file]))
             tasks.append(video_task)
         last = video_task
         if audio:
@@ -164,7 +183,8 @@ class VideoEncode(JobType):
                 render_audio = TaskSpec("render-audio", "blender-render",
                                         [command("blender_render_audio", blender_cmd=settings["blender_cmd"],
                                                  filepath=audio, render_output=flac,
-                                                 frame_start=frames[0], frame_end=frames[-1])])
+                                                 frame_start=frames[0], frame_end=frames[-1])],
+                                        **io([], [flac]))
                 tasks.append(render_audio)
                 audio_input, audio_parents = flac, [render_audio]
             # The audio's own container is the video's: MP4 keeps AAC's encoder delay in an edit list,
@@ -175,15 +195,22 @@ class VideoEncode(JobType):
                                              codec=AUDIO_CODECS[settings["audio_codec"]].encoder,
                                              bitrate=settings["audio_bitrate"], duration=len(frames) / fps,
                                              output_file=encoded)],
-                                    parents=audio_parents)
+                                    parents=audio_parents, **io([flac] if audio_parents else [], [encoded]))
             tasks.append(encode_audio)
             last = TaskSpec("mux-audio-video", "video-encoding",
                             [command("mux_audio", ffmpeg_cmd=ffmpeg, audio_file=encoded, video_file=video_file,
                                      output_file=f"{interm}/{out_name}")],
-                            parents=[video_task, encode_audio])
+                            parents=[video_task, encode_audio],
+                            **io([encoded, video_file], [f"{interm}/{out_name}"]))
             tasks.append(last)
+        publish_io = {"inputs": [f"{interm_rel}/{out_name}"], "outputs": [output, interm_rel]} if ctx.upload else {}
         tasks.append(TaskSpec("publish-video", "file-management",
-                              [command("move_to_final", src=f"{interm}/{out_name}", dest=output),
+                              [command("move_to_final", src=f"{interm}/{out_name}",
+                                       dest=ctx.output_path("output", output)),
                                command("remove_tree", path=interm)],
-                              parents=[last]))
+                              parents=[last], **publish_io))
         return tasks
+
+
+def _join(directory: str, name: str) -> str:
+    return f"{directory.rstrip('/')}/{name}" if directory else name

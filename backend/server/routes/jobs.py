@@ -45,6 +45,16 @@ def install(routes, ctx) -> None:
         bottle.response.status = 201
         return _job_with_extras(Job.get_by_id(job.id))
 
+    @routes.add("POST", "/api/jobs/validate", summary="Check a job without submitting it", tag="jobs",
+                body="JobCheck", responses={200: ("what submitting it would do", "JobCheckResult")},
+                description="Every check of POST /api/jobs (400 with the same code and message) and the "
+                            "compilation, storing nothing. Before the files are uploaded: give "
+                            "'files_mode': 'upload' instead of 'files' (file settings are then not checked "
+                            "against a manifest), or 'files' with files the Server does not have yet "
+                            "(listed in 'missing_files'). The add-on calls it before it packs anything.")
+    def validate(user):
+        return job_service.validate_job(ctx, user, read_object())
+
     @routes.add("GET", "/api/jobs", summary="List jobs, newest first", tag="jobs",
                 query={"status": "comma-separated job statuses", "project": "project id or name",
                        "manager": "manager id or name", "type": "job type",

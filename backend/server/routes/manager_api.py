@@ -10,7 +10,7 @@ from shared.documents import TaskUpdateBatch, UpstreamNotification, WorkerReport
 from shared.protocol import (IF_UPDATED_SINCE, LAST_UPDATED, LONG_POLL_HEADER, MORE_HEADER, NEWS_HEADER,
                              NEWS_KINDS_HEADER, SHA256_HEADER)
 
-from .. import manager_sync
+from .. import manager_files, manager_sync
 from ..news import ALL_KINDS, TASKS
 from .common import check_free_space, no_content, query_int
 from .files import send_blob
@@ -130,12 +130,27 @@ def install(routes, ctx) -> None:
                 tag="manager", auth_kind="manager",
                 responses={200: ("relpath -> {sha256, size}", "JobFiles"), 404: "not this Manager's job"})
     def job_files(manager, job_id):
-        return manager_sync.job_files(manager, job_id)
+        return manager_files.job_files(manager, job_id)
 
-    @routes.add("GET", f"{P}/files/<sha256>", summary="A file of one of this Manager's jobs", tag="manager",
-                auth_kind="manager", responses={200: "the bytes", 404: "not a file of this Manager's jobs"})
+    @routes.add("GET", f"{P}/jobs/<job_id>/outputs", summary="The outputs of a job of this Manager, or of a job "
+                "one of its jobs depends on", tag="manager", auth_kind="manager",
+                responses={200: ("relpath -> {sha256, size}", "JobFiles"), 404: "no such job for this Manager"})
+    def job_outputs(manager, job_id):
+        return manager_files.job_outputs(manager, job_id)
+
+    @routes.add("POST", f"{P}/jobs/<job_id>/outputs", summary="Register a task's outputs by checksum; the "
+                "answer lists the checksums whose bytes the Server still needs", tag="manager",
+                auth_kind="manager", body="OutputRegistration",
+                responses={200: ("{missing: [sha256]}: send those with PUT .../outputs/{relpath}", "Missing"),
+                           400: "bad path or checksum", 404: "not this Manager's job"})
+    def register_outputs(manager, job_id):
+        return manager_files.register_outputs(ctx, manager, job_id, read_object())
+
+    @routes.add("GET", f"{P}/files/<sha256>", summary="A file of one of this Manager's jobs (or an output of a "
+                "job they depend on)", tag="manager", auth_kind="manager",
+                responses={200: "the bytes", 404: "not a file of this Manager's jobs"})
     def get_file(manager, sha256):
-        if not is_sha256(sha256) or not manager_sync.may_read_blob(manager, sha256):
+        if not is_sha256(sha256) or not manager_files.may_read_blob(manager, sha256):
             raise not_found(f"no file {sha256} for this manager")
         return send_blob(ctx.store, sha256)
 
@@ -149,6 +164,6 @@ def install(routes, ctx) -> None:
     def put_output(manager, job_id, relpath):
         stream, length = request_body()
         check_free_space(ctx, length or 0)
-        manager_sync.put_output(ctx, manager, job_id, relpath, bottle.request.query.getunicode("task") or None,
+        manager_files.put_output(ctx, manager, job_id, relpath, bottle.request.query.getunicode("task") or None,
                                 (bottle.request.get_header(SHA256_HEADER) or "").strip().lower(), stream, length)
         return no_content()

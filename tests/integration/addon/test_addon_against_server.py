@@ -111,10 +111,25 @@ def test_upload_mode_jobs_the_addon_builds_are_accepted(addon_server, tmp_path):
     assert c.get(f"/api/jobs/{created['id']}/files")["files"] == files
     tasks = c.get(f"/api/jobs/{created['id']}/tasks")
     tasks = tasks["tasks"] if isinstance(tasks, dict) else tasks
-    assert [t["name"] for t in tasks] == ["blender-render-1-2", "blender-render-3-4"]
+    assert [t["name"] for t in tasks] == ["blender-render-1-2", "blender-render-3-4", "move-to-final"]
     cmd = c.get(f"/api/tasks/{tasks[0]['id']}")["commands"][0]["settings"]
     assert cmd["filepath"] == "{job_files}/scenes/shot.blend"
-    assert cmd["render_output"] == "{job_output}/shot/######"
+    assert cmd["render_output"].startswith("{job_output}/shot__intermediate-")
+    move = c.get(f"/api/tasks/{tasks[2]['id']}")["commands"][0]["settings"]
+    assert move["dest"] == "{job_output}/shot"
+
+
+def test_the_server_checks_the_job_before_anything_is_packed(addon_server, tmp_path):
+    c = signed_in(addon_server)
+    types = parse_job_types(c.job_types())
+    plan = job_builder.plan_jobs(_scene(tmp_path), job_builder.PanelSettings(make_video=True),
+                                 job_builder.FarmSettings(project="films"), types)
+    (doc,) = job_builder.check_docs(plan, "upload")
+    got = c.validate_job(doc)
+    assert got["valid"] is True and got["files_mode"] == "upload" and "video-encoding" in got["task_types"]
+    doc["settings"]["frames"] = "10-1"
+    with pytest.raises(ClientError, match="setting 'frames'"):
+        c.validate_job(doc)
 
 
 def test_shared_mode_jobs_use_the_managers_two_way_variables(addon_server, tmp_path):

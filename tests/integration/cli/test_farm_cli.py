@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -110,6 +111,29 @@ def test_wrong_token_is_reported(cli_farm):
                              "--token", "wrong", "jobs"], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 2
     assert "refused the token" in result.stderr
+
+
+def test_outputs_of_an_upload_mode_job_are_listed_and_downloaded(cli_farm, tmp_path):
+    data, info, _ = cli_farm
+    s = requests.Session()
+    s.headers["Authorization"] = f"Bearer {info['admin_token']}"
+    text = b"made from an uploaded file\n"
+    sha = hashlib.sha256(text).hexdigest()
+    assert s.put(f"{info['server_url']}/api/files/{sha}", data=text, timeout=10).status_code in (200, 201)
+    r = s.post(info["server_url"] + "/api/jobs", timeout=10, json={
+        "name": "copy", "type": "exec-command", "files": {"in/a.txt": {"sha256": sha, "size": len(text)}},
+        "settings": {"cmd": "sh -c 'mkdir -p {job_output}/out && cp {job_files}/in/a.txt {job_output}/out/copy.txt'"}})
+    assert r.status_code == 201, r.text
+    job = r.json()
+    result = flamenco("watch", job["id"], farm=data, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    listed = flamenco("outputs", job["id"], farm=data)
+    assert listed.returncode == 0 and "out/copy.txt" in listed.stdout and str(len(text)) in listed.stdout
+    got = flamenco("outputs", job["id"], "--dest", str(tmp_path / "dl"), farm=data)
+    assert got.returncode == 0 and "1 of 1 output(s) downloaded" in got.stdout, got.stdout + got.stderr
+    assert (tmp_path / "dl" / "out" / "copy.txt").read_bytes() == text
+    again = flamenco("outputs", job["id"], "--dest", str(tmp_path / "dl"), farm=data)
+    assert "0 of 1 output(s) downloaded" in again.stdout
 
 
 def test_ctrl_c_stops_everything(cli_farm):

@@ -18,7 +18,7 @@ from shared.serving import ServiceThread
 
 def make_config(tmp_path, **kw) -> config_mod.ManagerConfig:
     cfg = config_mod.ManagerConfig(data_dir=tmp_path / "manager", manager_url="http://manager.test")
-    for section in ("timeouts", "failures", "scheduling", "upstream", "logs", "latest_image"):
+    for section in ("timeouts", "failures", "scheduling", "upstream", "logs", "latest_image", "files"):
         if section in kw:
             setattr(cfg, section, dataclasses.replace(getattr(cfg, section), **kw.pop(section)))
     for k, v in kw.items():

@@ -340,7 +340,10 @@ def test_upload_mode_files_down_and_outputs_up_across_a_restart(linked_worker, s
     assert [(o["relpath"], o["sha256"], o["task"]) for o in outputs] == [("frames/0001.png", out_sha, task["_id"])]
     assert server.call("GET", f"/api/jobs/{jid}/outputs/frames/0001.png").content == out
     assert server.job(jid)["status"] == "completed"
-    assert not list(m.config.spool_dir.iterdir())
+    # The Manager keeps it, by job and path, for later tasks and dependent jobs.
+    assert w.get(f"/jobs/{jid}/outputs").json() == {"files": {"frames/0001.png": {"sha256": out_sha,
+                                                                                   "size": len(out)}}}
+    assert w.get(f"/jobs/{jid}/outputs/frames/0001.png").content == out
 
 
 def test_submit_to_start_reaches_idle_long_polling_worker(linked_worker, server):

@@ -167,12 +167,14 @@ def test_upload_mode_files_and_outputs(studio):
         "name": "upload", "type": "blender-render", "project": "film", "files": manifest,
         "settings": {"filepath": "scene.blend", "frames": "1-2", "chunk_size": 1,
                      "render_output": "frames/######", "format": "PNG"}}).json()
-    assert job["files_mode"] == "upload" and job["tasks_total"] == 2
+    assert job["files_mode"] == "upload" and job["tasks_total"] == 3
     assert studio.ann.get(f"/api/jobs/{job['id']}/files").json()["files"] == manifest
     tasks = studio.manager.get(P(studio, "depsgraph")).json()["depsgraph"]
     assert tasks[0]["job_files_mode"] == "upload"
     assert tasks[0]["commands"][0]["settings"]["filepath"] == "{job_files}/scene.blend"
-    assert tasks[0]["commands"][0]["settings"]["render_output"] == "{job_output}/frames/######"
+    interm = tasks[0]["io"]["outputs"][0]
+    assert tasks[0]["commands"][0]["settings"]["render_output"] == f"{{job_output}}/{interm}/######"
+    assert tasks[2]["io"] == {"inputs": [interm], "outputs": [interm, "frames"]}
 
     assert studio.manager.get(P(studio, f"jobs/{job['id']}/files")).json() == {"files": manifest}
     got = studio.manager.get(P(studio, f"files/{manifest['textures/wood.png']['sha256']}"))
@@ -206,6 +208,67 @@ def test_upload_mode_files_and_outputs(studio):
     assert studio.ann.delete(f"/api/jobs/{job['id']}").status_code == 204
     store = studio.server.ctx.store
     assert not store.has(sha) and not store.has(manifest["scene.blend"]["sha256"])
+
+
+def test_outputs_are_registered_by_checksum_and_read_by_dependent_jobs(studio, server):
+    from backend.server import admin
+    blend = b"BLENDER-v300 baked" * 10
+    sha = hashlib.sha256(blend).hexdigest()
+    assert studio.ann.put(f"/api/files/{sha}", data=blend).status_code == 201
+    files = {"scene.blend": {"sha256": sha, "size": len(blend)}}
+    bake = studio.ann.post("/api/jobs", json={"name": "bake", "type": "sleep", "project": "film", "files": files,
+                                            "settings": {"frames": "1"}}).json()
+    tid = studio.manager.get(P(studio, "depsgraph")).json()["depsgraph"][0]["_id"]
+    cache = b"bphys cache frame" * 20
+    cache_sha = hashlib.sha256(cache).hexdigest()
+    reg = {"task": tid, "files": {"scene.blend": {"sha256": sha, "size": len(blend)},
+                                  "blendcache_scene/x_000001_00.bphys": {"sha256": cache_sha, "size": len(cache)}}}
+    # The .blend is a file of the job: registered by checksum; the cache's bytes are asked for.
+    assert studio.manager.post(P(studio, f"jobs/{bake['id']}/outputs"), json=reg).json() == {"missing": [cache_sha]}
+    r = studio.manager.put(P(studio, f"jobs/{bake['id']}/outputs/blendcache_scene/x_000001_00.bphys?task={tid}"),
+                         data=cache, headers={SHA256_HEADER: cache_sha})
+    assert r.status_code == 204
+    assert studio.manager.post(P(studio, f"jobs/{bake['id']}/outputs"), json=reg).json() == {"missing": []}
+    listed = studio.manager.get(P(studio, f"jobs/{bake['id']}/outputs")).json()["files"]
+    assert listed == reg["files"]
+    # A staging folder removed: every output under it goes, others stay.
+    staged = {"task": tid, "files": {".flamenco-bake-scene/baked/a": {"sha256": cache_sha, "size": len(cache)},
+                                     ".flamenco-bake-scene/baked/b": {"sha256": cache_sha, "size": len(cache)}}}
+    assert studio.manager.post(P(studio, f"jobs/{bake['id']}/outputs"), json=staged).json() == {"missing": []}
+    studio.manager.post(P(studio, f"jobs/{bake['id']}/outputs"), json={"task": tid, "removed": [".flamenco-bake-scene"]})
+    assert studio.manager.get(P(studio, f"jobs/{bake['id']}/outputs")).json()["files"] == listed
+    # Bad input changes nothing.
+    for bad, status in (({"task": tid, "files": {"../x": {"sha256": sha, "size": 1}}}, 400),
+                        ({"task": tid, "files": {"x": {"sha256": "nope", "size": 1}}}, 400),
+                        ({"task": tid, "removed": ["/abs"]}, 400), ({"removed": ["x"]}, 400),
+                        ({"task": "not-a-task-of-this-job", "files": {}}, 403)):
+        r = studio.manager.post(P(studio, f"jobs/{bake['id']}/outputs"), json=bad)
+        assert r.status_code == status, bad
+    assert studio.manager.get(P(studio, f"jobs/{bake['id']}/outputs")).json()["files"] == listed
+
+    # Another Manager of the project runs a job that depends on the bake: it may read the bake's
+    # outputs (at the Server, as they were made elsewhere) but register none; a third may do neither.
+    from backend.server.models import Project
+    with server.db.connection_context():
+        m2, t2 = admin.create_manager(server.db, "m2")
+        admin.link_manager(server.db, m2.id, Project.get(Project.name == "film").id)
+        m3, t3 = admin.create_manager(server.db, "m3")
+    second, third = Client(studio.url, t2), Client(studio.url, t3)
+    b2 = f"/api/managers/{m2.id}"
+    assert second.post(f"{b2}/startup", json={"_meta": {"version": 2}, "manager_url": "http://m2",
+                                               "worker_task_types": ["sleep"], "nr_of_workers": 1}).status_code == 204
+    assert second.get(f"{b2}/jobs/{bake['id']}/outputs").status_code == 404
+    assert second.get(f"{b2}/files/{cache_sha}").status_code == 404
+    render = studio.ann.post("/api/jobs", json={"name": "render", "type": "sleep", "project": "film", "manager": "m2",
+                                              "files": files, "settings": {"frames": "1"},
+                                              "depends_on": [bake["id"]]}).json()
+    assert render["manager"] == m2.id, render
+    assert second.get(f"{b2}/jobs/{bake['id']}/outputs").json()["files"] == listed
+    assert second.get(f"{b2}/files/{cache_sha}").content == cache
+    assert second.post(f"{b2}/jobs/{bake['id']}/outputs", json=reg).status_code == 404
+    b3 = f"/api/managers/{m3.id}"
+    assert third.get(f"{b3}/jobs/{bake['id']}/outputs").status_code == 404
+    assert third.get(f"{b3}/files/{cache_sha}").status_code == 404
 
 
 def held(studio, cursor, news, seconds=10, **kw):

@@ -144,7 +144,13 @@ def _step6(db, schema):
     _insert(db, "INSERT INTO blob_grant (sha256, user_id, created) VALUES ('ab', 'u1', '2025-01-02 03:04:05')")
 
 
-STEP_CHECKS = {2: _step2, 3: _step3, 4: _step4, 5: _step5, 6: _step6}
+def _step7(db, schema):
+    assert "io" in schema.columns("task")
+    assert db.execute_sql("SELECT log_tail, io FROM task WHERE id = 'j1-000000'").fetchone() == ("a tail", None), \
+        "tasks made before upload mode declare nothing"
+
+
+STEP_CHECKS = {2: _step2, 3: _step3, 4: _step4, 5: _step5, 6: _step6, 7: _step7}
 
 
 def test_the_step_checks_cover_every_step_after_the_first():

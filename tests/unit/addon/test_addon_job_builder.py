@@ -5,6 +5,7 @@ import pytest
 from blender_addon import job_builder as jb
 from blender_addon.job_types import parse_job_types
 from shared.variables import Variables
+from tests.unit.addon import addon_schemas as schemas
 from tests.unit.addon.addon_schemas import ALL
 
 TYPES = parse_job_types(ALL)
@@ -147,12 +148,31 @@ def test_bake_then_render_needs_the_bake_job_type(project):
     ({}, {}, {"file_mode": "shared"}, "needs the shared storage path"),
     ({}, {"chunk_size": 0}, {}, "chunk size must be 1 or more"),
     ({}, {"priority": 101}, {}, "between 1 and 100"),
-    ({}, {"make_video": True}, {}, "Making a video needs shared storage"),
     ({}, {"generic": {"blender-render": {"samples": 0}}}, {}, "'Samples' must be at least 1"),
 ])
 def test_what_stops_a_submission_is_said_plainly(project, scene_kw, panel_kw, farm_kw, message):
     with pytest.raises(jb.BuildError, match=message.replace(".", r"\.").replace("(", r"\(")):
         jb.plan_jobs(scene_at(project, **scene_kw), jb.PanelSettings(**panel_kw), farm_settings(**farm_kw), TYPES)
+
+
+def test_settings_and_job_types_follow_the_files_mode(project):
+    """A video is made in upload mode too; what the schema marks as one mode's only is left out
+    in the other, and a type that needs the other mode stops before anything is packed."""
+    plan = jb.plan_jobs(scene_at(project), jb.PanelSettings(make_video=True), farm_settings(), TYPES)
+    assert plan.jobs[0].doc["settings"]["create_video"] is True
+    render = {**schemas.RENDER, "settings": [dict(s, modes=["shared"]) if s["key"] == "samples" else s
+                                             for s in schemas.RENDER["settings"]]}
+    shared_only = {**schemas.SLEEP, "name": "thumbs", "files_modes": ["shared"]}
+    types = parse_job_types([render, shared_only])
+    (samples,) = [s for s in types[0].settings if s.key == "samples"]
+    assert samples.modes == ("shared",) and not samples.applies("upload") and types[0].spec("frames").applies("upload")
+    generic = {"blender-render": {"samples": 64}}
+    plan = jb.plan_jobs(scene_at(project), jb.PanelSettings(generic=generic), farm_settings(), types)
+    assert "samples" not in plan.jobs[0].doc["settings"]
+    assert jb.check_docs(plan, "upload")[0]["files_mode"] == "upload"
+    assert "files_mode" not in plan.jobs[0].doc, "the check's copy only"
+    with pytest.raises(jb.BuildError, match="Sleep jobs need shared storage"):
+        jb.plan_jobs(scene_at(project), jb.PanelSettings(job_type="thumbs"), farm_settings(), types)
 
 
 def test_video_settings_in_shared_mode(project, tmp_path):

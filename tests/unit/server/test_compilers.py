@@ -136,19 +136,17 @@ def test_blender_render_upload_mode(registry):
     files = {"scene.blend": {"sha256": "a" * 64, "size": 3}}
     settings = render_settings(filepath="scene.blend", render_output="frames/######")
     tasks = compile_(registry, "blender-render", settings, ctx("upload", files))
-    assert [t.name for t in tasks] == ["blender-render-1-4", "blender-render-5-8", "blender-render-9-10"]
+    assert [t.name for t in tasks] == ["blender-render-1-4", "blender-render-5-8", "blender-render-9-10",
+                                       "move-to-final"]
     s = tasks[0].commands[0]["settings"]
     assert s["filepath"] == "{job_files}/scene.blend"
-    assert s["render_output"] == "{job_output}/frames/######"
+    assert s["render_output"].startswith("{job_output}/frames__intermediate-")
     with pytest.raises(SettingError, match="uploaded files"):
         compile_(registry, "blender-render", render_settings(filepath="other.blend",
                                                              render_output="frames/######"),
                  ctx("upload", files))
     with pytest.raises(SettingError, match="relative"):
         compile_(registry, "blender-render", render_settings(filepath="scene.blend"), ctx("upload", files))
-    with pytest.raises(SettingError, match="shared storage"):
-        compile_(registry, "blender-render", render_settings(filepath="scene.blend", render_output="f/####",
-                                                             create_video=True, fps=24), ctx("upload", files))
 
 
 def test_large_frame_range_compiles_quickly(registry):

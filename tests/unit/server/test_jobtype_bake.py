@@ -100,10 +100,18 @@ def test_bad_settings_are_refused_naming_the_setting(jt, extra, key, words):
     assert str(err.value).startswith(f"setting '{key}': ")
 
 
-def test_upload_mode_is_refused_with_a_reason(jt):
-    files = {"scene.blend": {"sha256": "a" * 64, "size": 10}}
-    with pytest.raises(SettingError, match="needs shared storage") as err:
-        compile_(jt, {"filepath": "scene.blend"}, ctx("upload", files))
+def test_upload_mode_bakes_in_the_job_tree_and_says_what_travels(jt):
+    files = {"shots/scene.blend": {"sha256": "a" * 64, "size": 10}}
+    prepare, *parts, finish = compile_(jt, {"filepath": "shots/scene.blend", "parts": 2}, ctx("upload", files))
+    assert {c["settings"]["filepath"] for t in (prepare, *parts, finish) for c in t.commands} == \
+        {"{job_files}/shots/scene.blend"}
+    # The prepared .blend only serves the parts and the finish; each part fetches it; the finish
+    # fetches everything the job made (staged caches, fluid caches) and publishes the bake.
+    assert prepare.io() == {"inputs": [], "outputs": ["shots/scene.blend"], "scratch": True}
+    assert [p.io() for p in parts] == [{"inputs": ["shots/scene.blend"], "outputs": [""]}] * 2
+    assert finish.io() == {"inputs": [""], "outputs": [""]}
+    with pytest.raises(SettingError, match="uploaded files") as err:
+        compile_(jt, {"filepath": "other.blend"}, ctx("upload", files))
     assert err.value.key == "filepath"
 
 

@@ -92,17 +92,40 @@ def test_empty_overrides_add_no_task(jt):
     assert [t.name for t in compile_(jt, settings(rna_overrides=[]))][0] == "blender-render-1-4"
 
 
+UP_INTERM = "frames__intermediate-2024-03-05_140709-abc123"
+
+
 def test_upload_mode_writes_the_overrides_in_each_render_task(jt):
     files = {"shots/scene.blend": {"sha256": "a" * 64, "size": 3}}
     tasks = compile_(jt, settings(filepath="shots/scene.blend", render_output="frames/######",
                                   rna_overrides=["bpy.context.scene.cycles.samples = 1"]), ctx("upload", files))
-    assert [t.name for t in tasks] == ["blender-render-1-4", "blender-render-5-8", "blender-render-9-10"]
-    for t in tasks:
+    assert [t.name for t in tasks] == ["blender-render-1-4", "blender-render-5-8", "blender-render-9-10",
+                                       "move-to-final"]
+    for t in tasks[:-1]:
         assert [c["name"] for c in t.commands] == ["create_python_file", "blender_render"]
         assert t.commands[0]["settings"]["filepath"] == "{job_files}/shots/scene-overrides.py"
         assert t.commands[1]["settings"]["filepath"] == "{job_files}/shots/scene.blend"
-        assert t.commands[1]["settings"]["render_output"] == "{job_output}/frames/######"
+        assert t.commands[1]["settings"]["render_output"] == f"{{job_output}}/{UP_INTERM}/######"
         assert t.parents == []
+        assert t.io() == {"inputs": [], "outputs": [UP_INTERM]}
+    move = tasks[-1]
+    assert move.commands == [{"name": "move_to_final", "settings": {"src": f"{{job_output}}/{UP_INTERM}",
+                                                                    "dest": "{job_output}/frames"}}]
+    assert move.io() == {"inputs": [UP_INTERM], "outputs": [UP_INTERM, "frames"]}
+
+
+def test_upload_mode_makes_the_video_from_frames_fetched_through_the_manager(jt):
+    files = {"scene.blend": {"sha256": "a" * 64, "size": 3}}
+    tasks = by_name(compile_(jt, settings(filepath="scene.blend", render_output="out/shot/f_####",
+                                          create_video=True, fps=24), ctx("upload", files)))
+    interm = "out/shot__intermediate-2024-03-05_140709-abc123"
+    video = tasks["create-video"]
+    assert video.commands[0]["settings"]["input_files"] == f"{{job_output}}/{interm}/*.png"
+    assert video.commands[0]["settings"]["output_file"] == f"{{job_output}}/{interm}/scene-1-10.mkv"
+    assert video.io() == {"inputs": [interm], "outputs": [f"{interm}/scene-1-10.mkv"]}
+    assert tasks["move-to-final"].parents == [video]
+    assert tasks["move-to-final"].io()["outputs"] == [interm, "out/shot"]
+    assert jt.task_types(jt.validate(settings(create_video=True, fps=24)), ctx("upload", files)) == ALL
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -157,14 +180,12 @@ def test_impossible_settings_are_refused_naming_the_setting(jt, extra, key, word
     assert str(info.value).startswith(f"setting '{key}': ")
 
 
-def test_upload_mode_refuses_absolute_or_escaping_output_and_video(jt):
+def test_upload_mode_refuses_absolute_escaping_or_bare_output(jt):
     files = {"scene.blend": {"sha256": "a" * 64, "size": 3}}
     up = ctx("upload", files)
-    for output in ("/abs/######", "{render}/x/######", "../x/######", "C:/x/######"):
+    for output in ("/abs/######", "{render}/x/######", "../x/######", "C:/x/######", "######"):
         with pytest.raises(SettingError, match="render_output"):
             compile_(jt, settings(filepath="scene.blend", render_output=output), up)
-    with pytest.raises(SettingError, match="create_video"):
-        compile_(jt, settings(filepath="scene.blend", render_output="f/####", create_video=True, fps=24), up)
     with pytest.raises(SettingError, match="uploaded files"):
         compile_(jt, settings(filepath="other.blend", render_output="f/####"), up)
 

@@ -84,3 +84,26 @@ def test_docs_list_every_setting(name):
     assert f"`{name}`" in text
     for s in REGISTRY.get(name).settings_schema:
         assert f"`{s.key}`" in text, f"docs/job-types.md does not mention {name}'s setting '{s.key}'"
+
+
+def test_a_setting_given_in_a_files_mode_it_does_not_apply_to_is_refused():
+    from backend.server.compilers.base import validate_settings
+    schema = [Setting("root", "path", modes=("shared",), label="Root", description="d"),
+              Setting("n", "integer", default=1, label="N", description="d")]
+    assert [s["modes"] for s in (x.to_dict() for x in schema)] == [["shared"], ["shared", "upload"]]
+    assert validate_settings(schema, {"root": "/x"}, files_mode="shared") == {"root": "/x", "n": 1}
+    assert validate_settings(schema, {"n": 2}, files_mode="upload") == {"n": 2}
+    assert validate_settings(schema, {"root": "/x"}) == {"root": "/x", "n": 1}, "mode not known yet: not checked"
+    with pytest.raises(SettingError) as info:
+        validate_settings(schema, {"root": "/x"}, files_mode="upload")
+    assert info.value.key == "root" and "only applies to jobs with shared storage" in str(info.value)
+    with pytest.raises(ValueError):
+        Setting("x", "string", modes=("nas",))
+
+
+@pytest.mark.parametrize("name", [n for n in TYPES if n != "ffmpeg-thumbnails"])
+def test_every_built_in_type_takes_the_same_settings_in_both_modes(name):
+    desc = REGISTRY.get(name).describe()
+    assert desc["files_modes"] == ["shared", "upload"]
+    assert all(s["modes"] == ["shared", "upload"] for s in desc["settings"])
+

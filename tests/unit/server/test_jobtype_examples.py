@@ -61,3 +61,8 @@ def test_upload_mode_is_refused(jt):
     ctx = CompileContext("job1", "t", dt.datetime(2024, 3, 5), "upload", {"a.mp4": {"sha256": "a" * 64, "size": 1}})
     with pytest.raises(SettingError, match="shared storage"):
         compile_(jt, {"inputs": ["/a.mp4"]}, ctx)
+    # The schema says so, and validating for upload mode refuses it before anything else.
+    assert jt.describe()["files_modes"] == ["shared"]
+    with pytest.raises(SettingError, match="needs shared storage; this job's files are uploaded files"):
+        jt.validate({"inputs": ["/a.mp4"]}, files_mode="upload")
+    assert jt.validate({"inputs": ["/a.mp4"]}, files_mode="shared")["inputs"] == ["/a.mp4"]

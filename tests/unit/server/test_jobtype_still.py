@@ -204,11 +204,34 @@ def test_bad_settings_are_refused_naming_the_setting(jt, extra, key, words):
     assert err.value.key == key and words in str(err.value), str(err.value)
 
 
-def test_upload_mode_is_refused_with_a_reason(jt):
+@pytest.mark.parametrize("keep", [False, True])
+def test_upload_mode_sends_the_parts_to_the_merge_through_the_manager(jt, keep):
     files = {"scene.blend": {"sha256": "a" * 64, "size": 10}}
-    with pytest.raises(SettingError, match="needs shared storage") as err:
-        compile_(jt, settings(filepath="scene.blend", render_output="stills/x"), ctx("upload", files))
-    assert err.value.key == "filepath"
+    tasks = compile_(jt, settings(filepath="scene.blend", render_output="stills/x-####", parts=2,
+                                  keep_parts=keep), ctx("upload", files))
+    parts = "stills/x-0012__parts-2024-03-05_140709-abc123"
+    *renders, merge = tasks
+    assert [t.io() for t in renders] == [
+        {"inputs": [], "outputs": [f"{parts}/tile-r0-c0-000012.exr"], **({} if keep else {"scratch": True})},
+        {"inputs": [], "outputs": [f"{parts}/tile-r0-c1-000012.exr"], **({} if keep else {"scratch": True})}]
+    assert renders[0].commands[0]["settings"]["filepath"] == "{job_files}/scene.blend"
+    assert renders[0].commands[0]["settings"]["render_output"] == f"{{job_output}}/{parts}/tile-r0-c0-######"
+    s = merge.commands[0]["settings"]
+    assert s["tiles"] == [[f"{{job_output}}/{parts}/tile-r0-c0-000012.exr",
+                           f"{{job_output}}/{parts}/tile-r0-c1-000012.exr"]]
+    assert s["output_file"] == "{job_output}/stills/x-0012.png"
+    assert merge.io() == {"inputs": [parts], "outputs": ["stills/x-0012.png"] + ([] if keep else [parts])}
+    assert [c["name"] for c in merge.commands] == ["merge_tiles"] + ([] if keep else ["remove_tree"])
+
+
+def test_upload_mode_output_must_stay_in_the_job(jt):
+    files = {"scene.blend": {"sha256": "a" * 64, "size": 10}}
+    for bad in ("/render/x-####", "{render}/x-####", "../x-####"):
+        with pytest.raises(SettingError) as err:
+            compile_(jt, settings(filepath="scene.blend", render_output=bad), ctx("upload", files))
+        assert err.value.key == "render_output"
+    (merge,) = compile_(jt, settings(filepath="scene.blend", render_output="x-####"), ctx("upload", files))[-1:]
+    assert merge.commands[0]["settings"]["output_file"] == "{job_output}/x-0012.png"
 
 
 def test_the_server_answers_400_naming_the_setting(seeded_server):

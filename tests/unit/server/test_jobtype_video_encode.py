@@ -156,10 +156,38 @@ def test_bad_settings_are_refused_naming_the_setting(jt, extra, key, words):
     assert words in str(info.value)
 
 
-def test_upload_mode_is_refused_with_a_reason(jt):
-    with pytest.raises(SettingError, match="shared storage"):
-        compile_(jt, settings(input="frames/####.png"), ctx("upload", {"frames/0001.png": {"sha256": "a" * 64,
-                                                                                            "size": 1}}))
+def test_upload_mode_encodes_in_the_job_tree_and_publishes_only_the_video(jt):
+    files = {"frames/0001.png": {"sha256": "a" * 64, "size": 1}, "sound.flac": {"sha256": "b" * 64, "size": 1}}
+    tasks = by_name(compile_(jt, settings(input="frames/####.png", output="video/shot1.mp4", audio_source="sound.flac"),
+                             ctx("upload", files)))
+    interm = "video/shot1__intermediate-2024-03-05_140709-abc123"
+    chunk = tasks["video-chunk-1-4"]
+    assert chunk.commands[0]["settings"]["input_files"] == "{job_files}/frames/####.png"
+    assert chunk.commands[0]["settings"]["output_file"] == f"{{job_output}}/{interm}/chunk-000001-000004.mp4"
+    assert chunk.io() == {"inputs": [], "outputs": [f"{interm}/chunk-000001-000004.mp4"], "scratch": True}
+    concat = tasks["concatenate-videos"]
+    assert concat.io()["inputs"] == [f"{interm}/chunk-000001-000004.mp4", f"{interm}/chunk-000005-000008.mp4",
+                                     f"{interm}/chunk-000009-000010.mp4"]
+    assert concat.io()["outputs"] == [f"{interm}/video.mp4"] and concat.io()["scratch"]
+    assert tasks["encode-audio"].commands[0]["settings"]["input_file"] == "{job_files}/sound.flac"
+    assert tasks["encode-audio"].io() == {"inputs": [], "outputs": [f"{interm}/audio.mp4"], "scratch": True}
+    assert tasks["mux-audio-video"].io()["inputs"] == [f"{interm}/audio.mp4", f"{interm}/video.mp4"]
+    publish = tasks["publish-video"]
+    assert publish.commands == [
+        {"name": "move_to_final", "settings": {"src": f"{{job_output}}/{interm}/shot1.mp4",
+                                               "dest": "{job_output}/video/shot1.mp4"}},
+        {"name": "remove_tree", "settings": {"path": f"{{job_output}}/{interm}"}}]
+    assert publish.io() == {"inputs": [f"{interm}/shot1.mp4"], "outputs": ["video/shot1.mp4", interm]}
+
+
+def test_upload_mode_paths_stay_in_the_job(jt):
+    up = ctx("upload", {"f/0001.png": {"sha256": "a" * 64, "size": 1}})
+    for key, bad in (("input", "/render/f/####.png"), ("output", "{render}/v.mp4"), ("audio_source", "../a.wav")):
+        with pytest.raises(SettingError) as err:
+            compile_(jt, settings(**{"input": "f/####.png", "output": "v.mp4", key: bad}), up)
+        assert err.value.key == key
+    *_, publish = compile_(jt, settings(input="f/####.png", output="v.mp4", chunk_size=100), up)
+    assert publish.commands[0]["settings"]["dest"] == "{job_output}/v.mp4"
 
 
 def test_a_long_sequence_compiles_quickly(jt):
