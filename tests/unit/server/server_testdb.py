@@ -89,12 +89,13 @@ class Harness:
         return Job.get_by_id(job.id)
 
     def depsgraph(self, since=None, manager=None, limit=1000, more=False):
-        """(task documents, cursor) after the cursor `since`, checked against the shared document
-        shape; with `more`, (documents, cursor, whether another page follows)."""
+        """(task documents, cursor) after the cursor `since` (or a stamp), checked against the shared
+        document shape; with `more`, (documents, cursor, whether another page follows)."""
         import json
         from backend.server import manager_sync
         from shared.documents import ScheduledTasks
-        cursor = manager_sync.parse_cursor(since) if since else None
+        import datetime as dt
+        cursor = (since, "") if isinstance(since, dt.datetime) else manager_sync.parse_cursor(since) if since else None
         body, count, after, following = manager_sync.depsgraph(self.ctx, manager or self.seeded_server.manager,
                                                                cursor, limit)
         doc = json.loads(body)
