@@ -13,9 +13,11 @@ What runs (everything on 127.0.0.1, started and stopped by the bench):
 * Simulated workers (`sim_workers`): all of a client process's workers on one thread
   with non-blocking sockets, as in bench/dispatch.py; a TCP connection per worker, Basic
   auth, POST /task, POST /tasks/{id}/update completed. Two kinds:
-  `v2`: Flamenco Worker 2.x: no long-poll, a 204 means ask again in 5 s (their phases
-  spread evenly over those 5 s); `longpoll`: our worker: X-Flamenco-Long-Poll: 25, asked
-  again at once.
+  `v2`: Flamenco Worker 2.x's protocol: no long-poll, a 204 means ask again in 5 s (their
+  phases spread evenly over those 5 s at the start; the first wait after work is random
+  within them, as real tasks, unlike zero-work ones, end at spread-out times), the next
+  task asked for at once after one is done; `longpoll`: our worker: X-Flamenco-Long-Poll:
+  25, asked again at once.
 * Per job size and kind of worker, runs of: submit a `sleep` job (one zero-second task
   per frame) -> the first task claimed by a worker (p50 over the runs, from the moment
   the POST was sent, and from the moment the Server answered it: the job stored; the
@@ -147,7 +149,7 @@ UPDATE_DONE = json.dumps({"task_status": "completed", "activity": "done", "curre
 
 
 class _W:
-    __slots__ = ("wid", "auth", "sock", "buf", "kind", "task_id", "retry_at", "errors")
+    __slots__ = ("wid", "auth", "sock", "buf", "kind", "task_id", "retry_at", "errors", "worked")
 
     def __init__(self, wid: str, secret: str):
         self.wid = wid
@@ -158,6 +160,7 @@ class _W:
         self.task_id = ""
         self.retry_at = 0.0
         self.errors = 0
+        self.worked = False
 
 
 def sim_workers(port: int, creds: list[tuple[str, str]], mode: str, ctl, events) -> None:
@@ -255,6 +258,7 @@ def sim_workers(port: int, creds: list[tuple[str, str]], mode: str, ctl, events)
                 if status == 200:
                     doc = json.loads(body)
                     w.task_id = doc["_id"]
+                    w.worked = True
                     totals["claims"] += 1
                     job = jobs.get(doc["job"])
                     if job is None:
@@ -264,7 +268,11 @@ def sim_workers(port: int, creds: list[tuple[str, str]], mode: str, ctl, events)
                 elif status == 204:
                     totals["no_work"] += 1
                     if mode == "v2":
-                        w.retry_at = t + V2_RETRY
+                        # Real tasks end at times spread over minutes, so the workers of a farm
+                        # poll out of step; zero-work tasks all end together. The first wait after
+                        # work is random, so the workers stay spread over the 5 s cycle.
+                        w.retry_at = t + (V2_RETRY * random.random() if w.worked else V2_RETRY)
+                        w.worked = False
                         w.kind = "claim"
                         waiting.append(w)
                     else:
@@ -395,6 +403,9 @@ class Farm:
             wait_http(self.murl + "/", 90)
         except BaseException:
             self.stop()
+            for name in ("server.log", "manager.log"):
+                tail = (self.tmp / name).read_text(errors="replace").splitlines()[-5:]
+                print(f"  {name}: " + "\n    ".join(tail), file=sys.stderr)
             raise
         self.user_s = requests.Session()
         self.user_s.headers["Authorization"] = f"Bearer {self.user['token']}"
@@ -459,6 +470,17 @@ class Farm:
             f.close()
 
 
+def start_farm(**kw) -> Farm:
+    """A farm; started again on other ports if a service did not come up (a port taken meanwhile
+    by another process on this machine)."""
+    for attempt in range(3):
+        try:
+            return Farm(**kw)
+        except SystemExit as ex:
+            print(f"  farm did not start ({ex}); {'trying again' if attempt < 2 else 'giving up'}", file=sys.stderr)
+    raise SystemExit("no farm")
+
+
 # --- the measurements ---------------------------------------------------------------------
 
 class Profiles:
@@ -495,7 +517,7 @@ def run_sizes(mode: str, sizes: list[int], runs: dict[int, int], n_workers: int,
               profiles: Profiles) -> dict:
     """Per size: first-claim latencies and end-to-end throughputs."""
     threads = n_workers + 32 if mode == "longpoll" else 96
-    farm = Farm(manager_threads=threads)
+    farm = start_farm(manager_threads=threads)
     out: dict[int, dict] = {}
     workers = None
     try:
@@ -551,7 +573,7 @@ def run_huge(mode: str, n_workers: int, size: int, timeout: float, measure_rss: 
              profiles: Profiles) -> dict:
     """A fresh farm, one job of `size` tasks: first claim, and the Manager's RSS until it holds them all."""
     threads = n_workers + 32 if mode == "longpoll" else 96
-    farm = Farm(manager_threads=threads)
+    farm = start_farm(manager_threads=threads)
     workers = None
     try:
         creds = farm.register(n_workers)
@@ -596,7 +618,7 @@ def run_idle(idle_seconds: float, rounds: int) -> dict:
     """A long-polling worker and a Flamenco 2 worker waiting: the Manager's requests to the
     Server; then one-task jobs reaching the long-polling worker, and their completions
     reaching the Server."""
-    farm = Farm()
+    farm = start_farm()
     stop = threading.Event()
     try:
         lp_creds, v2_creds = farm.register(2)
@@ -707,8 +729,12 @@ def main() -> int:
         for m in modes:
             rs = []
             for n in range(args.huge_runs):
-                r = run_huge(m, args.rss_workers if m == "v2" else args.workers, args.huge_size, args.timeout,
-                             measure_rss=(m == "v2" and n == 0), profiles=profiles if n == 0 else Profiles(None))
+                try:
+                    r = run_huge(m, args.rss_workers if m == "v2" else args.workers, args.huge_size, args.timeout,
+                                 measure_rss=(m == "v2" and n == 0), profiles=profiles if n == 0 else Profiles(None))
+                except SystemExit as ex:
+                    print(f"  {m:8} {args.huge_size:>7} tasks run {n + 1}: failed: {ex}", flush=True)
+                    continue
                 print(f"  {m:8} {args.huge_size:>7} tasks run {n + 1}: first claimed {fmt_s(r['first'])} "
                       f"(submit answered after {r['submit_s']:.2f} s)"
                       + (f"; all held after {r['held_after_s']:.1f} s ({r['held']}), Manager RSS {r['rss']:.0f} MB, "
@@ -756,6 +782,8 @@ def main() -> int:
                 print(f"| {m}: end-to-end / Manager alone | {ratio * 100:.0f} % | >= {TARGET_RATIO * 100:.0f} % | "
                       f"{verdict(ratio >= TARGET_RATIO)} |")
     for m, rs in huge.items():
+        if not rs:
+            continue
         first = median([r["first"] for r in rs])
         print(f"| {m} workers, {args.huge_size:,} tasks: submit sent -> first claimed (p50 of {len(rs)}) | {fmt_s(first)} "
               f"| <= 1 s | {verdict(first <= 1.0)} |")
