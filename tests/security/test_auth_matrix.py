@@ -9,6 +9,7 @@ nothing, and no case may answer 5xx.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
@@ -151,12 +152,6 @@ def test_server_auth_matrix(farm):
 
 # --- the Manager ----------------------------------------------------------------------------------
 
-MANAGER_KNOWN_HOLES = {
-    ("PUT", "/jobs/{job_id}/outputs/{relpath}", "other worker's credentials"):
-        "leak 1 (Manager half): a worker can upload an output for another worker's task",
-}
-
-
 def manager_cases(doc: dict, m) -> list[Case]:
     values = {"task_id": m.task_id, "job_id": m.job_id, "worker_id": m.w1.id, "status": "awake",
               "relpath": "frames/0001.png", "sha256": "0" * 64}
@@ -172,7 +167,7 @@ def manager_cases(doc: dict, m) -> list[Case]:
             add("no credentials", 401)
             add("wrong secret", 401, 403)
             add("admin token", 401)
-            if "{task_id}" in rule or "/outputs/" in rule:
+            if "{task_id}" in rule or ("/outputs" in rule and method in ("PUT", "POST")):
                 add("other worker's credentials", 403, 404, 409)
         elif schemes == {"adminBearer"}:
             add("no credentials", 401)
@@ -195,6 +190,8 @@ def manager_request(m, case: Case) -> requests.Response:
     if "/outputs/" in case.rule:
         params, data = {"task": m.task_id}, b"an output"
         headers["X-Flamenco-SHA256"] = sha(data)
+    elif case.rule.endswith("/outputs") and case.method == "POST":
+        data, headers["Content-Type"] = json.dumps({"task": m.task_id, "files": {}}).encode(), "application/json"
     if case.method == "POST" and data is None:
         data, headers["Content-Type"] = b"{}", "application/json"
     return requests.request(case.method, m.url + case.path, auth=auth, headers=headers, params=params, data=data,
@@ -206,20 +203,9 @@ def test_manager_auth_matrix(manager):
     cases = manager_cases(doc, manager)
     assert len(cases) > 60
     failures = run_matrix("manager", cases, lambda case: manager_request(manager, case))
-    unexpected = [f for f in failures if not any(f.startswith(f"{m} {r} with {k}:") for m, r, k in MANAGER_KNOWN_HOLES)]
-    assert not unexpected, "\n".join(unexpected)
+    assert not failures, "\n".join(failures)
     r = requests.get(manager.url + "/api/admin/tasks", headers={"Authorization": f"Bearer {manager.admin_token}"},
                      timeout=10)
     (held,) = [t for t in r.json()["tasks"] if t["_id"] == manager.task_id]
     assert held["status"] == "active", "refused requests change nothing"
 
-
-@pytest.mark.xfail(strict=True, reason=MANAGER_KNOWN_HOLES[("PUT", "/jobs/{job_id}/outputs/{relpath}",
-                                                           "other worker's credentials")])
-def test_manager_matrix_known_holes_are_closed(manager):
-    doc = requests.get(manager.url + "/api/openapi.json", timeout=10).json()
-    cases = [c for c in manager_cases(doc, manager) if (c.method, c.rule, c.kind) in MANAGER_KNOWN_HOLES]
-    assert cases
-    failures = [f"{c.method} {c.rule} with {c.kind}: {r.status_code}"
-                for c in cases if (r := manager_request(manager, c)).status_code not in c.expect]
-    assert not failures, failures

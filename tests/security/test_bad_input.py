@@ -199,8 +199,6 @@ def test_a_broken_chunked_body_is_400(farm):
     assert status == 400, body
 
 
-@pytest.mark.xfail(strict=True, reason="8, Manager half: the Manager's output route reads a chunked body with "
-                                       "Bottle's de-chunking (use backend.web.request_body())")
 def test_chunked_outputs_work_on_the_manager(manager):
     data = b"a chunked output" * 100
     r = manager.w1.session.put(f"{manager.url}/jobs/{manager.job_id}/outputs/frames/0001.png",

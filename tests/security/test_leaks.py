@@ -41,8 +41,6 @@ def test_server_takes_an_output_only_from_the_manager_holding_the_task(farm):
     assert {o["task"] for o in outputs} == {film_task}
 
 
-@pytest.mark.xfail(strict=True, reason="leak 1, Manager half: the Manager accepts an output from any worker for "
-                                       "any task (must be the worker that holds or just finished it: 403)")
 def test_manager_takes_an_output_only_from_the_worker_holding_the_task(manager):
     data = b"not my frame"
     r = manager.w2.session.put(f"{manager.url}/jobs/{manager.job_id}/outputs/frames/0001.png",
