@@ -18,6 +18,7 @@ import peewee
 
 from backend.web import JsonApiPlugin, install_json_errors
 
+from .admin_auth import AdminAuth
 from .config import ManagerConfig
 from .dispatch import Dispatch
 from .job_files import JobFiles
@@ -42,6 +43,7 @@ class ManagerCore:
         config.validate()
         self.config = config
         self.db = Persistence(db)
+        self.admin_auth = AdminAuth(self.db, config)
         self.stop_event = threading.Event()
         self.wakeup = Wakeup()
         self.logs = TaskLogs(config.task_log_dir, config.logs.rotations_kept)

@@ -10,6 +10,7 @@ import peewee
 from backend.web import JsonApiPlugin, install_json_errors
 
 from . import models
+from .changes import ChangeFeed
 from .compilers import Registry
 from .config import ServerConfig
 from .context import ServerContext
@@ -34,8 +35,9 @@ def make_context(config: ServerConfig, db: peewee.Database, clock: Clock | None 
         registry = Registry.builtin()
         for directory in config.job_types_dirs:
             registry.load_directory(directory)
-    return ServerContext(config=config, db=db, clock=clock, machine=StateMachine(clock), registry=registry,
-                         store=FileStore(config.files_dir))
+    feed = ChangeFeed()
+    return ServerContext(config=config, db=db, clock=clock, machine=StateMachine(clock, feed), registry=registry,
+                         store=FileStore(config.files_dir), feed=feed)
 
 
 def make_app(config: ServerConfig, db: peewee.Database, clock: Clock | None = None,

@@ -23,8 +23,8 @@ from shared.statuses import JOB_DELETABLE, JobStatus
 
 from .admin import find_manager, find_project, visible_project_ids
 from .compilers import CompileContext, JobType, SettingError, TaskSpec
+from .changes import job_topics
 from .context import ServerContext
-from .database import write
 from .models import (Blob, Job, JobDependency, JobFile, JobLogEntry, JobOutput, LogRequest, Manager, Project,
                      ProjectManager, Task, User, WorkerRecord, bulk_insert, stamp_value, task_id, time_ordered_id,
                      utcnow)
@@ -300,7 +300,7 @@ def submit_job(ctx: ServerContext, user: User, body: dict[str, Any]) -> Job:
     rows = [] if failure else _task_rows(job_id, specs, body.get("priority", 50), task_status.value)
 
     who = _who(user)
-    with write(ctx.db):
+    with ctx.write():
         # Stamped inside the write lock with the Server's clock: a Manager's
         # incremental depsgraph asks for tasks updated after its last answer,
         # so a stamp taken before compiling could be older than an answer
@@ -370,7 +370,7 @@ def delete_job(ctx: ServerContext, user: User, job: Job) -> None:
     if JobStatus(job.status) not in JOB_DELETABLE:
         raise conflict(f"job {job.id} is {job.status}; only finished, paused or failed jobs can be deleted "
                        "(cancel it first)", "job_not_finished")
-    with write(ctx.db):
+    with ctx.write():
         job = Job.get_by_id(job.id)
         if JobStatus(job.status) not in JOB_DELETABLE:
             raise conflict(f"job {job.id} is {job.status}", "job_not_finished")
@@ -387,6 +387,7 @@ def delete_job(ctx: ServerContext, user: User, job: Job) -> None:
         JobDependency.delete().where((JobDependency.job == job.id) | (JobDependency.depends_on == job.id)).execute()
         LogRequest.delete().where(LogRequest.job == job.id).execute()
         job.delete_instance()
+        ctx.feed.note(*job_topics(job), f"manager:{job.manager_id}")
         orphans = []
         for sha in shas:
             used = JobFile.select().where(JobFile.sha256 == sha).exists() or \

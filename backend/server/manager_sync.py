@@ -49,7 +49,8 @@ def touch(ctx: ServerContext, manager: Manager) -> None:
 
 
 def announce(ctx: ServerContext, manager: Manager, doc: UpstreamNotification, startup: bool) -> None:
-    with write(ctx.db):
+    with ctx.write():
+        ctx.feed.note("managers")
         now = ctx.clock.now()
         values = {Manager.url: doc.manager_url[:500], Manager.variables: doc.variables,
                   Manager.nr_of_workers: doc.nr_of_workers,
@@ -63,7 +64,8 @@ def announce(ctx: ServerContext, manager: Manager, doc: UpstreamNotification, st
 
 
 def worker_report(ctx: ServerContext, manager: Manager, report: WorkerReport) -> None:
-    with write(ctx.db):
+    with ctx.write():
+        ctx.feed.note("workers", "managers")
         now = ctx.clock.now()
         existing = {w.worker_id: w for w in WorkerRecord.select().where(WorkerRecord.manager == manager.id)}
         for info in report.workers:
@@ -98,7 +100,7 @@ def depsgraph(ctx: ServerContext, manager: Manager, since: dt.datetime | None) -
     """
     parts: list[str] = []
     dumps = json.JSONEncoder(separators=(",", ":")).encode
-    with write(ctx.db):
+    with ctx.write():
         now = ctx.clock.now()
         now_iso = iso(now)
         jobs = {j.id: j for j in Job.select().where(Job.manager == manager.id,
@@ -139,7 +141,7 @@ def apply_batch(ctx: ServerContext, manager: Manager, batch: TaskUpdateBatch) ->
     modified = 0
     who = f"manager {manager.name}"
     machine = ctx.machine
-    with write(ctx.db):
+    with ctx.write():
         ids = [u.id for u in batch.updates]
         applied: set[str] = set()
         for chunk in chunks(ids):
@@ -181,6 +183,7 @@ def apply_batch(ctx: ServerContext, manager: Manager, batch: TaskUpdateBatch) ->
                 continue
             machine.apply_task_update(task, job, update, who)
             job.save()
+            machine.job_changed(job)
             modified += 1
         stamp = stamp_value(ctx.clock.now())
         bulk_insert(AppliedUpdate, ("id", "manager", "applied"), ((i[:100], manager.id, stamp) for i in new_ids))

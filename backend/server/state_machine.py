@@ -36,6 +36,7 @@ from shared.statuses import (JOB_FINAL, JOB_REQUESTED, JOB_RUNNABLE, JOB_USER_TR
                              allowed, check)
 from shared.timefmt import parse_iso_utc
 
+from .changes import ChangeFeed, job_topics
 from .database import Clock
 from .models import Job, JobDependency, JobLogEntry, Task
 
@@ -73,8 +74,10 @@ def _reported_at(reported: str | None, not_before: dt.datetime | None, now: dt.d
 class StateMachine:
     """Status changes for jobs and tasks; every method runs inside the caller's write transaction."""
 
-    def __init__(self, clock: Clock):
+    def __init__(self, clock: Clock, feed: ChangeFeed | None = None):
         self.clock = clock
+        self.feed = feed or ChangeFeed()
+        """Every job saved here is noted in it (published when the caller's transaction commits)."""
         self.generation = 0
         """Bumped by every change beyond the rows a caller passed in (ripples, other jobs):
         callers that cache rows across calls reload them when it moved."""
@@ -108,6 +111,13 @@ class StateMachine:
     def _save_job(self, job: Job) -> None:
         job.updated = self.clock.now()
         job.save()
+        self.feed.note(*job_topics(job))
+        if job.manager_id:
+            self.feed.note(f"manager:{job.manager_id}")  # its tasks may have to start, stop or change
+
+    def job_changed(self, job: Job) -> None:
+        """A job (or its tasks) changed outside the status rules (progress): note it for the pages."""
+        self.feed.note(*job_topics(job))
 
     def _set_job_status(self, job: Job, new: JobStatus, who: str, reason: str = "", quiet: bool = False) -> None:
         old = job.status
@@ -462,4 +472,5 @@ class StateMachine:
             counts[T.CLAIMED_BY_MANAGER.value] = counts.get(T.CLAIMED_BY_MANAGER.value, 0) + n
             job.task_counts = counts
             job.save()
+            self.job_changed(job)
         return n

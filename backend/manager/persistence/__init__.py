@@ -2,7 +2,7 @@
 
 `Persistence` is what the services get: the write transaction (`write()`,
 `after_commit()`), the named operations on tasks, workers and the upstream
-queue, small settings, and `batched(fn, *args)`, which runs `fn` in a write
+queue, the admin's credentials, small settings, and `batched(fn, *args)`, which runs `fn` in a write
 transaction on the database thread that commits many requests at once (the
 dispatch path; see db_thread.py). Services never see SQL or a connection.
 """
@@ -13,6 +13,7 @@ from contextlib import AbstractContextManager
 
 import peewee
 
+from .admin import AdminRecords
 from .db_thread import DbThread
 from .store import Store, open_sqlite
 from .tasks import WORKER_REFUSED, TaskRecords, free_memory_mb
@@ -30,6 +31,7 @@ class Persistence:
         self.tasks = TaskRecords(self.store)
         self.workers = WorkerRecords(self.store)
         self.upstream = UpstreamQueue(self.store)
+        self.admin = AdminRecords(self.store)
         self.db_thread = DbThread(self.store)
         self.store.create_tables()
 

@@ -10,7 +10,6 @@ from backend.web import bad_request, not_found, read_json, read_object
 from shared.statuses import JobStatus, TaskStatus
 
 from .. import jobs as job_service
-from ..database import write
 from ..models import Job, JobLogEntry, LogRequest, Task
 from ..views import iso, task_doc
 from .common import no_content, paging, query_int, query_str, reason_of
@@ -76,7 +75,7 @@ def install(routes, ctx) -> None:
             raise bad_request(f"'{word}' cannot be requested; use one of "
                               f"{', '.join(sorted(set(STATUS_WORDS) | set(REQUEUE_FAILED)))}", "invalid_status")
         job_service.get_visible_job(user, job_id)
-        with write(ctx.db):
+        with ctx.write():
             job = Job.get_by_id(job_id)
             if word in REQUEUE_FAILED:
                 ctx.machine.requeue_job(job, f"user {user.name}", reason, failed_only=True)
@@ -93,7 +92,7 @@ def install(routes, ctx) -> None:
             raise bad_request("'priority' must be an integer from 1 to 100", "invalid_field")
         reason = reason_of(body)
         job_service.get_visible_job(user, job_id)
-        with write(ctx.db):
+        with ctx.write():
             ctx.machine.set_job_priority(Job.get_by_id(job_id), priority, f"user {user.name}", reason)
         return _job_with_extras(Job.get_by_id(job_id))
 
@@ -149,7 +148,7 @@ def install(routes, ctx) -> None:
             raise bad_request("the body must be a JSON object", "invalid_json")
         reason = reason_of(body)
         job_service.get_visible_task(user, task_id)
-        with write(ctx.db):
+        with ctx.write():
             task = Task.get_by_id(task_id)
             n = ctx.machine.requeue_task(task, Job.get_by_id(task.job_id), f"user {user.name}", reason)
         return {"requeued": n}
@@ -172,9 +171,10 @@ def install(routes, ctx) -> None:
                                         404: "no such task"})
     def request_log(user, task_id):
         task, job = job_service.get_visible_task(user, task_id)
-        with write(ctx.db):
+        with ctx.write():
             if LogRequest.get_or_none(LogRequest.task == task.id) is None and job.manager_id:
                 LogRequest.create(task=task.id, job=job.id, manager=job.manager_id, requested=ctx.clock.now())
+                ctx.feed.note(f"manager:{job.manager_id}")
         bottle.response.status = 202
         return {"requested": True}
 
