@@ -32,6 +32,7 @@ from .task_updates import TaskUpdates
 from .timeouts import TimeoutChecker
 from .upstream import ServerClient, Upstream
 from .wakeup import Wakeup
+from .worker_actions import WorkerActions
 from .workers import Workers
 
 log = logging.getLogger(__name__)
@@ -60,8 +61,9 @@ class ManagerCore:
         if client is None and up.linked:
             client = ServerClient(up.server_url, up.manager_id, up.token, up.request_timeout)
         self.client = client
+        self.worker_actions = WorkerActions(self.workers, self.sleep_scheduler)
         self.upstream = (Upstream(self.db, config, client, self.state, self.updates, self.workers,
-                                  self.logs, self.wakeup) if client else None)
+                                  self.logs, self.wakeup, self.worker_actions) if client else None)
         if self.upstream is not None:
             self.dispatch.idle = self.upstream.kick
         self.files = JobFiles(self.db, config, client)

@@ -26,7 +26,7 @@ from .compilers import CompileContext, JobType, SettingError, TaskSpec
 from .changes import job_topics
 from .context import ServerContext
 from .models import (Blob, Job, JobDependency, JobFile, JobLogEntry, JobOutput, LogRequest, Manager, Project,
-                     ProjectManager, Task, User, WorkerRecord, bulk_insert, stamp_value, task_id, time_ordered_id,
+                     ProjectManager, Task, TaskRun, User, WorkerRecord, bulk_insert, stamp_value, task_id, time_ordered_id,
                      utcnow)
 from .views import job_doc
 
@@ -382,7 +382,7 @@ def delete_job(ctx: ServerContext, user: User, job: Job) -> None:
                            "job_has_dependents")
         shas = {s for (s,) in JobFile.select(JobFile.sha256).where(JobFile.job == job.id).tuples()}
         shas |= {s for (s,) in JobOutput.select(JobOutput.sha256).where(JobOutput.job == job.id).tuples()}
-        for model in (Task, JobFile, JobOutput, JobLogEntry):
+        for model in (Task, TaskRun, JobFile, JobOutput, JobLogEntry):
             model.delete().where(model.job == job.id).execute()
         JobDependency.delete().where((JobDependency.job == job.id) | (JobDependency.depends_on == job.id)).execute()
         LogRequest.delete().where(LogRequest.job == job.id).execute()

@@ -20,6 +20,7 @@ from shared.documents import TaskUpdateBatch, UpstreamNotification, WorkerReport
 from shared.relpaths import RelpathError, check_relpath
 from shared.statuses import JOB_FINAL, JOB_RUNNABLE, TASK_RUNNABLE, JobStatus, TaskStatus, WorkerStatus
 
+from . import worker_actions
 from .context import ServerContext
 from .database import write
 from .models import (AppliedUpdate, Blob, Job, JobFile, JobOutput, LogRequest, Manager, Task, WorkerRecord,
@@ -192,8 +193,13 @@ def apply_batch(ctx: ServerContext, manager: Manager, batch: TaskUpdateBatch) ->
             Task.status == T.CANCEL_REQUESTED).tuples()]
         uploads = [{"job": jid, "task": tid} for tid, jid in LogRequest.select(LogRequest.task, LogRequest.job).where(
             LogRequest.manager == manager.id).tuples()]
+        worker_actions.confirm(ctx, manager, batch.worker_actions_done)
+        actions = worker_actions.pending_for(manager)
+        if batch.queue_length is not None and batch.queue_length != manager.queue_length:
+            Manager.update(queue_length=max(0, batch.queue_length)).where(Manager.id == manager.id).execute()
+            ctx.feed.note("managers")
     return {"modified_count": modified, "handled_update_ids": handled, "cancel_task_ids": cancel,
-            "upload_task_file_queue": uploads}
+            "upload_task_file_queue": uploads, "worker_actions": actions}
 
 
 def _own_task(manager: Manager, tid: str) -> Task:

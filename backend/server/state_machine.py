@@ -38,7 +38,7 @@ from shared.timefmt import parse_iso_utc
 
 from .changes import ChangeFeed, job_topics
 from .database import Clock
-from .models import Job, JobDependency, JobLogEntry, Task
+from .models import Job, JobDependency, JobLogEntry, Task, TaskRun
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ class StateMachine:
         if reset:
             values.update({Task.failed_by_workers: [], Task.progress: 0, Task.command_progress: 0,
                            Task.current_command_idx: 0, Task.activity: "", Task.worker: None,
-                           Task.started: None, Task.finished: None})
+                           Task.started: None, Task.finished: None, Task.canceled_by: None})
         if ids is None:
             return Task.update(values).where(Task.job == job.id, Task.status.in_(froms)).execute()
         n = 0
@@ -286,6 +286,29 @@ class StateMachine:
         self._save_job(job)
         return n
 
+    def cancel_tasks(self, job: Job, task_ids: list[str], who: str, reason: str = "") -> int:
+        """Cancel these tasks alone (the job goes on): waiting ones at once, those a Manager holds or runs
+        through cancel-requested. They stay canceled until requeued; the number canceled."""
+        status = JobStatus(job.status)
+        if status not in JOB_UNDER_WAY:
+            raise conflict(f"tasks of job {job.id} in '{status}' cannot be canceled one by one", "invalid_transition")
+        wanted = [tid for tid in task_ids if isinstance(tid, str)]
+        n = self._bulk_task_status(job, [T.QUEUED, T.PAUSED], T.CANCELED, ids=wanted)
+        n += self._bulk_task_status(job, [T.CLAIMED_BY_MANAGER, T.SOFT_FAILED, T.ACTIVE], T.CANCEL_REQUESTED,
+                                    ids=wanted)
+        if not n:
+            raise conflict("none of these tasks is waiting or running: there is nothing to cancel",
+                           "nothing_to_cancel")
+        for chunk in chunks(wanted):
+            Task.update({Task.canceled_by: who[:200]}).where(
+                Task.job == job.id, Task.id.in_(chunk),
+                Task.status.in_([T.CANCELED.value, T.CANCEL_REQUESTED.value])).execute()
+        self._log(job, who, f"canceled {n} task{'s' if n != 1 else ''}", reason)
+        self.recount(job)
+        self._settle(job, who)
+        self._save_job(job)
+        return n
+
     def set_job_priority(self, job: Job, priority: int, who: str, reason: str = "") -> None:
         old = job.priority
         if old == priority:
@@ -390,8 +413,21 @@ class StateMachine:
         """
         if new == T.ACTIVE and old != T.ACTIVE:
             task.started, task.finished = _reported_at(reported, task.created, task.updated), None
+            TaskRun.update({TaskRun.finished: task.started, TaskRun.status: T.CANCELED.value}).where(
+                TaskRun.task == task.id, TaskRun.finished.is_null()).execute()  # a run nobody closed
+            TaskRun.create(task=task.id, job=task.job_id, worker=task.worker, started=task.started,
+                           status=T.ACTIVE.value)
         elif new not in TASK_IN_PROGRESS and (old in TASK_IN_PROGRESS or new in (T.COMPLETED, T.FAILED, T.SOFT_FAILED)):
             task.finished = _reported_at(reported, task.started or task.created, task.updated)
+            closed = TaskRun.update({TaskRun.finished: task.finished, TaskRun.status: new.value,
+                                     TaskRun.activity: (task.activity or "")[:2000], TaskRun.log_tail: task.log_tail}) \
+                .where(TaskRun.task == task.id, TaskRun.finished.is_null()).execute()
+            if not closed and new in (T.COMPLETED, T.FAILED, T.SOFT_FAILED):
+                # no open run: it started before runs were recorded, or its 'active' never reached us
+                TaskRun.create(task=task.id, job=task.job_id, worker=task.worker,
+                               started=task.started or task.finished,
+                               finished=task.finished, status=new.value, activity=(task.activity or "")[:2000],
+                               log_tail=task.log_tail)
 
     def _effective_status(self, task: Task, job: Job, reported: str | None) -> TaskStatus | None:
         """The status a report leads to, or None to keep the current one."""
@@ -403,7 +439,9 @@ class StateMachine:
             if new not in TASK_CANCEL_REQUESTED_ACCEPTS:
                 return None
             if new == T.CANCELED:
-                if jstatus in (J.PAUSE_REQUESTED, J.PAUSED):
+                if task.canceled_by:
+                    pass  # canceled on its own by a person: it stays canceled
+                elif jstatus in (J.PAUSE_REQUESTED, J.PAUSED):
                     new = T.PAUSED
                 elif jstatus in JOB_RUNNABLE:
                     new = T.QUEUED
@@ -434,6 +472,8 @@ class StateMachine:
             elif new in (T.CLAIMED_BY_MANAGER, T.QUEUED) and status == J.ACTIVE \
                     and self._count(job, T.ACTIVE) == 0:
                 self._set_job_status(job, J.QUEUED, who)
+            if new in (T.COMPLETED, T.CANCELED) and JobStatus(job.status) in JOB_RUNNABLE:
+                self._settle(job, who)  # done, but for tasks canceled on their own
         elif status == J.COMPLETED and new in (T.QUEUED, T.CLAIMED_BY_MANAGER):
             self._set_job_status(job, J.QUEUED, who)
         else:
@@ -449,6 +489,11 @@ class StateMachine:
                 self._set_job_status(job, JOB_REQUESTED[status], who, job.status_reason)
         elif status in JOB_RUNNABLE and all_done:
             self._set_job_status(job, J.COMPLETED, who)
+        elif status in JOB_RUNNABLE and self._count(job, T.CANCELED) and \
+                self._count(job, T.COMPLETED) + self._count(job, T.CANCELED) == total:
+            n = self._count(job, T.CANCELED)
+            self._set_job_status(job, J.CANCELED, who, f"{n} task{'s' if n != 1 else ''} canceled; "
+                                                       "the others completed")
 
     # --- the depsgraph claim ------------------------------------------------------
 

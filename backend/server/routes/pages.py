@@ -15,6 +15,7 @@ from urllib.parse import quote
 import bottle
 
 from backend.web import ApiError
+from backend.webui import html, static_file
 from shared.statuses import JOB_FINAL, JOB_USER_TRANSITIONS, JobStatus
 from shared.version import __version__
 
@@ -34,15 +35,6 @@ JOBS_PER_PAGE = 50
 # The buttons of the job page: (status word for POST /api/jobs/{id}/status, label, the status it asks for).
 ACTIONS = (("pause", "Pause", J.PAUSE_REQUESTED), ("resume", "Resume", J.QUEUED),
            ("cancel", "Cancel", J.CANCEL_REQUESTED), ("requeue", "Requeue", J.REQUEUED))
-
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; script-src 'self'; style-src 'self'; "
-                               "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store",
-}
 
 _dummy_hash: list[str] = []
 
@@ -91,13 +83,6 @@ def install(routes, ctx) -> None:
     app = routes.app
     hours = ctx.config.web_session_hours
     job_labels = {t["name"]: t["label"] for t in ctx.registry.describe()}
-
-    def html(body: str, status: int = 200) -> str:
-        bottle.response.status = status
-        bottle.response.content_type = "text/html; charset=utf-8"
-        for name, value in SECURITY_HEADERS.items():
-            bottle.response.set_header(name, value)
-        return body
 
     def page(template: str, session: sessions.Session | None, title: str, nav: str = "", http_status: int = 200,
              data: dict | None = None, **values) -> str:
@@ -212,11 +197,7 @@ def install(routes, ctx) -> None:
         return admin_page("managers", "Managers")
 
     def static(path):
-        resp = bottle.static_file(path, root=str(STATIC_DIR))
-        if resp.status_code == 200:
-            resp.set_header("Cache-Control", "no-cache")
-            resp.set_header("X-Content-Type-Options", "nosniff")
-        return resp
+        return static_file(path, STATIC_DIR)
 
     routes.page("GET", "/login", login_form)
     routes.page("POST", "/login", login)
