@@ -11,6 +11,8 @@
     manager_online_seconds = 120
     applied_update_retention_days = 14
     web_session_hours = 168         # how long a sign-in on the web pages lasts
+    event_streams = 8               # pages' live-update streams held at once (each holds a thread)
+    event_stream_seconds = 300      # a stream ends after this; the browser opens the next one
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ class ServerConfig:
     manager_online_seconds: float = 120.0
     applied_update_retention_days: float = 14.0
     web_session_hours: float = 168.0
+    event_streams: int = 8
+    event_stream_seconds: float = 300.0
 
     @property
     def files_dir(self) -> Path:
@@ -66,3 +70,7 @@ class ServerConfig:
             raise ConfigError("max_frames must be at least 1")
         if self.web_session_hours <= 0:
             raise ConfigError("web_session_hours must be a positive number")
+        if not 0 <= self.event_streams < self.threads:
+            raise ConfigError("event_streams must be from 0 (pages poll) to below threads")
+        if self.event_stream_seconds <= 0:
+            raise ConfigError("event_stream_seconds must be a positive number")

@@ -19,7 +19,7 @@ from backend.web import ApiError, bad_request, conflict, not_found
 from shared.checksums import is_sha256
 from shared.chunking import chunks
 from shared.relpaths import RelpathError, check_relpath
-from shared.statuses import JOB_DELETABLE, JobStatus
+from shared.statuses import JOB_DELETABLE, TASK_IN_PROGRESS, TASK_RUNNABLE, JobStatus, TaskStatus
 
 from .admin import find_manager, find_project, visible_project_ids
 from .compilers import CompileContext, JobType, SettingError, TaskSpec
@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 SUBMIT_KEYS = {"name", "type", "settings", "priority", "project", "manager", "depends_on", "start_paused",
                "worker_tag", "memory_mb", "files", "metadata"}
+TASK_WAITING = TASK_RUNNABLE | {TaskStatus.PAUSED}
+"""Tasks that will run without being requeued."""
 _DEAD_DEPENDENCY = frozenset({JobStatus.FAILED, JobStatus.CANCELED, JobStatus.CONSTRUCTION_FAILED,
                               JobStatus.CANCEL_REQUESTED, JobStatus.FAIL_REQUESTED})
 """A job in one of these will never complete: depending on it is refused."""
@@ -102,10 +104,31 @@ def job_docs(jobs: list[Job]) -> list[dict[str, Any]]:
     return job_docs_from_rows([rows[j.id] for j in jobs])
 
 
+SORTS = {"created": Job.id, "name": Job.name, "status": Job.status, "priority": Job.priority,
+         "type": Job.job_type, "updated": Job.updated}
+
+
+def _order(sort: str | None) -> list:
+    """ORDER BY for a `sort` word ('name', '-priority', ...): newest first unless asked otherwise."""
+    word = sort or "-created"
+    desc = word.startswith("-")
+    column = SORTS.get(word.lstrip("-"))
+    if column is None:
+        raise bad_request(f"sort must be one of {', '.join(SORTS)} (with '-' for descending), not '{word}'",
+                          "invalid_query")
+    order = [column.desc() if desc else column.asc()]
+    if column is not Job.id:
+        order.append(Job.id.desc())
+    return order
+
+
 def list_jobs(user: User, status: str | None, project: str | None, manager: str | None,
-              job_type: str | None, limit: int, offset: int, before: str | None = None) -> dict[str, Any]:
-    """A page of jobs, newest first: the page's ids from an index first, then only those rows."""
+              job_type: str | None, limit: int, offset: int, before: str | None = None, q: str | None = None,
+              sort: str | None = None) -> dict[str, Any]:
+    """A page of jobs, newest first (or by `sort`): the page's ids from an index first, then only those rows.
+    `q` keeps the jobs whose name or submitter's name contains it."""
     conds = []
+    order = _order(sort)
     projects = visible_project_ids(user)
     if projects is not None:
         if not projects:
@@ -125,6 +148,11 @@ def list_jobs(user: User, status: str | None, project: str | None, manager: str 
         conds.append(Job.manager == find_manager(manager).id)
     if job_type:
         conds.append(Job.job_type == job_type)
+    if q and q.strip():
+        if len(q) > 200:
+            raise bad_request("'q' may be at most 200 characters", "invalid_query")
+        needle = q.strip()
+        conds.append(Job.name.contains(needle) | Job.user.in_(User.select(User.id).where(User.name.contains(needle))))
     total = Job.select(peewee.fn.COUNT(Job.id)).where(*conds).scalar() if conds else \
         Job.select(peewee.fn.COUNT(Job.id)).scalar()
     if before:
@@ -132,9 +160,33 @@ def list_jobs(user: User, status: str | None, project: str | None, manager: str 
     page = Job.select(Job.id)
     if conds:
         page = page.where(*conds)
-    ids = [i for (i,) in page.order_by(Job.id.desc()).limit(limit).offset(offset).tuples()]
-    rows = list(_with_names(Job.select().where(Job.id.in_(ids)).order_by(Job.id.desc()))) if ids else []
-    return {"jobs": job_docs_from_rows(rows), "total": total, "limit": limit, "offset": offset}
+    ids = [i for (i,) in page.order_by(*order).limit(limit).offset(offset).tuples()]
+    rows = {r["id"]: r for r in _with_names(Job.select().where(Job.id.in_(ids)))} if ids else {}
+    return {"jobs": job_docs_from_rows([rows[i] for i in ids if i in rows]), "total": total, "limit": limit,
+            "offset": offset}
+
+
+def act_on_tasks(ctx: ServerContext, job_id: str, task_ids: list[str], action: str, who: str, reason: str) -> int:
+    """Requeue (each with the tasks depending on it) or cancel these tasks of the job; how many moved."""
+    with ctx.write():
+        job = Job.get_by_id(job_id)
+        if action == "cancel":
+            return ctx.machine.cancel_tasks(job, task_ids, who, reason)
+        tasks = []
+        for chunk in chunks(sorted(set(task_ids))):
+            tasks.extend(Task.select().where(Task.job == job.id, Task.id.in_(chunk)))
+        if not tasks:
+            raise not_found(f"none of these tasks belongs to job {job.id}")
+        moved = 0
+        for task in tasks:
+            task = Task.get_by_id(task.id)  # requeueing a parent may have moved it already
+            if task.status in TASK_IN_PROGRESS or task.status in TASK_WAITING:
+                continue
+            moved += ctx.machine.requeue_task(task, job, who, reason)
+        if not moved:
+            raise conflict("none of these tasks can be requeued: they are waiting or still running",
+                           "nothing_to_requeue")
+        return moved
 
 
 # --- submitting -----------------------------------------------------------------
@@ -374,31 +426,43 @@ def delete_job(ctx: ServerContext, user: User, job: Job) -> None:
         job = Job.get_by_id(job.id)
         if JobStatus(job.status) not in JOB_DELETABLE:
             raise conflict(f"job {job.id} is {job.status}", "job_not_finished")
-        waiting = list(Job.select(Job.id, Job.name).join(JobDependency, on=(JobDependency.job == Job.id))
-                       .where(JobDependency.depends_on == job.id,
-                              Job.status.not_in(list(JOB_DELETABLE))))
-        if waiting:
-            raise conflict(f"job(s) {', '.join(f'{j.name} ({j.id})' for j in waiting)} depend on job {job.id}",
-                           "job_has_dependents")
-        shas = {s for (s,) in JobFile.select(JobFile.sha256).where(JobFile.job == job.id).tuples()}
-        shas |= {s for (s,) in JobOutput.select(JobOutput.sha256).where(JobOutput.job == job.id).tuples()}
-        for model in (Task, TaskRun, JobFile, JobOutput, JobLogEntry):
-            model.delete().where(model.job == job.id).execute()
-        JobDependency.delete().where((JobDependency.job == job.id) | (JobDependency.depends_on == job.id)).execute()
-        LogRequest.delete().where(LogRequest.job == job.id).execute()
-        job.delete_instance()
-        ctx.feed.note(*job_topics(job), f"manager:{job.manager_id}")
-        orphans = []
-        for sha in shas:
-            used = JobFile.select().where(JobFile.sha256 == sha).exists() or \
-                JobOutput.select().where(JobOutput.sha256 == sha).exists()
-            if not used:
-                Blob.delete().where(Blob.sha256 == sha).execute()
-                orphans.append(sha)
+        orphans = remove_job_rows(ctx, job)
+    forget_job_files(ctx, job, orphans)
+    log.info("job %s deleted by %s (%d blobs removed)", job.id, user.name, len(orphans))
+
+
+def remove_job_rows(ctx: ServerContext, job: Job) -> list[str]:
+    """Inside a write transaction: the job's rows (tasks, runs, files, outputs, log); the blobs no other job
+    uses any more (their rows too; the caller removes their files after the commit). 409 while jobs that
+    are not finished depend on it."""
+    waiting = list(Job.select(Job.id, Job.name).join(JobDependency, on=(JobDependency.job == Job.id))
+                   .where(JobDependency.depends_on == job.id, Job.status.not_in(list(JOB_DELETABLE))))
+    if waiting:
+        raise conflict(f"job(s) {', '.join(f'{j.name} ({j.id})' for j in waiting)} depend on job {job.id}",
+                       "job_has_dependents")
+    shas = {s for (s,) in JobFile.select(JobFile.sha256).where(JobFile.job == job.id).tuples()}
+    shas |= {s for (s,) in JobOutput.select(JobOutput.sha256).where(JobOutput.job == job.id).tuples()}
+    for model in (Task, TaskRun, JobFile, JobOutput, JobLogEntry):
+        model.delete().where(model.job == job.id).execute()
+    JobDependency.delete().where((JobDependency.job == job.id) | (JobDependency.depends_on == job.id)).execute()
+    LogRequest.delete().where(LogRequest.job == job.id).execute()
+    job.delete_instance()
+    ctx.feed.note(*job_topics(job), f"manager:{job.manager_id}")
+    orphans = []
+    for sha in shas:
+        used = JobFile.select().where(JobFile.sha256 == sha).exists() or \
+            JobOutput.select().where(JobOutput.sha256 == sha).exists()
+        if not used:
+            Blob.delete().where(Blob.sha256 == sha).execute()
+            orphans.append(sha)
+    return orphans
+
+
+def forget_job_files(ctx: ServerContext, job: Job, orphans: list[str]) -> None:
+    """After the commit that removed the job's rows: its unused blobs and its task logs."""
     for sha in orphans:
         ctx.store.delete(sha)
     ctx.store.delete_job_logs(job.id)
-    log.info("job %s deleted by %s (%d blobs removed)", job.id, user.name, len(orphans))
 
 
 def visible_workers(user: User) -> list[tuple[WorkerRecord, str]]:

@@ -50,7 +50,7 @@ def html(body: str, status: int = 200) -> str:
 def static_file(path: str, *dirs: Path):
     """A static file from the first of `dirs` that has it (a service's own, then the shared ones)."""
     for directory in (*dirs, STATIC_DIR):
-        if (directory / path).is_file():
+        if ".." not in path.split("/") and (directory / path).is_file():
             resp = bottle.static_file(path, root=str(directory))
             if resp.status_code == 200:
                 resp.set_header("Cache-Control", "no-cache")
