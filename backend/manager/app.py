@@ -27,6 +27,7 @@ from .persistence import Persistence
 from .scheduler import Scheduler
 from .sleep_scheduler import SleepScheduler
 from .state_machine import TaskStateMachine
+from .storage_usage import StorageUsage
 from .task_logs import TaskLogs
 from .task_updates import TaskUpdates
 from .timeouts import TimeoutChecker
@@ -57,6 +58,7 @@ class ManagerCore:
         self.timeouts = TimeoutChecker(self.db, config, self.workers, self.state, started_at)
         self.sleep_scheduler = SleepScheduler(self.db, self.workers)
         self.latest_image = LatestImage(config)
+        self.storage = StorageUsage(config)
         up = config.upstream
         if client is None and up.linked:
             client = ServerClient(up.server_url, up.manager_id, up.token, up.request_timeout)
@@ -102,7 +104,7 @@ class ManagerCore:
 
 def make_app(config: ManagerConfig, db: peewee.SqliteDatabase, core: ManagerCore | None = None) -> bottle.Bottle:
     """The Manager's WSGI app. `app.config['flamenco.core']` is the ManagerCore behind it."""
-    from . import admin_api, openapi, worker_api
+    from . import admin_api, openapi, pages, worker_api
 
     core = core or ManagerCore(config, db)
     app = bottle.Bottle()
@@ -112,5 +114,6 @@ def make_app(config: ManagerConfig, db: peewee.SqliteDatabase, core: ManagerCore
     routes = openapi.make_routes(app, core)
     worker_api.install(routes, core)
     admin_api.install(routes, core)
+    pages.install(routes, core)
     app.config["flamenco.routes"] = routes
     return app

@@ -86,6 +86,8 @@ SCHEMAS = {
     "SleepSchedule": {"type": "object", "properties": {
         "schedule_active": {"type": "boolean"}, "days_of_week": {"type": "string"},
         "time_start": {"type": "string"}, "time_end": {"type": "string"}}},
+    "WorkerTags": {"type": "object", "required": ["tags"],
+                   "properties": {"tags": {"type": "array", "items": {"type": "string"}}}},
     "LocalTasks": {"type": "object", "properties": {"tasks": {"type": "array",
                                                               "items": {"$ref": "#/components/schemas/Task"}}}},
 }

@@ -11,7 +11,7 @@
     manager_online_seconds = 120
     applied_update_retention_days = 14
     web_session_hours = 168         # how long a sign-in on the web pages lasts
-    event_streams = 8               # pages' live-update streams held at once (each holds a thread)
+    event_streams = 8               # pages' live-update streams held at once (each holds a thread; at most threads/2)
     event_stream_seconds = 300      # a stream ends after this; the browser opens the next one
 """
 
@@ -45,6 +45,11 @@ class ServerConfig:
     event_stream_seconds: float = 300.0
 
     @property
+    def event_stream_slots(self) -> int:
+        """Streams held at once: never more than half the threads, so requests are always served."""
+        return min(self.event_streams, self.threads // 2)
+
+    @property
     def files_dir(self) -> Path:
         if self.data_dir is None:
             raise ConfigError("data_dir is needed to store job files and task logs")
@@ -70,7 +75,7 @@ class ServerConfig:
             raise ConfigError("max_frames must be at least 1")
         if self.web_session_hours <= 0:
             raise ConfigError("web_session_hours must be a positive number")
-        if not 0 <= self.event_streams < self.threads:
-            raise ConfigError("event_streams must be from 0 (pages poll) to below threads")
+        if self.event_streams < 0:
+            raise ConfigError("event_streams must be 0 (the pages poll) or more")
         if self.event_stream_seconds <= 0:
             raise ConfigError("event_stream_seconds must be a positive number")

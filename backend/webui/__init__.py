@@ -16,6 +16,7 @@ from typing import Any
 import bottle
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; script-src 'self'; style-src 'self'; "
@@ -28,7 +29,8 @@ SECURITY_HEADERS = {
 
 
 def render(template_dir: Path, name: str, **values: Any) -> str:
-    return bottle.template(name, template_lookup=[str(template_dir)], **values)
+    """A service's template (which may include the shared ones of this package)."""
+    return bottle.template(name, template_lookup=[str(template_dir), str(TEMPLATE_DIR)], **values)
 
 
 def script_json(value: Any) -> str:

@@ -35,7 +35,7 @@ PLAIN_TOPICS = ("workers", "managers", "archives")
 
 
 def install(routes, ctx) -> None:
-    slots = threading.BoundedSemaphore(max(1, ctx.config.event_streams))
+    slots = threading.BoundedSemaphore(max(1, ctx.config.event_stream_slots))
 
     def matcher(user, requested: list[str]):
         """A function telling whether a set of changed topics concerns this user's page."""
@@ -73,7 +73,7 @@ def install(routes, ctx) -> None:
         if not requested or len(requested) > 20:
             raise bad_request("give 1 to 20 topics: ?topics=jobs,job:<id>,workers,managers", "invalid_topic")
         matches = matcher(user, requested)
-        if not ctx.config.event_streams or not slots.acquire(blocking=False):
+        if not ctx.config.event_stream_slots or not slots.acquire(blocking=False):
             raise ApiError(503, "busy", "too many live-update streams are open; the page polls instead",
                            {"Retry-After": "60"})
         feed = ctx.feed

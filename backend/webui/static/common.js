@@ -311,6 +311,41 @@ window.Flamenco = (function () {
     return r;
   }
 
+  /**
+   * The tags and sleep-schedule dialogs of the workers pages (webui/templates/worker_dialogs.tpl):
+   * openTags(w) and openSchedule(w) show them filled from the worker; saving calls
+   * onTags(w, [tags]) or onSchedule(w, {schedule_active, days_of_week, time_start, time_end}).
+   */
+  function workerDialogs(onTags, onSchedule) {
+    function dialog(id, fill, save) {
+      return (w) => {
+        const node = $(id);
+        fill(node, w);
+        node.returnValue = "";
+        node.onclose = () => { if (node.returnValue === "ok") save(node, w); };
+        node.showModal();
+      };
+    }
+    return {
+      openTags: dialog("#tags-dialog", (node, w) => {
+        $("#tags-worker", node).textContent = w.nickname;
+        $("#tags-input", node).value = (w.tags || []).join(", ");
+      }, (node, w) => onTags(w, $("#tags-input", node).value.split(",").map((t) => t.trim()).filter(Boolean))),
+      openSchedule: dialog("#schedule-dialog", (node, w) => {
+        $("#schedule-worker", node).textContent = w.nickname;
+        const s = w.sleep_schedule || {};
+        $("#schedule-active", node).checked = !!s.schedule_active;
+        const days = new Set((s.days_of_week || "").split(" "));
+        for (const box of $$("#schedule-days input", node)) box.checked = days.has(box.value);
+        $("#schedule-start", node).value = s.time_start || "";
+        $("#schedule-end", node).value = s.time_end || "";
+      }, (node, w) => onSchedule(w, {
+        schedule_active: $("#schedule-active", node).checked,
+        days_of_week: $$("#schedule-days input", node).filter((b) => b.checked).map((b) => b.value).join(" "),
+        time_start: $("#schedule-start", node).value, time_end: $("#schedule-end", node).value})),
+    };
+  }
+
   function localTimes() {
     for (const t of document.querySelectorAll("time[datetime]")) {
       t.textContent = when(t.getAttribute("datetime"));
@@ -331,5 +366,5 @@ window.Flamenco = (function () {
 
   return {DATA, CSRF, REFRESH_MS, TZ, el, svg, $, $$, enc, localPath, pad, parseTime, clock, when, fullTime,
           duration, size, ago, timeEl, word, badge, setBadge, pct, bar, setBar, progressCell, ApiError, api,
-          refresher, live, keepUpdated, start};
+          refresher, live, keepUpdated, workerDialogs, start};
 })();

@@ -49,7 +49,7 @@ class RunningManager:
         pragmas = dict(SQLITE_PRAGMAS)
         if busy_timeout_ms is not None:
             pragmas["busy_timeout"] = busy_timeout_ms
-        self.db = peewee.SqliteDatabase(str(cfg.data_dir / "manager.sqlite"), pragmas=pragmas,
+        self.db = peewee.SqliteDatabase(str(cfg.data_dir / "flamenco-manager.sqlite"), pragmas=pragmas,
                                         check_same_thread=False, timeout=(busy_timeout_ms or 10000) / 1000)
         self.core = ManagerCore(cfg, self.db, client=client)
         self.app = make_app(cfg, self.db, self.core)

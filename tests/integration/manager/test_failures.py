@@ -120,7 +120,7 @@ def test_busy_database_is_503_with_retry_after(manager_factory):
     m = manager_factory(busy_timeout_ms=200)
     m.add_tasks(task_doc("t"))
     w = Worker(m.url).register()
-    other = sqlite3.connect(str(m.config.data_dir / "manager.sqlite"), isolation_level=None)
+    other = sqlite3.connect(str(m.config.data_dir / "flamenco-manager.sqlite"), isolation_level=None)
     other.execute("BEGIN EXCLUSIVE")  # another process holds the database
     try:
         r = w.fetch()

@@ -46,7 +46,7 @@ class Manager:
                 setattr(cfg, k, v)
         cfg.validate()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.db = peewee.SqliteDatabase(str(self.data_dir / "manager.sqlite"), pragmas=SQLITE_PRAGMAS,
+        self.db = peewee.SqliteDatabase(str(self.data_dir / "flamenco-manager.sqlite"), pragmas=SQLITE_PRAGMAS,
                                         check_same_thread=False, timeout=10)
         self.core = ManagerCore(cfg, self.db)
         self.app = make_app(cfg, self.db, self.core)

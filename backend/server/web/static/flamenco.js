@@ -710,34 +710,9 @@
       });
     }
 
-    function dialog(id, fill, read) {
-      return (w) => {
-        const node = $(id);
-        fill(node, w);
-        node.returnValue = "";
-        node.onclose = () => { if (node.returnValue === "ok") send(w, read(node)); };
-        node.showModal();
-      };
-    }
-
-    const openTags = dialog("#tags-dialog", (node, w) => {
-      $("#tags-worker", node).textContent = w.nickname;
-      $("#tags-input", node).value = (w.tags || []).join(", ");
-    }, (node) => ({action: "set-tags", tags: $("#tags-input", node).value.split(",").map((t) => t.trim())
-      .filter(Boolean)}));
-
-    const openSchedule = dialog("#schedule-dialog", (node, w) => {
-      $("#schedule-worker", node).textContent = w.nickname;
-      const s = w.sleep_schedule || {};
-      $("#schedule-active", node).checked = !!s.schedule_active;
-      const days = new Set((s.days_of_week || "").split(" "));
-      for (const box of $$("#schedule-days input", node)) box.checked = days.has(box.value);
-      $("#schedule-start", node).value = s.time_start || "";
-      $("#schedule-end", node).value = s.time_end || "";
-    }, (node) => ({action: "sleep-schedule", schedule: {
-      schedule_active: $("#schedule-active", node).checked,
-      days_of_week: $$("#schedule-days input", node).filter((b) => b.checked).map((b) => b.value).join(" "),
-      time_start: $("#schedule-start", node).value, time_end: $("#schedule-end", node).value}}));
+    const {openTags, openSchedule} = F.workerDialogs(
+      (w, tags) => send(w, {action: "set-tags", tags}),
+      (w, schedule) => send(w, {action: "sleep-schedule", schedule}));
 
     $("#workers-body").addEventListener("click", (ev) => {
       const button = ev.target.closest("button[data-worker-action]");
@@ -745,6 +720,8 @@
       button.closest("details").open = false;
       const w = workers.find((x) => x.id === button.dataset.worker && x.manager === button.dataset.manager);
       if (!w) return;
+      const lastSchedule = (w.actions || []).find((a) => a.action === "sleep-schedule");
+      if (lastSchedule) w.sleep_schedule = lastSchedule.params.schedule;
       const key = button.dataset.workerAction;
       if (key === "set-tags") return openTags(w);
       if (key === "sleep-schedule") return openSchedule(w);
