@@ -8,6 +8,7 @@ import bottle
 import peewee
 
 from backend.web import JsonApiPlugin, install_json_errors
+from shared.serving import STOP_HOOK
 
 from . import models
 from .changes import ChangeFeed
@@ -49,6 +50,7 @@ def make_app(config: ServerConfig, db: peewee.Database, clock: Clock | None = No
     routes = make_routes(app, SCHEMAS)
     install_all(routes, ctx)
     app.config[CONTEXT_KEY] = ctx
+    app.config[STOP_HOOK] = ctx.feed.close  # held requests (event streams) end when the service stops
     app.config["flamenco.routes"] = routes
     return app
 

@@ -39,6 +39,8 @@ class ChangeFeed:
         self._seq = 0
         self._recent: collections.deque[tuple[int, str]] = collections.deque(maxlen=history)
         self._local = threading.local()
+        self.closed = False
+        """Set when the service stops: waiters return at once, streams end."""
 
     @property
     def seq(self) -> int:
@@ -85,9 +87,9 @@ class ChangeFeed:
     # --- readers -------------------------------------------------------------------
 
     def wait(self, seq: int, timeout: float) -> int:
-        """Block until something is published after `seq` (or the timeout); the current seq."""
+        """Block until something is published after `seq` (or the timeout, or the feed closed); the current seq."""
         with self._cond:
-            if self._seq <= seq:
+            if self._seq <= seq and not self.closed:
                 self._cond.wait(timeout)
             return self._seq
 
@@ -98,7 +100,8 @@ class ChangeFeed:
                 return {EVERYTHING}
             return {topic for s, topic in self._recent if s > seq}
 
-    def wake_all(self) -> None:
-        """Wake every waiter (the service is stopping)."""
+    def close(self) -> None:
+        """The service is stopping: wake every waiter, and let none wait again."""
         with self._cond:
+            self.closed = True
             self._cond.notify_all()

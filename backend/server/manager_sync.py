@@ -36,7 +36,7 @@ UNSETTLED_JOBS = [s for s in JobStatus if s not in JOB_FINAL and s != J.ARCHIVIN
 BATCH_TASK_FIELDS = (Task.id, Task.job, Task.name, Task.status, Task.activity, Task.progress,
                      Task.current_command_idx, Task.command_progress, Task.metrics, Task.worker,
                      Task.failed_by_workers, Task.log_tail, Task.updated, Task.created, Task.started,
-                     Task.finished)
+                     Task.finished, Task.canceled_by)
 SEEN_WRITE_INTERVAL = dt.timedelta(seconds=5)
 
 

@@ -84,7 +84,7 @@ def task_doc(task: Task, full: bool = True) -> dict[str, Any]:
            "progress": task.progress, "current_command_idx": task.current_command_idx,
            "command_progress": task.command_progress, "failed_by_workers": task.failed_by_workers,
            "created": iso(task.created), "updated": iso(task.updated), "started": iso(task.started),
-           "finished": iso(task.finished)}
+           "finished": iso(task.finished), "canceled_by": task.canceled_by}
     if full:
         out.update({"commands": task.commands, "log_tail": task.log_tail, "metrics": task.metrics,
                     "log_uploaded": iso(task.log_uploaded)})

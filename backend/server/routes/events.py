@@ -38,29 +38,32 @@ def install(routes, ctx) -> None:
     slots = threading.BoundedSemaphore(max(1, ctx.config.event_stream_slots))
 
     def matcher(user, requested: list[str]):
-        """A function telling whether a set of changed topics concerns this user's page."""
-        exact: set[str] = set()
+        """A function from the topics that changed to those of `requested` they concern, for this user."""
+        names: dict[str, str] = {}  # a changed topic -> the requested topic it concerns
         all_projects = False
         for topic in requested:
             if topic in PLAIN_TOPICS:
-                exact.add(topic)
+                names[topic] = topic
             elif topic == "jobs":
                 projects = visible_project_ids(user)
                 if projects is None:
                     all_projects = True
                 else:
-                    exact.update(f"project:{p}" for p in projects)
+                    names.update({f"project:{p}": "jobs" for p in projects})
             elif topic.startswith("job:"):
                 job = job_service.get_visible_job(user, topic[4:])  # 404 for a job the user may not see
-                exact.add(f"job:{job.id}")
+                names[f"job:{job.id}"] = topic
             else:
                 raise bad_request(f"unknown topic '{topic[:100]}'; use jobs, job:<id>, "
                                   f"{', '.join(PLAIN_TOPICS)}", "invalid_topic")
 
         def matches(changed: set[str]) -> list[str]:
             if EVERYTHING in changed:
-                return sorted(requested)
-            return sorted(t for t in changed if t in exact or (all_projects and t.startswith("project:")))
+                return sorted(set(requested))
+            found = {names[t] for t in changed if t in names}
+            if all_projects and any(t.startswith("project:") for t in changed):
+                found.add("jobs")
+            return sorted(found)
         return matches
 
     @routes.add("GET", "/api/events", summary="Server-Sent Events: which of the given topics changed",
@@ -87,7 +90,7 @@ def install(routes, ctx) -> None:
             seq = feed.seq
             started = time.monotonic()
             yield "retry: 2000\nevent: hello\ndata: {}\n\n"
-            while time.monotonic() - started < limit:
+            while time.monotonic() - started < limit and not feed.closed:
                 current = feed.wait(seq, KEEPALIVE)
                 if current == seq:
                     yield ": keep-alive\n\n"
