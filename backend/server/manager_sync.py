@@ -227,9 +227,10 @@ def store_task_log(ctx: ServerContext, manager: Manager, tid: str, data: bytes) 
     except (OSError, EOFError) as ex:
         raise bad_request(f"the task log is not valid gzip: {ex}", "not_gzip") from None
     ctx.store.write_log(task.job_id, task.id, data)
-    with write(ctx.db):
+    with ctx.write():
         Task.update({Task.log_uploaded: ctx.clock.now()}).where(Task.id == task.id).execute()
         LogRequest.delete().where(LogRequest.task == task.id).execute()
+        ctx.feed.note(f"job:{task.job_id}")  # the task page shows it
     log.info("task %s: full log received from manager %s (%d bytes gzip'd)", task.id, manager.name, len(data))
 
 

@@ -26,3 +26,39 @@ def sign_in(page, name: str, start: str = "/") -> None:
     page.fill("#password", PASSWORDS[name])
     page.click("#sign-in")
     page.wait_for_url(lambda url: "/login" not in url)
+
+FARM_PASSWORDS = {"admin": "farm-admin-pw", "ann": "farm-ann-pw", "manager": "the manager's admin pw"}
+SCREENSHOT_DIR_ENV = "FLAMENCO_SCREENSHOT_DIR"
+"""Set (to docs/images) to keep the pages' screenshots; they always go to the test's tmp_path too."""
+
+
+def screenshot(page, tmp_path, name: str) -> None:
+    """A full-page screenshot `name`.png in tmp_path, and in $FLAMENCO_SCREENSHOT_DIR when set."""
+    import pathlib
+    page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
+    keep = os.environ.get(SCREENSHOT_DIR_ENV)
+    if keep:
+        pathlib.Path(keep).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(pathlib.Path(keep) / f"{name}.png"), full_page=True)
+
+
+def wait_until(check, timeout: float, message: str, interval: float = 0.2):
+    """Poll `check()` until it is true (its value is returned) or fail with `message`."""
+    import time
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, message
+        time.sleep(interval)
+
+
+def sign_in_as(page, name: str, start: str) -> None:
+    """On the farm: open `start`, sign in as `name` with FARM_PASSWORDS, come back to `start`."""
+    page.goto(start)
+    page.wait_for_url("**/login?**")
+    page.fill("#username", name)
+    page.fill("#password", FARM_PASSWORDS[name])
+    page.click("#sign-in")
+    page.wait_for_url(lambda url: "/login" not in url)

@@ -346,6 +346,24 @@ window.Flamenco = (function () {
     };
   }
 
+  /**
+   * Replace `body`'s rows with `rows()` when `data` differs from what was drawn last, keeping open the
+   * row menu (<details class="menu">) that was open: the pages refresh while the admin picks an action.
+   */
+  function redrawRows(body, data, rows) {
+    const key = JSON.stringify(data);
+    if (body.dataset.drawn === key) return;
+    body.dataset.drawn = key;
+    const open = $("details.menu[open]", body);
+    const openKey = open ? open.closest("tr").dataset.key : null;
+    body.replaceChildren(...rows());
+    if (openKey) {
+      const again = $$("tr", body).find((tr) => tr.dataset.key === openKey);
+      const menu = again && $("details.menu", again);
+      if (menu) menu.open = true;
+    }
+  }
+
   function localTimes() {
     for (const t of document.querySelectorAll("time[datetime]")) {
       t.textContent = when(t.getAttribute("datetime"));
@@ -366,5 +384,5 @@ window.Flamenco = (function () {
 
   return {DATA, CSRF, REFRESH_MS, TZ, el, svg, $, $$, enc, localPath, pad, parseTime, clock, when, fullTime,
           duration, size, ago, timeEl, word, badge, setBadge, pct, bar, setBar, progressCell, ApiError, api,
-          refresher, live, keepUpdated, workerDialogs, start};
+          refresher, live, keepUpdated, workerDialogs, redrawRows, start};
 })();

@@ -124,7 +124,8 @@
       (w, s) => act(w, "set the schedule of", () => api(path(w) + "/sleep-schedule", {method: "PUT", body: s})));
 
     function render() {
-      $("#workers-body").replaceChildren(...workers.map((w) => el("tr", {"data-worker": w._id},
+      F.redrawRows($("#workers-body"), workers, () => workers.map((w) => el("tr", {"data-worker": w._id,
+                                                                             "data-key": w._id},
         el("td", {title: w._id}, w.nickname, el("div", {class: "muted small"}, w.address || "")),
         el("td", {}, badge(w.status, "worker"), w.status_requested
           ? el("div", {class: "pending small", "data-requested": w.status_requested},

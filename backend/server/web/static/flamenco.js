@@ -47,6 +47,19 @@
     return m ? m[1] : id;
   }
 
+  /** The workers' names, asked for again only when a task or run names a worker not known yet. */
+  async function namesFor(known, tasks, runs) {
+    const ids = [...tasks.flatMap((t) => [t.worker, ...(t.failed_by_workers || []).map((f) => f.id)]),
+                 ...runs.map((r) => r.worker)].filter(Boolean);
+    if (ids.every((id) => known.has(id))) return known;
+    try {
+      const result = await api("/api/workers");
+      return new Map(result.workers.map((x) => [x.id, x.nickname]));
+    } catch (err) {
+      return known;  // names are a nicety: the ids show meanwhile
+    }
+  }
+
   // --- the jobs list ---------------------------------------------------------------------------
 
   function jobsPage() {
@@ -524,19 +537,18 @@
 
     const refresher = keepUpdated(async () => {
       const status = taskFilter ? `&status=${enc(taskFilter)}` : "";
-      const [j, t, r, l, o, w] = await Promise.all([
+      const [j, t, r, l, o] = await Promise.all([
         api(base), api(`${base}/tasks?limit=${TASK_LIMIT}${status}`), api(base + "/runs"), api(base + "/log"),
-        job.files_mode === "upload" ? api(base + "/outputs") : Promise.resolve(null),
-        api("/api/workers").catch(() => null)]);
+        job.files_mode === "upload" ? api(base + "/outputs") : Promise.resolve(null)]);
       job = j;
       runs = r.runs;
-      if (w) workerNames = new Map(w.workers.map((x) => [x.id, x.nickname]));
+      workerNames = await namesFor(workerNames, t.tasks, r.runs);
       renderJob();
       renderTasks(t);
       renderLog(l);
       if (o) renderOutputs(o);
       renderTimeline();
-    }, events("job:" + job.id, "workers"));
+    }, events("job:" + job.id));
 
     // Running tasks' durations and bars grow between events without asking the Server.
     setInterval(() => {
@@ -630,12 +642,11 @@
     }
 
     const refresher = keepUpdated(async () => {
-      const [t, w] = await Promise.all([api(url), api("/api/workers").catch(() => null)]);
-      task = t;
-      if (w) workerNames = new Map(w.workers.map((x) => [x.id, x.nickname]));
+      task = await api(url);
+      workerNames = await namesFor(workerNames, [task], task.runs || []);
       render();
       await showLog();
-    }, events("job:" + DATA.job.id, "workers"));
+    }, events("job:" + DATA.job.id));
   }
 
   // --- workers (admins and manager-admins) --------------------------------------------------------
@@ -684,7 +695,9 @@
     }
 
     function render() {
-      $("#workers-body").replaceChildren(...workers.map((w) => el("tr", {"data-worker": w.id, "data-manager": w.manager},
+      F.redrawRows($("#workers-body"), workers, () => workers.map((w) => el("tr", {"data-worker": w.id,
+                                                                             "data-manager": w.manager,
+                                                                             "data-key": `${w.manager}/${w.id}`},
         el("td", {title: w.id}, w.nickname),
         el("td", {}, w.manager_name),
         el("td", {class: "worker-status"}, badge(w.status, "worker"),
