@@ -106,7 +106,8 @@ no_task_retry_seconds = 0.5
 def admin_farm(browser, tmp_path_factory):
     """A real farm (Server, Manager and two workers, each a process) with fast timings; an admin 'admin'
     and an artist 'ann' (both with FARM_PASSWORDS) on the Server, the Manager's admin password set and an
-    admin token minted for the test's checks (`manager`: a requests session on its admin API)."""
+    admin token minted for the test's checks (`manager`: a requests session on its admin API); images put
+    in `watch_dir` become the Manager's latest image."""
     import json
 
     import requests
@@ -116,8 +117,10 @@ def admin_farm(browser, tmp_path_factory):
 
     data = tmp_path_factory.mktemp("admin-farm")
     (data / "worker.toml").write_text(FARM_WORKER_CONFIG)
-    farm = Farm(data / "farm", port=0, workers=2, manager_extra_config=FARM_MANAGER_CONFIG,
-                worker_args=["--config", str(data / "worker.toml")])
+    watch = data / "watch"
+    watch.mkdir()
+    farm = Farm(data / "farm", port=0, workers=2, worker_args=["--config", str(data / "worker.toml")],
+                manager_extra_config=FARM_MANAGER_CONFIG + f"\n[latest_image]\nwatch_dir = {json.dumps(str(watch))}\n")
     try:
         info = farm.start()
         farm._run_server_cli("set-password", "admin", "--password", FARM_PASSWORDS["admin"])
@@ -132,7 +135,7 @@ def admin_farm(browser, tmp_path_factory):
                                server.get(info["server_url"] + "/api/workers").json()["workers"]) == 2,
                    60, "the workers did not come up")
         yield SimpleNamespace(farm=farm, info=info, url=info["server_url"], manager_url=info["manager_url"],
-                              server=server, manager=manager)
+                              server=server, manager=manager, watch_dir=watch)
     finally:
         farm.stop(timeout=10)
 

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from shared.protocol import SHA256_HEADER
-from tests.browser.browser_helpers import PASSWORDS, sign_in
+from tests.browser.browser_helpers import PASSWORDS, screenshot, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -184,6 +184,7 @@ def test_admin_pages_and_what_artists_may_not_see(page, browser_studio, tmp_path
     page.fill("#password", "wrong")
     page.click("#sign-in")
     expect(page.locator("#login-error")).to_have_text("Wrong user name or password.")
+    screenshot(page, tmp_path, "server-login")
     page.fill("#password", PASSWORDS["ann"])
     page.click("#sign-in")
     page.wait_for_url("**/workers")
