@@ -49,7 +49,7 @@ SCHEMAS = {
     "NewManager": obj({"name": S}, ["name"]),
     "ManagerWithToken": obj({"manager": ref("Manager"), "token": S}, ["manager", "token"]),
     "Link": obj({"manager": S}, ["manager"]),
-    "Member": obj({"user": S}, ["user"]),
+    "Member": obj({"user": S, "role": {"type": "string", "enum": ["member", "manager-admin"]}}, ["user"]),
     "Setting": obj({"key": S, "type": {"type": "string", "enum": ["string", "integer", "number", "boolean",
                                                                    "frames", "path", "choice", "list"]},
                     "default": {}, "required": B, "choices": {"type": "array", "nullable": True, "items": {}},
