@@ -16,7 +16,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from tests.browser.browser_helpers import screenshot, sign_in_as, wait_until
+from tests.browser.browser_helpers import row_action, screenshot, sign_in_as, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -51,11 +51,6 @@ def server_workers(farm) -> list[dict]:
     return sorted(farm.server.get(farm.url + "/api/workers").json()["workers"], key=lambda w: w["nickname"])
 
 
-def row_action(page, row, key: str) -> None:
-    row.locator("details.menu summary").click()
-    row.locator(f'[data-worker-action="{key}"]').click()
-
-
 def test_worker_actions_from_the_servers_workers_page(admin_farm, farm_context, tmp_path):
     farm = admin_farm
     page = farm_context.new_page()
@@ -70,7 +65,7 @@ def test_worker_actions_from_the_servers_workers_page(admin_farm, farm_context, 
     manager_pid = farm.farm.procs["manager"].pid
     os.kill(manager_pid, signal.SIGSTOP)
     try:
-        row_action(page, row1, "set-tags")
+        row_action(row1, "set-tags")
         page.fill("#tags-input", "gpu, big-memory")
         page.click("#tags-save")
         pending = row1.locator('[data-action="set-tags"]')
@@ -83,14 +78,14 @@ def test_worker_actions_from_the_servers_workers_page(admin_farm, farm_context, 
     expect(row1.locator(".worker-tags")).to_have_text("big-memory, gpu")
     assert manager_worker(farm, w1)["tags"] == ["big-memory", "gpu"], "the Manager applied it"
 
-    row_action(page, row1, "sleep")
+    row_action(row1, "sleep")
     expect(row1.locator(".badge")).to_have_attribute("data-status", "asleep")
     assert manager_worker(farm, w1)["status"] == "asleep", "the worker acknowledged it"
-    row_action(page, row1, "wake")
+    row_action(row1, "wake")
     expect(row1.locator(".badge")).to_have_attribute("data-status", "awake")
     assert manager_worker(farm, w1)["status"] == "awake"
 
-    row_action(page, row2, "sleep-schedule")
+    row_action(row2, "sleep-schedule")
     page.check("#schedule-active")
     for day in ("sa", "su"):
         page.check(f'#schedule-days input[value="{day}"]')
@@ -108,17 +103,17 @@ def test_worker_actions_from_the_servers_workers_page(admin_farm, farm_context, 
                                   ["blocklist"] if b["job"] == failing["id"]], 60, "nobody was blocklisted")
     victim = blocked[0]["worker"]
     victim_row = page.locator(f'#workers-body tr[data-worker="{victim}"]')
-    row_action(page, victim_row, "clear-blocklist")
+    row_action(victim_row, "clear-blocklist")
     expect(victim_row.locator('[data-action="clear-blocklist"]')).to_have_attribute("data-action-status", "done")
     assert manager_worker(farm, victim)["blocklist"] == []
     screenshot(page, tmp_path, "server-workers")
 
     # Shut one down after its task: the worker process exits; then forget it. (Nicknames end in -1, -2.)
     worker_proc = farm.farm.procs["worker-2"]
-    row_action(page, row2, "shutdown-lazy")
+    row_action(row2, "shutdown-lazy")
     expect(row2.locator(".badge")).to_have_attribute("data-status", "offline", timeout=30_000)
     assert worker_proc.wait(30) == 0, "the worker process stopped"
-    row_action(page, row2, "forget")
+    row_action(row2, "forget")
     expect(row2).to_have_count(0)
     assert manager_worker(farm, w2) is None
     # Bring the farm back to two workers for the other tests: it registers anew.

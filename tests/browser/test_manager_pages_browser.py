@@ -8,24 +8,16 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import struct
-import zlib
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.browser_helpers import FARM_PASSWORDS, screenshot, wait_until
+from tests.browser.browser_helpers import FARM_PASSWORDS, png, row_action as click_action, screenshot, wait_until
 from tests.conftest import missing
 
 pytestmark = pytest.mark.browser
 
 
-def png(width: int, height: int, rgb=(40, 120, 220)) -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-    rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
 def manager_worker(farm, worker_id):
@@ -72,7 +64,7 @@ def test_the_managers_overview(admin_farm, manager_page, tmp_path):
     expect(page.locator("#storage-spool")).to_contain_text("in")
     if shutil.which("ffmpeg") is None:
         missing("ffmpeg (the Manager makes its thumbnails with it)")
-    (farm.watch_dir / "frame-0001.png").write_bytes(png(96, 54))
+    (farm.watch_dir / "frame-0001.png").write_bytes(png(96, 54, (40, 120, 220)))
     image = page.locator("#latest-image-img")
     expect(image).to_be_visible(timeout=30_000)
     page.wait_for_function("document.getElementById('latest-image-img').complete")
@@ -82,8 +74,7 @@ def test_the_managers_overview(admin_farm, manager_page, tmp_path):
 
 def row_action(page, worker_id, key):
     row = page.locator(f'#workers-body tr[data-worker="{worker_id}"]')
-    row.locator("details.menu summary").click()
-    row.locator(f'[data-worker-action="{key}"]').click()
+    click_action(row, key)
     return row
 
 

@@ -5,14 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import itertools
-import struct
-import zlib
 
 import pytest
 from playwright.sync_api import expect
 
 from shared.protocol import SHA256_HEADER
-from tests.browser.browser_helpers import PASSWORDS, screenshot, sign_in
+from tests.browser.browser_helpers import PASSWORDS, png, screenshot, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -47,13 +45,6 @@ def claim(browser_studio, job_id: str) -> list[str]:
     return sorted(t["_id"] for t in r.json()["depsgraph"] if t["job"] == job_id)
 
 
-def png(width: int, height: int, rgb=(232, 89, 12)) -> bytes:
-    """A real PNG of one colour, so the browser has something to decode."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-    rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
 def test_follow_a_job_and_cancel_it(page, browser_studio, tmp_path):

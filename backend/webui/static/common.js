@@ -142,6 +142,16 @@ window.Flamenco = (function () {
     node.title = status;
   }
 
+  /** A worker's resources as its Manager reported them: "8 CPU, load 1.2, 12/32 GiB free". */
+  function resources(r) {
+    if (!r) return "-";
+    const parts = [];
+    if (r.cpu_count) parts.push(`${r.cpu_count} CPU`);
+    if (r.load_avg !== undefined) parts.push(`load ${r.load_avg}`);
+    if (r.mem_total_mb) parts.push(`${Math.round((r.mem_free_mb || 0) / 1024)}/${Math.round(r.mem_total_mb / 1024)} GiB free`);
+    return parts.join(", ") || "-";
+  }
+
   // --- progress bars -------------------------------------------------------------------------
 
   function pct(value) {
@@ -383,6 +393,6 @@ window.Flamenco = (function () {
   }
 
   return {DATA, CSRF, REFRESH_MS, TZ, el, svg, $, $$, enc, localPath, pad, parseTime, clock, when, fullTime,
-          duration, size, ago, timeEl, word, badge, setBadge, pct, bar, setBar, progressCell, ApiError, api,
+          duration, size, ago, timeEl, resources, word, badge, setBadge, pct, bar, setBar, progressCell, ApiError, api,
           refresher, live, keepUpdated, workerDialogs, redrawRows, start};
 })();

@@ -89,14 +89,6 @@
     ["forget", "Forget"]];
   const STATUS = {sleep: "asleep", wake: "awake", shutdown: "shutdown"};
 
-  function resources(r) {
-    if (!r) return "-";
-    const parts = [];
-    if (r.cpu_count) parts.push(`${r.cpu_count} CPU`);
-    if (r.load_avg !== undefined) parts.push(`load ${r.load_avg}`);
-    if (r.mem_total_mb) parts.push(`${Math.round((r.mem_free_mb || 0) / 1024)}/${Math.round(r.mem_total_mb / 1024)} GiB free`);
-    return parts.join(", ") || "-";
-  }
 
   function schedule(s) {
     if (!s || !s.schedule_active) return "-";
@@ -134,7 +126,7 @@
         el("td", {}, w.platform || "-"),
         el("td", {class: "small worker-tags"}, (w.tags || []).join(", ") || "-"),
         el("td", {class: "small"}, w.current_task ? `${w.current_job || ""} › ${w.current_task}` : "-"),
-        el("td", {class: "small"}, resources(w.resources)),
+        el("td", {class: "small"}, F.resources(w.resources)),
         el("td", {class: "small"}, schedule(w.sleep_schedule)),
         el("td", {class: "small"}, (w.blocklist || []).length
           ? `${w.blocklist.length} entr${w.blocklist.length === 1 ? "y" : "ies"}` : "-"),

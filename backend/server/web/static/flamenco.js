@@ -651,14 +651,6 @@
 
   // --- workers (admins and manager-admins) --------------------------------------------------------
 
-  function resources(r) {
-    if (!r) return "-";
-    const parts = [];
-    if (r.cpu_count) parts.push(`${r.cpu_count} CPU`);
-    if (r.load_avg !== undefined) parts.push(`load ${r.load_avg}`);
-    if (r.mem_total_mb) parts.push(`${Math.round((r.mem_free_mb || 0) / 1024)}/${Math.round(r.mem_total_mb / 1024)} GiB free`);
-    return parts.join(", ") || "-";
-  }
 
   const WORKER_ACTIONS = [
     ["sleep-lazy", "Sleep after its task"], ["sleep", "Sleep now"], ["wake", "Wake"],
@@ -710,7 +702,7 @@
           ? el("a", {href: "/jobs/" + enc(w.current_job), title: w.current_task || ""},
                `${w.current_job_name || w.current_job} › ${w.current_task_name || w.current_task || ""}`)
           : "-"),
-        el("td", {class: "small"}, resources(w.resources)),
+        el("td", {class: "small"}, F.resources(w.resources)),
         el("td", {}, w.last_seen ? timeEl(w.last_seen) : "-"),
         actionsCell(w))));
       $("#workers-empty").hidden = workers.length > 0;
