@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 SOURCE = ROOT / "blender_addon"
 PACKAGE = "flamenco"
-SHARED_MODULES = ("frames.py", "statuses.py", "variables.py", "version.py")
+SHARED_MODULES = ("frames.py", "setting_types.py", "statuses.py", "user_client.py", "variables.py", "version.py")
 BAT_DIST = "blender-asset-tracer"
 BAT_PACKAGE = "blender_asset_tracer"
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)

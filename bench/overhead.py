@@ -29,7 +29,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from flamenco_cli.client import ServerClient  # noqa: E402
+from flamenco_cli.main import ServerClient  # noqa: E402
 from flamenco_cli.farm import Farm  # noqa: E402
 from shared.frames import chunk_frames  # noqa: E402
 
@@ -54,7 +54,7 @@ def render_direct(blender: str, blend: Path, out: Path, frames: list[int], chunk
 
 def render_farm(client: ServerClient, blend: Path, out: Path, frames: int, chunk: int) -> float:
     started = time.perf_counter()
-    job = client.submit({"name": "bench overhead", "type": "blender-render",
+    job = client.submit_job({"name": "bench overhead", "type": "blender-render",
                          "settings": {"filepath": str(blend), "frames": f"1-{frames}", "chunk_size": chunk,
                                       "render_output": str(out / "######"), "format": "PNG"}})
     while True:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from . import job_types as job_types_mod, outputs as outputs_mod
-from .client import Client, ClientError
+from .client import Client, ClientError, NotFound
 from .connection import managers_for_project
 from .joblist import ACTIONS
 from .sharedcode import variables as variables_mod
@@ -46,6 +46,8 @@ class ActionDone:
     action: str
     status: str
     message: str
+    doc: dict | None = None
+    """The job as the Server answered the action (its row is redrawn from it)."""
 
 
 @dataclass
@@ -71,9 +73,11 @@ class OutputsFailed:
 
 @dataclass
 class ServerInfo:
-    """What the panel needs from the Server besides jobs: job types, and path variables."""
+    """What the panel needs from the Server besides jobs: job types, path variables, worker tags."""
     job_types: list
     variables: "variables_mod.Variables | None" = None
+    worker_tags: list[str] | None = None
+    """The tags the project's workers have; None when the Server cannot say (an older Server)."""
 
 
 @dataclass
@@ -107,12 +111,21 @@ def fetch_server_info(client: Client, project: str = "", manager: str = "",
         variables = farm_variables(client, project, manager) if with_variables and project else None
     except (ClientError, job_types_mod.JobTypeError) as ex:
         return ServerInfoFailed(str(ex))
-    return ServerInfo(types, variables)
-
-
-def fetch_jobs(client: Client, project: str, limit: int, cache_dir: str | None) -> JobsUpdated | JobsFailed:
     try:
-        docs = client.jobs(project=project or None, limit=limit)
+        tags = client.worker_tags(project)
+    except NotFound:
+        tags = None
+    except ClientError as ex:
+        log.info("no worker tags: %s", ex)
+        tags = None
+    return ServerInfo(types, variables, tags)
+
+
+def fetch_jobs(client: Client, project: str, limit: int, cache_dir: str | None,
+               mine: bool = True) -> JobsUpdated | JobsFailed:
+    """The newest jobs of the project: the artist's own, or everyone's."""
+    try:
+        docs = client.jobs(project=project or None, limit=limit, mine=1 if mine else None)
     except ClientError as ex:
         return JobsFailed(ex.message)
     thumbs: dict[str, str] = {}
@@ -133,10 +146,13 @@ def fetch_jobs(client: Client, project: str, limit: int, cache_dir: str | None) 
 def job_action(client: Client, job_id: str, action: str) -> ActionDone | ActionFailed:
     status = ACTIONS[action]
     try:
-        client.set_job_status(job_id, str(status.value))
+        doc = client.set_job_status(job_id, str(status.value))
     except ClientError as ex:
         return ActionFailed(job_id, action, f"Could not {action} the job: {ex.message}")
-    return ActionDone(job_id, action, str(status.value), f"Asked the Server to {action} the job.")
+    if not isinstance(doc, dict) or str(doc.get("id")) != str(job_id):
+        doc = None
+    return ActionDone(job_id, action, str(doc["status"]) if doc else str(status.value),
+                      f"Asked the Server to {action} the job.", doc)
 
 
 def fetch_job_outputs(client: Client, job_id: str, local_output: str) -> OutputsFetched | OutputsFailed:

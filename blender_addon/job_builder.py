@@ -52,6 +52,7 @@ class SceneInfo:
     blend_path: str = ""
     is_dirty: bool = False
     frame_start: int = 1
+    frame_current: int = 1
     frame_end: int = 250
     frame_step: int = 1
     fps: float = 24.0
@@ -160,9 +161,18 @@ def blender_abspath(path: str, blend_dir: str) -> str:
     return os.path.normpath(os.path.abspath(path)) + (os.sep if path.endswith(("/", "\\")) else "")
 
 
+def is_bare_relative(path: str) -> bool:
+    """'renders/x': relative, but not to the .blend ('//'): Blender would take it from its working
+    directory, which is wherever it was started."""
+    return bool(path) and not path.startswith(("//", "/", "\\", "{")) and not re.match(r"^[A-Za-z]:[\\/]", path)
+
+
 def local_output_pattern(output_path: str, scene: SceneInfo, job_name: str) -> str:
-    """The absolute output pattern, always with a '#' frame-number placeholder."""
+    """The absolute output pattern, always with a '#' frame-number placeholder. A relative path
+    without '//' is taken relative to the .blend file too (see is_bare_relative)."""
     raw = (output_path or DEFAULT_OUTPUT).replace("{name}", _safe_name(job_name or scene.stem))
+    if is_bare_relative(raw):
+        raw = "//" + raw
     path = blender_abspath(raw, scene.blend_dir)
     if path.endswith(("/", "\\")):
         path += "######"
@@ -237,6 +247,7 @@ def computed_settings(jt: JobType, scene: SceneInfo, panel: PanelSettings,
     out: dict[str, Any] = {
         "filepath": os.path.basename(scene.blend_path),
         "frames": frames,
+        "frame": scene.frame_current,
         "chunk_size": panel.chunk_size,
         "render_output": render_output,
         "output_file_extension": scene.file_extension,
@@ -266,6 +277,8 @@ def plan_jobs(scene: SceneInfo, panel: PanelSettings, farm: FarmSettings,
     if jt is None:
         known = ", ".join(sorted(types)) or "none (is the Server reachable?)"
         raise BuildError(f"The Server has no job type '{panel.job_type}'. Known types: {known}.")
+    if jt.error:
+        raise BuildError(f"{jt.error}.")
     if not farm.project:
         raise BuildError("No project is chosen. Pick one in the add-on preferences.")
     if farm.file_mode == SHARED and not farm.shared_storage:
@@ -282,6 +295,9 @@ def plan_jobs(scene: SceneInfo, panel: PanelSettings, farm: FarmSettings,
     project_root = find_project_root(scene.blend_path, farm.project_finder, project_root_override)
 
     warnings = scene_warnings(scene, project_root)
+    if is_bare_relative(panel.output_path):
+        warnings.append(f"The output path '{panel.output_path}' is relative; it is taken relative to the .blend "
+                        f"file's folder, as '//{panel.output_path}'. Start it with // to say so.")
     if out_warning:
         warnings.append(out_warning)
     video = panel.make_video and _video_flag_key(jt) is not None

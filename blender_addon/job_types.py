@@ -4,6 +4,10 @@ The panel is built from this schema, so a job type added on the Server shows
 up in Blender without a new add-on. Some settings the add-on fills in itself
 from the scene (frames, the .blend's path, the output path, ...); the rest are
 shown as generic fields whose values are kept per job type.
+
+The setting types are shared/setting_types.py's, as the Server uses them. A job
+type with a setting of a type this add-on does not know is listed with an error
+(`JobType.error`) and cannot be submitted; it is never guessed to be text.
 """
 
 from __future__ import annotations
@@ -12,20 +16,14 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-STRING, INT, FLOAT, BOOL, LIST = "string", "int", "float", "bool", "list"
+from .sharedcode import setting_types
 
-_TYPE_ALIASES = {
-    "str": STRING, "string": STRING, "text": STRING, "path": STRING, "filepath": STRING,
-    "file_path": STRING, "dir_path": STRING, "frames": STRING, "frame_range": STRING,
-    "enum": STRING, "choice": STRING,
-    "int": INT, "integer": INT,
-    "float": FLOAT, "number": FLOAT, "double": FLOAT,
-    "bool": BOOL, "boolean": BOOL,
-    "list": LIST, "array": LIST, "list[str]": LIST, "string_list": LIST, "lines": LIST,
-}
+ST = setting_types
+STRING, INT, FLOAT, BOOL, LIST = ST.STRING, ST.INTEGER, ST.NUMBER, ST.BOOLEAN, ST.LIST
+"""The kinds of value a field holds (frames, paths and choices are strings)."""
 
 AUTO_KEYS = frozenset({
-    "filepath", "blendfile", "frames", "chunk_size", "render_output", "format",
+    "filepath", "blendfile", "frames", "frame", "chunk_size", "render_output", "format",
     "output_file_extension", "fps", "blender_cmd", "images_or_video", "video",
     "create_video", "make_video",
 })
@@ -65,6 +63,9 @@ class JobType:
     label: str = ""
     description: str = ""
     settings: tuple[SettingSpec, ...] = field(default_factory=tuple)
+    artist_visible: bool = True
+    error: str = ""
+    """Why this add-on cannot submit the type (a setting of a type it does not know)."""
 
     @property
     def title(self) -> str:
@@ -88,21 +89,19 @@ class JobType:
 def _parse_setting(raw: Any, where: str) -> SettingSpec:
     if not isinstance(raw, dict) or not isinstance(raw.get("key"), str) or not raw["key"]:
         raise JobTypeError(f"{where}: a setting without a 'key'")
-    raw_type = str(raw.get("type") or "string").lower()
-    typ = _TYPE_ALIASES.get(raw_type, STRING)
+    raw_type = str(raw.get("type") or "")
+    try:
+        kind = ST.get(raw_type)
+    except ST.UnknownSettingType as ex:
+        raise JobTypeError(f"{where}: setting '{raw['key']}' has an {ex}; this add-on is older than the "
+                           "Server, update it") from None
     choices = raw.get("choices") or ()
     if isinstance(choices, dict):
         choices = tuple(choices.keys())
-    choices = tuple(str(c) if typ == STRING else c for c in choices)
-    subtype = ""
-    if raw_type in ("path", "filepath", "file_path"):
-        subtype = "FILE_PATH"
-    elif raw_type == "dir_path":
-        subtype = "DIR_PATH"
-    elif raw.get("subtype"):
-        subtype = str(raw["subtype"]).upper()
+    choices = tuple(str(c) if kind.json_type == STRING else c for c in choices)
+    subtype = "FILE_PATH" if kind.subtype == "FILE_PATH" else str(raw.get("subtype") or "").upper()
     return SettingSpec(
-        key=raw["key"], type=typ, default=raw.get("default"), required=bool(raw.get("required")),
+        key=raw["key"], type=STRING if kind.json_type == "string" else kind.name, default=raw.get("default"), required=bool(raw.get("required")),
         choices=choices, label=str(raw.get("label") or ""),
         description=str(raw.get("description") or ""),
         minimum=raw.get("min", raw.get("minimum")), maximum=raw.get("max", raw.get("maximum")),
@@ -127,53 +126,32 @@ def parse_job_types(data: Any) -> list[JobType]:
         settings = raw.get("settings") or raw.get("schema") or []
         if isinstance(settings, dict):
             settings = [{"key": k, **v} for k, v in settings.items()]
-        specs = tuple(_parse_setting(s, f"job type '{name}'") for s in settings)
+        error = ""
+        try:
+            specs = tuple(_parse_setting(s, f"job type '{name}'") for s in settings)
+        except JobTypeError as ex:
+            if "unknown setting type" not in str(ex):
+                raise
+            specs, error = (), str(ex)
         out.append(JobType(name=name, label=str(raw.get("label") or ""),
-                           description=str(raw.get("description") or ""), settings=specs))
+                           description=str(raw.get("description") or ""), settings=specs,
+                           artist_visible=raw.get("artist_visible", True) is not False, error=error))
     return out
 
 
 def coerce(spec: SettingSpec, value: Any) -> Any:
-    """`value` as the type the schema asks for; JobTypeError naming the setting otherwise."""
-    name = spec.title
+    """`value` (typed, or text from a field) as the schema asks for, checked the way the Server
+    checks it; JobTypeError naming the setting otherwise."""
     if value is None:
         return None
     try:
-        if spec.type == BOOL:
-            if isinstance(value, str):
-                low = value.strip().lower()
-                if low in ("1", "true", "yes", "on"):
-                    return True
-                if low in ("0", "false", "no", "off", ""):
-                    return False
-                raise ValueError(value)
-            return bool(value)
-        if spec.type == INT:
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError(value)
-            value = int(value)
-        elif spec.type == FLOAT:
-            value = float(value)
-        elif spec.type == LIST:
-            if isinstance(value, str):
-                value = [line for line in value.splitlines() if line.strip()]
-            value = list(value)
-        else:
-            value = str(value)
-    except (TypeError, ValueError):
-        raise JobTypeError(f"'{name}' must be {_a(spec.type)}, not '{value}'") from None
-    if spec.type in (INT, FLOAT):
-        if spec.minimum is not None and value < spec.minimum:
-            raise JobTypeError(f"'{name}' must be at least {spec.minimum}, not {value}")
-        if spec.maximum is not None and value > spec.maximum:
-            raise JobTypeError(f"'{name}' must be at most {spec.maximum}, not {value}")
-    if spec.choices and value not in spec.choices and not (value == "" and not spec.required):
-        raise JobTypeError(f"'{name}' must be one of {', '.join(map(str, spec.choices))}, not '{value}'")
-    return value
-
-
-def _a(typ: str) -> str:
-    return {INT: "a whole number", FLOAT: "a number", BOOL: "yes or no", LIST: "a list"}.get(typ, "text")
+        value = ST.parse(spec.raw_type or spec.type, value)
+        if spec.choices and value == "" and not spec.required:
+            return value
+        return ST.check(spec.raw_type or spec.type, value, choices=spec.choices or None,
+                        minimum=spec.minimum, maximum=spec.maximum)
+    except (ST.SettingValueError, ST.UnknownSettingType) as ex:
+        raise JobTypeError(f"'{spec.title}' {ex}") from None
 
 
 def _empty(value: Any) -> bool:

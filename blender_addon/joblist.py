@@ -69,13 +69,19 @@ def job_progress(doc: dict) -> float:
     return 100.0 if doc.get("status") == J.COMPLETED else 0.0
 
 
-def allowed_actions(status: str) -> list[str]:
+def allowed_actions(status: str, task_counts: dict | None = None) -> list[str]:
+    """The buttons a job in `status` gets. With its task counts, Requeue only where it would
+    requeue something (the Server answers 409 nothing_to_requeue otherwise)."""
     try:
         current = J(status)
     except ValueError:
         return []
     allowed = statuses.JOB_USER_TRANSITIONS.get(current, frozenset())
-    return [name for name, target in ACTIONS.items() if target in allowed]
+    out = [name for name, target in ACTIONS.items() if target in allowed]
+    if "requeue" in out and isinstance(task_counts, dict) and \
+            not statuses.requeue_changes_something(current, task_counts):
+        out.remove("requeue")
+    return out
 
 
 def format_duration(seconds: float | None) -> str:
@@ -101,6 +107,8 @@ class JobRow:
     eta_seconds: float | None = None
     priority: int = 50
     status_reason: str = ""
+    user: str = ""
+    """Who submitted the job."""
     created: float | None = None
     actions: list[str] = field(default_factory=list)
     doc: dict = field(default_factory=dict)
@@ -136,22 +144,8 @@ class JobList:
         for doc in docs:
             if not isinstance(doc, dict) or "id" not in doc:
                 continue
-            job_id = str(doc["id"])
-            seen.add(job_id)
-            progress = job_progress(doc)
-            status = str(doc.get("status", ""))
-            samples = self.history.setdefault(job_id, [])
-            if not samples or samples[-1][1] != progress:
-                samples.append((now, progress))
-            samples[:] = [s for s in samples if now - s[0] <= _HISTORY_SECONDS] or samples[-1:]
-            rows.append(JobRow(
-                id=job_id, name=str(doc.get("name", job_id)), type=str(doc.get("type", "")),
-                status=status, progress=progress,
-                eta_seconds=self._eta(doc, status, progress, samples, now),
-                priority=int(doc.get("priority", 50) or 50),
-                status_reason=str(doc.get("status_reason") or doc.get("reason") or ""),
-                created=parse_time(_first(doc, _CREATED_KEYS)),
-                actions=allowed_actions(status), doc=doc))
+            seen.add(str(doc["id"]))
+            rows.append(self._row(doc, now))
         for gone in set(self.history) - seen:
             del self.history[gone]
         rows.sort(key=lambda r: (r.created or 0.0, r.id), reverse=True)
@@ -159,6 +153,24 @@ class JobList:
         self.fetched_at = now
         self.error = ""
         return self.rows
+
+    def _row(self, doc: dict, now: float) -> JobRow:
+        job_id = str(doc["id"])
+        progress = job_progress(doc)
+        status = str(doc.get("status", ""))
+        samples = self.history.setdefault(job_id, [])
+        if not samples or samples[-1][1] != progress:
+            samples.append((now, progress))
+        samples[:] = [s for s in samples if now - s[0] <= _HISTORY_SECONDS] or samples[-1:]
+        return JobRow(
+            id=job_id, name=str(doc.get("name", job_id)), type=str(doc.get("type", "")),
+            status=status, progress=progress,
+            eta_seconds=self._eta(doc, status, progress, samples, now),
+            priority=int(doc.get("priority", 50) or 50),
+            status_reason=str(doc.get("status_reason") or doc.get("reason") or ""),
+            user=str(doc.get("user_name") or ""),
+            created=parse_time(_first(doc, _CREATED_KEYS)),
+            actions=allowed_actions(status, doc.get("task_counts")), doc=doc)
 
     def _eta(self, doc: dict, status: str, progress: float, samples: list[tuple[float, float]],
              now: float) -> float | None:
@@ -179,11 +191,19 @@ class JobList:
         return next((r for r in self.rows if r.id == job_id), None)
 
     def set_status_locally(self, job_id: str, status: str) -> None:
-        """Show a requested change at once; the next refresh brings the real status."""
+        """Show a requested change at once when the Server's answer has no job in it."""
         row = self.row(job_id)
         if row is not None:
             row.status = status
-            row.actions = allowed_actions(status)
+            row.actions = allowed_actions(status, row.doc.get("task_counts"))
+
+    def replace(self, doc: dict) -> None:
+        """The job as the Server answered an action on it: its row (status, buttons) follows at once."""
+        if not isinstance(doc, dict) or "id" not in doc:
+            return
+        for i, row in enumerate(self.rows):
+            if row.id == str(doc["id"]):
+                self.rows[i] = self._row(doc, self.clock())
 
 
 def job_page_url(server_url: str, job_id: str, doc: dict | None = None) -> str:

@@ -7,8 +7,9 @@ result when the operator returns.
 
 from __future__ import annotations
 
+import logging
 import os
-import time
+import webbrowser
 
 import bpy
 from bpy.props import EnumProperty, StringProperty
@@ -16,6 +17,8 @@ from bpy.props import EnumProperty, StringProperty
 from . import background, job_builder, outputs, runtime, scene_data
 from .client import ClientError
 from .joblist import ACTIONS, job_page_url
+
+log = logging.getLogger(__name__)
 
 ACTION_ITEMS = [(name, name.capitalize(), f"Ask the Server to {name} the job") for name in ACTIONS]
 
@@ -53,11 +56,7 @@ class FLAMENCO_OT_refresh_jobs(bpy.types.Operator):
         if p is None or not p.token:
             self.report({"ERROR"}, "Not signed in to Flamenco.")
             return {"CANCELLED"}
-        client = scene_data.make_client()
-        os.makedirs(runtime.state.cache_dir, exist_ok=True)
-        runtime.state.last_refresh = time.monotonic()
-        runtime.state.runner.submit("jobs", lambda: background.fetch_jobs(
-            client, p.project, runtime.state.joblist.limit, runtime.state.cache_dir))
+        runtime.request_jobs_refresh(apply=False)
         if runtime.state.runner.synchronous:
             return _sync_result(self)
         return {"FINISHED"}
@@ -98,8 +97,17 @@ class FLAMENCO_OT_open_job_page(bpy.types.Operator):
         p = scene_data.prefs()
         row = runtime.state.joblist.row(self.job_id)
         url = job_page_url(p.server_url if p else "", self.job_id, row.doc if row else None)
-        bpy.ops.wm.url_open(url=url)
-        return {"FINISHED"}
+        try:
+            opened = webbrowser.get().open(url)  # the default browser ($BROWSER, xdg-open, ...), no other
+        except webbrowser.Error:
+            opened = False
+        if opened:
+            return {"FINISHED"}
+        context.window_manager.clipboard = url
+        message = f"No web browser could be started; the job's address is on the clipboard: {url}"
+        runtime.set_job_message(self.job_id, message, "ERROR")
+        self.report({"WARNING"}, message)
+        return {"CANCELLED"}
 
 
 class FLAMENCO_OT_fetch_outputs(bpy.types.Operator):
@@ -135,15 +143,14 @@ class FLAMENCO_OT_fetch_outputs(bpy.types.Operator):
         except (ClientError, outputs.OutputError) as ex:
             self.report({"ERROR"}, str(ex))
             return {"CANCELLED"}
-        wm = bpy.context.window_manager
         if not os.path.isdir(folder):
-            wm.flamenco_jobs_message = f"The output folder {folder} does not exist (yet)."
-            self.report({"WARNING"}, wm.flamenco_jobs_message)
+            runtime.set_job_message(job_id, f"The output folder {folder} does not exist (yet).", "ERROR")
+            self.report({"WARNING"}, f"The output folder {folder} does not exist (yet).")
             return {"CANCELLED"}
         if not bpy.app.background:
             bpy.ops.wm.path_open(filepath=folder)
-        wm.flamenco_jobs_message = f"Output folder: {folder}"
-        self.report({"INFO"}, wm.flamenco_jobs_message)
+        runtime.set_job_message(job_id, f"Output folder: {folder}")
+        self.report({"INFO"}, f"Output folder: {folder}")
         return {"FINISHED"}
 
 

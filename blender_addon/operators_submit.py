@@ -102,6 +102,7 @@ def _apply(context, op, sub: Submission, msg) -> None:
             runtime.state.local_outputs[job_id] = sub.plan.local_output
         op.report({"INFO"}, msg.summary())
     elif isinstance(msg, Failed):
+        log.error("submitting failed: %s", msg.message)
         wm.flamenco_status = "FAILED"
         wm.flamenco_status_text = msg.message
         op.report({"ERROR"}, msg.message)
@@ -132,6 +133,7 @@ class FLAMENCO_OT_submit_job(bpy.types.Operator):
         try:
             sub = _prepare(context)
         except PrepareError as ex:
+            log.error("cannot submit: %s", ex)
             wm.flamenco_status, wm.flamenco_status_text = "FAILED", str(ex)
             self.report({"ERROR"}, str(ex))
             return None

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 import bpy
 from bpy.props import BoolProperty, CollectionProperty, EnumProperty, StringProperty
 
-from . import connection, runtime, scene_data
-from .client import Client, ClientError
+from . import connection, runtime, scene_data, ui_record
+from .client import AuthError, Client, ClientError, Unreachable, normalize_url
 from .props import FLAMENCO_PG_name
+
+log = logging.getLogger(__name__)
 
 FILE_MODES = [
     ("upload", "Upload to the Server",
@@ -41,13 +45,26 @@ def refresh_server_lists(p, client: Client) -> None:
         p.project = p.known_projects[0].name
 
 
+def _server_url_changed(self, context) -> None:
+    """A token belongs to the Server that gave it: another Server URL signs out."""
+    if self.token and self.signed_in_url and normalize_url(self.server_url) != self.signed_in_url:
+        self.token = ""
+        self.signed_in_url = ""
+        self.connection_ok = False
+        self.connection_message = "The Server URL changed; sign in to that Server."
+        wm = context.window_manager if context else None
+        if wm is not None:
+            wm.flamenco_jobs.clear()
+
+
 class FlamencoPreferences(bpy.types.AddonPreferences):
     bl_idname = scene_data.ADDON_ID
 
-    server_url: StringProperty(name="Server URL", default="http://localhost:8080",
+    server_url: StringProperty(name="Server URL", default="http://localhost:8080", update=_server_url_changed,
                                description="The address of your Flamenco Server")
     token: StringProperty(name="Token", subtype="PASSWORD", options={"HIDDEN"},
                           description="The API token the Server gave at sign-in (never the password)")
+    signed_in_url: StringProperty(options={"HIDDEN"}, description="The Server the token is from")
     username: StringProperty(name="Signed In As", options={"HIDDEN"})
     project: StringProperty(name="Project", description="The project your jobs belong to")
     manager: StringProperty(name="Manager", description="Run jobs on this Manager. Empty: let the "
@@ -63,9 +80,11 @@ class FlamencoPreferences(bpy.types.AddonPreferences):
     known_managers: CollectionProperty(type=FLAMENCO_PG_name)
     connection_message: StringProperty()
     connection_ok: BoolProperty()
+    connection_unreachable: BoolProperty(description="The message says the Server could not be reached; "
+                                                     "the next answer from it clears the message")
 
     def draw(self, context):
-        layout = self.layout
+        layout = ui_record.wrap(self.layout, "preferences")
         layout.use_property_split = True
         col = layout.column()
         col.prop(self, "server_url")
@@ -88,7 +107,7 @@ class FlamencoPreferences(bpy.types.AddonPreferences):
         if self.connection_message:
             box = layout.box()
             icon = "CHECKMARK" if self.connection_ok else "ERROR"
-            for i, line in enumerate(_wrap(self.connection_message, 90)):
+            for i, line in enumerate(_wrap(self.connection_message, 70)):
                 box.label(text=line, icon=icon if i == 0 else "BLANK1")
 
 
@@ -98,39 +117,58 @@ def _wrap(text: str, width: int) -> list[str]:
 
 
 class FLAMENCO_OT_sign_in(bpy.types.Operator):
-    """Sign in to the Flamenco Server; only the token it returns is kept"""
+    """Sign in to the Flamenco Server with your user name and password, or with an API token;
+    only the token is kept"""
     bl_idname = "flamenco.sign_in"
     bl_label = "Sign In"
     bl_options = {"INTERNAL"}
 
     username: StringProperty(name="User Name", options={"SKIP_SAVE"})
     password: StringProperty(name="Password", subtype="PASSWORD", options={"SKIP_SAVE", "HIDDEN"})
+    token: StringProperty(name="API Token", subtype="PASSWORD", options={"SKIP_SAVE", "HIDDEN"},
+                          description="Instead of a password: a token an admin made for you "
+                                      "(flamenco-server create-user / new-token)")
 
     def invoke(self, context, event):
         p = scene_data.prefs()
         if p and p.username and not self.username:
             self.username = p.username
-        return context.window_manager.invoke_props_dialog(self)
+        return context.window_manager.invoke_props_dialog(self, width=420)
 
     def draw(self, context):
         self.layout.prop(self, "username")
         self.layout.prop(self, "password")
+        self.layout.label(text="Or, without a password:")
+        self.layout.prop(self, "token")
+
+    def _fail(self, p, message: str) -> set[str]:
+        self.password = self.token = ""
+        p.connection_ok, p.connection_message, p.connection_unreachable = False, message, False
+        log.warning("sign-in failed: %s", message)
+        self.report({"ERROR"}, message)
+        return {"CANCELLED"}
 
     def execute(self, context):
         p = scene_data.prefs()
-        client = Client(p.server_url, timeout=10.0)
+        token = self.token.strip()
+        client = Client(p.server_url, token, timeout=10.0)
         try:
-            answer = client.login(self.username, self.password)
+            if token:
+                user = client.me()
+            else:
+                answer = client.login(self.username, self.password)
+                token, user = answer["token"], answer.get("user")
+        except AuthError as ex:
+            return self._fail(p, "The Server does not accept this API token." if token else ex.message)
         except ClientError as ex:
-            self.password = ""
-            p.connection_ok, p.connection_message = False, ex.message
-            self.report({"ERROR"}, ex.message)
+            self._fail(p, ex.message)
+            p.connection_unreachable = isinstance(ex, Unreachable)
             return {"CANCELLED"}
-        self.password = ""
-        p.token = answer["token"]
-        user = answer.get("user")
-        p.username = (user.get("username") or user.get("name")) if isinstance(user, dict) else \
-            str(answer.get("username") or self.username)
+        self.password = self.token = ""
+        p.token = token
+        p.signed_in_url = normalize_url(p.server_url)
+        p.username = str((user.get("username") or user.get("name")) if isinstance(user, dict) else
+                         (self.username or "?"))
         client.token = p.token
         try:
             refresh_server_lists(p, client)
@@ -150,7 +188,7 @@ class FLAMENCO_OT_sign_out(bpy.types.Operator):
 
     def execute(self, context):
         p = scene_data.prefs()
-        p.token = ""
+        p.token = p.signed_in_url = ""
         p.connection_ok, p.connection_message = False, "Signed out."
         context.window_manager.flamenco_jobs.clear()
         return {"FINISHED"}
@@ -166,6 +204,7 @@ class FLAMENCO_OT_test_connection(bpy.types.Operator):
         client = Client(p.server_url, p.token, timeout=8.0)
         report = connection.check_connection(client, p.project)
         p.connection_ok, p.connection_message = report.ok, report.message
+        p.connection_unreachable = report.problem == connection.UNREACHABLE
         if report.projects:
             _fill(p.known_projects, report.projects)
         if report.ok:
@@ -174,6 +213,8 @@ class FLAMENCO_OT_test_connection(bpy.types.Operator):
             except ClientError:
                 pass
             runtime.fetch_job_types_now()
+        else:
+            log.warning("Test Connection: %s", report.message)
         self.report({"INFO"} if report.ok else {"ERROR"}, report.message)
         return {"FINISHED"} if report.ok else {"CANCELLED"}
 

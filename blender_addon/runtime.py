@@ -4,7 +4,9 @@ Background threads never touch bpy. They put messages on queues; `tick()`, a
 bpy.app.timers callback on the main thread, drains them, writes what they say
 into window-manager properties (which the panels draw) and asks for a redraw.
 It also starts a job-list refresh every few seconds while the job panel is on
-screen.
+screen, and fetches the job types again while they could not be had (the
+Server was down), so no error outlives its cause. A load_post handler fills the
+window manager's lists again after File > New / Open, which replaces it.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import time
 
 import bpy
+from bpy.app.handlers import persistent
 
 from . import background, job_types as job_types_mod, scene_data
 from .joblist import JobList
@@ -26,6 +30,8 @@ log = logging.getLogger(__name__)
 TICK_SECONDS = 0.25
 REFRESH_SECONDS = 5.0
 PANEL_VISIBLE_SECONDS = 15.0
+JOB_MESSAGE_SECONDS = 120.0
+"""How long a job's row shows the outcome of what was done to it (fetched outputs, ...)."""
 
 
 class State:
@@ -34,6 +40,12 @@ class State:
         self.joblist = JobList()
         self.job_types: list[job_types_mod.JobType] = []
         self.job_types_error = ""
+        self.worker_tags: list[str] | None = None
+        """The tags of the project's workers; None until known (then the tag is free text)."""
+        self.last_info_fetch = 0.0
+        self.job_messages: dict[str, tuple[str, str, float]] = {}
+        """job id -> (text, icon, when): shown in that job's row."""
+        self.jobs_error_logged = ""
         self.variables: variables_mod.Variables | None = None
         """The Manager's path variables (shared-storage mode), as last fetched."""
         self.submission = None
@@ -79,6 +91,7 @@ def refresh_job_types_async() -> None:
     if not client.url or not client.token:
         return
     args = _info_args()
+    state.last_info_fetch = time.monotonic()
     state.runner.submit("server-info", lambda: background.fetch_server_info(client, *args))
 
 
@@ -91,10 +104,16 @@ def _info_args() -> tuple[str, str, bool]:
 
 def apply_server_info(msg) -> None:
     if isinstance(msg, background.ServerInfoFailed):
+        if msg.message != state.job_types_error:
+            log.warning("%s", msg.message)
         state.job_types_error = msg.message
         return
     state.variables = msg.variables
+    state.worker_tags = msg.worker_tags
     apply_job_types(msg.job_types)
+    p = scene_data.prefs()
+    if p is not None and p.connection_unreachable:
+        p.connection_message, p.connection_unreachable = "", False  # the Server answers again
 
 
 def apply_job_types(types: list[job_types_mod.JobType]) -> None:
@@ -190,10 +209,15 @@ def _describe(item, spec: job_types_mod.SettingSpec) -> None:
         item.choices = choices
     if item.required != spec.required:
         item.required = spec.required
+    optional = spec.type in (job_types_mod.INT, job_types_mod.FLOAT) and not spec.required and spec.default is None
+    if item.optional != optional:
+        item.optional = optional
 
 
 def _set_default(item, spec: job_types_mod.SettingSpec) -> None:
     default = spec.default
+    if default is None and spec.minimum is not None and spec.type == job_types_mod.INT:
+        item.int_value = int(spec.minimum)  # what the field shows once ticked; unticked it is not sent
     if default is None:
         return
     try:
@@ -213,16 +237,19 @@ def _set_default(item, spec: job_types_mod.SettingSpec) -> None:
 
 # --- the job list ------------------------------------------------------------
 
-def request_jobs_refresh() -> bool:
+def request_jobs_refresh(apply: bool = True) -> bool:
+    """Fetch the job list (the artist's jobs, or everyone's); False when not signed in or busy."""
     p = scene_data.prefs()
     if p is None or not p.token:
         return False
     client = scene_data.make_client()
+    wm = bpy.context.window_manager
+    mine = not (wm is not None and wm.flamenco_jobs_everyone)
     state.last_refresh = time.monotonic()
     os.makedirs(state.cache_dir, exist_ok=True)
     started = state.runner.submit(
-        "jobs", lambda: background.fetch_jobs(client, p.project, state.joblist.limit, state.cache_dir))
-    if state.runner.synchronous:
+        "jobs", lambda: background.fetch_jobs(client, p.project, state.joblist.limit, state.cache_dir, mine))
+    if state.runner.synchronous and apply:
         apply_messages()
     return started
 
@@ -230,14 +257,30 @@ def request_jobs_refresh() -> bool:
 def apply_jobs(msg: background.JobsUpdated) -> None:
     state.joblist.update(msg.docs)
     state.thumbnails.update(msg.thumbnails)
-    _fill_jobs(bpy.context.window_manager)
     wm = bpy.context.window_manager
     wm.flamenco_jobs_error = ""
+    state.jobs_error_logged = ""
     wm.flamenco_jobs_updated = time.strftime("%H:%M:%S")
+    _fill_jobs(wm)
     _load_thumbnails()
+    if state.job_types_error or not state.job_types:
+        refresh_job_types_async()  # the Server answers again: fetch what failed before
+
+
+def set_job_message(job_id: str, text: str, icon: str = "INFO") -> None:
+    """Show `text` in the job's row (not above the whole list, where it would stay for every job)."""
+    state.job_messages[job_id] = (text, icon, time.monotonic())
+    if icon == "ERROR":
+        log.warning("job %s: %s", job_id, text)
+    wm = bpy.context.window_manager
+    for item in wm.flamenco_jobs if wm is not None else ():
+        if item.job_id == job_id:
+            item.message, item.message_icon = text, icon
 
 
 def _fill_jobs(wm) -> None:
+    now = time.monotonic()
+    state.job_messages = {k: v for k, v in state.job_messages.items() if now - v[2] < JOB_MESSAGE_SECONDS}
     wm.flamenco_jobs.clear()
     for row in state.joblist.rows:
         item = wm.flamenco_jobs.add()
@@ -249,6 +292,8 @@ def _fill_jobs(wm) -> None:
         item.eta = row.eta_text
         item.reason = row.status_reason
         item.actions = ",".join(row.actions)
+        item.user = row.user
+        item.message, item.message_icon = state.job_messages.get(row.id, ("", "INFO", 0.0))[:2]
 
 
 def _load_thumbnails() -> None:
@@ -284,19 +329,20 @@ def apply_messages() -> list:
         elif isinstance(msg, background.JobsFailed):
             state.joblist.error = msg.message
             wm.flamenco_jobs_error = msg.message
+            if msg.message != state.jobs_error_logged:
+                log.warning("%s", msg.message)
+                state.jobs_error_logged = msg.message
         elif isinstance(msg, background.ActionDone):
-            state.joblist.set_status_locally(msg.job_id, msg.status)
-            for item in wm.flamenco_jobs:
-                if item.job_id == msg.job_id:
-                    item.status = msg.status
-            wm.flamenco_jobs_error = ""
-        elif isinstance(msg, background.ActionFailed):
-            wm.flamenco_jobs_error = msg.message
+            if msg.doc is not None:
+                state.joblist.replace(msg.doc)
+            else:
+                state.joblist.set_status_locally(msg.job_id, msg.status)
+            state.job_messages.pop(msg.job_id, None)
+            _fill_jobs(wm)
+        elif isinstance(msg, (background.ActionFailed, background.OutputsFailed)):
+            set_job_message(msg.job_id, msg.message, "ERROR")
         elif isinstance(msg, background.OutputsFetched):
-            wm.flamenco_jobs_error = ""
-            wm.flamenco_jobs_message = msg.message
-        elif isinstance(msg, background.OutputsFailed):
-            wm.flamenco_jobs_error = msg.message
+            set_job_message(msg.job_id, msg.message)
         elif isinstance(msg, (background.ServerInfo, background.ServerInfoFailed)):
             apply_server_info(msg)
     if msgs:
@@ -308,18 +354,61 @@ def tick() -> float:
     try:
         apply_messages()
         now = time.monotonic()
-        if now - state.panel_drawn_at < PANEL_VISIBLE_SECONDS and now - state.last_refresh > REFRESH_SECONDS:
-            request_jobs_refresh()
+        if now - state.panel_drawn_at < PANEL_VISIBLE_SECONDS:
+            if now - state.last_refresh > REFRESH_SECONDS:
+                request_jobs_refresh()
+            if (state.job_types_error or not state.job_types) and now - state.last_info_fetch > REFRESH_SECONDS:
+                refresh_job_types_async()
     except Exception:  # noqa: BLE001 - a timer that raises is unregistered by Blender
         log.exception("flamenco timer")
     return TICK_SECONDS
 
 
+@persistent
+def on_file_loaded(_file) -> None:
+    """File > New / Open replaced the window manager and the scenes: give them the lists again."""
+    wm = bpy.context.window_manager
+    if wm is not None:
+        _fill_job_types(wm)
+        _fill_jobs(wm)
+    for scene in bpy.data.scenes:
+        sync_type_settings(scene)
+    state.warnings_cache = (0.0, "", [])
+    redraw()
+
+
+# --- the system console ---------------------------------------------------------
+
+_console: logging.Handler | None = None
+
+
+def _log_to_console() -> None:
+    """Warnings and errors (and what the add-on does) go to Blender's system console."""
+    global _console
+    root = logging.getLogger(__package__)
+    if _console is None:
+        _console = logging.StreamHandler(sys.stderr)
+        _console.setFormatter(logging.Formatter("Flamenco %(levelname)s: %(message)s"))
+        root.addHandler(_console)
+        root.setLevel(logging.INFO)
+        root.propagate = False
+
+
+def _stop_logging_to_console() -> None:
+    global _console
+    if _console is not None:
+        logging.getLogger(__package__).removeHandler(_console)
+        _console = None
+
+
 def register() -> None:
     global state
     state = State()
+    _log_to_console()
     if not bpy.app.timers.is_registered(tick):
         bpy.app.timers.register(tick, first_interval=1.0, persistent=True)
+    if on_file_loaded not in bpy.app.handlers.load_post:
+        bpy.app.handlers.load_post.append(on_file_loaded)
     if not bpy.app.background:
         bpy.app.timers.register(_initial_fetch, first_interval=0.5)
 
@@ -335,6 +424,9 @@ def _initial_fetch() -> None:
 def unregister() -> None:
     if bpy.app.timers.is_registered(tick):
         bpy.app.timers.unregister(tick)
+    if on_file_loaded in bpy.app.handlers.load_post:
+        bpy.app.handlers.load_post.remove(on_file_loaded)
+    _stop_logging_to_console()
     if state.submission is not None:
         state.submission.cancel()
     if state.previews is not None:

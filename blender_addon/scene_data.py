@@ -77,6 +77,7 @@ def scene_info(scene=None, with_dependencies: bool = True) -> SceneInfo:
         blend_path=bpy.data.filepath,
         is_dirty=bpy.data.is_dirty,
         frame_start=scene.frame_start,
+        frame_current=scene.frame_current,
         frame_end=scene.frame_end,
         frame_step=scene.frame_step,
         fps=render.fps / (render.fps_base or 1.0),
@@ -91,8 +92,10 @@ def scene_info(scene=None, with_dependencies: bool = True) -> SceneInfo:
 
 
 def setting_value(item):
-    """The value of one generic job-type setting in the scene's collection."""
+    """The value of one generic job-type setting in the scene's collection (None: left out)."""
     kind = item.kind
+    if item.optional and not item.use_value:
+        return None
     if kind == job_types_mod.INT:
         return item.int_value
     if kind == job_types_mod.FLOAT:

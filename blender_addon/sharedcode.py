@@ -6,6 +6,6 @@ pytest, they are the repository's own `shared/`.
 """
 
 try:
-    from ._shared import frames, statuses, variables, version  # noqa: F401 - the built add-on
+    from ._shared import frames, setting_types, statuses, user_client, variables, version  # noqa: F401 - built
 except ImportError:
-    from shared import frames, statuses, variables, version  # noqa: F401 - the source tree
+    from shared import frames, setting_types, statuses, user_client, variables, version  # noqa: F401 - source

@@ -55,9 +55,13 @@ class Submitted:
     def summary(self) -> str:
         names = ", ".join(f"'{j.get('name', '?')}'" for j in self.jobs)
         what = "Jobs" if len(self.jobs) > 1 else "Job"
-        files = f"{self.files} files, {self.uploaded_files} uploaded ({self.uploaded_bytes / 1e6:.1f} MB)" \
+        files = f"{_count(self.files, 'file')}, {self.uploaded_files} uploaded ({self.uploaded_bytes / 1e6:.1f} MB)" \
             if self.files else "files on shared storage"
         return f"{what} {names} submitted: {files}."
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" if n == 1 else f"{n} {what}s"
 
 
 @dataclass

@@ -1,13 +1,15 @@
 """`flamenco`: the artist's and admin's command line.
 
     flamenco submit TYPE --setting k=v ... [--name N] [--priority P] [--watch]
-    flamenco jobs [--status S] [--project P]
+    flamenco jobs [--status S] [--project P] [--mine]
     flamenco job ID
     flamenco watch ID
     flamenco cancel ID
     flamenco farm --data-dir D [--port P] [--workers N]
 
-The subcommands are thin: they call the Server's user API through ServerClient.
+The subcommands are thin: they call the Server's user API through the client the
+Blender add-on uses too (shared/user_client.py); setting values are parsed with the
+job types' shared vocabulary (shared/setting_types.py).
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ import sys
 import time
 from typing import Any
 
+from shared import setting_types, user_client
 from shared.statuses import JOB_FINAL, JobStatus
+from shared.user_client import AuthError, ClientError
 from shared.version import __version__
 
-from .client import ApiError, ServerClient
 from .config import ConfigError, resolve
 
 
@@ -29,30 +32,23 @@ class UsageError(Exception):
     pass
 
 
+class ServerClient(user_client.Client):
+    USER_AGENT = "flamenco-cli"
+    WHO = "this command line tool"
+
+    def __init__(self, url: str, token: str = "", timeout: float = 30.0):
+        super().__init__(url, token, timeout)
+
+
 def _coerce(key: str, raw: str, schema: dict | None) -> Any:
-    kind = (schema or {}).get("type", "string")
+    if schema is None:
+        return raw
     try:
-        if kind in ("int", "integer"):
-            return int(raw)
-        if kind in ("float", "number"):
-            return float(raw)
-        if kind in ("bool", "boolean"):
-            low = raw.lower()
-            if low in ("1", "true", "yes", "on"):
-                return True
-            if low in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(raw)
-        if kind in ("list", "array", "list[string]", "python_lines"):
-            if raw.startswith("["):
-                value = json.loads(raw)
-                if not isinstance(value, list):
-                    raise ValueError(raw)
-                return value
-            return [part for part in raw.split("\n")] if "\n" in raw else [raw]
-    except ValueError:
-        raise UsageError(f"setting '{key}' must be a {kind}, not '{raw}'") from None
-    return raw
+        return setting_types.parse(schema.get("type"), raw)
+    except setting_types.UnknownSettingType as ex:
+        raise UsageError(f"setting '{key}': {ex} (is this CLI older than the Server?)") from None
+    except setting_types.SettingValueError as ex:
+        raise UsageError(f"setting '{key}' {ex}") from None
 
 
 def parse_settings(pairs: list[str], schema: list[dict] | None) -> dict[str, Any]:
@@ -76,12 +72,13 @@ def _job_progress(job: dict) -> float:
 
 
 def _job_line(job: dict) -> str:
+    reason = f"  ({job['status_reason']})" if job.get("status_reason") else ""
     return (f"{job.get('id', '?'):<10} {job.get('status', '?'):<18} {_job_progress(job):5.1f}%  "
-            f"{job.get('type', ''):<18} {job.get('name', '')}")
+            f"{job.get('type', ''):<18} {job.get('name', '')}{reason}")
 
 
 def cmd_submit(client: ServerClient, args) -> int:
-    types = client.job_types()
+    types = {t.get("name"): t for t in client.job_types()}
     if args.type not in types:
         raise UsageError(f"unknown job type '{args.type}'; the Server knows: {', '.join(sorted(types))}")
     schema = types[args.type].get("settings")
@@ -95,15 +92,16 @@ def cmd_submit(client: ServerClient, args) -> int:
         doc["depends_on"] = args.depends_on
     if args.start_paused:
         doc["start_paused"] = True
-    job = client.submit(doc)
-    print(f"submitted job {job['id']} ({job.get('status', '?')})")
+    job = client.submit_job(doc)
+    reason = f": {job['status_reason']}" if job.get("status_reason") else ""
+    print(f"submitted job {job['id']} ({job.get('status', '?')}{reason})")
     if args.watch:
         return watch(client, job["id"])
     return 0
 
 
 def cmd_jobs(client: ServerClient, args) -> int:
-    jobs = client.jobs(status=args.status, project=args.project)
+    jobs = client.jobs(status=args.status, project=args.project, mine=1 if args.mine else None)
     if args.json:
         print(json.dumps(jobs, indent=2))
         return 0
@@ -140,7 +138,8 @@ def watch(client: ServerClient, job_id: str, interval: float = 1.0) -> int:
         while True:
             pct = _job_progress(job)
             bar.n = round(pct, 1)
-            bar.set_postfix_str(job.get("status", "?"))
+            reason = f" ({job['status_reason']})" if job.get("status_reason") else ""
+            bar.set_postfix_str(job.get("status", "?") + reason)
             bar.refresh()
             if job.get("status") in JOB_FINAL:
                 break
@@ -157,7 +156,7 @@ def cmd_watch(client: ServerClient, args) -> int:
 
 
 def cmd_cancel(client: ServerClient, args) -> int:
-    client.set_status(args.id, JobStatus.CANCEL_REQUESTED, args.reason or "canceled from the command line")
+    client.set_job_status(args.id, JobStatus.CANCEL_REQUESTED, args.reason or "canceled from the command line")
     job = client.job(args.id)
     print(f"job {args.id} is {job.get('status')}")
     return 0
@@ -188,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("jobs", help="list jobs")
     p.add_argument("--status")
     p.add_argument("--project")
+    p.add_argument("--mine", action="store_true", help="only the jobs you submitted")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_jobs)
 
@@ -218,7 +218,10 @@ def main(argv: list[str] | None = None) -> int:
             return args.func(args)
         cfg = resolve(args.server, args.token, args.farm)
         return args.func(ServerClient(cfg.server_url, cfg.token), args)
-    except (ConfigError, UsageError, ApiError) as ex:
+    except AuthError as ex:
+        print(f"flamenco: the Server refused the token ({ex})", file=sys.stderr)
+        return 2
+    except (ConfigError, UsageError, ClientError) as ex:
         print(f"flamenco: {ex}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

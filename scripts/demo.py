@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from flamenco_cli.client import ServerClient  # noqa: E402
+from flamenco_cli.main import ServerClient  # noqa: E402
 from flamenco_cli.farm import Farm, FarmError  # noqa: E402
 from flamenco_cli.main import watch  # noqa: E402
 
@@ -63,7 +63,7 @@ def main() -> int:
             time.sleep(0.2)
 
         output = data / "render" / "demo"
-        job = client.submit({
+        job = client.submit_job({
             "name": "make demo: animation with video",
             "type": "blender-render",
             "settings": {"filepath": str(blend), "frames": f"1-{args.frames}", "chunk_size": 4,

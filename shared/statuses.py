@@ -98,6 +98,27 @@ JOB_USER_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     J.ARCHIVED: frozenset(),
 }
 
+
+def requeue_moves(job_status: JobStatus | str, failed_only: bool = False) -> frozenset[TaskStatus]:
+    """The task statuses a requeue of a job in `job_status` sets back to queued.
+
+    A queued or active job's queued and running tasks are left alone, so there a
+    requeue only retries what failed, was canceled or paused; a completed job runs
+    everything again. `failed_only` ('requeue-failed') takes failed and canceled ones.
+    """
+    if failed_only:
+        return frozenset({T.FAILED, T.CANCELED})
+    if J(job_status) == J.COMPLETED:
+        return frozenset({T.COMPLETED, T.FAILED, T.CANCELED, T.SOFT_FAILED, T.PAUSED})
+    return frozenset({T.FAILED, T.CANCELED, T.SOFT_FAILED, T.PAUSED})
+
+
+def requeue_changes_something(job_status: JobStatus | str, task_counts: dict[str, int],
+                              failed_only: bool = False) -> bool:
+    """Whether requeueing a job with these task counts (status -> number) would move any task."""
+    return any(task_counts.get(s.value, 0) > 0 for s in requeue_moves(job_status, failed_only))
+
+
 # Every transition the state machine itself may make (user requests plus roll-ups).
 JOB_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     J.WAITING_FOR_FILES: frozenset({J.UNDER_CONSTRUCTION, J.CANCELED}),

@@ -2,10 +2,13 @@
 
     flamenco-worker --manager URL [--config worker.toml] [--data-dir D] [--nickname N]
                     [--task-types T ...] [--tags T ...] [--single] [--reregister] [--debug]
+    flamenco-worker --check [--manager URL] [--config ...] [--blender EXE] [--ffmpeg EXE] [--json]
+    flamenco-worker --test [--blender EXE] [--keep DIR]
 
 Signals: SIGTERM/SIGINT return the running task, flush and sign off (a second
 one stops at once); SIGUSR1 sends the worker to sleep, SIGUSR2 wakes it.
 Exit codes: 0 normal stop, 1 bad configuration or forced stop, 2 refused by the Manager.
+--check and --test exit 0 when all is well and 1 when something needs fixing.
 """
 
 from __future__ import annotations
@@ -36,10 +39,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--single", action="store_true", help="stop after one task")
     p.add_argument("--reregister", action="store_true", help="forget the stored credentials and register anew")
     p.add_argument("--debug", action="store_true", help="debug logging")
+    p.add_argument("--check", action="store_true", help="check Blender, FFmpeg, GPUs, disk, the Manager and "
+                                                        "the clock; print what to fix, then exit")
+    p.add_argument("--test", action="store_true", help="render a built-in test job here, without a Manager; "
+                                                       "report how it went and how long it took, then exit")
+    p.add_argument("--blender", metavar="EXE", default="blender", help="the Blender --check and --test use "
+                                                                       "(default: blender on PATH)")
+    p.add_argument("--ffmpeg", metavar="EXE", default="ffmpeg", help="the FFmpeg --check looks at "
+                                                                     "(default: ffmpeg on PATH)")
+    p.add_argument("--min-free-gb", type=float, default=5.0, metavar="GB", help="--check: less free disk fails")
+    p.add_argument("--keep", metavar="DIR", help="--test: work in DIR and keep the scene and the frame")
+    p.add_argument("--json", action="store_true", help="--check: print JSON")
     return p
 
 
-def config_from_args(args: argparse.Namespace) -> config_mod.WorkerConfig:
+def config_from_args(args: argparse.Namespace, validate: bool = True) -> config_mod.WorkerConfig:
     overrides = {
         "manager_url": args.manager,
         "data_dir": args.data_dir,
@@ -50,8 +64,27 @@ def config_from_args(args: argparse.Namespace) -> config_mod.WorkerConfig:
         "long_poll_seconds": args.long_poll,
     }
     cfg = config_mod.load(args.config, overrides)
-    cfg.validate()
+    if validate:
+        cfg.validate()
     return cfg
+
+
+def run_check(args: argparse.Namespace, cfg: config_mod.WorkerConfig) -> int:
+    from .check import report, run_checks
+    text, code = report(run_checks(cfg, args.blender, args.ffmpeg, args.min_free_gb), args.json)
+    print(text)
+    return code
+
+
+def run_test(args: argparse.Namespace, cfg: config_mod.WorkerConfig) -> int:
+    from .selftest import run_test_job
+    print(f"flamenco-worker --test: rendering a built-in test job with {args.blender} ...", flush=True)
+    result = run_test_job(cfg, args.blender, args.keep)
+    if not result.ok:
+        print("\n".join(f"  | {line}" for line in result.log[-40:]))
+    print(f"test job {'succeeded' if result.ok else 'FAILED'} in {result.seconds:.1f} s: {result.message}"
+          + (f"\nthe frame: {result.output}" if result.output else ""))
+    return 0 if result.ok else 1
 
 
 def install_signal_handlers(worker: Worker) -> None:
@@ -80,10 +113,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     try:
-        cfg = config_from_args(args)
+        cfg = config_from_args(args, validate=not (args.check or args.test))
     except config_mod.ConfigError as ex:
         print(f"flamenco-worker: {ex}", file=sys.stderr)
         return 1
+    if args.check:
+        return run_check(args, cfg)
+    if args.test:
+        return run_test(args, cfg)
     cfg.data_path().mkdir(parents=True, exist_ok=True)
     worker = Worker(cfg, single=args.single)
     if args.reregister:

@@ -44,6 +44,18 @@ AWAKE, ASLEEP, ERROR, SHUTDOWN = WorkerStatus.AWAKE, WorkerStatus.ASLEEP, Worker
 STATES = WORKER_REQUESTABLE | {ERROR}
 """What this worker can be: what the Manager or a signal may ask for, and error (its own checks failed)."""
 MONITOR_TICK = 0.25
+MONITOR_JOIN_SECONDS = 15.0
+FLUSH_SECONDS = 10.0  # at stop: for the queued updates (the task's return among them) to reach the Manager
+LATE_TASK_SECONDS = 5.5  # at stop: for a task a held long-poll still hands us, to give it back
+QUEUE_JOIN_SECONDS = 5.0
+
+
+def warm_stop_seconds(config: WorkerConfig) -> float:
+    """The longest a warm stop (SIGTERM) can take: stop the task's processes, let the task's
+    thread finish, flush the queue, sign off, give back a late task. A service manager must
+    wait at least this long before it kills the worker (deploy/systemd/flamenco-worker.service)."""
+    return (config.abort_grace_seconds + MONITOR_JOIN_SECONDS + FLUSH_SECONDS + config.http_timeout_seconds
+            + LATE_TASK_SECONDS + QUEUE_JOIN_SECONDS)
 
 
 class Worker:
@@ -311,7 +323,7 @@ class Worker:
             outcome = execution.run()
         finally:
             done.set()
-            monitor.join(timeout=15)
+            monitor.join(timeout=MONITOR_JOIN_SECONDS)
             self.current = None
         self.tasks_done += 1
         self._event(f"task-{outcome.status}", task.id)
@@ -351,7 +363,7 @@ class Worker:
         current = self.current
         if current:
             current.request_abort("worker is shutting down")
-        if not self.queue.wait_empty(10.0):
+        if not self.queue.wait_empty(FLUSH_SECONDS):
             log.warning("worker: %d update(s) could not be sent; they stay queued in %s for next time",
                         len(self.queue), self.config.queue_path)
         if self._signed_on:
@@ -365,10 +377,10 @@ class Worker:
             # A long-poll still held by the Manager may hand us a task after all; wait a
             # moment so that _return_abandoned can give it back while the queue is open.
             concurrent.futures.wait([fetch], timeout=0.5)
-            self.queue.wait_empty(5.0)
+            self.queue.wait_empty(LATE_TASK_SECONDS - 0.5)
         self._queue_stop.set()
         self.queue.retry_now()
         if self._queue_thread:
-            self._queue_thread.join(timeout=5)
+            self._queue_thread.join(timeout=QUEUE_JOIN_SECONDS)
         self.queue.close()
         log.info("worker: stopped")

@@ -27,7 +27,7 @@ def snapshot(disk_path: str | os.PathLike = ".") -> dict:
     except (AttributeError, OSError):
         load = 0.0
     try:
-        disk_free = shutil.disk_usage(_existing_parent(Path(disk_path))).free
+        disk_free = shutil.disk_usage(existing_parent(Path(disk_path))).free
     except OSError:
         disk_free = 0
     return {
@@ -39,7 +39,7 @@ def snapshot(disk_path: str | os.PathLike = ".") -> dict:
     }
 
 
-def _existing_parent(path: Path) -> Path:
+def existing_parent(path: Path) -> Path:
     path = path.absolute()
     while not path.exists() and path != path.parent:
         path = path.parent

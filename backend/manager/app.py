@@ -16,6 +16,7 @@ import threading
 import bottle
 import peewee
 
+from backend import proxy
 from backend.web import JsonApiPlugin, install_json_errors
 
 from .admin_auth import AdminAuth
@@ -109,6 +110,7 @@ def make_app(config: ManagerConfig, db: peewee.SqliteDatabase, core: ManagerCore
     core = core or ManagerCore(config, db)
     app = bottle.Bottle()
     app.config["flamenco.core"] = core
+    proxy.install(app, config.trusted_proxies)
     install_json_errors(app)
     app.install(JsonApiPlugin(None))
     routes = openapi.make_routes(app, core)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from backend.proxy import parse_networks
 from shared.config import ConfigError, apply, read_toml
 from shared.variables import PLATFORMS, Variables, VariableError, this_platform
 
@@ -130,6 +131,8 @@ class ManagerConfig:
     `flamenco-manager create-admin-token` and the admin password need no config."""
     admin_session_hours: float = 12.0
     """How long a sign-in on the Manager's pages lasts."""
+    trusted_proxies: list[str] = field(default_factory=list)
+    """Reverse proxies (addresses or networks) whose X-Forwarded-For/-Proto/-Host are believed."""
     variables: Variables = field(default_factory=lambda: Variables.from_dict(DEFAULT_VARIABLES))
     timeouts: Timeouts = field(default_factory=Timeouts)
     failures: Failures = field(default_factory=Failures)
@@ -170,6 +173,10 @@ class ManagerConfig:
             raise ConfigError("scheduling.reserved_threads must be below scheduling.http_threads")
         if self.failures.blocklist_threshold < 1 or self.failures.task_fail_after_softfail_count < 1:
             raise ConfigError("failure thresholds must be 1 or more")
+        try:
+            parse_networks(self.trusted_proxies)
+        except ValueError as ex:
+            raise ConfigError(f"manager.trusted_proxies: {ex}") from None
         up = self.upstream
         if any((up.server_url, up.manager_id, up.token)) and not up.linked:
             raise ConfigError("linking needs all of server_url, manager_id and token")
@@ -207,7 +214,7 @@ def is_loopback(host: str) -> bool:
 
 _SECTIONS = ("timeouts", "failures", "scheduling", "upstream", "logs", "latest_image")
 _MANAGER_KEYS = ("data_dir", "listen", "manager_url", "platform", "registration_secret", "allow_open_registration",
-                 "admin_token", "admin_session_hours")
+                 "admin_token", "admin_session_hours", "trusted_proxies")
 """The settings of the [manager] table: ManagerConfig's own fields."""
 
 

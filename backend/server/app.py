@@ -7,6 +7,7 @@ import logging
 import bottle
 import peewee
 
+from backend import proxy
 from backend.web import JsonApiPlugin, install_json_errors
 from shared.serving import STOP_HOOK
 
@@ -19,6 +20,7 @@ from .database import Clock
 from .openapi import make_routes
 from .routes import install_all
 from .schemas import SCHEMAS
+from .signin_limits import SignInLimiter
 from .state_machine import StateMachine
 from .storage import FileStore
 
@@ -31,20 +33,23 @@ def make_context(config: ServerConfig, db: peewee.Database, clock: Clock | None 
                  registry: Registry | None = None) -> ServerContext:
     """Everything the routes share; binds the models to `db` and creates missing tables."""
     models.bind(db)
-    clock = clock or Clock()
+    clock = (clock or Clock()).attach(db)
     if registry is None:
         registry = Registry.builtin()
         for directory in config.job_types_dirs:
             registry.load_directory(directory)
     feed = ChangeFeed()
     return ServerContext(config=config, db=db, clock=clock, machine=StateMachine(clock, feed), registry=registry,
-                         store=FileStore(config.files_dir), feed=feed)
+                         store=FileStore(config.files_dir),
+                         signins=SignInLimiter(config.login_failures_per_user, config.login_failures_per_address,
+                                               config.login_window_seconds), feed=feed)
 
 
 def make_app(config: ServerConfig, db: peewee.Database, clock: Clock | None = None,
              registry: Registry | None = None) -> bottle.Bottle:
     ctx = make_context(config, db, clock, registry)
     app = bottle.Bottle()
+    proxy.install(app, config.trusted_proxies)
     app.install(JsonApiPlugin(db))
     install_json_errors(app)
     routes = make_routes(app, SCHEMAS)

@@ -10,16 +10,21 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
 from typing import Any
 
+from backend.backup import backup_sqlite, restore_sqlite
+from backend.db import database_url
+from backend.migrations import MigrationError
 from backend.web import ApiError
 from shared.serving import parse_listen, serve_forever
 from shared.version import __version__
 
 from . import admin
+from . import migrations as schema_migrations
 from .compilers import RegistryError
 from .config import DEFAULT_PORT, ConfigError, ServerConfig
 from .database import connect
@@ -28,21 +33,24 @@ log = logging.getLogger("flamenco.server")
 
 
 def _config(args) -> ServerConfig:
-    overrides: dict[str, Any] = {"data_dir": args.data_dir, "database": args.database}
+    database = args.database or os.environ.get("FLAMENCO_DATABASE") or None
+    overrides: dict[str, Any] = {"data_dir": args.data_dir, "database": database}
     for key in ("listen", "threads"):
         if getattr(args, key, None) is not None:
             overrides[key] = getattr(args, key)
     if getattr(args, "job_types_dir", None):
         overrides["job_types_dirs"] = args.job_types_dir
+    if getattr(args, "trusted_proxy", None):
+        overrides["trusted_proxies"] = args.trusted_proxy
     if args.config:
         return ServerConfig.from_toml(args.config, **overrides)
     return ServerConfig.from_dict({}, **overrides)
 
 
-def _db(cfg: ServerConfig):
+def _db(cfg: ServerConfig, migrate: bool = True):
     if cfg.data_dir is None and not cfg.database:
         raise ConfigError("give --data-dir DIR or --database URL (or set them in --config)")
-    return connect(cfg.data_dir, cfg.database)
+    return connect(cfg.data_dir, cfg.database, migrate=migrate)
 
 
 def _emit(args, data: dict[str, Any], text: str) -> None:
@@ -134,8 +142,16 @@ def cmd_set_password(args) -> int:
 def cmd_new_token(args) -> int:
     db = _db(_config(args))
     with db.connection_context():
-        user, token = admin.new_token(db, args.name, "flamenco-server new-token")
+        user, token = admin.new_token(db, args.name, "flamenco-server new-token", args.days)
     _emit(args, {"id": user.id, "name": user.name, "token": token}, token)
+    return 0
+
+
+def cmd_sign_out_everywhere(args) -> int:
+    db = _db(_config(args))
+    with db.connection_context():
+        user, n = admin.sign_out_everywhere(db, args.name)
+    _emit(args, {"id": user.id, "name": user.name, "ended": n}, f"ended {n} tokens and sessions of {user.name}")
     return 0
 
 
@@ -148,11 +164,59 @@ def cmd_reset_manager_token(args) -> int:
     return 0
 
 
+def cmd_migrate(args) -> int:
+    db = _db(_config(args), migrate=False)
+    if args.status:
+        st = schema_migrations.status(db)
+        _emit(args, {"current": st.current, "latest": st.latest, "unknown": st.unknown,
+                     "pending": [{"version": s.version, "name": s.name} for s in st.pending]},
+              f"database at schema version {st.current}; this flamenco-server knows {st.latest}"
+              + "".join(f"\n  pending: {s.version} {s.name}" for s in st.pending)
+              + (f"\n  newer than this code: {st.unknown}" if st.unknown else ""))
+        return 1 if st.unknown else 0
+    applied = schema_migrations.migrate(db)
+    current = schema_migrations.status(db).current
+    _emit(args, {"applied": [{"version": s.version, "name": s.name} for s in applied], "current": current},
+          f"database at schema version {current}"
+          + (f"; applied {', '.join(f'{s.version} ({s.name})' for s in applied)}" if applied else
+             "; nothing to do"))
+    return 0
+
+
+def _sqlite_path(cfg: ServerConfig, what: str) -> str:
+    url = database_url(cfg.data_dir, cfg.database, "server.sqlite")
+    if not url.startswith("sqlite:///"):
+        raise ConfigError(f"{what} handles the SQLite database; for PostgreSQL use pg_dump / pg_restore "
+                          "(docs/operations-server.md, 'Backups')")
+    return url[len("sqlite:///"):]
+
+
+def cmd_backup(args) -> int:
+    cfg = _config(args)
+    if cfg.data_dir is None and not cfg.database:
+        raise ConfigError("give --data-dir DIR (or --config) to say which database to back up")
+    size = backup_sqlite(_sqlite_path(cfg, "backup"), args.to, "job")
+    _emit(args, {"backup": args.to, "bytes": size}, f"backed up the database to {args.to} ({size} bytes); "
+          f"back up {cfg.data_dir}/files/ next")
+    return 0
+
+
+def cmd_restore(args) -> int:
+    cfg = _config(args)
+    if cfg.data_dir is None:
+        raise ConfigError("give --data-dir DIR: the restored database goes to DIR/server.sqlite")
+    target = _sqlite_path(cfg, "restore")
+    restore_sqlite(args.from_file, target, "job", force=args.force)
+    _emit(args, {"restored": target, "from": args.from_file}, f"restored {target} from {args.from_file}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", help="directory of the SQLite database, job files and task logs")
     common.add_argument("--database", help="database URL instead of SQLite in --data-dir, "
-                                           "e.g. postgresql://user:pw@host/db")
+                                           "e.g. postgresql://user:pw@host/db (or FLAMENCO_DATABASE, "
+                                           "which `ps` does not show)")
     common.add_argument("--config", help="a TOML config file (flags override it)")
     common.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (INFO)")
     js = argparse.ArgumentParser(add_help=False)
@@ -167,6 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="HTTP worker threads (32)")
     p.add_argument("--job-types-dir", action="append", help="load more job types from this directory "
                                                             "(repeatable)")
+    p.add_argument("--trusted-proxy", action="append", metavar="ADDR",
+                   help="a reverse proxy (address or network) whose X-Forwarded-* headers are believed "
+                        "(repeatable)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("create-user", parents=[common, js], help="create a user and print an API token")
@@ -199,18 +266,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_add_member)
 
     p = sub.add_parser("set-password", parents=[common, js], help="set a user's password (read from stdin "
-                                                                  "without --password)")
+                                                                  "without --password); ends their sign-ins")
     p.add_argument("name")
     p.add_argument("--password")
     p.set_defaults(func=cmd_set_password)
 
     p = sub.add_parser("new-token", parents=[common, js], help="print another API token for a user")
     p.add_argument("name")
+    p.add_argument("--days", type=float, help="the token expires after this many days (default: never)")
     p.set_defaults(func=cmd_new_token)
+
+    p = sub.add_parser("sign-out-everywhere", parents=[common, js], help="end every API token and web session "
+                                                                         "of a user")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_sign_out_everywhere)
 
     p = sub.add_parser("reset-manager-token", parents=[common, js], help="give a manager a new token")
     p.add_argument("manager", help="manager id or name")
     p.set_defaults(func=cmd_reset_manager_token)
+
+    p = sub.add_parser("migrate", parents=[common, js], help="bring the database to this version's schema "
+                                                             "(serve does it too)")
+    p.add_argument("--status", action="store_true", help="only show the schema version and pending steps")
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("backup", parents=[common, js], help="copy the SQLite database while the Server runs")
+    p.add_argument("--to", required=True, metavar="FILE", help="the backup file (replaced if it exists)")
+    p.set_defaults(func=cmd_backup)
+
+    p = sub.add_parser("restore", parents=[common, js], help="put a backup in place (stop the Server first)")
+    p.add_argument("--from", dest="from_file", required=True, metavar="FILE", help="a file made by backup")
+    p.add_argument("--force", action="store_true", help="replace an existing database")
+    p.set_defaults(func=cmd_restore)
     return parser
 
 
@@ -223,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     except ApiError as ex:
         print(f"flamenco-server: {ex.message}", file=sys.stderr)
         return 1
-    except (ConfigError, RegistryError, ValueError) as ex:
+    except (ConfigError, RegistryError, MigrationError, ValueError) as ex:
         print(f"flamenco-server: {ex}", file=sys.stderr)
         return 2
 

@@ -12,6 +12,7 @@ from .changes import ChangeFeed
 from .compilers import Registry
 from .config import ServerConfig
 from .database import Clock, write
+from .signin_limits import SignInLimiter
 from .state_machine import StateMachine
 from .storage import FileStore
 
@@ -24,6 +25,7 @@ class ServerContext:
     machine: StateMachine
     registry: Registry
     store: FileStore
+    signins: SignInLimiter
     feed: ChangeFeed = field(default_factory=ChangeFeed)
 
     @contextlib.contextmanager

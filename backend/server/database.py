@@ -5,6 +5,12 @@ depsgraph and get the tasks changed after it. That is only safe when stamps
 grow in commit order, so every write runs under one lock (SQLite's
 `BEGIN IMMEDIATE`; a transaction-scoped advisory lock on PostgreSQL) and takes
 its time from `Clock.now()` inside that lock, which never repeats or goes back.
+
+Several Server processes may share one PostgreSQL database (docs/operations-server.md),
+each with its own clock, and their hosts' clocks may disagree. So the latest
+stamp given is kept in the database (`server_clock`): a write transaction first
+moves its process's clock up to it and leaves its own latest stamp there, and
+stamps grow in commit order across processes too.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from backend.db import database_url, is_sqlite, open_database, write_transaction
 from . import models
 
 WRITE_LOCK_KEY = 0x466C616D  # 'Flam'
+CLOCK_ATTR = "flamenco_clock"
 
 
 class Clock:
@@ -38,6 +45,21 @@ class Clock:
             self._last = t
             return t
 
+    @property
+    def last(self) -> dt.datetime:
+        return self._last
+
+    def catch_up(self, floor: dt.datetime) -> None:
+        """Never give a stamp at or before `floor` (another process's latest)."""
+        with self._lock:
+            if floor > self._last:
+                self._last = floor
+
+    def attach(self, db: peewee.Database) -> "Clock":
+        """Make this the clock that `write(db)` keeps in step with the database's."""
+        setattr(db, CLOCK_ATTR, self)
+        return self
+
 
 @contextlib.contextmanager
 def write(db: peewee.Database):
@@ -45,10 +67,21 @@ def write(db: peewee.Database):
     with write_transaction(db):
         if not is_sqlite(db):
             db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_KEY,))
+        clock: Clock | None = getattr(db, CLOCK_ATTR, None)
+        if clock is None:
+            yield
+            return
+        row = models.ServerClock.get_or_none(models.ServerClock.id == 1)
+        floor = row.last if row else dt.datetime.min
+        clock.catch_up(floor)
         yield
+        if clock.last > floor:
+            (models.ServerClock.insert(id=1, last=clock.last)
+             .on_conflict(conflict_target=[models.ServerClock.id], update={models.ServerClock.last: clock.last})
+             .execute())
 
 
-def connect(data_dir=None, database: str | None = None) -> peewee.Database:
-    """The Server's database from --data-dir/--database, tables created, models bound."""
+def connect(data_dir=None, database: str | None = None, migrate: bool = True) -> peewee.Database:
+    """The Server's database from --data-dir/--database, models bound, schema migrated unless told not to."""
     db = open_database(database_url(data_dir, database, "server.sqlite"))
-    return models.bind(db)
+    return models.bind(db, create=migrate)

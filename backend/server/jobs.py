@@ -15,15 +15,16 @@ from typing import Any
 
 import peewee
 
-from backend.web import ApiError, bad_request, conflict, not_found
+from backend.web import ApiError, bad_request, conflict, forbidden, not_found
 from shared.checksums import is_sha256
 from shared.chunking import chunks
 from shared.relpaths import RelpathError, check_relpath
 from shared.statuses import JOB_DELETABLE, TASK_IN_PROGRESS, TASK_RUNNABLE, JobStatus, TaskStatus
 
+from . import blobs, waiting
 from .admin import find_manager, find_project, visible_project_ids
-from .compilers import CompileContext, JobType, SettingError, TaskSpec
 from .changes import job_topics
+from .compilers import CompileContext, JobType, SettingError, TaskSpec
 from .context import ServerContext
 from .models import (Blob, Job, JobDependency, JobFile, JobLogEntry, JobOutput, LogRequest, Manager, Project,
                      ProjectManager, Task, TaskRun, User, WorkerRecord, bulk_insert, stamp_value, task_id, time_ordered_id,
@@ -32,6 +33,8 @@ from .views import job_doc
 
 log = logging.getLogger(__name__)
 
+MAX_DEPENDENCIES = 100
+MAX_FILES = 100_000
 SUBMIT_KEYS = {"name", "type", "settings", "priority", "project", "manager", "depends_on", "start_paused",
                "worker_tag", "memory_mb", "files", "metadata"}
 TASK_WAITING = TASK_RUNNABLE | {TaskStatus.PAUSED}
@@ -94,7 +97,9 @@ def _with_names(query):
 
 def job_docs_from_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     deps = _depends_on([r["id"] for r in rows])
-    return [job_doc(r, deps.get(r["id"])) for r in rows]
+    docs = [job_doc(r, deps.get(r["id"])) for r in rows]
+    waiting.explain(docs)
+    return docs
 
 
 def job_docs(jobs: list[Job]) -> list[dict[str, Any]]:
@@ -123,10 +128,12 @@ def _order(sort: str | None) -> list:
 
 
 def list_jobs(user: User, status: str | None, project: str | None, manager: str | None,
-              job_type: str | None, limit: int, offset: int, before: str | None = None, q: str | None = None,
-              sort: str | None = None) -> dict[str, Any]:
+              job_type: str | None, limit: int, offset: int, before: str | None = None,
+              submitter: str | None = None, q: str | None = None, sort: str | None = None) -> dict[str, Any]:
     """A page of jobs, newest first (or by `sort`): the page's ids from an index first, then only those rows.
-    `q` keeps the jobs whose name or submitter's name contains it."""
+
+    `submitter` (a user's id or name) keeps the jobs that user submitted ("my jobs"); `q` keeps the jobs whose
+    name or submitter's name contains it."""
     conds = []
     order = _order(sort)
     projects = visible_project_ids(user)
@@ -148,6 +155,11 @@ def list_jobs(user: User, status: str | None, project: str | None, manager: str 
         conds.append(Job.manager == find_manager(manager).id)
     if job_type:
         conds.append(Job.job_type == job_type)
+    if submitter:
+        found = User.get_or_none((User.id == submitter) | (User.name == submitter))
+        if found is None:
+            raise bad_request(f"no user '{submitter}'", "unknown_user")
+        conds.append(Job.user == found.id)
     if q and q.strip():
         if len(q) > 200:
             raise bad_request("'q' may be at most 200 characters", "invalid_query")
@@ -199,8 +211,15 @@ def _check_body(body: dict[str, Any]) -> None:
     name = body.get("name")
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
         raise bad_request("'name' must be a non-empty string of at most 200 characters", "invalid_field")
-    if not isinstance(body.get("type"), str):
-        raise bad_request("'type' (the job type) is required", "invalid_field")
+    if not isinstance(body.get("type"), str) or len(body["type"]) > 100:
+        raise bad_request("'type' (the job type) is required, at most 100 characters", "invalid_field")
+    for key in ("project", "manager"):
+        if isinstance(body.get(key), str) and len(body[key]) > 100:
+            raise bad_request(f"'{key}' may be at most 100 characters (a name or id)", "invalid_field")
+    if isinstance(body.get("depends_on"), list) and len(body["depends_on"]) > MAX_DEPENDENCIES:
+        raise bad_request(f"'depends_on' may name at most {MAX_DEPENDENCIES} jobs", "invalid_field")
+    if isinstance(body.get("files"), dict) and len(body["files"]) > MAX_FILES:
+        raise bad_request(f"'files' may list at most {MAX_FILES} files", "invalid_field")
     priority = body.get("priority", 50)
     if isinstance(priority, bool) or not isinstance(priority, int) or not 1 <= priority <= 100:
         raise bad_request("'priority' must be an integer from 1 to 100", "invalid_field")
@@ -218,8 +237,8 @@ def _check_body(body: dict[str, Any]) -> None:
         raise bad_request("'metadata' may be at most 64 KiB of JSON", "invalid_field")
 
 
-def _check_files(files: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The manifest with checked relpaths; every file must already be stored."""
+def _check_files(user: User, files: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The manifest with checked relpaths; every file must be stored and known to the user (blobs.py)."""
     out: dict[str, dict[str, Any]] = {}
     for relpath, entry in files.items():
         try:
@@ -233,10 +252,7 @@ def _check_files(files: dict[str, Any]) -> dict[str, dict[str, Any]]:
         if rel in out:
             raise bad_request(f"files: '{relpath}' is listed twice", "invalid_path")
         out[rel] = {"sha256": entry["sha256"], "size": entry["size"]}
-    shas = sorted({e["sha256"] for e in out.values()})
-    stored: dict[str, int] = {}
-    for chunk in chunks(shas):
-        stored.update(Blob.select(Blob.sha256, Blob.size).where(Blob.sha256.in_(chunk)).tuples())
+    stored = blobs.known_to(user, {e["sha256"] for e in out.values()}, visible_project_ids(user))
     for rel, entry in out.items():
         size = stored.get(entry["sha256"])
         if size is None:
@@ -246,6 +262,18 @@ def _check_files(files: dict[str, Any]) -> dict[str, dict[str, Any]]:
             raise bad_request(f"file '{rel}': size {entry['size']} given, the stored file has {size} bytes",
                               "file_size_mismatch")
     return out
+
+
+def _check_quota(ctx: ServerContext, project: Project, files: dict[str, dict[str, Any]]) -> None:
+    """507 when the job's files that the project does not store yet would take it over its quota."""
+    quota = blobs.project_quota(project, ctx.config.project_quota_bytes)
+    if not quota or not files:
+        return
+    used, shas = blobs.project_usage(project.id)
+    sizes = {e["sha256"]: e["size"] for e in files.values() if e["sha256"] not in shas}
+    if used + sum(sizes.values()) > quota:
+        raise ApiError(507, "quota_exceeded", f"project '{project.name}' stores {used} bytes of its quota of "
+                                              f"{quota}; this job's new files need {sum(sizes.values())} more")
 
 
 def _choose_project(user: User, ref: str | None) -> Project:
@@ -268,6 +296,9 @@ def _choose_project(user: User, ref: str | None) -> Project:
 
 
 def _choose_manager(project: Project, ref: str | None, needed: set[str]) -> Manager:
+    """The named Manager, or the linked one whose workers run the job's task types (most idle
+    workers first). When none does yet, the job still goes to a linked Manager (the one whose
+    workers run most of those types) and waits there for such a worker (see waiting.py)."""
     linked = list(Manager.select().join(ProjectManager).where(ProjectManager.project == project.id)
                   .order_by(Manager.name))
     if ref is not None:
@@ -276,25 +307,12 @@ def _choose_manager(project: Project, ref: str | None, needed: set[str]) -> Mana
             if Manager.get_or_none((Manager.id == ref) | (Manager.name == ref)) is None:
                 raise bad_request(f"no manager '{ref}'", "unknown_manager")
             raise bad_request(f"manager '{ref}' is not linked to project '{project.name}'", "manager_not_linked")
-        missing = needed - set(manager.worker_task_types or ())
-        if missing:
-            raise bad_request(f"manager '{manager.name}' has no workers for task type(s) "
-                              f"{', '.join(sorted(missing))} (it reported {_types(manager)})", "no_suitable_manager")
         return manager
-    suitable = [m for m in linked if needed <= set(m.worker_task_types or ())]
-    if not suitable:
-        if not linked:
-            raise bad_request(f"project '{project.name}' has no manager linked; an admin links one with "
-                              "'flamenco-server link-manager MANAGER PROJECT'", "no_suitable_manager")
-        seen = "; ".join(f"{m.name}: {_types(m)}" for m in linked)
-        raise bad_request(f"no manager linked to project '{project.name}' supports task type(s) "
-                          f"{', '.join(sorted(needed))} ({seen})", "no_suitable_manager")
-    return max(suitable, key=lambda m: (m.idle_workers, m.nr_of_workers, m.last_seen is not None, m.name))
-
-
-def _types(manager: Manager) -> str:
-    types = manager.worker_task_types or []
-    return ", ".join(types) if types else "no task types yet"
+    if not linked:
+        raise bad_request(f"project '{project.name}' has no manager linked; an admin links one with "
+                          "'flamenco-server link-manager MANAGER PROJECT'", "no_suitable_manager")
+    return max(linked, key=lambda m: (len(needed & set(m.worker_task_types or ())), m.idle_workers,
+                                      m.nr_of_workers, m.last_seen is not None, m.name))
 
 
 def _check_dependencies(user: User, refs: list[Any]) -> list[Job]:
@@ -319,12 +337,16 @@ def submit_job(ctx: ServerContext, user: User, body: dict[str, Any]) -> Job:
     if job_type is None:
         raise bad_request(f"unknown job type '{body['type']}'; known are: {', '.join(ctx.registry.names())}",
                           "unknown_job_type")
+    if job_type.admin_only and not user.is_admin:
+        raise forbidden(f"only admins may submit '{job_type.job_type}' jobs: they run any command on the workers")
     try:
         settings = job_type.validate(body.get("settings"), ctx.config.max_frames)
+        job_type.check_commands(settings, ctx.config.allowed_executables, ctx.config.allowed_command_arguments)
     except SettingError as ex:
         raise bad_request(str(ex), "invalid_setting") from None
     project = _choose_project(user, body.get("project"))
-    files = _check_files(body.get("files") or {})
+    files = _check_files(user, body.get("files") or {})
+    _check_quota(ctx, project, files)
     files_mode = "upload" if files else "shared"
     deps = _check_dependencies(user, body.get("depends_on") or [])
     job_id, created = time_ordered_id(), utcnow()
@@ -348,6 +370,7 @@ def submit_job(ctx: ServerContext, user: User, body: dict[str, Any]) -> Job:
     except Exception as ex:  # noqa: BLE001 - a compiler bug must not lose the submission
         log.exception("job %s: compiling %s failed", job_id, job_type.job_type)
         failure = f"compiling failed: {type(ex).__name__}: {ex}"
+    _set_script_policy(specs, bool(project.allow_scripts))
     task_status = ctx.machine.new_task_status(Job(start_paused=bool(body.get("start_paused"))))
     rows = [] if failure else _task_rows(job_id, specs, body.get("priority", 50), task_status.value)
 
@@ -358,6 +381,7 @@ def submit_job(ctx: ServerContext, user: User, body: dict[str, Any]) -> Job:
         # so a stamp taken before compiling could be older than an answer
         # given before this commit.
         stamps = (stamp_value(ctx.clock.now()),) * 2
+        _files_still_stored(files)
         blocked = _dependencies_pending(deps)
         job = Job.create(id=job_id, name=ctx0.job_name, job_type=job_type.job_type,
                          status=JobStatus.UNDER_CONSTRUCTION.value, priority=body.get("priority", 50),
@@ -384,6 +408,15 @@ def submit_job(ctx: ServerContext, user: User, body: dict[str, Any]) -> Job:
     return job
 
 
+def _set_script_policy(specs: list[TaskSpec], allow: bool) -> None:
+    """Tell every command that runs Blender whether the blend file's own scripts may run (the project's
+    allow_scripts): the worker passes --enable-autoexec or --disable-autoexec accordingly."""
+    for spec in specs:
+        for cmd in spec.commands:
+            if "blender_cmd" in cmd.get("settings", {}):
+                cmd["settings"]["autoexec"] = allow
+
+
 def _task_rows(job_id: str, specs: list[TaskSpec], job_priority: int, status: str) -> list[tuple]:
     """Rows for TASK_COLUMNS but the two stamps; ids follow the compiler's order, parents come first."""
     ids: dict[int, str] = {}
@@ -401,6 +434,15 @@ def _task_rows(job_id: str, specs: list[TaskSpec], job_priority: int, status: st
         rows.append((tid, job_id, spec.name, spec.task_type, status, spec.priority, job_priority,
                      dumps(spec.commands), parents, "[]", "", "", 0.0, 0, 0.0))
     return rows
+
+
+def _files_still_stored(files: dict[str, dict[str, Any]]) -> None:
+    """Inside the write lock: the checked files were not collected as unused meanwhile (blobs.collect)."""
+    shas = sorted({e["sha256"] for e in files.values()})
+    present = sum(Blob.select().where(Blob.sha256.in_(chunk)).count() for chunk in chunks(shas))
+    if present != len(shas):
+        raise bad_request("a file of the job was removed as unused while it was being submitted; "
+                          "upload it again", "file_missing")
 
 
 def _dependencies_pending(deps: list[Job]) -> bool:
@@ -455,6 +497,7 @@ def remove_job_rows(ctx: ServerContext, job: Job) -> list[str]:
         if not used:
             Blob.delete().where(Blob.sha256 == sha).execute()
             orphans.append(sha)
+    blobs.forget(orphans)
     return orphans
 
 

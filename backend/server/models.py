@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 import os
 import time
 import uuid
@@ -26,8 +25,6 @@ from peewee import (BigIntegerField, BooleanField, CharField, DateTimeField, Flo
                     IntegerField, Model, TextField)
 
 from backend.db import JSONField, is_sqlite
-
-log = logging.getLogger(__name__)
 
 database_proxy = peewee.DatabaseProxy()
 
@@ -74,6 +71,7 @@ class ApiToken(BaseModel):
     secret_hash = CharField(max_length=64)
     label = CharField(max_length=100, default="")
     created = DateTimeField(default=utcnow)
+    expires = DateTimeField(null=True)  # None: until revoked
 
 
 class Project(BaseModel):
@@ -81,6 +79,8 @@ class Project(BaseModel):
     name = CharField(unique=True, max_length=100)
     description = TextField(default="")
     created = DateTimeField(default=utcnow)
+    quota_bytes = BigIntegerField(null=True)  # None: the Server's project_quota_bytes; 0: no limit
+    allow_scripts = BooleanField(null=True)  # Blender may run scripts in the blend files (--enable-autoexec)
 
 
 class ProjectMember(BaseModel):
@@ -255,6 +255,16 @@ class Blob(BaseModel):
     created = DateTimeField(default=utcnow)
 
 
+class BlobGrant(BaseModel):
+    """A user who uploaded a blob's bytes: proof of possession (see blobs.py)."""
+    sha256 = CharField(max_length=64)
+    user = ForeignKeyField(User, backref="blob_grants", on_delete="CASCADE")
+    created = DateTimeField(default=utcnow)  # the latest upload
+
+    class Meta:
+        indexes = ((("sha256", "user"), True), (("user",), False))
+
+
 class JobFile(BaseModel):
     job = ForeignKeyField(Job, backref="files", on_delete="CASCADE", index=False)
     relpath = CharField(max_length=1024)
@@ -312,52 +322,24 @@ class AppliedUpdate(BaseModel):
     applied = DateTimeField(default=utcnow, index=True)
 
 
+class ServerClock(BaseModel):
+    """One row: the latest change stamp any Server process gave (database.py's Clock)."""
+    id = IntegerField(primary_key=True)
+    last = DateTimeField()
+
+
 ALL_MODELS = [User, ApiToken, WebSession, Project, ProjectMember, Manager, ProjectManager, Job, JobDependency,
-              JobLogEntry, Task, TaskRun, Blob, JobFile, JobOutput, WorkerRecord, LogRequest, AppliedUpdate,
-              WorkerAction, JobArchive]
+              JobLogEntry, Task, TaskRun, Blob, BlobGrant, JobFile, JobOutput, WorkerRecord, LogRequest,
+              AppliedUpdate, ServerClock, WorkerAction, JobArchive]
 
 
 def bind(db: peewee.Database, create: bool = True) -> peewee.Database:
-    """Point the models at `db` and create missing tables (and missing nullable columns)."""
+    """Point the models at `db` and bring its schema up to date (backend/server/migrations.py)."""
     database_proxy.initialize(db)
     if create:
-        with db.connection_context():
-            db.create_tables(ALL_MODELS, safe=True)
-            added = add_missing_columns(db)
-            if added:
-                log.info("added columns %s to the existing tables", ", ".join(added))
+        from .migrations import migrate
+        migrate(db)
     return db
-
-
-def _column_names(db: peewee.Database, table: str) -> set[str]:
-    if is_sqlite(db):
-        return {c.name for c in db.get_columns(table)}
-    cursor = db.execute_sql("SELECT column_name FROM information_schema.columns "
-                            "WHERE table_schema = current_schema() AND table_name = %s", (table,))
-    return {name for (name,) in cursor.fetchall()}
-
-
-def add_missing_columns(db: peewee.Database) -> list[str]:
-    """Add the nullable columns a newer version introduced to tables an older one created.
-
-    Only nullable columns are added this way (they need no value for the rows
-    already there); anything else needs a real migration. Answers what was added.
-    """
-    from playhouse.migrate import PostgresqlMigrator, SqliteMigrator, migrate
-
-    added, operations = [], []
-    migrator = SqliteMigrator(db) if is_sqlite(db) else PostgresqlMigrator(db)
-    for model in ALL_MODELS:
-        table = model._meta.table_name
-        have = _column_names(db, table)
-        for field in model._meta.sorted_fields:
-            if field.column_name not in have and field.null and not isinstance(field, ForeignKeyField):
-                operations.append(migrator.add_column(table, field.column_name, field))
-                added.append(f"{table}.{field.column_name}")
-    if operations:
-        with db.atomic():
-            migrate(*operations)
-    return added
 
 
 def stamp_value(value: dt.datetime):

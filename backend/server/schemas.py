@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from shared.setting_types import NAMES as SETTING_TYPE_NAMES
 from shared.statuses import JobStatus, TaskStatus, WorkerStatus
 
 S, I, N, B = {"type": "string"}, {"type": "integer"}, {"type": "number"}, {"type": "boolean"}
@@ -33,13 +34,24 @@ SCHEMAS = {
     "Version": obj({"version": S, "api_version": I}, ["version", "api_version"]),
     "Login": obj({"username": S, "password": S}, ["username", "password"]),
     "LoginResult": obj({"token": S, "user": ref("User")}, ["token", "user"]),
+    "Token": obj({"id": S, "label": S, "created": TS, "expires": TS, "current": B}, ["id", "label"]),
+    "Tokens": obj({"tokens": arr("Token")}, ["tokens"]),
+    "NewToken": obj({"label": S, "expires_in_days": {"type": "number", "nullable": True, "minimum": 0}}),
+    "TokenCreated": obj({"token": S, "id": S, "label": S, "created": TS, "expires": TS, "current": B},
+                        ["token", "id"]),
+    "PasswordChange": obj({"current_password": S, "new_password": S}, ["current_password", "new_password"]),
+    "PasswordChanged": obj({"token": NS}, ["token"]),
     "User": obj({"id": S, "name": S, "role": {"type": "string", "enum": ["admin", "artist"]}, "created": TS,
                  "projects": arr(obj({"id": S, "name": S}))}),
     "NewUser": obj({"name": S, "role": S, "password": S, "projects": arr(S)}, ["name"]),
     "UserWithToken": obj({"user": ref("User"), "token": S}, ["user", "token"]),
     "Project": obj({"id": S, "name": S, "description": S, "created": TS,
+                    "quota_bytes": {"type": "integer", "nullable": True}, "allow_scripts": B,
                     "managers": arr(obj({"id": S, "name": S}))}),
     "NewProject": obj({"name": S, "description": S}, ["name"]),
+    "ProjectChange": obj({"description": S, "quota_bytes": {"type": "integer", "nullable": True, "minimum": 0},
+                          "allow_scripts": B}),
+    "ProjectUsage": obj({"project": S, "used_bytes": I, "quota_bytes": I}, ["project", "used_bytes", "quota_bytes"]),
     "Manager": obj({"id": S, "name": S, "url": S, "version": NS, "nr_of_workers": I, "idle_workers": I,
                     "worker_task_types": arr(S), "variables": OBJ, "created": TS, "last_seen": TS,
                     "seconds_since_seen": {"type": "number", "nullable": True},
@@ -50,13 +62,16 @@ SCHEMAS = {
     "ManagerWithToken": obj({"manager": ref("Manager"), "token": S}, ["manager", "token"]),
     "Link": obj({"manager": S}, ["manager"]),
     "Member": obj({"user": S, "role": {"type": "string", "enum": ["member", "manager-admin"]}}, ["user"]),
-    "Setting": obj({"key": S, "type": {"type": "string", "enum": ["string", "integer", "number", "boolean",
-                                                                   "frames", "path", "choice", "list"]},
+    "Setting": obj({"key": S, "type": {"type": "string", "enum": list(SETTING_TYPE_NAMES)},
                     "default": {}, "required": B, "choices": {"type": "array", "nullable": True, "items": {}},
                     "label": S, "description": S, "minimum": N, "maximum": N},
                    ["key", "type", "required", "label", "description"]),
-    "JobType": obj({"name": S, "label": S, "description": S, "settings": arr("Setting")},
-                   ["name", "settings"]),
+    "JobType": obj({"name": S, "label": S, "description": S,
+                    "artist_visible": {"type": "boolean",
+                                       "description": "false for farm tools (sleep, exec-command) the add-on "
+                                                      "does not offer to artists"},
+                    "admin_only": {"type": "boolean", "description": "only admins may submit it (exec-command)"},
+                    "settings": arr("Setting")}, ["name", "label", "artist_visible", "settings"]),
     "JobTypes": obj({"job_types": arr("JobType")}, ["job_types"]),
     "JobSubmit": obj({"name": S, "type": S, "settings": OBJ, "priority": {"type": "integer", "minimum": 1,
                                                                           "maximum": 100},
@@ -127,6 +142,7 @@ SCHEMAS = {
                    "current_task_name": NS, "current_job_name": NS, "actions": arr("WorkerActionDoc"),
                    "may_act": B}),
     "Workers": obj({"workers": arr("Worker")}, ["workers"]),
+    "WorkerOffers": obj({"tags": arr(S), "task_types": arr(S)}, ["tags", "task_types"]),
     "Managers": obj({"managers": arr("Manager")}, ["managers"]),
     "Users": obj({"users": arr("User")}, ["users"]),
     "Projects": obj({"projects": arr("Project")}, ["projects"]),

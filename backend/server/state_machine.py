@@ -23,6 +23,7 @@ The rules (Flamenco 2 plus pause and job dependencies):
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from typing import Iterable
 
@@ -33,7 +34,7 @@ from shared.chunking import chunks
 from shared.documents import UpstreamTaskUpdate
 from shared.statuses import (JOB_FINAL, JOB_REQUESTED, JOB_RUNNABLE, JOB_USER_TRANSITIONS,
                              TASK_CANCEL_REQUESTED_ACCEPTS, TASK_IN_PROGRESS, TASK_RUNNABLE, JobStatus, TaskStatus,
-                             allowed, check)
+                             allowed, check, requeue_changes_something, requeue_moves)
 from shared.timefmt import parse_iso_utc
 
 from .changes import ChangeFeed, job_topics
@@ -45,6 +46,8 @@ log = logging.getLogger(__name__)
 J, T = JobStatus, TaskStatus
 FAIL_PERCENTAGE = 10
 LOG_TAIL_LINES = 10
+LOG_TAIL_CHARS = 8192
+MAX_METRICS_JSON = 64 * 1024
 
 JOB_SETTLED_FAILURES = {J.FAILED: "failed", J.CANCELED: "was canceled"}
 JOB_UNDER_WAY = JOB_RUNNABLE | {J.PAUSE_REQUESTED, J.PAUSED}
@@ -223,16 +226,19 @@ class StateMachine:
         self._settle(job, who)
 
     def requeue_job(self, job: Job, who: str, reason: str = "", failed_only: bool = False) -> int:
-        """Requeue a job's unfinished tasks (all of them when it had completed); the number requeued."""
+        """Requeue a job's unfinished tasks (all of them when it had completed); the number requeued.
+
+        409 'nothing_to_requeue' when no task would move (a queued or active job
+        without failed, canceled or paused tasks): a requeue that changes nothing is
+        an error the person should see, not a quiet "requeued 0 tasks".
+        """
         old = JobStatus(job.status)
         if J.REQUEUED not in JOB_USER_TRANSITIONS[old]:
             raise conflict(f"job {job.id} in '{old}' cannot be requeued", "invalid_transition")
-        if failed_only:
-            froms = [T.FAILED, T.CANCELED]
-        elif old == J.COMPLETED:
-            froms = [T.COMPLETED, T.FAILED, T.CANCELED, T.SOFT_FAILED, T.PAUSED]
-        else:
-            froms = [T.FAILED, T.CANCELED, T.SOFT_FAILED, T.PAUSED]
+        froms = sorted(requeue_moves(old, failed_only))
+        if not requeue_changes_something(old, job.task_counts, failed_only):
+            raise conflict(f"job {job.id} ({old}) has no {', '.join(froms)} tasks, so requeueing it would change "
+                           "nothing: its other tasks are queued, running or done", "nothing_to_requeue")
         n = self._bulk_task_status(job, froms, T.QUEUED, reset=True)
         what = f"requeued {n} {'failed ' if failed_only else ''}task{'s' if n != 1 else ''}"
         if old not in JOB_RUNNABLE:
@@ -371,17 +377,17 @@ class StateMachine:
         task.progress = float(update.task_progress_percentage or 0)
         task.current_command_idx = update.current_command_idx
         task.command_progress = float(update.command_progress_percentage or 0)
-        if update.metrics is not None:
+        if update.metrics is not None and len(json.dumps(update.metrics, default=str)) <= MAX_METRICS_JSON:
             task.metrics = update.metrics
         if update.worker:
             task.worker = update.worker[:200]
         if update.failed_by_workers is not None:
             task.failed_by_workers = [f.to_dict() for f in update.failed_by_workers]
         if update.log_tail:
-            task.log_tail = "\n".join(update.log_tail.splitlines()[-LOG_TAIL_LINES:])
+            task.log_tail = "\n".join(update.log_tail.splitlines()[-LOG_TAIL_LINES:])[-LOG_TAIL_CHARS:]
         elif update.log:
-            lines = (task.log_tail.splitlines() if task.log_tail else []) + update.log.splitlines()
-            task.log_tail = "\n".join(lines[-LOG_TAIL_LINES:])
+            lines = (task.log_tail.splitlines() if task.log_tail else []) + update.log[-LOG_TAIL_CHARS:].splitlines()
+            task.log_tail = "\n".join(lines[-LOG_TAIL_LINES:])[-LOG_TAIL_CHARS:]
 
         new = self._effective_status(task, job, update.task_status)
         changed = new is not None and new != old

@@ -78,20 +78,21 @@ def _is_hhmm(value: str) -> bool:
     return bool(sep) and hh.isdigit() and mm.isdigit() and len(mm) == 2 and int(hh) < 24 and int(mm) < 60
 
 
-def may_run_workers_of(user: User, manager_id: str) -> bool:
+def check_may_run_workers_of(user: User, manager_id: str) -> None:
+    """403 unless the user is an admin or a manager-admin of a project linked to the Manager."""
     managers = manager_admin_ids(user)
-    return managers is None or manager_id in managers
+    if managers is not None and manager_id not in managers:
+        raise forbidden("only admins, and manager-admins of a project linked to this worker's Manager, may act "
+                        "on its workers")
 
 
 def request(ctx: ServerContext, user: User, manager_id: str, worker_id: str, body: dict[str, Any]) -> dict:
     """Record an action for the worker; its Manager learns it on its next contact. The action's document."""
+    check_may_run_workers_of(user, manager_id)
     action = body.get("action")
     if action not in ACTIONS:
         raise bad_request(f"'action' must be one of {', '.join(ACTIONS)}", "invalid_action")
     params = _params(action, body)
-    if not may_run_workers_of(user, manager_id):
-        raise forbidden("only admins, and manager-admins of a project linked to this worker's Manager, may act "
-                        "on its workers")
     with ctx.write():
         worker = WorkerRecord.get_or_none(WorkerRecord.manager == manager_id, WorkerRecord.worker_id == worker_id)
         if worker is None:

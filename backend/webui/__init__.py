@@ -9,11 +9,12 @@ its own templates and page script; both serve this package's static files too.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import bottle
+
+from shared.json_text import dumps
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
@@ -35,7 +36,7 @@ def render(template_dir: Path, name: str, **values: Any) -> str:
 
 def script_json(value: Any) -> str:
     """JSON that is safe inside a <script type="application/json"> element: no '<', '>' or '&' in it."""
-    text = json.dumps(value, separators=(",", ":"))
+    text = dumps(value, separators=(",", ":"))
     return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e") \
         .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 

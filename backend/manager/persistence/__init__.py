@@ -13,6 +13,7 @@ from contextlib import AbstractContextManager
 
 import peewee
 
+from . import migrations
 from .admin import AdminRecords
 from .db_thread import DbThread
 from .store import Store, open_sqlite
@@ -33,7 +34,7 @@ class Persistence:
         self.upstream = UpstreamQueue(self.store)
         self.admin = AdminRecords(self.store)
         self.db_thread = DbThread(self.store)
-        self.store.create_tables()
+        migrations.migrate(db)
 
     def write(self) -> AbstractContextManager:
         """One write transaction (BEGIN IMMEDIATE under the write lock); nested calls join it."""

@@ -16,7 +16,7 @@ from pathlib import Path
 import peewee
 
 from backend.db import SQLITE_PRAGMAS
-from shared.statuses import TASK_RUNNABLE, TaskStatus as TS
+from shared.statuses import TASK_RUNNABLE
 
 from .models import JSONField, Models, RawJSON
 
@@ -124,27 +124,6 @@ class Store:
         sql, fields = self._sql_cache[key]
         params = [f.db_value(values[f.name]) if values[f.name] is not None else None for f in fields]
         return self.db.execute_sql(sql, (*params, pk, *where_params)).rowcount
-
-    def create_tables(self) -> None:
-        with self.db.connection_context():
-            self.db.create_tables(self.m.all, safe=True)
-            # The scheduler walks runnable tasks in dispatch order through this index.
-            if not self._index_matches():
-                self.db.execute_sql("DROP INDEX task_runnable_order")
-            self.db.execute_sql(
-                "CREATE INDEX IF NOT EXISTS task_runnable_order ON task (job_priority DESC, priority DESC, seq ASC) "
-                f"WHERE status IN {RUNNABLE_SQL}")
-            # A worker's active task, without walking every task it ever ran.
-            self.db.execute_sql(
-                "CREATE INDEX IF NOT EXISTS task_active_by_worker ON task (worker, updated) "
-                f"WHERE status = '{TS.ACTIVE}'")
-
-    def _index_matches(self) -> bool:
-        """Whether an existing runnable-task index spells the runnable set as the queries do
-        (a database made before the set was spelled from shared.statuses may not)."""
-        row = self.db.execute_sql("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?",
-                                  ("task_runnable_order",)).fetchone()
-        return row is None or RUNNABLE_SQL in row[0]
 
     def execute(self, sql: str, params=()):
         """A statement on this thread's connection (the persistence modules' own SQL)."""

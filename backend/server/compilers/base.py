@@ -9,20 +9,29 @@ I/O, so compiling is pure and testable.
 
 Compilers are found by scanning modules for decorated classes (see registry.py),
 so a studio can drop its own job types into a directory named in the server config.
+
+Settings that name a program to run are the keys ending in `_cmd` (`blender_cmd`,
+`ffmpeg_cmd`): `check_command` allows there only a Manager variable (`{blender}`)
+or an executable of the Server's allow-list, followed by allowed arguments, so
+a project member cannot make a worker run `/bin/sh -c ...`. A job type marked
+`admin_only` (`exec-command`) may only be submitted by admins.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
+import shlex
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from shared.frames import DEFAULT_MAX_FRAMES, FrameRangeError, parse_frames
+from shared import setting_types
+from shared.frames import DEFAULT_MAX_FRAMES
 from shared.relpaths import RelpathError, check_relpath
 
-SETTING_TYPES = ("string", "integer", "number", "boolean", "frames", "path", "choice", "list")
-
 _MARK = "__flamenco_job_type__"
+COMMAND_SUFFIX = "_cmd"
+_VARIABLE = re.compile(r"^\{[A-Za-z_][A-Za-z0-9_]*\}$")
 
 
 class SettingError(ValueError):
@@ -51,9 +60,11 @@ class Setting:
     maximum: float | None = None
 
     def __post_init__(self):
-        if self.type not in SETTING_TYPES:
-            raise ValueError(f"setting '{self.key}': unknown type '{self.type}'")
-        if self.type == "choice" and not self.choices:
+        try:
+            setting_types.get(self.type)
+        except setting_types.UnknownSettingType as ex:
+            raise ValueError(f"setting '{self.key}': {ex}") from None
+        if self.type == setting_types.CHOICE and not self.choices:
             raise ValueError(f"setting '{self.key}': a choice needs choices")
 
     def to_dict(self) -> dict[str, Any]:
@@ -68,48 +79,31 @@ class Setting:
         return out
 
     def check(self, value: Any, max_frames: int) -> Any:
-        """The value, normalised; SettingError when it does not fit."""
-        t = self.type
-        if t in ("string", "path", "frames", "choice"):
-            if not isinstance(value, str):
-                raise SettingError(self.key, f"must be a string, not {_json_type(value)}")
-            if self.required and not value.strip():
-                raise SettingError(self.key, "may not be empty")
-        if t == "frames":
-            try:
-                parse_frames(value, max_frames)
-            except FrameRangeError as ex:
-                raise SettingError(self.key, str(ex)) from None
-        elif t == "integer":
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or \
-                    (isinstance(value, float) and not value.is_integer()):
-                raise SettingError(self.key, f"must be an integer, not {_json_type(value)}")
-            value = int(value)
-        elif t == "number":
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise SettingError(self.key, f"must be a number, not {_json_type(value)}")
-            value = float(value)
-        elif t == "boolean":
-            if not isinstance(value, bool):
-                raise SettingError(self.key, f"must be true or false, not {_json_type(value)}")
-        elif t == "list":
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise SettingError(self.key, "must be a list of strings")
-        if self.choices is not None and value not in self.choices:
-            raise SettingError(self.key, f"must be one of {', '.join(map(str, self.choices))}, not '{value}'")
-        if t in ("integer", "number"):
-            if self.minimum is not None and value < self.minimum:
-                raise SettingError(self.key, f"must be at least {self.minimum:g}, not {value:g}")
-            if self.maximum is not None and value > self.maximum:
-                raise SettingError(self.key, f"must be at most {self.maximum:g}, not {value:g}")
-        return value
+        """The value, normalised; SettingError when it does not fit (shared/setting_types.py)."""
+        try:
+            return setting_types.check(self.type, value, required=self.required, choices=self.choices,
+                                       minimum=self.minimum, maximum=self.maximum, max_frames=max_frames)
+        except setting_types.SettingValueError as ex:
+            raise SettingError(self.key, str(ex)) from None
 
 
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list",
-            dict: "an object"}.get(type(value), type(value).__name__)
+def check_command(key: str, value: str, executables: list[str], arguments: list[str]) -> None:
+    """SettingError unless `value` is '{variable}' or an allowed executable, then only allowed arguments."""
+    try:
+        words = shlex.split(value)
+    except ValueError as ex:
+        raise SettingError(key, f"cannot be split into words: {ex}") from None
+    if not words:
+        raise SettingError(key, "may not be empty")
+    exe, args = words[0], words[1:]
+    if not _VARIABLE.match(exe) and exe not in executables:
+        raise SettingError(key, f"'{exe[:100]}' is not allowed: use a Manager variable such as "
+                                f"'{{{key[:-len(COMMAND_SUFFIX)]}}}' or one of the Server's allowed executables "
+                                f"({', '.join(executables) or 'none'})")
+    bad = [a for a in args if a not in arguments]
+    if bad:
+        raise SettingError(key, f"argument '{bad[0][:100]}' is not allowed; allowed are: "
+                                f"{', '.join(arguments) or 'none'}")
 
 
 def validate_settings(schema: list[Setting], raw: Any, max_frames: int = DEFAULT_MAX_FRAMES) -> dict[str, Any]:
@@ -182,8 +176,12 @@ class JobType:
 
     job_type: ClassVar[str] = ""
     label: ClassVar[str] = ""
+    """What people see instead of the internal name (the add-on lists job types by label)."""
     description: ClassVar[str] = ""
+    artist_visible: ClassVar[bool] = True
+    """False for tools of the farm's admins (sleep, exec-command): the add-on does not offer them."""
     settings_schema: ClassVar[list[Setting]] = []
+    admin_only: ClassVar[bool] = False
 
     def task_types(self, settings: dict[str, Any], ctx: CompileContext) -> set[str]:
         """Task types the assigned Manager's workers must support for these settings."""
@@ -199,10 +197,19 @@ class JobType:
     def validate(self, raw: Any, max_frames: int = DEFAULT_MAX_FRAMES) -> dict[str, Any]:
         return validate_settings(self.settings_schema, raw, max_frames)
 
+    def check_commands(self, settings: dict[str, Any], executables: list[str], arguments: list[str]) -> None:
+        """The `*_cmd` settings (programs to run) against the allow-lists; SettingError."""
+        for key, value in settings.items():
+            if key.endswith(COMMAND_SUFFIX) and isinstance(value, str):
+                check_command(key, value, executables, arguments)
+
     @classmethod
     def describe(cls) -> dict[str, Any]:
-        return {"name": cls.job_type, "label": cls.label or cls.job_type, "description": cls.description,
-                "settings": [s.to_dict() for s in cls.settings_schema]}
+        out = {"name": cls.job_type, "label": cls.label or cls.job_type, "description": cls.description,
+               "artist_visible": cls.artist_visible, "settings": [s.to_dict() for s in cls.settings_schema]}
+        if cls.admin_only:
+            out["admin_only"] = True
+        return out
 
 
 def register_compiler(job_type: str):

@@ -11,6 +11,7 @@ from .base import CompileContext, JobType, Setting, TaskSpec, command, register_
 class Sleep(JobType):
     label = "Sleep"
     description = "Sleeps per chunk of frames; does nothing useful, which makes it good for testing."
+    artist_visible = False
     settings_schema = [
         Setting("frames", "frames", required=True, label="Frames",
                 description="Frame range, e.g. '1-10,12'; one task per chunk."),

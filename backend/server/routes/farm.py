@@ -7,15 +7,16 @@ import datetime as dt
 import bottle
 from peewee import fn
 
-from backend.web import read_object
+from backend.web import not_found, read_object
 from shared.statuses import JobStatus
 
 from .. import jobs as job_service
-from .. import worker_actions
-from ..admin import manager_admin_ids, visible_manager_ids
+from .. import waiting, worker_actions
+from ..admin import find_project, manager_admin_ids, visible_manager_ids, visible_project_ids
 from ..jobs import visible_workers
 from ..models import Job, Manager, Project, ProjectManager, TaskRun, WorkerRecord
 from ..views import iso, manager_doc, worker_docs
+from .common import query_str
 
 JOB_RUNNING = (JobStatus.ACTIVE, JobStatus.QUEUED, JobStatus.PAUSE_REQUESTED, JobStatus.CANCEL_REQUESTED,
                JobStatus.FAIL_REQUESTED)
@@ -45,6 +46,30 @@ def install(routes, ctx) -> None:
         return {"managers": [manager_doc(m, now, ctx.config.manager_online_seconds, projects.get(m.id, []))
                              for m in found]}
 
+    @routes.add("GET", "/api/worker-tags", summary="The worker tags and task types the farm's workers offer",
+                tag="farm", query={"project": "only the Managers linked to this project (id or name)"},
+                responses={200: ("what the workers of the (visible) Managers offer", "WorkerOffers"),
+                           404: "no such project (or not one of yours)"},
+                description="For a job's worker tag: the tags of the workers the Managers last reported, and "
+                            "the task types they run. A job asking for a tag or task type outside these is "
+                            "accepted but waits (its status_reason says why).")
+    def worker_tags(user):
+        managers = visible_manager_ids(user)
+        ref = query_str("project")
+        if ref:
+            project = find_project(ref)
+            visible = visible_project_ids(user)
+            if visible is not None and project.id not in visible:
+                raise not_found(f"no project '{ref}'")
+            linked = {m for (m,) in ProjectManager.select(ProjectManager.manager)
+                      .where(ProjectManager.project == project.id).tuples()}
+            managers = linked if managers is None else managers & linked
+        if managers is None:
+            managers = {m for (m,) in Manager.select(Manager.id).tuples()}
+        found = waiting.offers(sorted(managers)).values()
+        return {"tags": sorted({t for o in found for t in o.tags}),
+                "task_types": sorted({t for o in found for t in o.task_types})}
+
     @routes.add("GET", "/api/workers", summary="Workers of all (visible) managers, as last reported",
                 tag="farm", responses={200: ("the workers", "Workers")},
                 description="With the names of their current task and job, the actions asked of them lately "
@@ -64,6 +89,7 @@ def install(routes, ctx) -> None:
                             "its next task-update-batch answer, applies it and confirms it. GET /api/workers "
                             "shows it 'requested' until then, 'done' or 'failed' after.")
     def worker_action(user, manager_id, worker_id):
+        worker_actions.check_may_run_workers_of(user, manager_id)  # 403 before anything about the body
         doc = worker_actions.request(ctx, user, manager_id, worker_id, read_object())
         bottle.response.status = 202
         return doc

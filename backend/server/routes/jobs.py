@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import gzip
-
 import bottle
 
 from backend.web import ApiError, bad_request, forbidden, not_found, read_json, read_object
 from shared.statuses import JobStatus, TaskStatus
 
-from .. import archive
+from .. import archive, task_logs
 from .. import jobs as job_service
 from ..admin import visible_project_ids
 from ..models import Job, JobArchive, JobLogEntry, LogRequest, Project, Task, TaskRun
 from ..views import iso, task_doc
-from .common import no_content, paging, query_int, query_str, reason_of
+from .common import no_content, paging, query_bool, query_int, query_str, reason_of
 
 J = JobStatus
-
-LOG_CHUNK = 256 * 1024
 
 STATUS_WORDS = {
     "cancel": J.CANCEL_REQUESTED, "canceled": J.CANCEL_REQUESTED, "cancel-requested": J.CANCEL_REQUESTED,
@@ -53,7 +49,8 @@ def install(routes, ctx) -> None:
                 description="Checks the settings against the job type's schema (400 naming the setting), "
                             "picks the Manager (named, or the linked one supporting the job's task types with "
                             "the most idle workers), compiles and stores the job and its tasks in one "
-                            "transaction.")
+                            "transaction. A job no worker can run yet (task type or worker tag) is accepted "
+                            "and waits; its status_reason says for what.")
     def submit(user):
         job = job_service.submit_job(ctx, user, read_object())
         bottle.response.status = 201
@@ -62,6 +59,8 @@ def install(routes, ctx) -> None:
     @routes.add("GET", "/api/jobs", summary="List jobs, newest first", tag="jobs",
                 query={"status": "comma-separated job statuses", "project": "project id or name",
                        "manager": "manager id or name", "type": "job type",
+                       "mine": "1 or true: only the jobs the signed-in user submitted",
+                       "user": "only the jobs this user (id or name) submitted",
                        "limit": "page size, 1-500 (50)", "offset": "jobs to skip (0)",
                        "before": "only jobs older than this job id (keyset paging: pass the last id of a page)",
                        "q": "only jobs whose name or submitter contains this (any case)",
@@ -69,9 +68,10 @@ def install(routes, ctx) -> None:
                 responses={200: ("a page of jobs", "JobList")})
     def list_jobs(user):
         limit, offset = paging()
+        submitter = user.id if query_bool("mine") else query_str("user")
         return job_service.list_jobs(user, query_str("status"), query_str("project"), query_str("manager"),
-                                     query_str("type"), limit, offset, query_str("before"), query_str("q"),
-                                     query_str("sort"))
+                                     query_str("type"), limit, offset, query_str("before"), submitter=submitter,
+                                     q=query_str("q"), sort=query_str("sort"))
 
     @routes.add("POST", "/api/jobs/actions", summary="One action on several jobs", tag="jobs", body="JobActions",
                 responses={200: ("per job: the job after it, or the error", "JobActionResults")},
@@ -123,10 +123,13 @@ def install(routes, ctx) -> None:
     @routes.add("POST", "/api/jobs/<job_id>/status", summary="Cancel, pause, resume, fail or requeue a job",
                 tag="jobs", body="JobStatusChange",
                 responses={200: ("the job after the change", "Job"), 404: "no such job",
-                           409: "the job cannot go to that status from its current one"},
+                           409: "the job cannot go to that status from its current one (invalid_transition), "
+                                "or a requeue would move no task (nothing_to_requeue)"},
                 description="status: cancel-requested (or 'cancel'), pause-requested ('pause'), "
                             "queued ('resume'), fail-requested ('fail'), requeued ('requeue': the unfinished "
-                            "tasks, or all of a completed job), requeue-failed (only failed/canceled tasks).")
+                            "tasks, or all of a completed job), requeue-failed (only failed/canceled tasks). "
+                            "A requeue of a queued or active job with no failed, canceled or paused task "
+                            "changes nothing and is answered 409 nothing_to_requeue.")
     def set_status(user, job_id):
         body = read_object()
         word, reason = body.get("status"), reason_of(body)
@@ -205,6 +208,7 @@ def install(routes, ctx) -> None:
                             "alone). cancel: waiting tasks at once, those a Manager holds or runs through "
                             "cancel-requested; they stay canceled until requeued; the job goes on.")
     def task_actions(user, job_id):
+        job_service.get_visible_job(user, job_id)  # 404 before anything about the body
         body = read_object()
         action, ids = body.get("action"), body.get("tasks")
         if action not in TASK_ACTIONS:
@@ -212,7 +216,6 @@ def install(routes, ctx) -> None:
         if not isinstance(ids, list) or not ids or len(ids) > 10000 or not all(isinstance(i, str) for i in ids):
             raise bad_request("'tasks' must be a list of 1 to 10000 task ids of the job", "invalid_field")
         reason = reason_of(body)
-        job_service.get_visible_job(user, job_id)
         return {action + ("d" if action == "requeue" else "ed"): job_service.act_on_tasks(
             ctx, job_id, ids, action, f"user {user.name}", reason)}
 
@@ -298,19 +301,14 @@ def install(routes, ctx) -> None:
                                         404: "no such task, or no log uploaded (request it first)"})
     def task_log(user, task_id):
         task, _ = job_service.get_visible_task(user, task_id)
-        path = ctx.store.log_path(task.job_id, task.id)
-        if not path.is_file():
+        blocks = task_logs.read(ctx.store, task.job_id, task.id)
+        if blocks is None:
             raise not_found(f"no full log of task {task.id} on the Server yet; "
                             f"POST /api/tasks/{task.id}/log-request and try again in a minute")
         bottle.response.content_type = "text/plain; charset=utf-8"
         if bottle.request.query.get("download"):
             bottle.response.set_header("Content-Disposition", f'attachment; filename="{task.id}.log"')
-
-        def stream():
-            with gzip.open(path, "rb") as f:
-                while chunk := f.read(LOG_CHUNK):
-                    yield chunk
-        return stream()
+        return blocks
 
     @routes.add("POST", "/api/tasks/<task_id>/log-request", summary="Ask the task's Manager to upload its log",
                 tag="tasks", responses={202: "requested; the Manager uploads it after its next update batch",

@@ -16,7 +16,7 @@ import bottle
 
 from backend.web import ApiError
 from backend.webui import html, static_file
-from shared.statuses import JOB_DELETABLE, JOB_FINAL, JOB_USER_TRANSITIONS, JobStatus, TaskStatus
+from shared.statuses import JOB_DELETABLE, JOB_FINAL, JOB_USER_TRANSITIONS, JobStatus, TaskStatus, requeue_moves
 from shared.version import __version__
 
 from .. import archive, auth
@@ -24,8 +24,10 @@ from .. import jobs as job_service
 from ..admin import is_manager_admin, user_projects
 from ..database import write
 from ..models import User, utcnow
+from ..signin_limits import client_address
 from ..views import task_doc
 from ..web import STATIC_DIR, render, script_json, sessions
+from .account import check_sign_in
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,18 @@ def job_actions() -> dict[str, list[str]]:
         if "requeue" in words and status not in JOB_FINAL and status != J.PAUSED:
             words[words.index("requeue")] = "requeue-failed"
         out[status] = words
+    return out
+
+
+def requeue_moves_by_status() -> dict[str, dict[str, list[str]]]:
+    """Per job status, the task statuses each requeue button would move: the page hides a
+    button whose job has none of them (the Server would answer 409 nothing_to_requeue)."""
+    out = {}
+    for status, words in job_actions().items():
+        moves = {w: sorted(s.value for s in requeue_moves(status, w == "requeue-failed"))
+                 for w in words if w.startswith("requeue")}
+        if moves:
+            out[status] = moves
     return out
 
 
@@ -123,16 +137,23 @@ def install(routes, ctx) -> None:
         if not sessions.login_token_ok(forms.getunicode(sessions.LOGIN_FIELD)):
             return login_page(target, name, "This sign-in form has expired or was not sent from this Server's "
                                             "page; please sign in again.", 403)
-        user = User.get_or_none(User.name == name) if name else None
-        if not check_password(user, password):
-            log.info("web sign-in as '%s' from %s refused", name[:100], bottle.request.remote_addr or "?")
-            return login_page(target, name, "Wrong user name or password.", 401)
+        user = User.get_or_none(User.name == name) if name and len(name) <= 100 else None
+        try:
+            ok = check_sign_in(ctx, user, name[:100], password[:1024], check_password)
+        except ApiError as ex:  # 429
+            bottle.response.set_header("Retry-After", ex.headers["Retry-After"])
+            return login_page(target, name[:100], f"Too many wrong passwords; try again in "
+                                                  f"{ex.headers['Retry-After']} seconds.", ex.status)
+        if not ok:
+            log.info("web sign-in as '%s' from %s refused", name[:100],
+                     client_address())
+            return login_page(target, name[:100], "Wrong user name or password.", 401)
         now = utcnow()
         with write(ctx.db):
             sessions.purge_expired(now)
             sessions.end(bottle.request.get_cookie(sessions.COOKIE))
             value = sessions.create(user, hours, now)
-        log.info("user %s signed in to the web pages from %s", user.name, bottle.request.remote_addr or "?")
+        log.info("user %s signed in to the web pages from %s", user.name, client_address())
         sessions.clear_login_cookie(bottle.response)
         sessions.set_cookie(bottle.response, value, hours)
         bottle.redirect(target, 303)
@@ -190,7 +211,8 @@ def install(routes, ctx) -> None:
         return page("job", session, doc["name"], nav="jobs", job=doc, settings=settings,
                     type_label=job_labels.get(doc["type"], doc["type"]),
                     task_statuses=[(s.value, s.value) for s in TaskStatus if s != TaskStatus.UNDER_CONSTRUCTION],
-                    data={"job": doc, "actions": job_actions(), "final": [s.value for s in JOB_DELETABLE],
+                    data={"job": doc, "actions": job_actions(), "requeue_moves": requeue_moves_by_status(),
+                          "final": [s.value for s in JOB_DELETABLE],
                           "archivable": [s.value for s in archive.ARCHIVABLE]})
 
     def task_page(task_id):

@@ -172,7 +172,7 @@ def test_job_list_refresh_and_actions(addon_server, tmp_path):
     rows = model.update(msg.docs)
     row = model.row(job["id"])
     assert row is not None and row.status == "queued" and row.progress == 0.0
-    assert row.actions == ["cancel", "pause", "requeue"]
+    assert row.actions == ["cancel", "pause"]  # nothing to requeue (issue 14, point 3)
     assert rows[0].created >= rows[-1].created
 
     done = background.job_action(c, job["id"], "pause")
@@ -195,6 +195,10 @@ def test_job_list_errors_are_messages(addon_server):
 
 def _put_output(addon_server, job_id: str, relpath: str, data: bytes) -> None:
     m = addon_server.managers["m1"]
+    claim = urllib.request.Request(f"{addon_server.url}/api/managers/{m['id']}/depsgraph",
+                                   headers={"Authorization": f"Bearer {m['token']}"})
+    with urllib.request.urlopen(claim, timeout=15):  # the Server takes outputs only for tasks the Manager holds
+        pass
     tasks = addon_server.api("GET", f"/api/jobs/{job_id}/tasks")
     tasks = tasks["tasks"] if isinstance(tasks, dict) else tasks
     req = urllib.request.Request(
@@ -250,3 +254,57 @@ def test_server_info_brings_job_types_and_the_project_managers_variables(addon_s
         assert plain.variables is None
     finally:
         addon_server.announce_manager("m1")
+
+
+# --- issue 14, against the real Server (and a real Manager) --------------------------------
+
+def test_a_managers_url_in_place_of_the_servers_is_named_as_such(tmp_path):
+    """Point 2: a real Manager answers /api/version with 404; the add-on says what it is."""
+    from tests.integration.manager.manager_helpers import RunningManager, make_config
+    manager = RunningManager(make_config(tmp_path), threads=4)
+    try:
+        report = connection.check_connection(Client(manager.url, "token"), "films")
+    finally:
+        manager.stop()
+    assert report.problem == connection.NOT_FLAMENCO
+    assert report.message.startswith(f"{manager.url} is a Flamenco Manager, not the Flamenco Server.")
+    assert "Enter the Server's URL" in report.message
+
+
+def test_my_jobs_and_everyones(addon_server):
+    mine = _sleep_job(signed_in(addon_server), "anna's own")
+    bobs = _sleep_job(signed_in(addon_server, "bob"), "bob's own")
+    own = background.fetch_jobs(signed_in(addon_server), "films", 50, None)
+    everyone = background.fetch_jobs(signed_in(addon_server), "films", 50, None, mine=False)
+    assert mine["id"] in {d["id"] for d in own.docs} and bobs["id"] not in {d["id"] for d in own.docs}
+    assert {mine["id"], bobs["id"]} <= {d["id"] for d in everyone.docs}
+    model = joblist.JobList()
+    model.update(everyone.docs)
+    assert model.row(bobs["id"]).user == "bob"
+
+
+def test_an_action_answers_with_the_job_and_a_useless_requeue_is_refused(addon_server):
+    c = signed_in(addon_server)
+    job = _sleep_job(c, "act on me")
+    done = background.job_action(c, job["id"], "pause")
+    assert isinstance(done, background.ActionDone) and done.doc["id"] == job["id"]
+    model = joblist.JobList()
+    model.update([job])
+    model.replace(done.doc)
+    assert model.row(job["id"]).status == done.doc["status"] and "pause" not in model.row(job["id"]).actions
+    resumed = background.job_action(c, job["id"], "resume")
+    refused = background.job_action(c, job["id"], "requeue")
+    assert resumed.doc["status"] == "queued"
+    assert isinstance(refused, background.ActionFailed) and "would change nothing" in refused.message
+
+
+def test_server_info_brings_the_workers_tags(addon_server):
+    m1 = addon_server.managers["m1"]
+    status, _ = addon_server.request("POST", f"/api/managers/{m1['id']}/workers", {"complete": True, "workers": [
+        {"_id": "w1", "nickname": "gpu-box", "status": "awake", "tags": ["gpu", "big-ram"]}]}, m1["token"])
+    assert status == 204
+    info = background.fetch_server_info(signed_in(addon_server), "films")
+    assert info.worker_tags == ["big-ram", "gpu"]
+    types = {t.name: t for t in info.job_types}
+    assert not types["sleep"].artist_visible and types["blender-render"].artist_visible
+    assert types["blender-render"].title == "Blender render"

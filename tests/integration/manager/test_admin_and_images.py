@@ -135,3 +135,13 @@ def test_latest_image_from_watched_directory_exr(manager_factory, ffmpeg_exe, tm
         time.sleep(0.1)
     assert m.core.latest_image.out_path.read_bytes()[:3] == b"\xff\xd8\xff"
     assert m.core.latest_image.source.endswith("frame.exr")
+
+
+def test_forwarded_for_is_believed_only_from_a_trusted_proxy(manager_factory):
+    """Without a trusted proxy, a client cannot claim to be on loopback (or anywhere)."""
+    m = manager_factory(trusted_proxies=["10.9.9.9"])
+    w = Worker(m.url).register(headers={"X-Forwarded-For": "10.1.2.3"})
+    assert m.core.workers.get(w.id).address == "127.0.0.1"
+    trusting = manager_factory(sub="trusting", trusted_proxies=["127.0.0.1"])
+    w = Worker(trusting.url).register(headers={"X-Forwarded-For": "10.1.2.3"})
+    assert trusting.core.workers.get(w.id).address == "10.1.2.3"

@@ -127,7 +127,7 @@ def test_bearer_tokens_configured_and_minted(manager_factory):
 
 
 def test_the_password_gives_a_strict_cookie_and_a_csrf_token(manager_factory):
-    m = manager_factory(admin_token="")
+    m = manager_factory(admin_token="", trusted_proxies=["127.0.0.1"])  # a TLS proxy on this machine
     data_dir = m.config.data_dir
     short = manager_cli("set-admin-password", "--password-stdin", data_dir=data_dir, stdin="short\n")
     assert short.returncode == 2 and "10 to" in short.stderr

@@ -34,3 +34,13 @@ class Client:
 def sleep_job(**kw):
     return {"name": "sleepy", "type": "sleep", "settings": {"frames": "1-4", "chunk_size": 1,
                                                               "time_in_seconds": 0.1}, "project": "film", **kw}
+
+
+def web_sign_in(base: str, name: str, password: str, session: requests.Session | None = None) -> requests.Response:
+    """Sign in on the web pages' form, as a browser does; the answer (303 and the session cookie)."""
+    import re
+    s = session or requests.Session()
+    page = s.get(base + "/login", headers={"Accept": "text/html"}, timeout=30).text
+    token = re.search(r'name="login_csrf" value="([^"]+)"', page).group(1)
+    return s.post(base + "/login", data={"username": name, "password": password, "login_csrf": token},
+                  allow_redirects=False, timeout=30)

@@ -1,15 +1,11 @@
-"""When each task's latest run started and finished (the job page's timeline), and adding those columns
-to a database an older Server made."""
+"""When each task's latest run started and finished (the job page's timeline); adding those columns
+to an older database is migration step 2 (test_migrations.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import time
 
-from playhouse.migrate import PostgresqlMigrator, SqliteMigrator, migrate
-
-from backend.db import is_sqlite
-from backend.server.models import Task, add_missing_columns, bind
 from shared.timefmt import parse_iso_utc as parse_iso
 from tests.integration.server.server_it_helpers import sleep_job
 
@@ -72,17 +68,6 @@ def test_tasks_carry_the_start_and_end_of_their_latest_run(studio):
     assert times(studio, ids[1]) == (None, None), "a requeue clears the run"
     report(studio, "b3", ids[1], "active")
     assert times(studio, ids[1])[0] > started1, "a new run, a new start"
-
-
-def test_columns_a_newer_server_added_are_added_to_older_databases(server):
-    db = server.db
-    with db.connection_context():
-        migrator = SqliteMigrator(db) if is_sqlite(db) else PostgresqlMigrator(db)
-        migrate(migrator.drop_column("task", "started"), migrator.drop_column("task", "finished"))
-        assert add_missing_columns(db) == ["task.started", "task.finished"]
-        assert add_missing_columns(db) == []
-        bind(db)
-        assert Task.select(Task.started, Task.finished).count() == 0
 
 
 def test_a_start_overtaken_by_a_cancel_still_counts(studio):

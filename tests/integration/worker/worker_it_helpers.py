@@ -149,8 +149,9 @@ def wait_for(predicate, timeout=20.0, interval=0.05, what="condition"):
         try:
             last = predicate()
         except (requests.RequestException, KeyError) as ex:
-            last = ex
-        if last:
-            return last
+            last = ex  # not there yet; an exception must not count as the condition met
+        else:
+            if last:
+                return last
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {what} (last: {last!r})")

@@ -21,7 +21,7 @@ ROOT = Path(build_addon.__file__).resolve().parent
 ADDON = ROOT / "blender_addon"
 UI_MODULES = {"props", "prefs", "operators_submit", "operators_jobs", "panels", "runtime", "scene_data"}
 LOGIC_MODULES = {"client", "connection", "job_types", "job_builder", "packing", "submission", "joblist",
-                 "outputs", "background", "batimport", "sharedcode", "__init__"}
+                 "outputs", "background", "batimport", "sharedcode", "ui_record", "__init__"}
 
 
 @pytest.fixture(scope="module")

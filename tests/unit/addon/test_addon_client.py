@@ -211,3 +211,16 @@ def test_connection_check_reports_a_version_mismatch(web):
     route("GET", "/api/version", 200, {"version": "9.0.0", "api_version": 99})
     report = connection.check_connection(cl.Client(url, "t"), "films")
     assert report.problem == connection.VERSION_MISMATCH and "API version 99" in report.message
+
+
+def test_a_flamenco_managers_url_is_named_as_such(web):
+    """Issue 14, point 2: a Manager answers /api/version with 404 and its index with its name."""
+    _, url = web
+    route("GET", "/", 200, {"service": "flamenco-manager", "version": "0.1.0", "linked": True})
+    with pytest.raises(cl.ClientError, match="is a Flamenco Manager, not the Flamenco Server. Enter the Server's URL") \
+            as info:
+        cl.Client(url).version()
+    assert info.value.code == "manager_url"
+    Handler.routes.pop(("GET", "/"))
+    with pytest.raises(cl.NotFound, match="no such thing"):
+        cl.Client(url).version()

@@ -181,3 +181,48 @@ def test_blender_abspath_needs_a_saved_file_for_relative_paths():
     with pytest.raises(jb.BuildError, match="never saved"):
         jb.blender_abspath("//x", "")
     assert jb.blender_abspath("/a/b/../c/", "") == os.path.normpath("/a/c") + os.sep
+
+
+# --- issue 14 ----------------------------------------------------------------------------
+
+STILL = parse_job_types([{"name": "blender-render-still", "label": "Distributed still", "settings": [
+    {"key": "filepath", "type": "path", "required": True},
+    {"key": "frame", "type": "integer", "required": True, "minimum": 0},
+    {"key": "render_output", "type": "path", "required": True},
+    {"key": "samples", "type": "integer", "minimum": 1},
+    {"key": "parts", "type": "integer", "default": 4, "minimum": 2}]}])
+
+
+def test_a_still_renders_the_scenes_current_frame_and_leaves_unset_samples_out(project):
+    """Point 4: 'frame' comes from the scene; an optional number the panel leaves unticked is not sent."""
+    panel = jb.PanelSettings(job_type="blender-render-still", generic={"blender-render-still": {"samples": None}})
+    [job] = jb.plan_jobs(scene_at(project, frame_current=7), panel, farm_settings(), STILL).jobs
+    assert job.doc["settings"]["frame"] == 7 and "samples" not in job.doc["settings"]
+    assert job.doc["settings"]["parts"] == 4
+    assert not STILL[0].has("frames") and not STILL[0].has("chunk_size")
+
+
+@pytest.mark.parametrize("path, relative", [("renders/frame_####", True), ("//renders/x", False),
+                                             ("/abs/x", False), ("C:\\out\\x", False), ("{render}/x", False),
+                                             ("", False)])
+def test_a_relative_output_path_is_taken_from_the_blend_file_and_explained(project, path, relative):
+    """Point 5: 'renders/frame_####' is relative to the .blend, not to Blender's working directory."""
+    assert jb.is_bare_relative(path) is relative
+    if not relative:
+        return
+    plan = jb.plan_jobs(scene_at(project), jb.PanelSettings(output_path=path), farm_settings(), TYPES)
+    assert plan.local_output == str(project / "scenes" / "renders" / "frame_####")
+    assert any("relative" in w and "'//renders/frame_####'" in w for w in plan.warnings), plan.warnings
+
+
+def test_a_job_type_with_an_unknown_setting_type_cannot_be_submitted(project):
+    types = parse_job_types([{"name": "blender-render", "settings": [{"key": "x", "type": "tensor"}]}])
+    with pytest.raises(jb.BuildError, match="unknown setting type 'tensor'"):
+        jb.plan_jobs(scene_at(project), jb.PanelSettings(), farm_settings(), types)
+
+
+def test_the_submitted_summary_counts_in_words():
+    from blender_addon.submission import Submitted
+    one = Submitted(["j1"], [{"name": "shot"}], files=1, uploaded_files=1, uploaded_bytes=2_000_000)
+    assert one.summary() == "Job 'shot' submitted: 1 file, 1 uploaded (2.0 MB)."
+    assert "3 files, 0 uploaded" in Submitted(["j1"], [{"name": "shot"}], files=3).summary()

@@ -31,12 +31,21 @@ def test_a_new_job_type_needs_no_new_addon():
     custom = {"name": "studio-denoise", "settings": [
         {"key": "strength", "type": "number", "default": 0.5},
         {"key": "mode", "type": "choice", "choices": ["fast", "good"], "default": "good"},
-        {"key": "mystery", "type": "some-future-type"}]}
+        {"key": "note", "type": "string"}]}
     t = jt.parse_job_types([custom])[0]
-    assert [s.key for s in t.generic_settings] == ["strength", "mode", "mystery"]
-    assert t.spec("mystery").type == jt.STRING
-    assert jt.build_settings(t, {"strength": 0.8, "mystery": "x"}, {}) == \
-        {"strength": 0.8, "mode": "good", "mystery": "x"}
+    assert [s.key for s in t.generic_settings] == ["strength", "mode", "note"]
+    assert t.spec("note").type == jt.STRING and not t.error
+    assert jt.build_settings(t, {"strength": 0.8, "note": "x"}, {}) == \
+        {"strength": 0.8, "mode": "good", "note": "x"}
+
+
+def test_a_setting_type_the_addon_does_not_know_is_an_error_not_text():
+    """Issue 9: the vocabulary is shared/setting_types.py; nothing is silently taken as text."""
+    custom = {"name": "studio-denoise", "settings": [{"key": "mystery", "type": "some-future-type"}]}
+    other = {"name": "fine", "settings": [{"key": "n", "type": "integer"}]}
+    t, fine = jt.parse_job_types([custom, other])
+    assert "unknown setting type 'some-future-type'" in t.error and "update it" in t.error
+    assert t.settings == () and not fine.error and fine.spec("n").type == jt.INT
 
 
 @pytest.mark.parametrize("bad, message", [

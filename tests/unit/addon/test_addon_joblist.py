@@ -76,6 +76,29 @@ def test_a_requested_change_shows_at_once():
     assert model.row("a").status == "cancel-requested" and model.row("a").actions == []
 
 
+def test_requeue_is_offered_only_where_it_requeues_something():
+    """Issue 14, point 3: a queued or active job without failed, canceled or paused tasks gets no Requeue."""
+    model = jl.JobList(clock=Clock())
+    rows = model.update([job("q", "queued", task_counts={"queued": 4}),
+                         job("a", "active", task_counts={"active": 1, "failed": 1}),
+                         job("c", "completed", task_counts={"completed": 4})])
+    assert {r.id: r.actions for r in rows} == {"q": ["cancel", "pause"], "a": ["cancel", "pause", "requeue"],
+                                               "c": ["requeue"]}
+
+
+def test_the_servers_answer_to_an_action_updates_the_row_at_once():
+    """Issue 14, point 3: a resumed job no longer offers Resume, a cancel-requested one no Cancel."""
+    model = jl.JobList(clock=Clock())
+    model.update([job("a", "paused", task_counts={"paused": 2})])
+    assert model.row("a").actions == ["cancel", "resume", "requeue"]
+    model.replace(job("a", "queued", task_counts={"queued": 2}))
+    assert model.row("a").status == "queued" and model.row("a").actions == ["cancel", "pause"]
+    model.replace(job("a", "cancel-requested", task_counts={"cancel-requested": 1, "canceled": 1}))
+    assert model.row("a").actions == []
+    model.replace(job("zz", "queued"))  # not in the list: nothing happens
+    assert [r.id for r in model.rows] == ["a"]
+
+
 def test_format_duration_and_parse_time():
     assert [jl.format_duration(s) for s in (5, 65, 3725)] == ["5s", "1m 05s", "1h 02m"]
     assert jl.parse_time("2024-01-01T00:00:00Z") == jl.parse_time("2024-01-01T00:00:00") == 1704067200.0

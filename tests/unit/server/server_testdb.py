@@ -30,19 +30,27 @@ def server_database(kind: str, tmp_path, request):
         finally:
             db.close()
         return
+    with postgres_schema(request.getfixturevalue("postgres_url")) as url:
+        db = open_database(url)
+        try:
+            yield db
+        finally:
+            db.close()
+
+
+@contextlib.contextmanager
+def postgres_schema(base: str):
+    """The URL of a new, empty schema of the database at `base` (its search_path); dropped afterwards."""
     import psycopg2
-    base = request.getfixturevalue("postgres_url")
     schema = f"t_{uuid.uuid4().hex[:16]}"
     admin = psycopg2.connect(base)
     admin.autocommit = True
     with admin.cursor() as cur:
         cur.execute(f'CREATE SCHEMA "{schema}"')
     sep = "&" if "?" in base else "?"
-    db = open_database(f"{base}{sep}options={quote('-c search_path=' + schema)}")
     try:
-        yield db
+        yield f"{base}{sep}options={quote('-c search_path=' + schema)}"
     finally:
-        db.close()
         with admin.cursor() as cur:
             cur.execute(f'DROP SCHEMA "{schema}" CASCADE')
         admin.close()

@@ -260,8 +260,9 @@
 
     function renderActions() {
       const counts = job.task_counts || {};
+      const moves = DATA.requeue_moves[job.status] || {};  // a requeue that would move no task is not offered
       const words = (DATA.actions[job.status] || []).filter((w) =>
-        w !== "requeue-failed" || (counts.failed || 0) + (counts.canceled || 0) > 0);
+        !moves[w] || moves[w].some((s) => (counts[s] || 0) > 0));
       if ((DATA.final || []).includes(job.status)) words.push("delete");
       if (DATA.is_admin && (DATA.archivable || []).includes(job.status)) words.push("archive");
       const box = $("#job-actions");

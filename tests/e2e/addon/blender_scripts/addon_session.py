@@ -100,7 +100,8 @@ def step_panel(s):
             if item.kind == "choice":
                 item.enum_value = value
             else:
-                setattr(item, {"int": "int_value", "float": "float_value", "bool": "bool_value"}
+                item.use_value = True  # an optional number is sent only when ticked
+                setattr(item, {"integer": "int_value", "number": "float_value", "boolean": "bool_value"}
                         .get(item.kind, "str_value"), value)
     return {"type_settings": sorted(f"{i.job_type}/{i.key}" for i in settings.type_settings)}
 
@@ -149,7 +150,8 @@ def step_fetch_outputs(s):
     job_id = s.get("job_id") or bpy.context.window_manager.flamenco_last_job_id
     res, err = call(bpy.ops.flamenco.fetch_outputs, job_id=job_id)
     wm = bpy.context.window_manager
-    return {"result": res, "error": err, "message": wm.flamenco_jobs_message, "jobs_error": wm.flamenco_jobs_error}
+    message = importlib.import_module(ADDON + ".runtime").state.job_messages.get(job_id, ("",))[0]
+    return {"result": res, "error": err, "message": message, "jobs_error": wm.flamenco_jobs_error}
 
 
 def step_wait_job(s):

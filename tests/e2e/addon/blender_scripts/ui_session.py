@@ -92,6 +92,18 @@ def steps():
     yield from wait_until(lambda: runtime().state.panel_drawn_at > 0, 10)
     note("panels drawn")
 
+    # Every status the modal operator puts on the panel, as it applies it: a fast submission
+    # applies several in one timer event, between two polls of the loop below.
+    ops = sys.modules["flamenco.operators_submit"]
+    apply = ops._apply
+
+    def recording_apply(context, op, sub, msg):
+        apply(context, op, sub, msg)
+        text = context.window_manager.flamenco_status_text
+        if text and (not RESULT["statuses"] or RESULT["statuses"][-1] != text):
+            RESULT["statuses"].append(text)
+    ops._apply = recording_apply
+
     scene = bpy.context.scene
     scene.flamenco.frame_range = "1-2"
     scene.flamenco.start_paused = True
@@ -102,10 +114,9 @@ def steps():
     def running():
         sub = runtime().state.submission
         RESULT["ticks_while_submitting"] += 1
-        if wm.flamenco_status_text and (not RESULT["statuses"] or RESULT["statuses"][-1] != wm.flamenco_status_text):
-            RESULT["statuses"].append(wm.flamenco_status_text)
         return sub is None or not sub.done or wm.flamenco_status == "SUBMITTING"
     yield from wait_until(lambda: not running(), 60, step=0.02)
+    ops._apply = apply
     note("submitted", status=wm.flamenco_status, job_id=wm.flamenco_last_job_id, text=wm.flamenco_status_text)
 
     job_id = wm.flamenco_last_job_id
