@@ -124,6 +124,7 @@ def admin_farm(browser, tmp_path_factory):
     try:
         info = farm.start()
         farm._run_server_cli("set-password", "admin", "--password", FARM_PASSWORDS["admin"])
+        info["admin_token"] = farm._run_server_cli("new-token", "admin")["token"]  # a password change ends tokens
         farm._run_server_cli("create-user", "ann", "--project", "default", "--password", FARM_PASSWORDS["ann"])
         farm.manager_cli("set-admin-password", "--password-stdin", stdin=FARM_PASSWORDS["manager"] + "\n")
         token = json.loads(farm.manager_cli("create-admin-token", "--label", "browser tests", "--json"))["token"]
