@@ -133,6 +133,11 @@ class ManagerConfig:
     """How long a sign-in on the Manager's pages lasts."""
     trusted_proxies: list[str] = field(default_factory=list)
     """Reverse proxies (addresses or networks) whose X-Forwarded-For/-Proto/-Host are believed."""
+    allowed_executables: list[str] = field(default_factory=lambda: ["blender", "ffmpeg"])
+    """What a task's `*_cmd` setting may name besides this Manager's own variables ({blender})."""
+    allowed_command_arguments: list[str] = field(default_factory=lambda: ["--factory-startup", "-noaudio"])
+    exec_command: bool = True
+    """Whether this Manager runs tasks with an `exec` command (job type exec-command, admins only)."""
     variables: Variables = field(default_factory=lambda: Variables.from_dict(DEFAULT_VARIABLES))
     timeouts: Timeouts = field(default_factory=Timeouts)
     failures: Failures = field(default_factory=Failures)
@@ -214,7 +219,8 @@ def is_loopback(host: str) -> bool:
 
 _SECTIONS = ("timeouts", "failures", "scheduling", "upstream", "logs", "latest_image")
 _MANAGER_KEYS = ("data_dir", "listen", "manager_url", "platform", "registration_secret", "allow_open_registration",
-                 "admin_token", "admin_session_hours", "trusted_proxies")
+                 "admin_token", "admin_session_hours", "trusted_proxies", "allowed_executables",
+                 "allowed_command_arguments", "exec_command")
 """The settings of the [manager] table: ManagerConfig's own fields."""
 
 

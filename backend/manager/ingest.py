@@ -14,6 +14,9 @@ import time
 from shared import documents, statuses
 from shared.statuses import TASK_IN_PROGRESS, TASK_RUNNABLE, TaskStatus as TS
 
+from backend.errors import ApiError
+
+from .command_policy import task_problem
 from .persistence import Persistence
 from .state_machine import Report, TaskStateMachine
 from .task_logs import safe_id
@@ -26,13 +29,26 @@ _ACCEPTED = TASK_RUNNABLE | TASK_IN_PROGRESS
 
 def ingest_tasks(db: Persistence, state: TaskStateMachine, docs: list[documents.Task], local: bool = False,
                  now: float | None = None) -> dict:
-    """Insert or refresh tasks; returns counts {'new', 'updated', 'skipped'}."""
+    """Insert or refresh tasks; returns counts {'new', 'updated', 'skipped', 'refused'}.
+
+    A task that runs a program this Manager does not allow (command_policy.py) is not
+    taken: local tasks are refused whole (ApiError 400, nothing stored); a task from the
+    Server is reported failed to it, with the reason."""
     now = time.time() if now is None else now
     counts = {"new": 0, "updated": 0, "skipped": 0}
+    refused = {doc.id: problem for doc in docs if (problem := task_problem(doc, state.config))}
+    if refused and local:
+        task_id, problem = next(iter(refused.items()))
+        raise ApiError(400, "not_allowed", f"task {task_id}: {problem}")
     runnable = 0
     with db.write():
         next_seq = db.tasks.next_seq()
         for doc in docs:
+            if doc.id in refused:
+                if db.tasks.get(doc.id) is None:
+                    log.warning("task %s: not taken: %s", doc.id, refused[doc.id])
+                    state.tell_server_about(doc.id, TS.FAILED, f"refused by this Manager: {refused[doc.id]}", now)
+                continue
             if not (safe_id(doc.id) and safe_id(doc.job)):
                 log.warning("skipping task with unusable id %r / job %r", doc.id, doc.job)
                 counts["skipped"] += 1
@@ -80,6 +96,8 @@ def ingest_tasks(db: Persistence, state: TaskStateMachine, docs: list[documents.
                 state.change_status(existing, status, Report(f"the Server has it {doc.status}", from_server=True),
                                     now)
             counts["updated"] += 1
+    if refused:
+        counts["refused"] = len(refused)
     if runnable:
         # Tasks that became runnable by a status change woke a worker each already.
         state.wakeup.notify(runnable)

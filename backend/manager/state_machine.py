@@ -192,14 +192,13 @@ class TaskStateMachine:
             payload["failed_by_workers"] = task.failed_by_workers or []
         self.db.upstream.enqueue(TASK_UPDATE, task.id, payload, now)
 
-    def tell_server_unknown(self, task_id: str, now: float) -> None:
-        """The Server asked to cancel a task this Manager does not hold (a lost database?):
-        it is not running here."""
+    def tell_server_about(self, task_id: str, status: str, activity: str, now: float) -> None:
+        """What became of a task this Manager does not hold: one it was asked to cancel but
+        never had (a lost database?), or one it would not take."""
         ghost = types.SimpleNamespace(id=task_id, local=False, worker=None, failed_by_workers=[],
                                       task_progress_percentage=0, current_command_idx=0,
                                       command_progress_percentage=0)
-        self.tell_server(ghost, status=TS.CANCELED, report=Report(activity="canceled: unknown to this Manager"),
-                         now=now)
+        self.tell_server(ghost, status=status, report=Report(activity=activity), now=now)
 
     def _log_line(self, job: str, task_id: str, line: str) -> None:
         try:

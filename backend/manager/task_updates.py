@@ -169,5 +169,5 @@ class TaskUpdates:
             known = {t.id for t in tasks}
             for task_id in task_ids:
                 if task_id not in known and not self.db.upstream.has_task_update(task_id):
-                    self.state.tell_server_unknown(task_id, now)
+                    self.state.tell_server_about(task_id, TS.CANCELED, "canceled: unknown to this Manager", now)
         return n

@@ -126,9 +126,6 @@ def test_farm_puts_no_secret_on_a_command_line(tmp_path):
 
 # --- 4: who may run what on the workers ---------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="4, Manager half: the Manager has no allow-list of its own for programs in "
-                                       "tasks (blender_cmd, ffmpeg_cmd) nor a setting that disables exec-command; "
-                                       "the names used here (allowed_executables, exec_command) are a proposal")
 def test_manager_runs_only_programs_of_its_own_allow_list(manager_factory):
     m = manager_factory(admin_token="t", allowed_executables=["blender"], exec_command=False)
     bad = [{"name": "blender_render", "settings": {"blender_cmd": "/bin/sh -c id", "filepath": "/x.blend"}},

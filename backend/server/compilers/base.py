@@ -20,18 +20,15 @@ a project member cannot make a worker run `/bin/sh -c ...`. A job type marked
 from __future__ import annotations
 
 import datetime as dt
-import re
-import shlex
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from shared import setting_types
+from shared.commands import COMMAND_SUFFIX, command_problem
 from shared.frames import DEFAULT_MAX_FRAMES
 from shared.relpaths import RelpathError, check_relpath
 
 _MARK = "__flamenco_job_type__"
-COMMAND_SUFFIX = "_cmd"
-_VARIABLE = re.compile(r"^\{[A-Za-z_][A-Za-z0-9_]*\}$")
 
 
 class SettingError(ValueError):
@@ -89,21 +86,9 @@ class Setting:
 
 def check_command(key: str, value: str, executables: list[str], arguments: list[str]) -> None:
     """SettingError unless `value` is '{variable}' or an allowed executable, then only allowed arguments."""
-    try:
-        words = shlex.split(value)
-    except ValueError as ex:
-        raise SettingError(key, f"cannot be split into words: {ex}") from None
-    if not words:
-        raise SettingError(key, "may not be empty")
-    exe, args = words[0], words[1:]
-    if not _VARIABLE.match(exe) and exe not in executables:
-        raise SettingError(key, f"'{exe[:100]}' is not allowed: use a Manager variable such as "
-                                f"'{{{key[:-len(COMMAND_SUFFIX)]}}}' or one of the Server's allowed executables "
-                                f"({', '.join(executables) or 'none'})")
-    bad = [a for a in args if a not in arguments]
-    if bad:
-        raise SettingError(key, f"argument '{bad[0][:100]}' is not allowed; allowed are: "
-                                f"{', '.join(arguments) or 'none'}")
+    problem = command_problem(key, value, executables, arguments)
+    if problem:
+        raise SettingError(key, problem)
 
 
 def validate_settings(schema: list[Setting], raw: Any, max_frames: int = DEFAULT_MAX_FRAMES) -> dict[str, Any]:

@@ -375,3 +375,19 @@ def test_clean_slate_resync_drops_tasks_the_server_no_longer_lists(linked, serve
     assert server.task(gone_tid)["status"] == "paused"
     assert server.job(gone["id"])["status"] == "paused"
     assert server.task(keep_tid)["status"] == "claimed-by-manager"
+
+
+def test_a_task_running_a_program_the_manager_does_not_allow_is_not_taken_and_fails_on_the_server(linked, server):
+    """The Server allows 'blender' as blender_cmd; this Manager's own list allows nothing but its variables."""
+    m = linked(allowed_executables=[])
+    up = m.core.upstream
+    announced(m, ("blender-render", "file-management"))
+    job = server.submit("blender-render", {"filepath": "/shared/scene.blend", "frames": "1",
+                                           "render_output": "/render/shot/######", "blender_cmd": "blender"})
+    counts = up.fetch_tick()
+    assert counts["refused"] == 1 and counts["new"] == 1, "the render refused; move-to-final taken"
+    up.push_tick()
+    renders = [t for t in server.tasks(job["id"]) if t["task_type"] == "blender-render"]
+    assert [t["status"] for t in renders] == ["failed"]
+    assert "refused by this Manager" in renders[0]["activity"] and "'blender' is not allowed" in renders[0]["activity"]
+    assert not any(t.task_type == "blender-render" for t in m.core.db.m.Task.select())
