@@ -40,6 +40,11 @@ after nearly every request once more than 10 clients (a farm's workers) are conn
 so each request paid a new TCP connection."""
 
 
+STOP_HOOK = "flamenco.on_stop"
+"""A callable in the app's config that `stop()` calls first: it ends requests the app holds open
+(event streams, long-polls), so stopping does not wait out cheroot's shutdown timeout for them."""
+
+
 class ServiceThread:
     """A cheroot server on a thread; `url` is known once `start()` returned."""
 
@@ -51,6 +56,7 @@ class ServiceThread:
         self.server.keep_alive_conn_limit = keep_alive
         self._thread: threading.Thread | None = None
         self.host = host
+        self.app = app
 
     def start(self) -> "ServiceThread":
         self.server.prepare()
@@ -69,6 +75,10 @@ class ServiceThread:
         return f"http://{host}:{self.port}"
 
     def stop(self) -> None:
+        config = getattr(self.app, "config", None)
+        hook = config.get(STOP_HOOK) if isinstance(config, dict) else None
+        if hook is not None:
+            hook()
         self.server.stop()
         if self._thread:
             self._thread.join(timeout=10)

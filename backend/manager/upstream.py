@@ -33,6 +33,7 @@ from .state_machine import Report, TaskStateMachine
 from .task_logs import TaskLogs
 from .task_updates import TaskUpdates
 from .wakeup import Wakeup
+from .worker_actions import WorkerActions
 from .workers import Workers
 
 log = logging.getLogger(__name__)
@@ -93,8 +94,9 @@ class ServerClient:
             raise ServerError(f"depsgraph: unusable answer: {ex}", resp.status_code) from None
         return doc.depsgraph, last
 
-    def push_batch(self, updates: list[dict]) -> documents.TaskUpdateResponse:
-        resp = self._call("POST", "/task-update-batch", ok=(200,), json={"updates": updates})
+    def push_batch(self, updates: list[dict], extra: dict | None = None) -> documents.TaskUpdateResponse:
+        """Task updates, plus `extra` (worker_actions_done, queue_length) for the Server."""
+        resp = self._call("POST", "/task-update-batch", ok=(200,), json={"updates": updates, **(extra or {})})
         try:
             return documents.TaskUpdateResponse.from_dict(resp.json())
         except (ValueError, documents.DocumentError) as ex:
@@ -158,10 +160,12 @@ class LinkHealth:
 
 class Upstream:
     def __init__(self, db: Persistence, config: ManagerConfig, client: ServerClient, state: TaskStateMachine,
-                 updates: TaskUpdates, workers: Workers, logs: TaskLogs, wakeup: Wakeup, store=None):
+                 updates: TaskUpdates, workers: Workers, logs: TaskLogs, wakeup: Wakeup, actions: WorkerActions,
+                 store=None):
         self.db, self.config, self.client = db, config, client
         self.store = store  # upload mode's BlobStore, where 'outputs' items find their bytes
         self.state, self.updates, self.workers, self.logs, self.wakeup = state, updates, workers, logs, wakeup
+        self.actions = actions
         self.health = LinkHealth()
         self._kick = threading.Event()
         self._push_now = threading.Event()
@@ -205,14 +209,17 @@ class Upstream:
         try:
             while True:
                 head = self.db.upstream.head()
+                results = self.actions.results()
                 if head is None:
-                    if now - self._last_push >= up.cancel_poll_interval:
-                        self._handle_response(self.client.push_batch([]), [], now)
+                    if results or now - self._last_push >= up.cancel_poll_interval:
+                        self._handle_response(self.client.push_batch([], self._extra(results)), [], now)
+                        self.actions.confirmed([r.id for r in results])
                         self._last_push = now
                     break
                 if head.kind == TASK_UPDATE:
                     batch = self.db.upstream.task_updates_from(head.seq, up.push_max_batch)
-                    resp = self.client.push_batch([r.payload for r in batch])
+                    resp = self.client.push_batch([r.payload for r in batch], self._extra(results))
+                    self.actions.confirmed([r.id for r in results])
                     self._handle_response(resp, batch, now)
                     self._last_push = now
                     sent += len(batch)
@@ -244,6 +251,9 @@ class Upstream:
         self._push_backoff = 0.0
         return sent
 
+    def _extra(self, results: list[documents.WorkerActionResult]) -> dict:
+        return {"worker_actions_done": [r.to_dict() for r in results], "queue_length": self.queue_length()}
+
     def _handle_response(self, resp: documents.TaskUpdateResponse, batch, now: float) -> None:
         handled = set(resp.handled_update_ids)
         with self.db.write():
@@ -253,6 +263,8 @@ class Upstream:
         if resp.cancel_task_ids:
             log.info("the Server asks to cancel %d task(s)", len(resp.cancel_task_ids))
             self.updates.cancel(list(resp.cancel_task_ids), now=now)
+        if resp.worker_actions and self.actions.apply(resp.worker_actions):
+            self.push_soon()  # confirm them (and report the workers) without waiting for the next round
 
     def _upload_log(self, item) -> None:
         job, task = item.payload.get("job", ""), item.payload.get("task", "")

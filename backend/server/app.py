@@ -9,8 +9,10 @@ import peewee
 
 from backend import proxy
 from backend.web import JsonApiPlugin, install_json_errors
+from shared.serving import STOP_HOOK
 
 from . import models
+from .changes import ChangeFeed
 from .compilers import Registry
 from .config import ServerConfig
 from .context import ServerContext
@@ -36,10 +38,11 @@ def make_context(config: ServerConfig, db: peewee.Database, clock: Clock | None 
         registry = Registry.builtin()
         for directory in config.job_types_dirs:
             registry.load_directory(directory)
-    return ServerContext(config=config, db=db, clock=clock, machine=StateMachine(clock), registry=registry,
+    feed = ChangeFeed()
+    return ServerContext(config=config, db=db, clock=clock, machine=StateMachine(clock, feed), registry=registry,
                          store=FileStore(config.files_dir),
                          signins=SignInLimiter(config.login_failures_per_user, config.login_failures_per_address,
-                                               config.login_window_seconds))
+                                               config.login_window_seconds), feed=feed)
 
 
 def make_app(config: ServerConfig, db: peewee.Database, clock: Clock | None = None,
@@ -52,6 +55,7 @@ def make_app(config: ServerConfig, db: peewee.Database, clock: Clock | None = No
     routes = make_routes(app, SCHEMAS)
     install_all(routes, ctx)
     app.config[CONTEXT_KEY] = ctx
+    app.config[STOP_HOOK] = ctx.feed.close  # held requests (event streams) end when the service stops
     app.config["flamenco.routes"] = routes
     return app
 

@@ -18,7 +18,7 @@ from shared.documents import TaskUpdateBatch, UpstreamNotification, WorkerReport
 from shared.json_text import dumps as safe_dumps
 from shared.statuses import JOB_FINAL, JOB_RUNNABLE, TASK_RUNNABLE, JobStatus, TaskStatus, WorkerStatus
 
-from . import task_logs
+from . import task_logs, worker_actions
 from .context import ServerContext
 from .database import write
 from .models import AppliedUpdate, Job, LogRequest, Manager, Task, WorkerRecord, bulk_insert, stamp_value
@@ -33,7 +33,7 @@ UNSETTLED_JOBS = [s for s in JobStatus if s not in JOB_FINAL and s != J.ARCHIVIN
 BATCH_TASK_FIELDS = (Task.id, Task.job, Task.name, Task.status, Task.activity, Task.progress,
                      Task.current_command_idx, Task.command_progress, Task.metrics, Task.worker,
                      Task.failed_by_workers, Task.log_tail, Task.updated, Task.created, Task.started,
-                     Task.finished)
+                     Task.finished, Task.canceled_by)
 SEEN_WRITE_INTERVAL = dt.timedelta(seconds=5)
 MAX_VARIABLES_JSON = 256 * 1024
 MAX_RESOURCES_JSON = 16 * 1024
@@ -57,7 +57,8 @@ def _json_size(value: Any) -> int:
 
 
 def announce(ctx: ServerContext, manager: Manager, doc: UpstreamNotification, startup: bool) -> None:
-    with write(ctx.db):
+    with ctx.write():
+        ctx.feed.note("managers")
         now = ctx.clock.now()
         if _json_size(doc.variables) > MAX_VARIABLES_JSON:
             raise bad_request(f"'variables' may be at most {MAX_VARIABLES_JSON} bytes of JSON", "too_large")
@@ -73,7 +74,8 @@ def announce(ctx: ServerContext, manager: Manager, doc: UpstreamNotification, st
 
 
 def worker_report(ctx: ServerContext, manager: Manager, report: WorkerReport) -> None:
-    with write(ctx.db):
+    with ctx.write():
+        ctx.feed.note("workers", "managers")
         now = ctx.clock.now()
         existing = {w.worker_id: w for w in WorkerRecord.select().where(WorkerRecord.manager == manager.id)}
         for info in report.workers:
@@ -109,7 +111,7 @@ def depsgraph(ctx: ServerContext, manager: Manager, since: dt.datetime | None) -
     """
     parts: list[str] = []
     dumps = json.JSONEncoder(separators=(",", ":")).encode
-    with write(ctx.db):
+    with ctx.write():
         now = ctx.clock.now()
         now_iso = iso(now)
         jobs = {j.id: j for j in Job.select().where(Job.manager == manager.id,
@@ -158,7 +160,7 @@ def apply_batch(ctx: ServerContext, manager: Manager, batch: TaskUpdateBatch) ->
     modified = 0
     who = f"manager {manager.name}"
     machine = ctx.machine
-    with write(ctx.db):
+    with ctx.write():
         ids = [u.id for u in batch.updates]
         applied: set[str] = set()
         for chunk in chunks(ids):
@@ -200,6 +202,7 @@ def apply_batch(ctx: ServerContext, manager: Manager, batch: TaskUpdateBatch) ->
                 continue
             machine.apply_task_update(task, job, update, who)
             job.save()
+            machine.job_changed(job)
             modified += 1
         stamp = stamp_value(ctx.clock.now())
         bulk_insert(AppliedUpdate, ("id", "manager", "applied"), ((i[:100], manager.id, stamp) for i in new_ids))
@@ -208,8 +211,13 @@ def apply_batch(ctx: ServerContext, manager: Manager, batch: TaskUpdateBatch) ->
             Task.status == T.CANCEL_REQUESTED).tuples()]
         uploads = [{"job": jid, "task": tid} for tid, jid in LogRequest.select(LogRequest.task, LogRequest.job).where(
             LogRequest.manager == manager.id).tuples()]
+        worker_actions.confirm(ctx, manager, batch.worker_actions_done)
+        actions = worker_actions.pending_for(manager)
+        if batch.queue_length is not None and batch.queue_length != manager.queue_length:
+            Manager.update(queue_length=max(0, batch.queue_length)).where(Manager.id == manager.id).execute()
+            ctx.feed.note("managers")
     return {"modified_count": modified, "handled_update_ids": handled, "cancel_task_ids": cancel,
-            "upload_task_file_queue": uploads}
+            "upload_task_file_queue": uploads, "worker_actions": actions}
 
 
 def _own_task(manager: Manager, tid: str) -> Task:
@@ -229,8 +237,9 @@ def store_task_log(ctx: ServerContext, manager: Manager, tid: str, stream: Binar
         raise bad_request(str(ex), "not_gzip") from None
     except TooLarge as ex:
         raise ApiError(413, "too_large", str(ex)) from None
-    with write(ctx.db):
+    with ctx.write():
         Task.update({Task.log_uploaded: ctx.clock.now()}).where(Task.id == task.id).execute()
         LogRequest.delete().where(LogRequest.task == task.id).execute()
+        ctx.feed.note(f"job:{task.job_id}")  # the task page shows it
     log.info("task %s: full log received from manager %s (%d bytes%s)", task.id, manager.name, total,
              f", {kept} kept" if kept < total else "")

@@ -47,7 +47,8 @@ SERVER_BODIES = {
 def server_cases(doc: dict, farm) -> list[Case]:
     values = {"job_id": farm.ids["film_job"], "task_id": farm.ids["film_task"], "sha256": farm.ids["film_blob"],
               "relpath": "frames/000001.png", "project_ref": farm.ids["film"], "manager_id": farm.managers["m1"][0],
-              "manager_ref": farm.managers["m1"][0], "user_ref": "ann", "token_id": farm.ids["ann_token_id"]}
+              "manager_ref": farm.managers["m1"][0], "user_ref": "ann", "token_id": farm.ids["ann_token_id"],
+              "worker_id": "w1"}
     cases = []
     for method, rule, op in operations(doc):
         auth = op["x-flamenco-auth"]
@@ -169,10 +170,14 @@ def manager_cases(doc: dict, m) -> list[Case]:
             add("admin token", 401)
             if "{task_id}" in rule or ("/outputs" in rule and method in ("PUT", "POST")):
                 add("other worker's credentials", 403, 404, 409)
-        elif schemes == {"adminBearer"}:
+        elif "adminBearer" in schemes:  # or the admin's page session (adminSession)
             add("no credentials", 401)
             add("wrong token", 401, 403)
             add("worker credentials", 401, 403)
+            add("wrong cookie", 401)
+            if method not in ("GET", "HEAD"):
+                add("admin token, text/plain", 415)
+                add("admin token, another site's Origin", 403)
     return cases
 
 
@@ -186,6 +191,12 @@ def manager_request(m, case: Case) -> requests.Response:
         auth = (m.w2.id, m.w2.secret)
     elif case.kind == "wrong token":
         headers["Authorization"] = "Bearer not-the-admin-token"
+    elif case.kind == "wrong cookie":
+        headers["Cookie"] = "flamenco_manager_session=" + "0" * 32 + ".not-a-secret"
+    elif case.kind.startswith("admin token, "):
+        headers["Authorization"] = f"Bearer {m.admin_token}"
+        if "Origin" in case.kind:
+            headers["Origin"] = "https://evil.example"
     params, data = {}, None
     if "/outputs/" in case.rule:
         params, data = {"task": m.task_id}, b"an output"
@@ -194,6 +205,8 @@ def manager_request(m, case: Case) -> requests.Response:
         data, headers["Content-Type"] = json.dumps({"task": m.task_id, "files": {}}).encode(), "application/json"
     if case.method == "POST" and data is None:
         data, headers["Content-Type"] = b"{}", "application/json"
+    if case.kind == "admin token, text/plain":
+        data, headers["Content-Type"] = b"{}", "text/plain"
     return requests.request(case.method, m.url + case.path, auth=auth, headers=headers, params=params, data=data,
                             timeout=30, allow_redirects=False)
 

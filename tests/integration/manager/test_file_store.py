@@ -136,9 +136,8 @@ def test_the_store_is_evicted_under_its_limit_keeping_what_is_still_needed(linke
     store = m.core.files.store
     w = Worker(m.url, task_types=["sleep"]).register().sign_on()
     blobs = {name: (name.encode() * 2000)[:2000] for name in ("old-a", "old-b", "live", "queued", "loose")}
-    assert w.session.post(m.url + "/api/admin/local-tasks", json={"tasks": [
-        task_doc("t-old", job="old", job_files_mode="upload"),
-        task_doc("t-live", job="live", job_files_mode="upload", priority=1)]}).status_code == 200
+    m.add_tasks(task_doc("t-old", job="old", job_files_mode="upload"),
+                task_doc("t-live", job="live", job_files_mode="upload", priority=1))
     assert w.fetch().json()["_id"] == "t-old"
     # 'old' job: its task has finished, so its outputs may go (a Manager-local job's never go up).
     for name in ("old-a", "old-b"):
