@@ -60,6 +60,23 @@ def remove_all() -> None:
     _TO_REMOVE.clear()
 
 
+ADMIN_TOKEN = os.urandom(24).hex()
+"""The benched Managers' admin token: given by environment (never argv), sent as a bearer token."""
+
+
+def start_manager(data_dir: Path, port: int, *args: str, log=None, env: dict | None = None) -> subprocess.Popen:
+    """`flamenco-manager serve` on loopback with ADMIN_TOKEN (and `env`'s secrets) in its environment."""
+    return subprocess.Popen([str(BIN / "flamenco-manager"), "serve", "--data-dir", str(data_dir),
+                             "--listen", f"127.0.0.1:{port}", *args], stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, "FLAMENCO_MANAGER_ADMIN_TOKEN": ADMIN_TOKEN, **(env or {})})
+
+
+def admin_session() -> requests.Session:
+    s = requests.Session()
+    s.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
+    return s
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -355,13 +372,11 @@ def bench_throughput(n_workers: int, n_tasks: int, procs: int, threads: int, cli
     tmp = Path(tempfile.mkdtemp(prefix="bench-manager-"))
     port = free_port()
     log = open(tmp / "manager.log", "w")
-    mgr = subprocess.Popen([str(BIN / "flamenco-manager"), "serve", "--data-dir", str(tmp / "data"),
-                            "--listen", f"127.0.0.1:{port}", "--threads", str(threads)],
-                           stdout=log, stderr=subprocess.STDOUT)
+    mgr = start_manager(tmp / "data", port, "--threads", str(threads), log=log)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(url + "/")
-        s = requests.Session()
+        s = admin_session()
         creds = []
         for i in range(n_workers):
             secret = os.urandom(16).hex()
@@ -507,13 +522,11 @@ def bench_idle_wakeup(n_workers: int, n_tasks: int, procs: int) -> dict:
     port = free_port()
     log = open(tmp / "manager.log", "w")
     threads = n_workers + 24
-    mgr = subprocess.Popen([str(BIN / "flamenco-manager"), "serve", "--data-dir", str(tmp / "data"),
-                            "--listen", f"127.0.0.1:{port}", "--threads", str(threads)],
-                           stdout=log, stderr=subprocess.STDOUT)
+    mgr = start_manager(tmp / "data", port, "--threads", str(threads), log=log)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(url + "/")
-        s = requests.Session()
+        s = admin_session()
         creds = []
         for i in range(n_workers):
             secret = os.urandom(16).hex()
@@ -574,10 +587,8 @@ def bench_submit_to_start(rounds: int) -> dict | None:
     surl, murl = f"http://127.0.0.1:{sport}", f"http://127.0.0.1:{mport}"
     try:
         wait_http(surl + "/api/version")
-        procs.append(subprocess.Popen(
-            [str(BIN / "flamenco-manager"), "serve", "--data-dir", str(tmp / "manager"), "--listen",
-             f"127.0.0.1:{mport}", "--server", surl, "--manager-id", mgr["id"], "--token", mgr["token"]],
-            stdout=logs[1], stderr=subprocess.STDOUT))
+        procs.append(start_manager(tmp / "manager", mport, "--server", surl, "--manager-id", mgr["id"],
+                                   log=logs[1], env={"FLAMENCO_MANAGER_TOKEN": mgr["token"]}))
         wait_http(murl + "/")
         w = requests.Session()
         secret = os.urandom(16).hex()
@@ -590,7 +601,7 @@ def bench_submit_to_start(rounds: int) -> dict | None:
                "settings": {"frames": "1", "chunk_size": 1, "time_in_seconds": 0}}
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:  # wait for the Manager's task types to reach the Server
-            if requests.get(murl + "/api/admin/status").json()["upstream"]["healthy"]:
+            if admin_session().get(murl + "/api/admin/status").json()["upstream"]["healthy"]:
                 r = u.post(surl + "/api/jobs", json=job)
                 if r.status_code in (200, 201):
                     break

@@ -5,16 +5,20 @@ First start creates an admin, a project, a Manager and links them, and keeps
 what it made in the data directory, so a restart brings back the same farm.
 `D/farm.json` tells clients where things are:
 {server_url, manager_url, admin_token, registration_secret}.
+Secrets reach the processes through their environment, never their command
+lines (which every user of the machine sees with `ps`). The Manager's admin
+API and pages stay closed until the admin runs `flamenco-manager
+set-admin-password` or `create-admin-token` with `--data-dir D/manager`.
 Ctrl-C (or SIGTERM) stops the workers first (they return their tasks and sign
 off), then the Manager, then the Server.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -34,6 +38,13 @@ MANAGER_NAME = "local"
 
 class FarmError(Exception):
     pass
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -87,18 +98,19 @@ class Farm:
         self._run_server_cli("create-project", PROJECT)
         admin = self._run_server_cli("create-user", "admin", "--admin", "--project", PROJECT)
         manager = self._run_server_cli("create-manager", MANAGER_NAME, "--project", PROJECT)
-        state = {"admin_token": admin["token"], "manager_id": manager["id"], "manager_token": manager["token"],
-                 "manager_admin_token": secrets.token_hex(24)}
+        state = {"admin_token": admin["token"], "manager_id": manager["id"], "manager_token": manager["token"]}
         self.state_file.write_text(json.dumps(state, indent=2))
         os.chmod(self.state_file, 0o600)
         return state
 
-    def _spawn(self, name: str, cmd: list[str]) -> subprocess.Popen:
+    def _spawn(self, name: str, cmd: list[str], secrets_env: dict[str, str] | None = None) -> subprocess.Popen:
+        """Start a process; `secrets_env` goes into its environment (readable only by its user), never argv."""
         logs = self.data_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         out = open(logs / f"{name}.log", "ab")
+        env = {**os.environ, **{k: v for k, v in (secrets_env or {}).items() if v}}
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+                                start_new_session=True, env=env)
         out.close()
         self.procs[name] = proc
         log.info("started %s (pid %d)", name, proc.pid)
@@ -137,6 +149,9 @@ class Farm:
 
     def start(self) -> dict:
         """Start everything; returns what farm.json holds."""
+        if not self.registration_secret and not is_loopback(self.host):
+            raise FarmError(f"listening on {self.host} lets anyone on the network register workers: set "
+                            "FLAMENCO_REGISTRATION_SECRET (the farm's workers get it too) or use --host 127.0.0.1")
         state = self.setup()
         port = self.port or free_port(self.host)
         manager_port = free_port(self.host) if not self.port else self.port + 1
@@ -163,22 +178,25 @@ class Farm:
         state = self.setup()
         listen = self.manager_url.split("//", 1)[1]
         cmd = [*_module_cmd("backend.manager.cli"), "serve", "--data-dir", str(self.manager_dir),
-               "--listen", listen, "--server", self.server_url,
-               f"--manager-id={state['manager_id']}", f"--token={state['manager_token']}",
-               "--config", str(self.manager_config()), "--manager-url", self.manager_url,
-               f"--admin-token={state['manager_admin_token']}"]
-        if self.registration_secret:
-            cmd += [f"--registration-secret={self.registration_secret}"]
-        self._spawn("manager", cmd)
+               "--listen", listen, "--server", self.server_url, f"--manager-id={state['manager_id']}",
+               "--config", str(self.manager_config()), "--manager-url", self.manager_url]
+        self._spawn("manager", cmd, {"FLAMENCO_MANAGER_TOKEN": state["manager_token"],
+                                     "FLAMENCO_REGISTRATION_SECRET": self.registration_secret})
         self._wait_http("manager", f"{self.manager_url}/api/openapi.json")
+
+    def manager_cli(self, *args: str, stdin: str | None = None) -> str:
+        """`flamenco-manager ARGS --data-dir <the farm's Manager>`: set-admin-password, create-admin-token, ..."""
+        cmd = [*_module_cmd("backend.manager.cli"), *args, "--data-dir", str(self.manager_dir)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, input=stdin)
+        if proc.returncode != 0:
+            raise FarmError(f"flamenco-manager {args[0]} failed: {proc.stderr.strip() or proc.stdout.strip()}")
+        return proc.stdout
 
     def start_worker(self, index: int) -> subprocess.Popen:
         worker_dir = self.data_dir / f"worker-{index + 1}"
         cmd = [*_module_cmd("worker.cli"), "--manager", self.manager_url, "--data-dir", str(worker_dir),
                "--nickname", f"{socket.gethostname()}-{index + 1}", *self.worker_args]
-        if self.registration_secret:
-            cmd += [f"--registration-secret={self.registration_secret}"]
-        return self._spawn(f"worker-{index + 1}", cmd)
+        return self._spawn(f"worker-{index + 1}", cmd, {"FLAMENCO_REGISTRATION_SECRET": self.registration_secret})
 
     def stop_process(self, name: str, timeout: float = 20) -> None:
         """SIGTERM, and SIGKILL to its whole process group if it does not stop in time."""
@@ -205,7 +223,8 @@ class Farm:
 
 def cmd_farm(args) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    farm = Farm(Path(args.data_dir).absolute(), args.host, args.port, args.workers, args.registration_secret or "")
+    farm = Farm(Path(args.data_dir).absolute(), args.host, args.port, args.workers,
+                os.environ.get("FLAMENCO_REGISTRATION_SECRET", ""))
     stop = {"asked": False}
 
     def on_signal(signum, frame):
@@ -233,11 +252,12 @@ def cmd_farm(args) -> int:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("farm", help="run a Server, a Manager and workers on this machine")
+    p = sub.add_parser("farm", help="run a Server, a Manager and workers on this machine",
+                       description="A registration secret for the workers comes from FLAMENCO_REGISTRATION_SECRET "
+                                   "(needed to listen beyond 127.0.0.1); it reaches the processes by environment.")
     p.add_argument("--data-dir", required=True, help="where the farm keeps its databases, files and logs")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080,
                    help="Server port; the Manager takes the next one (0: pick free ports)")
     p.add_argument("--workers", type=int, default=1, help="workers to start (0 for none)")
-    p.add_argument("--registration-secret", help="require this secret from registering workers")
     p.set_defaults(func=cmd_farm, local=True)

@@ -84,7 +84,10 @@ def main() -> int:
             print(f"demo: video {video}")
         if args.keep:
             print("demo: the farm keeps running; Ctrl-C stops it.\n"
-                  f"      try: .venv/bin/flamenco --farm {data / 'farm'} jobs")
+                  f"      try: .venv/bin/flamenco --farm {data / 'farm'} jobs\n"
+                  f"      pages: {info['server_url']}/ (sign in as admin after "
+                  f"`flamenco-server set-password admin --data-dir {farm.server_dir}`), and the Manager's at "
+                  f"{info['manager_url']}/ after `flamenco-manager set-admin-password --data-dir {farm.manager_dir}`")
             try:
                 while not farm.dead():
                     time.sleep(0.5)

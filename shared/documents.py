@@ -362,8 +362,19 @@ class UpstreamTaskUpdate(Document):
 
 
 @dataclass
+class WorkerActionResult(Document):
+    """The Manager applied (ok) or could not apply a worker action the Server sent it."""
+    id: str
+    ok: bool
+    message: str = ""
+
+
+@dataclass
 class TaskUpdateBatch(Document):
     updates: list[UpstreamTaskUpdate]
+    worker_actions_done: list[WorkerActionResult] = field(default_factory=list)
+    queue_length: Optional[int] = None
+    """Items waiting in the Manager's upstream queue (the farm overview shows it)."""
 
 
 @dataclass
@@ -373,11 +384,26 @@ class UploadRequest(Document):
 
 
 @dataclass
+class WorkerAction(Document):
+    """An admin's request for one of the Manager's workers; `id` is confirmed in a later batch.
+
+    action: sleep | wake | shutdown (with `lazy`), forget, set-tags (`tags`),
+    clear-blocklist, sleep-schedule (`schedule`)."""
+    id: str
+    worker: str
+    action: str
+    lazy: bool = False
+    tags: Optional[list[str]] = None
+    schedule: Optional[dict] = None
+
+
+@dataclass
 class TaskUpdateResponse(Document):
     modified_count: int = 0
     handled_update_ids: list[str] = field(default_factory=list)
     cancel_task_ids: list[str] = field(default_factory=list)
     upload_task_file_queue: list[UploadRequest] = field(default_factory=list)
+    worker_actions: list[WorkerAction] = field(default_factory=list)
 
 
 @dataclass

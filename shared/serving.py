@@ -40,8 +40,9 @@ after nearly every request once more than 10 clients (a farm's workers) are conn
 so each request paid a new TCP connection."""
 
 
-ON_STOP = "flamenco.on_stop"
-"""Key of a Bottle app's config: callables to run when its server stops."""
+STOP_HOOK = "flamenco.on_stop"
+"""A callable in the app's config that `stop()` calls first: it ends requests the app holds open
+(event streams, long-polls), so stopping does not wait out cheroot's shutdown timeout for them."""
 
 
 class ServiceThread:
@@ -74,11 +75,10 @@ class ServiceThread:
         return f"http://{host}:{self.port}"
 
     def stop(self) -> None:
-        """Stop serving. Callables in the app's config `flamenco.on_stop` run first: they end
-        requests the app holds (cheroot waits for every busy thread)."""
         config = getattr(self.app, "config", None)
-        for fn in (config.get(ON_STOP, ()) if isinstance(config, dict) else ()):
-            fn()
+        hook = config.get(STOP_HOOK) if isinstance(config, dict) else None
+        if hook is not None:
+            hook()
         self.server.stop()
         if self._thread:
             self._thread.join(timeout=10)

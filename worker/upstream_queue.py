@@ -9,7 +9,8 @@ in order, so an update can never overtake an earlier one, and nothing is lost
 while the Manager is down or restarting (the queue is a SQLite file that
 outlives the worker process too). A request is deleted once the Manager
 accepted it (2xx), or when the Manager says it will never accept it (404
-unknown task, 409 another worker's task, 400/422 malformed): retrying those
+unknown task, 409 another worker's task, 403 outputs of a task that is not
+this worker's any more, 400/422 malformed): retrying those
 would block every later update. Anything else (connection errors, 5xx, 401,
 429) keeps the request and retries after a pause.
 
@@ -31,7 +32,7 @@ from typing import Callable
 
 log = logging.getLogger(__name__)
 
-DROP_STATUSES = frozenset({400, 404, 409, 410, 422})
+DROP_STATUSES = frozenset({400, 403, 404, 409, 410, 422})
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS upstream_queue (

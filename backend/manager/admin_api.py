@@ -13,6 +13,7 @@ import bottle
 
 from backend.errors import ApiError
 from backend.web import read_json, read_object
+from backend.webui import wants_html
 from shared import documents
 from shared.statuses import WorkerStatus as WS
 from shared.timefmt import iso_utc
@@ -34,11 +35,13 @@ def no_content() -> bottle.HTTPResponse:
 def install(routes, core) -> None:
     cfg, workers, db = core.config, core.workers, core.db
 
-    @routes.add("GET", "/", summary="Service information", tag="meta", auth_kind="none",
-                responses={200: ("name, version, link state", OBJECT)})
+    @routes.add("GET", "/", summary="Service information (a browser is sent to the pages)", tag="meta",
+                auth_kind="none", responses={200: ("name, version, link state", OBJECT), 303: "to /status"})
     def index():
+        if wants_html():
+            bottle.redirect("/status", 303)  # a person's browser: the Manager's pages
         return {"service": "flamenco-manager", "version": __version__,
-                "linked": cfg.upstream.linked, "openapi": "/api/openapi.json"}
+                "linked": cfg.upstream.linked, "openapi": "/api/openapi.json", "pages": "/status"}
 
     @routes.add("GET", "/api/openapi.json", summary="This API, as an OpenAPI 3 document", tag="meta",
                 auth_kind="none", responses={200: ("OpenAPI 3", OBJECT)})
@@ -63,13 +66,19 @@ def install(routes, core) -> None:
             "dispatch": {"requests": db.db_thread.jobs, "transactions": db.db_thread.batches,
                          "busy_seconds": round(db.db_thread.busy_seconds, 3),
                          "cpu_seconds": round(db.db_thread.cpu_seconds, 3)},
-            "upstream": {"queue_length": db.upstream.length(),
+            "upstream": {"queue_length": db.upstream.length(), "queue": queue_summary(),
                          **(up.health.to_dict(True) if up else {"linked": False, "healthy": False}),
                          "server_url": cfg.upstream.server_url or None,
                          "manager_id": cfg.upstream.manager_id or None},
             "latest_image": core.latest_image.info(),
             "files": core.files.store.report(),
+            "storage": core.storage.report(),
         }
+
+    def queue_summary() -> dict:
+        summary = db.upstream.summary()
+        summary["oldest"] = iso_utc(summary["oldest"]) if summary["oldest"] else None
+        return summary
 
     @routes.add("GET", "/api/admin/workers", summary="All workers with status, current task, resources, schedule",
                 tag="admin", auth_kind="admin", responses={200: ("{workers: [...]}", OBJECT)})
@@ -130,6 +139,13 @@ def install(routes, core) -> None:
                                                 "time_start: 'HH:MM', time_end: 'HH:MM'}")
         workers.set_sleep_schedule(worker_id, active, *fields)
         core.sleep_scheduler.tick()
+        return workers.admin_info(workers.get(worker_id))
+
+    @routes.add("PUT", "/api/admin/workers/<worker_id>/tags", summary="Set the worker's tags (they stay when it "
+                "signs on with others)", tag="admin", auth_kind="admin", body="WorkerTags",
+                responses={200: ("the worker", OBJECT), 404: ("unknown worker", ERR)})
+    def set_tags(worker_id):
+        workers.set_tags(worker_id, read_object().get("tags"))
         return workers.admin_info(workers.get(worker_id))
 
     @routes.add("GET", "/api/admin/blocklist", summary="The whole blocklist", tag="admin", auth_kind="admin",

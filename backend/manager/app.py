@@ -19,6 +19,7 @@ import peewee
 from backend import proxy
 from backend.web import JsonApiPlugin, install_json_errors
 
+from .admin_auth import AdminAuth
 from .config import ManagerConfig
 from .dispatch import Dispatch
 from .job_files import JobFiles
@@ -27,11 +28,13 @@ from .persistence import Persistence
 from .scheduler import Scheduler
 from .sleep_scheduler import SleepScheduler
 from .state_machine import TaskStateMachine
+from .storage_usage import StorageUsage
 from .task_logs import TaskLogs
 from .task_updates import TaskUpdates
 from .timeouts import TimeoutChecker
 from .upstream import ServerClient, Upstream
 from .wakeup import Wakeup
+from .worker_actions import WorkerActions
 from .workers import Workers
 
 log = logging.getLogger(__name__)
@@ -43,6 +46,7 @@ class ManagerCore:
         config.validate()
         self.config = config
         self.db = Persistence(db)
+        self.admin_auth = AdminAuth(self.db, config)
         self.stop_event = threading.Event()
         self.wakeup = Wakeup()
         self.logs = TaskLogs(config.task_log_dir, config.logs.rotations_kept)
@@ -55,13 +59,15 @@ class ManagerCore:
         self.timeouts = TimeoutChecker(self.db, config, self.workers, self.state, started_at)
         self.sleep_scheduler = SleepScheduler(self.db, self.workers)
         self.latest_image = LatestImage(config)
+        self.storage = StorageUsage(config)
         up = config.upstream
         if client is None and up.linked:
             client = ServerClient(up.server_url, up.manager_id, up.token, up.request_timeout)
         self.client = client
         self.files = JobFiles(self.db, config, client)
-        self.upstream = (Upstream(self.db, config, client, self.state, self.updates, self.workers,
-                                  self.logs, self.wakeup, self.files.store) if client else None)
+        self.worker_actions = WorkerActions(self.workers, self.sleep_scheduler)
+        self.upstream = (Upstream(self.db, config, client, self.state, self.updates, self.workers, self.logs,
+                                  self.wakeup, self.worker_actions, self.files.store) if client else None)
         if self.upstream is not None:
             self.dispatch.idle = self.upstream.kick
             self.state.queued_for_server = self.upstream.push_soon
@@ -102,7 +108,7 @@ class ManagerCore:
 
 def make_app(config: ManagerConfig, db: peewee.SqliteDatabase, core: ManagerCore | None = None) -> bottle.Bottle:
     """The Manager's WSGI app. `app.config['flamenco.core']` is the ManagerCore behind it."""
-    from . import admin_api, files_api, openapi, worker_api
+    from . import admin_api, files_api, openapi, pages, worker_api
 
     core = core or ManagerCore(config, db)
     app = bottle.Bottle()
@@ -114,5 +120,6 @@ def make_app(config: ManagerConfig, db: peewee.SqliteDatabase, core: ManagerCore
     worker_api.install(routes, core)
     files_api.install(routes, core)
     admin_api.install(routes, core)
+    pages.install(routes, core)
     app.config["flamenco.routes"] = routes
     return app

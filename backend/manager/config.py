@@ -8,6 +8,7 @@ layout is documented in docs/manager.example.toml.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -147,7 +148,14 @@ class ManagerConfig:
     """The URL workers use for this Manager, announced to the Server."""
     platform: str = field(default_factory=this_platform)
     registration_secret: str = ""
+    """Workers register with an HS256 JWT signed with this (FLAMENCO_REGISTRATION_SECRET; never on argv)."""
+    allow_open_registration: bool = False
+    """Listen on a non-loopback address without a registration secret (anyone who reaches it may register)."""
     admin_token: str = ""
+    """A bearer token for the admin API (FLAMENCO_MANAGER_ADMIN_TOKEN; never on argv). Tokens minted by
+    `flamenco-manager create-admin-token` and the admin password need no config."""
+    admin_session_hours: float = 12.0
+    """How long a sign-in on the Manager's pages lasts."""
     trusted_proxies: list[str] = field(default_factory=list)
     """Reverse proxies (addresses or networks) whose X-Forwarded-For/-Proto/-Host are believed."""
     allowed_executables: list[str] = field(default_factory=lambda: ["blender", "ffmpeg"])
@@ -214,11 +222,37 @@ class ManagerConfig:
                             ("scheduling.long_poll_max", self.scheduling.long_poll_max)):
             if value <= 0:
                 raise ConfigError(f"{name} must be positive")
+        if self.admin_session_hours <= 0:
+            raise ConfigError("manager.admin_session_hours must be positive")
+
+    def check_exposure(self, host: str) -> None:
+        """Refuse to listen beyond this machine with open registration, unless explicitly allowed.
+
+        With open registration anyone who reaches the Manager can register a
+        worker, receive tasks (and their files) and report on them."""
+        if self.registration_secret or self.allow_open_registration or is_loopback(host):
+            return
+        raise ConfigError(
+            f"listening on {host or '0.0.0.0'} (beyond this machine) without a registration secret would let anyone "
+            "on the network register workers. Set one (environment FLAMENCO_REGISTRATION_SECRET, or "
+            "registration_secret in [manager] of the config file; workers need the same), listen on 127.0.0.1, or "
+            "allow it explicitly with --allow-open-registration (allow_open_registration = true)")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (a listen address) is reachable only from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 _SECTIONS = ("timeouts", "failures", "scheduling", "upstream", "logs", "latest_image", "files")
-_MANAGER_KEYS = ("data_dir", "listen", "manager_url", "platform", "registration_secret", "admin_token",
-                 "trusted_proxies", "allowed_executables", "allowed_command_arguments", "exec_command")
+_MANAGER_KEYS = ("data_dir", "listen", "manager_url", "platform", "registration_secret", "allow_open_registration",
+                 "admin_token", "admin_session_hours", "trusted_proxies", "allowed_executables",
+                 "allowed_command_arguments", "exec_command")
 """The settings of the [manager] table: ManagerConfig's own fields."""
 
 

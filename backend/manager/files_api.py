@@ -9,7 +9,7 @@ from __future__ import annotations
 import bottle
 
 from backend.errors import ApiError
-from backend.web import read_object
+from backend.web import read_object, request_body
 from shared import protocol
 
 ERR = "Error"
@@ -27,12 +27,6 @@ def _int_header(name: str, required: bool) -> int | None:
     if value < 0:
         raise ApiError(400, "bad_header", f"header {name} may not be negative")
     return value
-
-
-def _body():
-    req = bottle.request
-    length = req.content_length if req.content_length >= 0 else None
-    return (req.environ["wsgi.input"] if length is not None else req.body), length
 
 
 def install(routes, core) -> None:
@@ -77,7 +71,7 @@ def install(routes, core) -> None:
                            409: ("the offset is not what is here (header X-Flamenco-Upload-Offset says what "
                                  "is), or someone else is uploading this file", ERR)})
     def put_file(worker, sha256):
-        stream, length = _body()
+        stream, length = request_body()
         offset = _int_header(protocol.UPLOAD_OFFSET_HEADER, False) or 0
         size = _int_header(protocol.UPLOAD_SIZE_HEADER, True)
         have = store.receive(sha256, size, offset, stream, length)
@@ -91,9 +85,10 @@ def install(routes, core) -> None:
                 "job's tree (the files must be here: PUT /files/{sha256} first)", tag="files",
                 auth_kind="worker", body="OutputRegistration",
                 responses={200: ("{registered, removed, to_server}", {"type": "object"}),
+                           403: ("the task is not this worker's (any more)", ERR),
                            409: ("some files are not here yet", ERR)})
     def register(worker, job_id):
-        result = files.register(job_id, read_object())
+        result = files.register(worker, job_id, read_object())
         if core.upstream is not None and result["to_server"]:
             core.upstream.push_soon()
         return result
@@ -117,10 +112,10 @@ def install(routes, core) -> None:
                 tag="files", auth_kind="worker", body="binary", body_type="application/octet-stream",
                 query={"task": "the task that produced it"},
                 headers={protocol.SHA256_HEADER: "the body's SHA-256, checked"},
-                responses={204: "stored and registered"})
+                responses={204: "stored and registered", 403: ("the task is not this worker's (any more)", ERR)})
     def put_output(worker, job_id, relpath):
-        stream, length = _body()
-        files.store_output(job_id, relpath, bottle.request.query.get("task", ""), stream, length,
+        stream, length = request_body()
+        files.store_output(worker, job_id, relpath, bottle.request.query.get("task", ""), stream, length,
                            bottle.request.get_header(protocol.SHA256_HEADER))
         if core.upstream is not None:
             core.upstream.push_soon()

@@ -24,6 +24,7 @@ from typing import Any
 
 from backend.errors import ApiError
 from shared import relpaths
+from shared.statuses import TASK_RUNNABLE
 
 from .blob_store import BlobStore, check_sha
 from .config import ManagerConfig
@@ -139,8 +140,9 @@ class JobFiles:
                     partial[sha] = offset
         return {"missing": missing, "partial": partial}
 
-    def register(self, job_id: str, body: Any, now: float | None = None) -> dict:
-        """A task's outputs and removals; 409 naming the blobs the store does not have."""
+    def register(self, worker, job_id: str, body: Any, now: float | None = None) -> dict:
+        """A task's outputs and removals, from the worker that ran it; 409 naming the blobs the
+        store does not have."""
         _check_job(job_id)
         if not isinstance(body, dict):
             raise ApiError(400, "invalid_json", "the body must be a JSON object")
@@ -149,25 +151,37 @@ class JobFiles:
         if not isinstance(removed, list):
             raise ApiError(400, "invalid_field", "'removed' must be a list of relpaths")
         removed = [check_relpath(r) for r in removed]
-        task_id = body.get("task") or None
-        if task_id is not None and not (isinstance(task_id, str) and safe_id(task_id)):
-            raise ApiError(400, "bad_id", f"'{task_id}' is not a task id")
+        task_id = body.get("task")
         missing = sorted({sha for sha, _ in files.values() if not self.store.has(sha)})
         if missing:
             raise ApiError(409, "missing_files", f"{len(missing)} file(s) are not here yet, e.g. {missing[0]}; "
                                                  "upload them first")
-        return self._register(job_id, task_id, files, removed, time.time() if now is None else now)
+        task = self.task_of(worker, job_id, task_id)
+        return self._register(job_id, task, files, removed, time.time() if now is None else now)
 
-    def _register(self, job_id: str, task_id: str | None, files: dict[str, tuple[str, int]], removed: list[str],
-                  now: float) -> dict:
-        task = self.db.tasks.get(task_id) if task_id else None
-        if task is not None and task.job != job_id:
+    def task_of(self, worker, job_id: str, task_id: Any):
+        """The task whose outputs `worker` sends: one of the job's that it runs or ran last (a task
+        requeued since, or another worker's, is 403: the outputs of a task come from its worker)."""
+        if not task_id:
+            raise ApiError(400, "task_required", "say which task made the outputs ('task')")
+        if not (isinstance(task_id, str) and safe_id(task_id)):
+            raise ApiError(400, "bad_id", f"'{str(task_id)[:100]}' is not a task id")
+        task = self.db.tasks.get(task_id)
+        if task is None or task.job != job_id:
             raise ApiError(400, "unknown_task", f"task {task_id} is not a task of job {job_id}")
-        scratch = bool(task is not None and (task.io or {}).get("scratch"))
+        if task.worker != worker.id or task.status in TASK_RUNNABLE:
+            raise ApiError(403, "not_your_task", f"task {task_id} is not run by worker {worker.id}: only the worker "
+                                                 "that runs or just ran a task sends its outputs")
+        return task
+
+    def _register(self, job_id: str, task, files: dict[str, tuple[str, int]], removed: list[str],
+                  now: float) -> dict:
+        task_id = task.id
+        scratch = bool((task.io or {}).get("scratch"))
         with self.db.write():
             forward, gone = self.db.files.register_outputs(job_id, task_id, files, removed, scratch, now)
-            if (forward or gone) and self.config.upstream.linked and not (task is not None and task.local):
-                self.db.upstream.enqueue(OUTPUTS, job_id, {"job": job_id, "task": task_id or "",
+            if (forward or gone) and self.config.upstream.linked and not task.local:
+                self.db.upstream.enqueue(OUTPUTS, job_id, {"job": job_id, "task": task_id,
                                                            **_as_doc(forward), "removed": gone}, now)
         log.info("job %s: %d output(s) registered, %d path(s) removed%s", job_id, len(files), len(removed),
                  f"; {len(forward)} new for the Server" if forward else "")
@@ -199,15 +213,16 @@ class JobFiles:
             raise ApiError(404, "not_found", f"job {job_id} has no output '{relpath}' here")
         return self.file_path(found[0])
 
-    def store_output(self, job_id: str, relpath: str, task_id: str, body, length: int | None,
+    def store_output(self, worker, job_id: str, relpath: str, task_id: str, body, length: int | None,
                      sha256_header: str | None, now: float | None = None) -> dict:
         """One output with its bytes in one request (what workers of earlier versions send)."""
         _check_job(job_id)
         relpath = check_relpath(relpath)
+        task = self.task_of(worker, job_id, task_id)
         if sha256_header is not None:
             check_sha(sha256_header.lower())
         sha, size = self.store.put_whole(body, length, sha256_header.lower() if sha256_header else None)
-        self._register(job_id, task_id or None, {relpath: (sha, size)}, [], time.time() if now is None else now)
+        self._register(job_id, task, {relpath: (sha, size)}, [], time.time() if now is None else now)
         return {"sha256": sha, "size": size}
 
 

@@ -7,15 +7,20 @@ admin_api.py; the document at /api/openapi.json is generated from them.
 * `worker_batched`: the same credentials, checked on the database thread
   together with the request's work (POST /task, task updates): the handler
   gets the `authorization` header, already known to be well-formed.
-* `admin`: `Authorization: Bearer <admin token>` (or `?token=` where a browser
-  cannot set headers: EventSource, <img>). Without a configured admin token
-  only requests from this machine (loopback) are served.
+* `admin`: `Authorization: Bearer <admin token>` (minted by `flamenco-manager
+  create-admin-token`, or the configured one), or the session cookie of the
+  Manager's pages (signed in with the admin password) plus, for a request that
+  changes something, its CSRF token in `X-Flamenco-CSRF`. A request that
+  changes something must also be `Content-Type: application/json` (415) and,
+  when it has an `Origin`, come from the Manager's own (403): a browser on
+  another site can send neither. Nobody is let in without credentials, not
+  even from this machine; with none configured the answer says how to set one.
 * `registration`: open, or a Bearer HS256 JWT signed with the registration secret.
 """
 
 from __future__ import annotations
 
-import hmac
+from urllib.parse import urlsplit
 
 import bottle
 
@@ -24,15 +29,19 @@ from backend.routes import AuthKind, Routes
 from shared.documents import PLATFORMS
 from shared.statuses import WORKER_REQUESTABLE
 
-from . import worker_auth
+from . import admin_auth, worker_auth
 from .workers import unauthorized
 
-_LOOPBACK = ("127.", "::1", "::ffff:127.")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 WORKER_BASIC = [{"workerBasic": []}]
 
 SECURITY_SCHEMES = {
     "workerBasic": {"type": "http", "scheme": "basic", "description": "worker id : secret from /register-worker"},
-    "adminBearer": {"type": "http", "scheme": "bearer", "description": "the Manager's admin token"},
+    "adminBearer": {"type": "http", "scheme": "bearer",
+                    "description": "an admin token (flamenco-manager create-admin-token, or the configured one)"},
+    "adminSession": {"type": "apiKey", "in": "cookie", "name": "flamenco_manager_session",
+                     "description": "signed in on the Manager's pages with the admin password; requests that change "
+                                    "something also carry X-Flamenco-CSRF"},
     "registrationJWT": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT (HS256)",
                         "description": "signed with the registration secret, when one is configured"},
 }
@@ -95,6 +104,8 @@ SCHEMAS = {
     "SleepSchedule": {"type": "object", "properties": {
         "schedule_active": {"type": "boolean"}, "days_of_week": {"type": "string"},
         "time_start": {"type": "string"}, "time_end": {"type": "string"}}},
+    "WorkerTags": {"type": "object", "required": ["tags"],
+                   "properties": {"tags": {"type": "array", "items": {"type": "string"}}}},
     "LocalTasks": {"type": "object", "properties": {"tasks": {"type": "array",
                                                               "items": {"$ref": "#/components/schemas/Task"}}}},
 }
@@ -114,20 +125,52 @@ def auth_kinds(core) -> dict[str, AuthKind]:
 
     def admin(kwargs):
         req = bottle.request
-        token = cfg.admin_token
-        if not token:
-            if not (req.remote_addr or "").startswith(_LOOPBACK):
-                raise ApiError(403, "forbidden", "no admin token is configured: admin routes answer only localhost")
-            return None
+        auth = core.admin_auth
         header = req.get_header("Authorization") or ""
-        given = header[7:].strip() if header[:7].lower() == "bearer " else ""
-        given = given or req.query.get("token", "")
-        if not given:
-            raise ApiError(401, "unauthorized", "admin routes need 'Authorization: Bearer <admin token>'",
-                           {"WWW-Authenticate": 'Bearer realm="Flamenco Manager admin"'})
-        if not hmac.compare_digest(given.encode(), token.encode()):
-            raise ApiError(403, "forbidden", "wrong admin token")
+        session = None
+        if header:
+            scheme, _, given = header.partition(" ")
+            if scheme.lower() != "bearer" or not given.strip():
+                raise ApiError(401, "unauthorized", "admin routes take 'Authorization: Bearer <admin token>'",
+                               {"WWW-Authenticate": 'Bearer realm="Flamenco Manager admin"'})
+            if not auth.token_ok(given.strip()):
+                raise ApiError(403, "forbidden", "wrong or revoked admin token")
+        else:
+            session = auth.session(req.get_cookie(admin_auth.SESSION_COOKIE))
+            if session is None:
+                if not auth.configured():
+                    raise ApiError(403, "admin_not_configured", admin_auth.HOW_TO_CONFIGURE)
+                raise ApiError(401, "unauthorized", "admin routes need 'Authorization: Bearer <admin token>' or a "
+                                                    "sign-in on the Manager's pages (/login)",
+                               {"WWW-Authenticate": 'Bearer realm="Flamenco Manager admin"'})
+        if req.method in SAFE_METHODS:
+            return None
+        check_same_origin()
+        ctype = (req.content_type or "").split(";")[0].strip().lower()
+        if ctype != "application/json":
+            raise ApiError(415, "unsupported_media_type", "admin requests that change something must be "
+                                                          f"Content-Type: application/json, not '{ctype or 'none'}'")
+        if session is not None and not session.csrf_ok(req.get_header(admin_auth.CSRF_HEADER)):
+            raise ApiError(403, "csrf_failed", f"a request signed in by the page cookie must carry the page's "
+                                               f"CSRF token in the {admin_auth.CSRF_HEADER} header")
         return None
+
+    def check_same_origin():
+        """A browser names the page that sent the request: it must be this Manager's."""
+        origin = bottle.request.get_header("Origin")
+        if origin is None:
+            return
+        if origin.rstrip("/") not in own_origins():
+            raise ApiError(403, "cross_origin", f"requests from '{origin[:200]}' are not accepted; use this "
+                                                "Manager's own pages")
+
+    def own_origins() -> set[str]:
+        parts = bottle.request.urlparts
+        found = {f"{parts.scheme}://{parts.netloc}"}
+        if cfg.manager_url:
+            url = urlsplit(cfg.manager_url)
+            found.add(f"{url.scheme}://{url.netloc}")
+        return found
 
     def registration(kwargs):
         try:
@@ -143,9 +186,11 @@ def auth_kinds(core) -> dict[str, AuthKind]:
     return {
         "worker": AuthKind("worker", worker, WORKER_BASIC, worker_errors),
         "worker_batched": AuthKind("authorization", worker_header, WORKER_BASIC, worker_errors),
-        "admin": AuthKind(None, admin, [{"adminBearer": []}],
-                          {"401": "no admin token given", "403": "wrong admin token (or, with none configured, "
-                                                                 "not from this machine)"}),
+        "admin": AuthKind(None, admin, [{"adminBearer": []}, {"adminSession": []}],
+                          {"401": "no admin token or page sign-in given",
+                           "403": "wrong admin token, a missing CSRF token, a request from another site's page, "
+                                  "or no admin password or token configured",
+                           "415": "a request that changes something is not application/json"}),
         "registration": AuthKind(None, registration, [{}, {"registrationJWT": []}],
                                  {"401": "registration token missing", "403": "registration token invalid or expired"}),
     }

@@ -35,6 +35,7 @@ from .state_machine import Report, TaskStateMachine
 from .task_logs import TaskLogs
 from .task_updates import TaskUpdates
 from .wakeup import Wakeup
+from .worker_actions import WorkerActions
 from .workers import Workers
 
 log = logging.getLogger(__name__)
@@ -123,9 +124,11 @@ class ServerClient:
             raise ServerError(f"depsgraph: unusable answer: {ex}", resp.status_code) from None
         return page
 
-    def push_batch(self, updates: list[str]) -> documents.TaskUpdateResponse:
-        """Task updates, each already JSON text (as queued), in one TaskUpdateBatch."""
-        body = '{"updates":[' + ",".join(updates) + "]}"
+    def push_batch(self, updates: list[str], extra: dict | None = None) -> documents.TaskUpdateResponse:
+        """Task updates, each already JSON text (as queued), in one TaskUpdateBatch, plus `extra`
+        (worker_actions_done, queue_length) for the Server."""
+        more = json.dumps(extra or {}, separators=(",", ":"))[1:-1]
+        body = '{"updates":[' + ",".join(updates) + "]" + ("," + more if more else "") + "}"
         resp = self._call("POST", "/task-update-batch", ok=(200,), data=body.encode(),
                           headers={"Content-Type": "application/json"})
         try:
@@ -191,10 +194,12 @@ class LinkHealth:
 
 class Upstream:
     def __init__(self, db: Persistence, config: ManagerConfig, client: ServerClient, state: TaskStateMachine,
-                 updates: TaskUpdates, workers: Workers, logs: TaskLogs, wakeup: Wakeup, store=None):
+                 updates: TaskUpdates, workers: Workers, logs: TaskLogs, wakeup: Wakeup, actions: WorkerActions,
+                 store=None):
         self.db, self.config, self.client = db, config, client
         self.store = store  # upload mode's BlobStore, where 'outputs' items find their bytes
         self.state, self.updates, self.workers, self.logs, self.wakeup = state, updates, workers, logs, wakeup
+        self.actions = actions
         self.health = LinkHealth()
         self._kick = threading.Event()
         self._push_now = threading.Event()
@@ -265,20 +270,24 @@ class Upstream:
                 head = self.db.upstream.head()
                 if head is not None and head.seq > last:
                     break
+                results = self.actions.results()
                 if head is None:
-                    if self._news_pending or now - self._last_push >= up.cancel_poll_interval:
-                        # Nothing to send, but the answer says what to cancel and which logs to upload.
+                    if results or self._news_pending or now - self._last_push >= up.cancel_poll_interval:
+                        # Nothing to send, but the answer says what to cancel, which logs to upload and
+                        # what to do with workers.
                         self._news_pending = False
                         try:
-                            self._handle_response(self.client.push_batch([]), [], now)
+                            self._handle_response(self.client.push_batch([], self._extra(results)), [], now)
                         except ServerError:
                             self._news_pending = True
                             raise
+                        self.actions.confirmed([r.id for r in results])
                         self._last_push = now
                     break
                 if head.kind == TASK_UPDATE:
                     run = self.db.upstream.task_updates_from(head.seq, up.push_max_batch, last)
-                    resp = self.client.push_batch([payload for _, payload in run])
+                    resp = self.client.push_batch([payload for _, payload in run], self._extra(results))
+                    self.actions.confirmed([r.id for r in results])
                     batch = [(seq, json.loads(payload).get("_id")) for seq, payload in run]
                     self._handle_response(resp, batch, now)
                     self._last_push = now
@@ -311,6 +320,9 @@ class Upstream:
         self._push_backoff = 0.0
         return sent
 
+    def _extra(self, results: list[documents.WorkerActionResult]) -> dict:
+        return {"worker_actions_done": [r.to_dict() for r in results], "queue_length": self.queue_length()}
+
     def _handle_response(self, resp: documents.TaskUpdateResponse, batch: list[tuple[int, str]],
                          now: float) -> None:
         """The Server's answer to a batch of (queue seq, update id): what it handled leaves the queue."""
@@ -322,6 +334,8 @@ class Upstream:
         if resp.cancel_task_ids:
             log.info("the Server asks to cancel %d task(s)", len(resp.cancel_task_ids))
             self.updates.cancel(list(resp.cancel_task_ids), now=now)
+        if resp.worker_actions and self.actions.apply(resp.worker_actions):
+            self.push_soon()  # confirm them (and report the workers) without waiting for the next round
 
     def _upload_log(self, item) -> None:
         job, task = item.payload.get("job", ""), item.payload.get("task", "")

@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 DAYS = ("mo", "tu", "we", "th", "fr", "sa", "su")
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
+MAX_TAGS, MAX_TAG_CHARS = 50, 100
+
 GONE = frozenset({WS.ASLEEP, WS.SHUTDOWN, WS.OFFLINE, WS.ERROR})
 """A worker that acknowledges one of these runs nothing any more."""
 
@@ -155,7 +157,7 @@ class Workers:
             self.types_changed.set()
         if doc.nickname:
             fields["nickname"] = doc.nickname
-        if doc.tags is not None:
+        if doc.tags is not None and self.db.workers.admin_tags(worker.id) is None:
             fields["tags"] = [t for t in doc.tags if isinstance(t, str)]
         if doc.resources is not None:
             fields["resources"] = doc.resources
@@ -273,6 +275,20 @@ class Workers:
             n = self.db.workers.clear_blocklist(worker.id)
         self.wakeup.notify_worker(worker.id)
         return n
+
+    def set_tags(self, worker_id: str, tags) -> None:
+        """The admin's tags for the worker; they stay when it signs on again with its own."""
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise ApiError(400, "bad_tags", "give {\"tags\": [\"tag\", ...]}")
+        clean = sorted({t.strip() for t in tags if t.strip()})
+        if len(clean) > MAX_TAGS or any(len(t) > MAX_TAG_CHARS for t in clean):
+            raise ApiError(400, "bad_tags", f"at most {MAX_TAGS} tags of at most {MAX_TAG_CHARS} characters")
+        with self.db.write():
+            worker = self.get(worker_id)
+            self.db.workers.set_admin_tags(worker.id, clean)
+        log.info("worker %s: tags set to %s by the admin", worker.identifier, ", ".join(clean) or "(none)")
+        self.changed.set()
+        self.wakeup.notify_worker(worker.id)  # a task for its new tags may be waiting
 
     def blocklist(self, worker_id: str | None = None) -> list[dict]:
         return [{"worker": b.worker, "job": b.job, "task_type": b.task_type, "created": iso_utc(b.created)}

@@ -18,6 +18,8 @@ from .models import Manager, Project, ProjectManager, ProjectMember, User
 
 ROLES = ("admin", "artist")
 MAX_DESCRIPTION = 2000
+MEMBER_ROLES = ("member", "manager-admin")
+"""A project member's role: 'manager-admin' also runs the workers of the Managers linked to the project."""
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._@+-]{0,99}$")
 
 
@@ -137,14 +139,19 @@ def sign_out_everywhere(db, user_ref: str) -> tuple[User, int]:
         return user, auth.end_all_sign_ins(user)
 
 
-def add_member(db, project_ref: str, user_ref: str) -> tuple[Project, User]:
+def add_member(db, project_ref: str, user_ref: str, role: str = "member") -> tuple[Project, User]:
+    """Make the user a member of the project, with this role (a member already there gets the role)."""
+    if role not in MEMBER_ROLES:
+        raise bad_request(f"a member's role is one of {', '.join(MEMBER_ROLES)}, not '{role}'", "invalid_role")
+    stored = None if role == "member" else role
     with write(db):
         project, user = find_project(project_ref), find_user(user_ref)
         try:
             with db.atomic():
-                ProjectMember.create(project=project, user=user)
+                ProjectMember.create(project=project, user=user, role=stored)
         except peewee.IntegrityError:
-            pass
+            ProjectMember.update(role=stored).where(ProjectMember.project == project,
+                                                    ProjectMember.user == user).execute()
         return project, user
 
 
@@ -209,6 +216,26 @@ def visible_manager_ids(user: User) -> set[str] | None:
         ProjectManager.project.in_(list(projects))).tuples()}
 
 
-__all__ = ["ApiError", "create_project", "update_project", "create_user", "create_manager", "link_manager", "unlink_manager",
-           "add_member", "set_password", "new_token", "sign_out_everywhere", "reset_manager_token", "find_project", "find_manager",
-           "find_user", "user_projects", "visible_project_ids", "visible_manager_ids"]
+def manager_admin_ids(user: User) -> set[str] | None:
+    """The Managers whose workers the user may act on: None means all (admins); otherwise those linked to a
+    project where the user is a manager-admin."""
+    if user.is_admin:
+        return None
+    projects = [pid for (pid,) in ProjectMember.select(ProjectMember.project).where(
+        ProjectMember.user == user.id, ProjectMember.role == "manager-admin").tuples()]
+    if not projects:
+        return set()
+    return {mid for (mid,) in ProjectManager.select(ProjectManager.manager).where(
+        ProjectManager.project.in_(projects)).tuples()}
+
+
+def is_manager_admin(user: User) -> bool:
+    """Whether the user may act on the workers of some Manager (an admin, or a manager-admin somewhere)."""
+    managers = manager_admin_ids(user)
+    return managers is None or bool(managers)
+
+
+__all__ = ["ApiError", "create_project", "update_project", "create_user", "create_manager", "link_manager",
+           "unlink_manager", "add_member", "set_password", "new_token", "sign_out_everywhere", "reset_manager_token",
+           "find_project", "find_manager", "find_user", "user_projects", "visible_project_ids",
+           "visible_manager_ids", "manager_admin_ids", "is_manager_admin"]

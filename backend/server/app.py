@@ -9,9 +9,10 @@ import peewee
 
 from backend import proxy
 from backend.web import JsonApiPlugin, install_json_errors
-from shared.serving import ON_STOP
+from shared.serving import STOP_HOOK
 
 from . import models
+from .changes import ChangeFeed
 from .compilers import Registry
 from .config import ServerConfig
 from .context import ServerContext
@@ -38,11 +39,11 @@ def make_context(config: ServerConfig, db: peewee.Database, clock: Clock | None 
         registry = Registry.builtin()
         for directory in config.job_types_dirs:
             registry.load_directory(directory)
-    news = ManagerNews(clock, config.held_requests)
-    return ServerContext(config=config, db=db, clock=clock, machine=StateMachine(clock, news), registry=registry,
-                         store=FileStore(config.files_dir), news=news,
+    feed, news = ChangeFeed(), ManagerNews(clock, config.held_requests)
+    return ServerContext(config=config, db=db, clock=clock, machine=StateMachine(clock, feed, news),
+                         registry=registry, store=FileStore(config.files_dir), news=news,
                          signins=SignInLimiter(config.login_failures_per_user, config.login_failures_per_address,
-                                               config.login_window_seconds))
+                                               config.login_window_seconds), feed=feed)
 
 
 def make_app(config: ServerConfig, db: peewee.Database, clock: Clock | None = None,
@@ -55,8 +56,8 @@ def make_app(config: ServerConfig, db: peewee.Database, clock: Clock | None = No
     routes = make_routes(app, SCHEMAS)
     install_all(routes, ctx)
     app.config[CONTEXT_KEY] = ctx
+    app.config[STOP_HOOK] = ctx.close_held  # held requests (event streams, Managers' depsgraph) end
     app.config["flamenco.routes"] = routes
-    app.config[ON_STOP] = [ctx.news.close]  # held Manager requests answer at once
     return app
 
 

@@ -11,26 +11,19 @@ accepted in place of a user token (web/sessions.py).
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
 import hmac
 import secrets
 
 import bottle
 
+from backend.passwords import hash_password, sha256_hex, verify_password  # noqa: F401 (re-exported)
 from backend.web import ApiError, unauthorized
 
 from .models import ApiToken, Manager, User, WebSession, utcnow
 from .web import sessions
 
 CREDENTIAL_KEY = "flamenco.credential"
-
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2 ** 14, 8, 1
-
-
-def sha256_hex(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def new_user_token(user: User, label: str = "", days: float | None = None) -> str:
@@ -119,26 +112,3 @@ def authenticate_manager(manager_id: str) -> Manager:
     if manager is None or not hmac.compare_digest(manager.token_hash, given):
         raise unauthorized("the manager token is not valid for this manager", "Bearer")
     return manager
-
-
-def hash_password(password: str) -> str:
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32)
-    b64 = base64.b64encode
-    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
-
-
-def verify_password(password: str, stored: str | None) -> bool:
-    if not stored:
-        return False
-    try:
-        scheme, n, r, p, salt, digest = stored.split("$")
-        if scheme != "scrypt":
-            return False
-        want = base64.b64decode(digest)
-        got = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
-                             dklen=len(want))
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(got, want)
-

@@ -128,8 +128,9 @@ def cmd_link_manager(args) -> int:
 def cmd_add_member(args) -> int:
     db = _db(_config(args))
     with db.connection_context():
-        project, user = admin.add_member(db, args.project, args.user)
-    _emit(args, {"user": user.id, "project": project.id}, f"added {user.name} to project {project.name}")
+        project, user = admin.add_member(db, args.project, args.user, args.role)
+    _emit(args, {"user": user.id, "project": project.id, "role": args.role},
+          f"added {user.name} to project {project.name} as {args.role}")
     return 0
 
 
@@ -264,6 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("add-member", parents=[common, js], help="add a user to a project")
     p.add_argument("user", help="user id or name")
     p.add_argument("project", help="project id or name")
+    p.add_argument("--role", choices=admin.MEMBER_ROLES, default="member",
+                   help="manager-admin: may also run the workers of the Managers linked to the project")
     p.set_defaults(func=cmd_add_member)
 
     p = sub.add_parser("set-password", parents=[common, js], help="set a user's password (read from stdin "

@@ -24,6 +24,8 @@
     login_window_seconds = 300
     allowed_executables = ["blender", "ffmpeg"]  # blender_cmd / ffmpeg_cmd: '{variable}' or one of these,
     allowed_command_arguments = ["--factory-startup", "-noaudio"]  # ... followed only by these
+    event_streams = 8               # pages' live-update streams held at once (each holds a thread; at most threads/2)
+    event_stream_seconds = 300      # a stream ends after this; the browser opens the next one
 """
 
 from __future__ import annotations
@@ -66,6 +68,13 @@ class ServerConfig:
     login_window_seconds: float = 300.0
     allowed_executables: list[str] = field(default_factory=lambda: ["blender", "ffmpeg"])
     allowed_command_arguments: list[str] = field(default_factory=lambda: ["--factory-startup", "-noaudio"])
+    event_streams: int = 8
+    event_stream_seconds: float = 300.0
+
+    @property
+    def event_stream_slots(self) -> int:
+        """Streams held at once: never more than half the threads, so requests are always served."""
+        return min(self.event_streams, self.threads // 2)
 
     @property
     def held_requests(self) -> int:
@@ -115,3 +124,7 @@ class ServerConfig:
             parse_networks(self.trusted_proxies)
         except ValueError as ex:
             raise ConfigError(f"trusted_proxies: {ex}") from None
+        if self.event_streams < 0:
+            raise ConfigError("event_streams must be 0 (the pages poll) or more")
+        if self.event_stream_seconds <= 0:
+            raise ConfigError("event_stream_seconds must be a positive number")

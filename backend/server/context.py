@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+from dataclasses import dataclass, field
+from typing import Iterator
 
 import peewee
 
+from .changes import ChangeFeed
 from .compilers import Registry
 from .config import ServerConfig
-from .database import Clock
+from .database import Clock, write
 from .news import ManagerNews
 from .signin_limits import SignInLimiter
 from .state_machine import StateMachine
@@ -25,3 +28,15 @@ class ServerContext:
     store: FileStore
     news: ManagerNews
     signins: SignInLimiter
+    feed: ChangeFeed = field(default_factory=ChangeFeed)
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[None]:
+        """One write transaction (database.write); what it noted in the feed is published once it committed."""
+        with self.feed.collecting(), write(self.db):
+            yield
+
+    def close_held(self) -> None:
+        """The service stops: requests held open (event streams, Managers' depsgraph) answer now."""
+        self.feed.close()
+        self.news.close()

@@ -22,15 +22,15 @@ from backend.web import ApiError, bad_request, conflict, forbidden, not_found
 from shared.checksums import is_sha256
 from shared.chunking import chunks
 from shared.relpaths import RelpathError, check_relpath
-from shared.statuses import JOB_DELETABLE, JobStatus
+from shared.statuses import JOB_DELETABLE, TASK_IN_PROGRESS, TASK_RUNNABLE, JobStatus, TaskStatus
 
 from . import blobs, waiting
 from .admin import find_manager, find_project, visible_project_ids
+from .changes import job_topics
 from .compilers import CompileContext, JobType, SettingError, TaskSpec
 from .context import ServerContext
-from .database import write
 from .models import (Blob, Job, JobDependency, JobFile, JobLogEntry, JobOutput, LogRequest, Manager, Project,
-                     ProjectManager, Task, User, WorkerRecord, bulk_insert, stamp_value, task_id, time_ordered_id,
+                     ProjectManager, Task, TaskRun, User, WorkerRecord, bulk_insert, stamp_value, task_id, time_ordered_id,
                      utcnow)
 from .views import job_doc
 
@@ -42,6 +42,8 @@ MAX_DEPENDENCIES = 100
 MAX_FILES = 100_000
 VALIDATE_KEYS = SUBMIT_KEYS | {"files_mode"}
 FILES_MODES = ("shared", "upload")
+TASK_WAITING = TASK_RUNNABLE | {TaskStatus.PAUSED}
+"""Tasks that will run without being requeued."""
 _DEAD_DEPENDENCY = frozenset({JobStatus.FAILED, JobStatus.CANCELED, JobStatus.CONSTRUCTION_FAILED,
                               JobStatus.CANCEL_REQUESTED, JobStatus.FAIL_REQUESTED})
 """A job in one of these will never complete: depending on it is refused."""
@@ -112,13 +114,33 @@ def job_docs(jobs: list[Job]) -> list[dict[str, Any]]:
     return job_docs_from_rows([rows[j.id] for j in jobs])
 
 
+SORTS = {"created": Job.id, "name": Job.name, "status": Job.status, "priority": Job.priority,
+         "type": Job.job_type, "updated": Job.updated}
+
+
+def _order(sort: str | None) -> list:
+    """ORDER BY for a `sort` word ('name', '-priority', ...): newest first unless asked otherwise."""
+    word = sort or "-created"
+    desc = word.startswith("-")
+    column = SORTS.get(word.lstrip("-"))
+    if column is None:
+        raise bad_request(f"sort must be one of {', '.join(SORTS)} (with '-' for descending), not '{word}'",
+                          "invalid_query")
+    order = [column.desc() if desc else column.asc()]
+    if column is not Job.id:
+        order.append(Job.id.desc())
+    return order
+
+
 def list_jobs(user: User, status: str | None, project: str | None, manager: str | None,
               job_type: str | None, limit: int, offset: int, before: str | None = None,
-              submitter: str | None = None) -> dict[str, Any]:
-    """A page of jobs, newest first: the page's ids from an index first, then only those rows.
+              submitter: str | None = None, q: str | None = None, sort: str | None = None) -> dict[str, Any]:
+    """A page of jobs, newest first (or by `sort`): the page's ids from an index first, then only those rows.
 
-    `submitter` (a user's id or name) keeps the jobs that user submitted ("my jobs")."""
+    `submitter` (a user's id or name) keeps the jobs that user submitted ("my jobs"); `q` keeps the jobs whose
+    name or submitter's name contains it."""
     conds = []
+    order = _order(sort)
     projects = visible_project_ids(user)
     if projects is not None:
         if not projects:
@@ -143,6 +165,11 @@ def list_jobs(user: User, status: str | None, project: str | None, manager: str 
         if found is None:
             raise bad_request(f"no user '{submitter}'", "unknown_user")
         conds.append(Job.user == found.id)
+    if q and q.strip():
+        if len(q) > 200:
+            raise bad_request("'q' may be at most 200 characters", "invalid_query")
+        needle = q.strip()
+        conds.append(Job.name.contains(needle) | Job.user.in_(User.select(User.id).where(User.name.contains(needle))))
     total = Job.select(peewee.fn.COUNT(Job.id)).where(*conds).scalar() if conds else \
         Job.select(peewee.fn.COUNT(Job.id)).scalar()
     if before:
@@ -150,9 +177,33 @@ def list_jobs(user: User, status: str | None, project: str | None, manager: str 
     page = Job.select(Job.id)
     if conds:
         page = page.where(*conds)
-    ids = [i for (i,) in page.order_by(Job.id.desc()).limit(limit).offset(offset).tuples()]
-    rows = list(_with_names(Job.select().where(Job.id.in_(ids)).order_by(Job.id.desc()))) if ids else []
-    return {"jobs": job_docs_from_rows(rows), "total": total, "limit": limit, "offset": offset}
+    ids = [i for (i,) in page.order_by(*order).limit(limit).offset(offset).tuples()]
+    rows = {r["id"]: r for r in _with_names(Job.select().where(Job.id.in_(ids)))} if ids else {}
+    return {"jobs": job_docs_from_rows([rows[i] for i in ids if i in rows]), "total": total, "limit": limit,
+            "offset": offset}
+
+
+def act_on_tasks(ctx: ServerContext, job_id: str, task_ids: list[str], action: str, who: str, reason: str) -> int:
+    """Requeue (each with the tasks depending on it) or cancel these tasks of the job; how many moved."""
+    with ctx.write():
+        job = Job.get_by_id(job_id)
+        if action == "cancel":
+            return ctx.machine.cancel_tasks(job, task_ids, who, reason)
+        tasks = []
+        for chunk in chunks(sorted(set(task_ids))):
+            tasks.extend(Task.select().where(Task.job == job.id, Task.id.in_(chunk)))
+        if not tasks:
+            raise not_found(f"none of these tasks belongs to job {job.id}")
+        moved = 0
+        for task in tasks:
+            task = Task.get_by_id(task.id)  # requeueing a parent may have moved it already
+            if task.status in TASK_IN_PROGRESS or task.status in TASK_WAITING:
+                continue
+            moved += ctx.machine.requeue_task(task, job, who, reason)
+        if not moved:
+            raise conflict("none of these tasks can be requeued: they are waiting or still running",
+                           "nothing_to_requeue")
+        return moved
 
 
 # --- submitting -----------------------------------------------------------------
@@ -409,7 +460,7 @@ def _submit_job(ctx: ServerContext, user: User, body: dict[str, Any]) -> Job:
 
     who = _who(user)
     name = body["name"].strip()
-    with write(ctx.db):
+    with ctx.write():
         # Stamped inside the write lock with the Server's clock: a Manager's
         # incremental depsgraph asks for tasks updated after its last answer,
         # so a stamp taken before compiling could be older than an answer
@@ -505,34 +556,48 @@ def delete_job(ctx: ServerContext, user: User, job: Job) -> None:
     if JobStatus(job.status) not in JOB_DELETABLE:
         raise conflict(f"job {job.id} is {job.status}; only finished, paused or failed jobs can be deleted "
                        "(cancel it first)", "job_not_finished")
-    with write(ctx.db):
+    with ctx.write():
         job = Job.get_by_id(job.id)
         if JobStatus(job.status) not in JOB_DELETABLE:
             raise conflict(f"job {job.id} is {job.status}", "job_not_finished")
-        waiting = list(Job.select(Job.id, Job.name).join(JobDependency, on=(JobDependency.job == Job.id))
-                       .where(JobDependency.depends_on == job.id,
-                              Job.status.not_in(list(JOB_DELETABLE))))
-        if waiting:
-            raise conflict(f"job(s) {', '.join(f'{j.name} ({j.id})' for j in waiting)} depend on job {job.id}",
-                           "job_has_dependents")
-        shas = {s for (s,) in JobFile.select(JobFile.sha256).where(JobFile.job == job.id).tuples()}
-        shas |= {s for (s,) in JobOutput.select(JobOutput.sha256).where(JobOutput.job == job.id).tuples()}
-        for model in (Task, JobFile, JobOutput, JobLogEntry):
-            model.delete().where(model.job == job.id).execute()
-        JobDependency.delete().where((JobDependency.job == job.id) | (JobDependency.depends_on == job.id)).execute()
-        LogRequest.delete().where(LogRequest.job == job.id).execute()
-        job.delete_instance()
-        orphans = []
-        for sha in shas:
-            used = JobFile.select().where(JobFile.sha256 == sha).exists() or \
-                JobOutput.select().where(JobOutput.sha256 == sha).exists()
-            if not used:
-                Blob.delete().where(Blob.sha256 == sha).execute()
-                orphans.append(sha)
+        orphans = remove_job_rows(ctx, job)
+    forget_job_files(ctx, job, orphans)
+    log.info("job %s deleted by %s (%d blobs removed)", job.id, user.name, len(orphans))
+
+
+def remove_job_rows(ctx: ServerContext, job: Job) -> list[str]:
+    """Inside a write transaction: the job's rows (tasks, runs, files, outputs, log); the blobs no other job
+    uses any more (their rows too; the caller removes their files after the commit). 409 while jobs that
+    are not finished depend on it."""
+    waiting = list(Job.select(Job.id, Job.name).join(JobDependency, on=(JobDependency.job == Job.id))
+                   .where(JobDependency.depends_on == job.id, Job.status.not_in(list(JOB_DELETABLE))))
+    if waiting:
+        raise conflict(f"job(s) {', '.join(f'{j.name} ({j.id})' for j in waiting)} depend on job {job.id}",
+                       "job_has_dependents")
+    shas = {s for (s,) in JobFile.select(JobFile.sha256).where(JobFile.job == job.id).tuples()}
+    shas |= {s for (s,) in JobOutput.select(JobOutput.sha256).where(JobOutput.job == job.id).tuples()}
+    for model in (Task, TaskRun, JobFile, JobOutput, JobLogEntry):
+        model.delete().where(model.job == job.id).execute()
+    JobDependency.delete().where((JobDependency.job == job.id) | (JobDependency.depends_on == job.id)).execute()
+    LogRequest.delete().where(LogRequest.job == job.id).execute()
+    job.delete_instance()
+    ctx.feed.note(*job_topics(job), f"manager:{job.manager_id}")
+    orphans = []
+    for sha in shas:
+        used = JobFile.select().where(JobFile.sha256 == sha).exists() or \
+            JobOutput.select().where(JobOutput.sha256 == sha).exists()
+        if not used:
+            Blob.delete().where(Blob.sha256 == sha).execute()
+            orphans.append(sha)
+    blobs.forget(orphans)
+    return orphans
+
+
+def forget_job_files(ctx: ServerContext, job: Job, orphans: list[str]) -> None:
+    """After the commit that removed the job's rows: its unused blobs and its task logs."""
     for sha in orphans:
         ctx.store.delete(sha)
     ctx.store.delete_job_logs(job.id)
-    log.info("job %s deleted by %s (%d blobs removed)", job.id, user.name, len(orphans))
 
 
 def visible_workers(user: User) -> list[tuple[WorkerRecord, str]]:

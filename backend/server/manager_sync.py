@@ -21,7 +21,7 @@ from shared.json_text import dumps as safe_dumps
 from shared.statuses import JOB_FINAL, JOB_RUNNABLE, JobStatus, TaskStatus, WorkerStatus
 from shared.timefmt import parse_iso_utc
 
-from . import task_logs
+from . import task_logs, worker_actions
 from .context import ServerContext
 from .database import write
 from .models import (AppliedUpdate, Job, LogRequest, Manager, Task, WorkerRecord, bulk_insert, rows_by_ids,
@@ -38,7 +38,7 @@ UNSETTLED_JOBS = [s for s in JobStatus if s not in JOB_FINAL and s != J.ARCHIVIN
 BATCH_TASK_FIELDS = (Task.id, Task.job, Task.name, Task.status, Task.activity, Task.progress,
                      Task.current_command_idx, Task.command_progress, Task.metrics, Task.worker,
                      Task.failed_by_workers, Task.log_tail, Task.updated, Task.created, Task.started,
-                     Task.finished)
+                     Task.finished, Task.canceled_by)
 SEEN_WRITE_INTERVAL = dt.timedelta(seconds=5)
 DEPSGRAPH_PAGE = 1000
 """Tasks per depsgraph answer unless the Manager asks for another number (up to DEPSGRAPH_MAX_PAGE)."""
@@ -65,7 +65,8 @@ def _json_size(value: Any) -> int:
 
 
 def announce(ctx: ServerContext, manager: Manager, doc: UpstreamNotification, startup: bool) -> None:
-    with write(ctx.db):
+    with ctx.write():
+        ctx.feed.note("managers")
         now = ctx.clock.now()
         if _json_size(doc.variables) > MAX_VARIABLES_JSON:
             raise bad_request(f"'variables' may be at most {MAX_VARIABLES_JSON} bytes of JSON", "too_large")
@@ -81,7 +82,8 @@ def announce(ctx: ServerContext, manager: Manager, doc: UpstreamNotification, st
 
 
 def worker_report(ctx: ServerContext, manager: Manager, report: WorkerReport) -> None:
-    with write(ctx.db):
+    with ctx.write():
+        ctx.feed.note("workers", "managers")
         now = ctx.clock.now()
         existing = {w.worker_id: w for w in WorkerRecord.select().where(WorkerRecord.manager == manager.id)}
         for info in report.workers:
@@ -134,7 +136,7 @@ def depsgraph(ctx: ServerContext, manager: Manager, cursor: tuple[dt.datetime, s
     """
     dumps = json.JSONEncoder(separators=(",", ":")).encode
     after = None if cursor is None else peewee.Tuple(stamp_value(cursor[0]), cursor[1])
-    with write(ctx.db):
+    with ctx.write():
         now = ctx.clock.now()
         jobs = {j.id: j for j in Job.select().where(Job.manager == manager.id,
                                                     Job.status.in_(list(JOB_RUNNABLE)),
@@ -188,7 +190,7 @@ def apply_batch(ctx: ServerContext, manager: Manager, batch: TaskUpdateBatch) ->
     modified = 0
     who = f"manager {manager.name}"
     machine = ctx.machine
-    with write(ctx.db):
+    with ctx.write():
         ids = [u.id for u in batch.updates]
         applied: set[str] = set()
         for chunk in chunks(ids):
@@ -234,6 +236,7 @@ def apply_batch(ctx: ServerContext, manager: Manager, batch: TaskUpdateBatch) ->
                             update.id, who, task.id)
                 continue
             machine.apply_task_update(task, job, update, who)
+            machine.job_changed(job)
             modified += 1
         save_jobs()
         stamp = stamp_value(ctx.clock.now())
@@ -243,8 +246,13 @@ def apply_batch(ctx: ServerContext, manager: Manager, batch: TaskUpdateBatch) ->
             Task.status == T.CANCEL_REQUESTED).tuples()]
         uploads = [{"job": jid, "task": tid} for tid, jid in LogRequest.select(LogRequest.task, LogRequest.job).where(
             LogRequest.manager == manager.id).tuples()]
+        worker_actions.confirm(ctx, manager, batch.worker_actions_done)
+        actions = worker_actions.pending_for(manager)
+        if batch.queue_length is not None and batch.queue_length != manager.queue_length:
+            Manager.update(queue_length=max(0, batch.queue_length)).where(Manager.id == manager.id).execute()
+            ctx.feed.note("managers")
     return {"modified_count": modified, "handled_update_ids": handled, "cancel_task_ids": cancel,
-            "upload_task_file_queue": uploads}
+            "upload_task_file_queue": uploads, "worker_actions": actions}
 
 
 def _own_task(manager: Manager, tid: str) -> Task:
@@ -264,8 +272,9 @@ def store_task_log(ctx: ServerContext, manager: Manager, tid: str, stream: Binar
         raise bad_request(str(ex), "not_gzip") from None
     except TooLarge as ex:
         raise ApiError(413, "too_large", str(ex)) from None
-    with write(ctx.db):
+    with ctx.write():
         Task.update({Task.log_uploaded: ctx.clock.now()}).where(Task.id == task.id).execute()
         LogRequest.delete().where(LogRequest.task == task.id).execute()
+        ctx.feed.note(f"job:{task.job_id}")  # the task page shows it
     log.info("task %s: full log received from manager %s (%d bytes%s)", task.id, manager.name, total,
              f", {kept} kept" if kept < total else "")

@@ -292,7 +292,57 @@ def task_io(schema: Schema) -> None:
     schema.add_column("task", "io", TextField(null=True))
 
 
-# --- step 8: the depsgraph in pages and news for Managers' held requests (issue 11) -----
+# --- step 8: the pages of issue 13: task runs, worker actions, archived jobs, manager-admins ------------
+
+class TaskRun(_Frozen):
+    task = CharField(max_length=48, index=True)
+    job = ForeignKeyField(Job, on_delete="CASCADE", index=True)
+    worker = CharField(null=True, max_length=200)
+    started = DateTimeField()
+    finished = DateTimeField(null=True, index=True)
+    status = CharField(max_length=32)
+    activity = TextField()
+    log_tail = TextField()
+
+
+class WorkerAction(_Frozen):
+    id = CharField(primary_key=True, max_length=32)
+    manager = ForeignKeyField(Manager, on_delete="CASCADE", index=True)
+    worker_id = CharField(max_length=100)
+    action = CharField(max_length=32)
+    params = TextField()
+    status = CharField(max_length=16)
+    message = TextField()
+    requested_by = CharField(max_length=200)
+    requested = DateTimeField()
+    done = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("manager", "status"), False), (("manager", "worker_id"), False))
+
+
+class JobArchive(_Frozen):
+    id = CharField(primary_key=True, max_length=32)
+    name = CharField(max_length=200)
+    job_type = CharField(max_length=100)
+    status = CharField(max_length=32)
+    project = CharField(max_length=32, index=True)
+    user_name = CharField(null=True, max_length=100)
+    created = DateTimeField()
+    archived = DateTimeField()
+    archived_by = CharField(max_length=200)
+    size = BigIntegerField()
+    sha256 = CharField(max_length=64)
+
+
+def farm_pages(schema: Schema) -> None:
+    schema.create_tables([TaskRun, WorkerAction, JobArchive])
+    schema.add_column("project_member", "role", CharField(null=True, max_length=32))
+    schema.add_column("manager", "queue_length", IntegerField(null=True))
+    schema.add_column("task", "canceled_by", CharField(null=True, max_length=200))
+
+
+# --- step 9: the depsgraph in pages and news for Managers' held requests (issue 11) -----
 
 class ManagerNewsItem(_Frozen):
     manager = CharField(max_length=32)
@@ -319,7 +369,9 @@ STEPS = [
     Step(5, "no token last-used time", token_last_used),
     Step(6, "token expiry, project quotas and scripts, blob grants", security),
     Step(7, "task io (upload mode)", task_io),
-    Step(8, "depsgraph pages (task index job, status, updated, id) and news for Managers", depsgraph_pages),
+    Step(8, "task runs, worker actions, job archives, manager-admins, queue lengths, tasks canceled alone",
+         farm_pages),
+    Step(9, "depsgraph pages (task index job, status, updated, id) and news for Managers", depsgraph_pages),
 ]
 
 ADOPTED_VERSION = 1

@@ -14,7 +14,6 @@ Only state_machine.py writes `Job.status` and `Task.status`.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import time
 import uuid
@@ -86,6 +85,8 @@ class Project(BaseModel):
 class ProjectMember(BaseModel):
     project = ForeignKeyField(Project, backref="members", on_delete="CASCADE")
     user = ForeignKeyField(User, backref="memberships", on_delete="CASCADE")
+    role = CharField(null=True, max_length=32)
+    """None: a member (artist); 'manager-admin': also runs the workers of the Managers linked to the project."""
 
     class Meta:
         indexes = ((("project", "user"), True), (("user",), False))
@@ -105,6 +106,7 @@ class Manager(BaseModel):
     last_seen = DateTimeField(null=True)
     last_startup = DateTimeField(null=True)
     last_worker_report = DateTimeField(null=True)
+    queue_length = IntegerField(null=True)  # items in its upstream queue, as its last update batch said
 
 
 class ProjectManager(BaseModel):
@@ -187,10 +189,55 @@ class Task(BaseModel):
     updated = DateTimeField(default=utcnow)  # last change its Manager must learn about (depsgraph cursor)
     started = DateTimeField(null=True)  # the latest run: became active (as the Manager received it)
     finished = DateTimeField(null=True)  # ... and stopped running; both cleared by a requeue
+    canceled_by = CharField(null=True, max_length=200)  # who canceled this task alone; cleared by a requeue
 
     class Meta:
         # (job, status) and, for the depsgraph's pages, in cursor order: (updated, id) within them.
         indexes = ((("job", "status", "updated", "id"), False),)
+
+
+class TaskRun(BaseModel):
+    """One run of a task on a worker: the task's attempts, and the bars of its job's timeline."""
+    task = CharField(max_length=48, index=True)
+    job = ForeignKeyField(Job, on_delete="CASCADE", index=True)
+    worker = CharField(null=True, max_length=200)
+    started = DateTimeField()
+    finished = DateTimeField(null=True, index=True)
+    status = CharField(max_length=32)  # 'active' while it runs, then what it ended as
+    activity = TextField(default="")
+    log_tail = TextField(default="")
+
+
+class WorkerAction(BaseModel):
+    """An admin asked something of a worker; its Manager learns it on its next contact and confirms it."""
+    id = CharField(primary_key=True, max_length=32, default=random_id)
+    manager = ForeignKeyField(Manager, on_delete="CASCADE", index=True)
+    worker_id = CharField(max_length=100)
+    action = CharField(max_length=32)
+    params = JSONField(default=dict)
+    status = CharField(max_length=16, default="requested")  # requested | done | failed
+    message = TextField(default="")
+    requested_by = CharField(max_length=200)
+    requested = DateTimeField(default=utcnow)
+    done = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("manager", "status"), False), (("manager", "worker_id"), False))
+
+
+class JobArchive(BaseModel):
+    """An archived job: its record is a gzip'd JSON file; its rows, files and outputs are gone."""
+    id = CharField(primary_key=True, max_length=32)  # the job's id
+    name = CharField(max_length=200)
+    job_type = CharField(max_length=100)
+    status = CharField(max_length=32)
+    project = CharField(max_length=32, index=True)
+    user_name = CharField(null=True, max_length=100)
+    created = DateTimeField()
+    archived = DateTimeField(default=utcnow)
+    archived_by = CharField(max_length=200)
+    size = BigIntegerField(default=0)
+    sha256 = CharField(max_length=64)
 
 
 class WebSession(BaseModel):
@@ -294,8 +341,8 @@ class ServerClock(BaseModel):
 
 
 ALL_MODELS = [User, ApiToken, WebSession, Project, ProjectMember, Manager, ProjectManager, Job, JobDependency,
-              JobLogEntry, Task, Blob, BlobGrant, JobFile, JobOutput, WorkerRecord, LogRequest, AppliedUpdate,
-              ServerClock, ManagerNewsItem]
+              JobLogEntry, Task, TaskRun, Blob, BlobGrant, JobFile, JobOutput, WorkerRecord, LogRequest,
+              AppliedUpdate, ServerClock, WorkerAction, JobArchive, ManagerNewsItem]
 
 
 def bind(db: peewee.Database, create: bool = True) -> peewee.Database:

@@ -8,8 +8,9 @@ notifies its manager id with a kind, inside the write transaction that made the 
     TASKS    tasks it may run appeared or changed (a new job, a requeue, a resume, ...)
     CANCEL   tasks it holds must stop (cancel-requested)
     LOG      a task's full log was requested
-    (and any other kind a feature adds, e.g. worker actions: the waiting request does
-    not care what the news is, it tells the Manager which kinds arrived)
+    WORKERS  an admin asked for something to be done with a worker (worker_actions.py)
+    (and any other kind a feature adds: the waiting request does not care what the
+    news is, it tells the Manager which kinds arrived)
 
 News is kept in the database (`manager_news`: per Manager and kind, the stamp of the
 latest), stamped with the Server's change clock, which grows in commit order across
@@ -33,7 +34,7 @@ from .models import ManagerNewsItem as NewsRow, database_proxy
 
 log = logging.getLogger(__name__)
 
-TASKS, CANCEL, LOG = "tasks", "cancel", "log"
+TASKS, CANCEL, LOG, WORKERS = "tasks", "cancel", "log", "workers"
 ALL_KINDS = "*"
 """Kinds given to a Manager whose token is unknown: it should look at everything."""
 NO_NEWS = "0"

@@ -37,8 +37,9 @@ from shared.statuses import (JOB_FINAL, JOB_REQUESTED, JOB_RUNNABLE, JOB_USER_TR
                              allowed, check, requeue_changes_something, requeue_moves)
 from shared.timefmt import parse_iso_utc
 
+from .changes import ChangeFeed, job_topics
 from .database import Clock
-from .models import Job, JobDependency, JobLogEntry, Task, move_tasks, save_dirty
+from .models import Job, JobDependency, JobLogEntry, Task, TaskRun, move_tasks, save_dirty
 from .news import CANCEL, TASKS, ManagerNews
 
 log = logging.getLogger(__name__)
@@ -79,8 +80,10 @@ def _reported_at(reported: str | None, not_before: dt.datetime | None, now: dt.d
 class StateMachine:
     """Status changes for jobs and tasks; every method runs inside the caller's write transaction."""
 
-    def __init__(self, clock: Clock, news: ManagerNews | None = None):
+    def __init__(self, clock: Clock, feed: ChangeFeed | None = None, news: ManagerNews | None = None):
         self.clock = clock
+        self.feed = feed or ChangeFeed()
+        """Every job saved here is noted in it (published when the caller's transaction commits)."""
         self.news = news or ManagerNews(clock, 0)
         """Told what a job's Manager must learn (its held depsgraph request answers)."""
         self.generation = 0
@@ -116,6 +119,13 @@ class StateMachine:
     def _save_job(self, job: Job) -> None:
         job.updated = self.clock.now()
         save_dirty(job)
+        self.feed.note(*job_topics(job))
+        if job.manager_id:
+            self.feed.note(f"manager:{job.manager_id}")  # its tasks may have to start, stop or change
+
+    def job_changed(self, job: Job) -> None:
+        """A job (or its tasks) changed outside the status rules (progress): note it for the pages."""
+        self.feed.note(*job_topics(job))
 
     def _set_job_status(self, job: Job, new: JobStatus, who: str, reason: str = "", quiet: bool = False) -> None:
         old = job.status
@@ -148,7 +158,7 @@ class StateMachine:
         if reset:
             values.update({Task.failed_by_workers: [], Task.progress: 0, Task.command_progress: 0,
                            Task.current_command_idx: 0, Task.activity: "", Task.worker: None,
-                           Task.started: None, Task.finished: None})
+                           Task.started: None, Task.finished: None, Task.canceled_by: None})
         if ids is None:
             n = Task.update(values).where(Task.job == job.id, Task.status.in_(froms)).execute()
         else:
@@ -298,6 +308,29 @@ class StateMachine:
         self._save_job(job)
         return n
 
+    def cancel_tasks(self, job: Job, task_ids: list[str], who: str, reason: str = "") -> int:
+        """Cancel these tasks alone (the job goes on): waiting ones at once, those a Manager holds or runs
+        through cancel-requested. They stay canceled until requeued; the number canceled."""
+        status = JobStatus(job.status)
+        if status not in JOB_UNDER_WAY:
+            raise conflict(f"tasks of job {job.id} in '{status}' cannot be canceled one by one", "invalid_transition")
+        wanted = [tid for tid in task_ids if isinstance(tid, str)]
+        n = self._bulk_task_status(job, [T.QUEUED, T.PAUSED], T.CANCELED, ids=wanted)
+        n += self._bulk_task_status(job, [T.CLAIMED_BY_MANAGER, T.SOFT_FAILED, T.ACTIVE], T.CANCEL_REQUESTED,
+                                    ids=wanted)
+        if not n:
+            raise conflict("none of these tasks is waiting or running: there is nothing to cancel",
+                           "nothing_to_cancel")
+        for chunk in chunks(wanted):
+            Task.update({Task.canceled_by: who[:200]}).where(
+                Task.job == job.id, Task.id.in_(chunk),
+                Task.status.in_([T.CANCELED.value, T.CANCEL_REQUESTED.value])).execute()
+        self._log(job, who, f"canceled {n} task{'s' if n != 1 else ''}", reason)
+        self.recount(job)
+        self._settle(job, who)
+        self._save_job(job)
+        return n
+
     def set_job_priority(self, job: Job, priority: int, who: str, reason: str = "") -> None:
         old = job.priority
         if old == priority:
@@ -409,8 +442,21 @@ class StateMachine:
         """
         if new == T.ACTIVE and old != T.ACTIVE:
             task.started, task.finished = _reported_at(reported, task.created, now), None
+            TaskRun.update({TaskRun.finished: task.started, TaskRun.status: T.CANCELED.value}).where(
+                TaskRun.task == task.id, TaskRun.finished.is_null()).execute()  # a run nobody closed
+            TaskRun.create(task=task.id, job=task.job_id, worker=task.worker, started=task.started,
+                           status=T.ACTIVE.value)
         elif new not in TASK_IN_PROGRESS and (old in TASK_IN_PROGRESS or new in (T.COMPLETED, T.FAILED, T.SOFT_FAILED)):
             task.finished = _reported_at(reported, task.started or task.created, now)
+            closed = TaskRun.update({TaskRun.finished: task.finished, TaskRun.status: new.value,
+                                     TaskRun.activity: (task.activity or "")[:2000], TaskRun.log_tail: task.log_tail}) \
+                .where(TaskRun.task == task.id, TaskRun.finished.is_null()).execute()
+            if not closed and new in (T.COMPLETED, T.FAILED, T.SOFT_FAILED):
+                # no open run: it started before runs were recorded, or its 'active' never reached us
+                TaskRun.create(task=task.id, job=task.job_id, worker=task.worker,
+                               started=task.started or task.finished,
+                               finished=task.finished, status=new.value, activity=(task.activity or "")[:2000],
+                               log_tail=task.log_tail)
 
     def _effective_status(self, task: Task, job: Job, reported: str | None) -> TaskStatus | None:
         """The status a report leads to, or None to keep the current one."""
@@ -422,7 +468,9 @@ class StateMachine:
             if new not in TASK_CANCEL_REQUESTED_ACCEPTS:
                 return None
             if new == T.CANCELED:
-                if jstatus in (J.PAUSE_REQUESTED, J.PAUSED):
+                if task.canceled_by:
+                    pass  # canceled on its own by a person: it stays canceled
+                elif jstatus in (J.PAUSE_REQUESTED, J.PAUSED):
                     new = T.PAUSED
                 elif jstatus in JOB_RUNNABLE:
                     new = T.QUEUED
@@ -453,6 +501,8 @@ class StateMachine:
             elif new in (T.CLAIMED_BY_MANAGER, T.QUEUED) and status == J.ACTIVE \
                     and self._count(job, T.ACTIVE) == 0:
                 self._set_job_status(job, J.QUEUED, who)
+            if new in (T.COMPLETED, T.CANCELED) and JobStatus(job.status) in JOB_RUNNABLE:
+                self._settle(job, who)  # done, but for tasks canceled on their own
         elif status == J.COMPLETED and new in (T.QUEUED, T.CLAIMED_BY_MANAGER):
             self._set_job_status(job, J.QUEUED, who)
         else:
@@ -468,6 +518,11 @@ class StateMachine:
                 self._set_job_status(job, JOB_REQUESTED[status], who, job.status_reason)
         elif status in JOB_RUNNABLE and all_done:
             self._set_job_status(job, J.COMPLETED, who)
+        elif status in JOB_RUNNABLE and self._count(job, T.CANCELED) and \
+                self._count(job, T.COMPLETED) + self._count(job, T.CANCELED) == total:
+            n = self._count(job, T.CANCELED)
+            self._set_job_status(job, J.CANCELED, who, f"{n} task{'s' if n != 1 else ''} canceled; "
+                                                       "the others completed")
 
     # --- the depsgraph claim ------------------------------------------------------
 
@@ -490,4 +545,5 @@ class StateMachine:
             counts[T.CLAIMED_BY_MANAGER.value] = counts.get(T.CLAIMED_BY_MANAGER.value, 0) + n
             job.task_counts = counts
             job.save()
+            self.job_changed(job)
         return n

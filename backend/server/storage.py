@@ -27,6 +27,7 @@ class FileStore:
         self.blobs = self.root / "blobs"
         self.tmp = self.root / "tmp"
         self.logs = self.root / "task-logs"
+        self.archives = self.root / "archives"
         for d in (self.blobs, self.tmp, self.logs):
             d.mkdir(parents=True, exist_ok=True)
 
@@ -84,6 +85,18 @@ class FileStore:
                     f.unlink()
             with _ignore_missing():
                 directory.rmdir()
+
+
+    def archive_path(self, job_id: str) -> Path:
+        return self.archives / job_id[:4] / f"{job_id}.json.gz"
+
+    def write_archive(self, job_id: str, data: bytes) -> Path:
+        path = self.archive_path(job_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+        return path
 
 
 class _ignore_missing:

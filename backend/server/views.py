@@ -6,9 +6,10 @@ import datetime as dt
 from typing import Any
 from urllib.parse import quote
 
+from shared.chunking import chunks
 from shared.timefmt import iso_utc
 
-from .models import Manager, Project, Task, User, WorkerRecord
+from .models import Job, Manager, Project, Task, User, WorkerRecord
 
 
 def iso(value: dt.datetime | None) -> str | None:
@@ -48,7 +49,8 @@ def manager_doc(manager: Manager, now: dt.datetime, online_seconds: float,
            "worker_task_types": manager.worker_task_types, "variables": manager.variables,
            "created": iso(manager.created), "last_seen": iso(manager.last_seen),
            "seconds_since_seen": None if age is None else round(age, 1), "link_health": health,
-           "last_startup": iso(manager.last_startup), "last_worker_report": iso(manager.last_worker_report)}
+           "last_startup": iso(manager.last_startup), "last_worker_report": iso(manager.last_worker_report),
+           "queue_length": manager.queue_length}
     if projects is not None:
         out["projects"] = [{"id": p.id, "name": p.name} for p in projects]
     return out
@@ -83,7 +85,7 @@ def task_doc(task: Task, full: bool = True) -> dict[str, Any]:
            "progress": task.progress, "current_command_idx": task.current_command_idx,
            "command_progress": task.command_progress, "failed_by_workers": task.failed_by_workers,
            "created": iso(task.created), "updated": iso(task.updated), "started": iso(task.started),
-           "finished": iso(task.finished)}
+           "finished": iso(task.finished), "canceled_by": task.canceled_by}
     if full:
         out.update({"commands": task.commands, "log_tail": task.log_tail, "metrics": task.metrics,
                     "log_uploaded": iso(task.log_uploaded)})
@@ -96,3 +98,24 @@ def worker_doc(w: WorkerRecord, manager_name: str) -> dict[str, Any]:
             "tags": w.tags, "current_task": w.current_task, "current_job": w.current_job,
             "last_seen": w.last_seen, "status_requested": w.status_requested, "resources": w.resources,
             "reported": iso(w.reported)}
+
+
+def worker_docs(rows: list[tuple[WorkerRecord, str]], actions: dict, may_act: set[str] | None) -> list[dict]:
+    """Workers as the pages show them: the names of their current task and job, the actions asked of them
+    lately (`actions`: (manager, worker) -> docs), and whether the reader may act on them (`may_act`:
+    the Managers whose workers they may run, None for all)."""
+    task_ids = sorted({w.current_task for w, _ in rows if w.current_task})
+    names: dict[str, tuple[str, str]] = {}
+    for chunk in chunks(task_ids):
+        for tid, tname, jname in (Task.select(Task.id, Task.name, Job.name).join(Job)
+                                  .where(Task.id.in_(chunk)).tuples()):
+            names[tid] = (tname, jname)
+    out = []
+    for w, manager_name in rows:
+        doc = worker_doc(w, manager_name)
+        tname, jname = names.get(w.current_task or "", (None, None))
+        doc.update(current_task_name=tname, current_job_name=jname,
+                   actions=actions.get((w.manager_id, w.worker_id), []),
+                   may_act=may_act is None or w.manager_id in may_act)
+        out.append(doc)
+    return out

@@ -5,14 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import itertools
-import struct
-import zlib
 
 import pytest
 from playwright.sync_api import expect
 
 from shared.protocol import SHA256_HEADER
-from tests.browser.browser_helpers import PASSWORDS, sign_in
+from tests.browser.browser_helpers import PASSWORDS, png, screenshot, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -47,13 +45,6 @@ def claim(browser_studio, job_id: str) -> list[str]:
     return sorted(t["_id"] for t in r.json()["depsgraph"] if t["job"] == job_id)
 
 
-def png(width: int, height: int, rgb=(232, 89, 12)) -> bytes:
-    """A real PNG of one colour, so the browser has something to decode."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-    rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
 def test_follow_a_job_and_cancel_it(page, browser_studio, tmp_path):
@@ -67,14 +58,16 @@ def test_follow_a_job_and_cancel_it(page, browser_studio, tmp_path):
     expect(rows).to_have_count(1)  # bob's job is in another project
     link = page.get_by_role("link", name=EVIL)
     expect(link).to_be_visible()
-    expect(rows.first.locator(".badge")).to_have_text("queued")
+    expect(rows.first.locator(".badge")).to_have_text("waiting")  # queued, in words a person understands
+    expect(rows.first.locator(".badge")).to_have_attribute("data-status", "queued")
 
     link.click()
     page.wait_for_url(f"**/jobs/{job['id']}")
     page.goto(f"/jobs/{job['id']}?{FAST}")
     expect(page.locator("#job-name")).to_have_text(EVIL)
-    expect(page.locator("#job-status")).to_have_text("queued")
+    expect(page.locator("#job-status")).to_have_text("waiting")
     expect(page.locator("#tasks-body tr.task")).to_have_count(4)
+    expect(page.locator("#tasks-body tr.task .badge").first).to_have_text("waiting")
     expect(page.locator("#frame-shared")).to_contain_text("shared storage")
     expect(page.locator("#timeline-empty")).to_be_visible()
     expect(page.locator("#job-actions button")).to_have_text(["Pause", "Cancel"])
@@ -84,7 +77,7 @@ def test_follow_a_job_and_cancel_it(page, browser_studio, tmp_path):
     report(browser_studio, (tasks[0], "active", 50))
     progress = page.locator("#job-progress")
     expect(progress).to_have_attribute("aria-valuenow", "12.5")
-    expect(page.locator("#job-status")).to_have_text("active")
+    expect(page.locator("#job-status")).to_have_text("running")
     expect(page.locator("#timeline svg rect.run")).to_have_count(1)
 
     report(browser_studio, (tasks[0], "completed", 100), (tasks[1], "active", 40))
@@ -93,6 +86,7 @@ def test_follow_a_job_and_cancel_it(page, browser_studio, tmp_path):
     expect(page.locator("#timeline svg rect.run.status-completed")).to_have_count(1)
     first = page.locator(f'#tasks-body tr[data-task="{tasks[0]}"]')
     expect(first.locator(".badge")).to_have_text("completed")
+    expect(page.locator(f'#tasks-body tr[data-task="{tasks[2]}"] .badge')).to_have_text("waiting at its Manager")
     expect(page.locator(f'#tasks-body tr[data-task="{tasks[1]}"] td.activity')).to_have_text("frame 40%")
 
     first.click()  # the task's log tail opens below it
@@ -101,13 +95,13 @@ def test_follow_a_job_and_cancel_it(page, browser_studio, tmp_path):
 
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("#action-cancel")
-    expect(page.locator("#job-status")).to_have_text("cancel-requested")
+    expect(page.locator("#job-status")).to_have_text("canceling")
     expect(page.locator("#job-actions button")).to_have_count(0)
     answer = report(browser_studio)
     assert sorted(answer["cancel_task_ids"]) == sorted(tasks[1:]), "the running and the claimed tasks"
     report(browser_studio, *[(t, "canceled", 0) for t in tasks[1:]])
     expect(page.locator("#job-status")).to_have_text("canceled")
-    expect(page.locator("#job-actions button")).to_have_text(["Requeue"])
+    expect(page.locator("#job-actions button")).to_have_text(["Requeue", "Delete"])
     expect(page.locator("#log-body tr").first).to_contain_text("canceled")
     expect(page.locator("#log-body")).to_contain_text("user ann")
     page.screenshot(path=str(tmp_path / "job-canceled.png"), full_page=True)
@@ -162,10 +156,11 @@ def test_admin_pages_and_what_artists_may_not_see(page, browser_studio, tmp_path
                                                       "settings": {"frames": "1"}}).json()
 
     sign_in(page, "boss", "/workers")
-    expect(page.locator("nav a")).to_have_text(["Jobs", "Workers", "Managers"])
+    expect(page.locator("nav a")).to_have_text(["Jobs", "Farm", "Workers", "Managers", "Archive"])
     expect(page.locator("#workers-body tr")).to_have_count(2)
     expect(page.locator('#workers-body tr[data-worker="w2"] td').first).to_have_text("node-<2>")
     expect(page.locator('#workers-body tr[data-worker="w1"] .badge')).to_have_text("awake")
+    expect(page.locator('#workers-body tr[data-worker="w1"] td').nth(9)).to_contain_text("Actions")
     page.screenshot(path=str(tmp_path / "workers.png"), full_page=True)
     page.click("nav >> text=Managers")
     expect(page.locator("#managers-body tr")).to_have_count(1)
@@ -180,10 +175,11 @@ def test_admin_pages_and_what_artists_may_not_see(page, browser_studio, tmp_path
     page.fill("#password", "wrong")
     page.click("#sign-in")
     expect(page.locator("#login-error")).to_have_text("Wrong user name or password.")
+    screenshot(page, tmp_path, "server-login")
     page.fill("#password", PASSWORDS["ann"])
     page.click("#sign-in")
     page.wait_for_url("**/workers")
     expect(page.locator("h1")).to_have_text("Admins only")
-    expect(page.locator("nav a")).to_have_text(["Jobs"])
+    expect(page.locator("nav a")).to_have_text(["Jobs", "Archive"])
     page.goto(f"/jobs/{bobs['id']}")
     expect(page.locator("h1")).to_have_text("Job not found")

@@ -5,10 +5,6 @@ same frame counts and durations (ffprobe).
 The upload-mode job is submitted first, by site shot1's artist with the files uploaded from
 the workstation; its outputs are downloaded from the Server. The shared-storage job runs at
 the same time on the other site, with absolute paths on the NAS every host sees.
-
-Kinds the Server still refuses in upload mode are marked xfail(strict, raises=Refused): they
-fail only for that refusal, and once upload mode does them they pass, and strict makes the
-lead drop the mark.
 """
 
 from __future__ import annotations
@@ -19,15 +15,11 @@ import pytest
 
 from tests.e2e.jobtypes.jobtypes_support import make_frames
 
-from .jobs import Refused, assert_same_media, download_outputs, make_blend, media_files, submit_upload
+from .jobs import assert_same_media, download_outputs, make_blend, media_files, submit_upload
 from .studio import Studio
 
 pytestmark = pytest.mark.multihost
 
-
-def refused_today(kind: str):
-    return pytest.mark.xfail(raises=Refused, strict=True,
-                             reason=f"upload mode for {kind}: being built on branch upload")
 
 
 def run_both(st: Studio, job_type: str, upload_settings: dict, files: dict, shared_settings: dict,
@@ -69,7 +61,6 @@ def test_blender_render(healthy_hosts_studio, nas, tmp_path, blender_exe):
     assert_same_media(media_files((nas / "out").rglob("*")), media_files(got.values()))
 
 
-@refused_today("blender-render with create_video")
 def test_blender_render_with_video(healthy_hosts_studio, nas, tmp_path, blender_exe):
     blend = animation(blender_exe, nas, 6)
     common = {"frames": "1-6", "chunk_size": 3, "format": "PNG", "create_video": True, "fps": 24}
@@ -82,7 +73,6 @@ def test_blender_render_with_video(healthy_hosts_studio, nas, tmp_path, blender_
     assert_same_media(media_files((nas / "out").rglob("*")), got)
 
 
-@refused_today("video-encode")
 def test_video_encode(healthy_hosts_studio, nas, tmp_path, ffmpeg_exe):
     frames = make_frames(ffmpeg_exe, nas / "frames", 24)
     common = {"frames": "1-24", "chunk_size": 12, "fps": 24}
@@ -96,7 +86,6 @@ def test_video_encode(healthy_hosts_studio, nas, tmp_path, ffmpeg_exe):
     assert_same_media({"clip.mp4": nas / "video" / "clip.mp4"}, got)
 
 
-@refused_today("blender-bake")
 def test_blender_bake_then_a_render_that_depends_on_it(healthy_hosts_studio, nas, tmp_path, blender_exe):
     # The bake changes the .blend (rigid body caches live in it): upload the untouched file.
     original = make_blend(blender_exe, "bake_scene.py", tmp_path / "scene.blend", 6)
@@ -115,7 +104,6 @@ def test_blender_bake_then_a_render_that_depends_on_it(healthy_hosts_studio, nas
     assert_same_media(media_files((nas / "out").rglob("*")), got)
 
 
-@refused_today("blender-render-still")
 @pytest.mark.parametrize("strategy", ["tiles", "samples"])
 def test_blender_render_still(healthy_hosts_studio, nas, tmp_path, blender_exe, strategy):
     blend = make_blend(blender_exe, "still_scene.py", nas / "still.blend", 120, 90, 16, 0)

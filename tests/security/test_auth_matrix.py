@@ -9,6 +9,7 @@ nothing, and no case may answer 5xx.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
@@ -46,7 +47,8 @@ SERVER_BODIES = {
 def server_cases(doc: dict, farm) -> list[Case]:
     values = {"job_id": farm.ids["film_job"], "task_id": farm.ids["film_task"], "sha256": farm.ids["film_blob"],
               "relpath": "frames/000001.png", "project_ref": farm.ids["film"], "manager_id": farm.managers["m1"][0],
-              "manager_ref": farm.managers["m1"][0], "user_ref": "ann", "token_id": farm.ids["ann_token_id"]}
+              "manager_ref": farm.managers["m1"][0], "user_ref": "ann", "token_id": farm.ids["ann_token_id"],
+              "worker_id": "w1"}
     cases = []
     for method, rule, op in operations(doc):
         auth = op["x-flamenco-auth"]
@@ -151,12 +153,6 @@ def test_server_auth_matrix(farm):
 
 # --- the Manager ----------------------------------------------------------------------------------
 
-MANAGER_KNOWN_HOLES = {
-    ("PUT", "/jobs/{job_id}/outputs/{relpath}", "other worker's credentials"):
-        "leak 1 (Manager half): a worker can upload an output for another worker's task",
-}
-
-
 def manager_cases(doc: dict, m) -> list[Case]:
     values = {"task_id": m.task_id, "job_id": m.job_id, "worker_id": m.w1.id, "status": "awake",
               "relpath": "frames/0001.png", "sha256": "0" * 64}
@@ -172,12 +168,16 @@ def manager_cases(doc: dict, m) -> list[Case]:
             add("no credentials", 401)
             add("wrong secret", 401, 403)
             add("admin token", 401)
-            if "{task_id}" in rule or "/outputs/" in rule:
+            if "{task_id}" in rule or ("/outputs" in rule and method in ("PUT", "POST")):
                 add("other worker's credentials", 403, 404, 409)
-        elif schemes == {"adminBearer"}:
+        elif "adminBearer" in schemes:  # or the admin's page session (adminSession)
             add("no credentials", 401)
             add("wrong token", 401, 403)
             add("worker credentials", 401, 403)
+            add("wrong cookie", 401)
+            if method not in ("GET", "HEAD"):
+                add("admin token, text/plain", 415)
+                add("admin token, another site's Origin", 403)
     return cases
 
 
@@ -191,12 +191,22 @@ def manager_request(m, case: Case) -> requests.Response:
         auth = (m.w2.id, m.w2.secret)
     elif case.kind == "wrong token":
         headers["Authorization"] = "Bearer not-the-admin-token"
+    elif case.kind == "wrong cookie":
+        headers["Cookie"] = "flamenco_manager_session=" + "0" * 32 + ".not-a-secret"
+    elif case.kind.startswith("admin token, "):
+        headers["Authorization"] = f"Bearer {m.admin_token}"
+        if "Origin" in case.kind:
+            headers["Origin"] = "https://evil.example"
     params, data = {}, None
     if "/outputs/" in case.rule:
         params, data = {"task": m.task_id}, b"an output"
         headers["X-Flamenco-SHA256"] = sha(data)
+    elif case.rule.endswith("/outputs") and case.method == "POST":
+        data, headers["Content-Type"] = json.dumps({"task": m.task_id, "files": {}}).encode(), "application/json"
     if case.method == "POST" and data is None:
         data, headers["Content-Type"] = b"{}", "application/json"
+    if case.kind == "admin token, text/plain":
+        data, headers["Content-Type"] = b"{}", "text/plain"
     return requests.request(case.method, m.url + case.path, auth=auth, headers=headers, params=params, data=data,
                             timeout=30, allow_redirects=False)
 
@@ -206,20 +216,9 @@ def test_manager_auth_matrix(manager):
     cases = manager_cases(doc, manager)
     assert len(cases) > 60
     failures = run_matrix("manager", cases, lambda case: manager_request(manager, case))
-    unexpected = [f for f in failures if not any(f.startswith(f"{m} {r} with {k}:") for m, r, k in MANAGER_KNOWN_HOLES)]
-    assert not unexpected, "\n".join(unexpected)
+    assert not failures, "\n".join(failures)
     r = requests.get(manager.url + "/api/admin/tasks", headers={"Authorization": f"Bearer {manager.admin_token}"},
                      timeout=10)
     (held,) = [t for t in r.json()["tasks"] if t["_id"] == manager.task_id]
     assert held["status"] == "active", "refused requests change nothing"
 
-
-@pytest.mark.xfail(strict=True, reason=MANAGER_KNOWN_HOLES[("PUT", "/jobs/{job_id}/outputs/{relpath}",
-                                                           "other worker's credentials")])
-def test_manager_matrix_known_holes_are_closed(manager):
-    doc = requests.get(manager.url + "/api/openapi.json", timeout=10).json()
-    cases = [c for c in manager_cases(doc, manager) if (c.method, c.rule, c.kind) in MANAGER_KNOWN_HOLES]
-    assert cases
-    failures = [f"{c.method} {c.rule} with {c.kind}: {r.status_code}"
-                for c in cases if (r := manager_request(manager, c)).status_code not in c.expect]
-    assert not failures, failures

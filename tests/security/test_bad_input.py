@@ -39,7 +39,8 @@ def server_json_routes(farm):
     doc = requests.get(farm.url + "/api/openapi.json", timeout=10).json()
     values = {"job_id": farm.ids["film_job"], "task_id": farm.ids["film_task"], "project_ref": farm.ids["film"],
               "manager_id": farm.managers["m1"][0], "manager_ref": farm.managers["m1"][0], "user_ref": "ann",
-              "sha256": farm.ids["film_blob"], "token_id": farm.ids["boss_token_id"], "relpath": "x.png"}
+              "sha256": farm.ids["film_blob"], "token_id": farm.ids["boss_token_id"], "relpath": "x.png",
+              "worker_id": "w1"}
     for method, rule, op in operations(doc):
         content = op.get("requestBody", {}).get("content", {})
         if "application/json" in content:
@@ -199,8 +200,6 @@ def test_a_broken_chunked_body_is_400(farm):
     assert status == 400, body
 
 
-@pytest.mark.xfail(strict=True, reason="8, Manager half: the Manager's output route reads a chunked body with "
-                                       "Bottle's de-chunking (use backend.web.request_body())")
 def test_chunked_outputs_work_on_the_manager(manager):
     data = b"a chunked output" * 100
     r = manager.w1.session.put(f"{manager.url}/jobs/{manager.job_id}/outputs/frames/0001.png",

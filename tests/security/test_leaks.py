@@ -41,8 +41,6 @@ def test_server_takes_an_output_only_from_the_manager_holding_the_task(farm):
     assert {o["task"] for o in outputs} == {film_task}
 
 
-@pytest.mark.xfail(strict=True, reason="leak 1, Manager half: the Manager accepts an output from any worker for "
-                                       "any task (must be the worker that holds or just finished it: 403)")
 def test_manager_takes_an_output_only_from_the_worker_holding_the_task(manager):
     data = b"not my frame"
     r = manager.w2.session.put(f"{manager.url}/jobs/{manager.job_id}/outputs/frames/0001.png",
@@ -83,8 +81,6 @@ def test_a_blob_of_another_project_is_unknown_until_uploaded(farm):
 
 # --- 3 and 5: the Manager's admin API and secrets --------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="leak 3: a Manager without an admin token serves its admin API without "
-                                       "credentials (to localhost, and to anyone a proxy forwards)")
 def test_manager_without_admin_token_serves_no_admin_api(manager_factory):
     m = manager_factory(admin_token="")
     for path in ("/api/admin/status", "/api/admin/workers", "/api/admin/tasks"):
@@ -92,8 +88,6 @@ def test_manager_without_admin_token_serves_no_admin_api(manager_factory):
         assert r.status_code in (401, 403), (path, r.status_code)
 
 
-@pytest.mark.xfail(strict=True, reason="leak 3: state-changing admin routes take a cross-site text/plain POST "
-                                       "(they must require application/json and check Origin)")
 def test_manager_admin_refuses_cross_site_posts(manager):
     body = '{"tasks": [{"_id": "x-1", "job": "x", "name": "x", "status": "queued", "task_type": "sleep", ' \
            '"commands": [{"name": "exec", "settings": {"cmd": "id"}}]}]}'
@@ -103,25 +97,23 @@ def test_manager_admin_refuses_cross_site_posts(manager):
     assert r.status_code in (403, 415), r.text
 
 
-@pytest.mark.xfail(strict=True, reason="leak 3: a Manager listening on a non-loopback address without a "
-                                       "registration secret must be refused unless explicitly allowed")
 def test_manager_refuses_open_registration_on_the_network(tmp_path):
+    """`flamenco-manager serve` checks where it listens (tests/integration/manager/test_admin_auth.py runs it)."""
     from backend.manager import config as config_mod
     cfg = config_mod.ManagerConfig(data_dir=tmp_path, manager_url="http://m.test", listen="0.0.0.0:8083",
                                    registration_secret="")
     with pytest.raises(config_mod.ConfigError):
-        cfg.validate()
+        cfg.check_exposure("0.0.0.0")
 
 
-@pytest.mark.xfail(strict=True, reason="leak 5: `flamenco farm` passes the Manager's tokens on its command line, "
-                                       "readable by any local user with ps (pass them by environment or file)")
 def test_farm_puts_no_secret_on_a_command_line(tmp_path):
     from flamenco_cli.farm import Farm
     farm = Farm(tmp_path / "farm", port=0, workers=0)
     try:
         farm.start()
         state = farm.setup()
-        secrets_ = [state["manager_token"], state["manager_admin_token"]]
+        assert "manager_admin_token" not in state, "no Manager admin token nobody asked for"
+        secrets_ = [state["manager_token"]]
         for name, proc in farm.procs.items():
             with open(f"/proc/{proc.pid}/cmdline", "rb") as f:
                 argv = f.read().decode(errors="replace")

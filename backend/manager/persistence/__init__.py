@@ -2,7 +2,8 @@
 
 `Persistence` is what the services get: the write transaction (`write()`,
 `after_commit()`), the named operations on tasks, workers, the upstream
-queue and upload mode's files, small settings, and `batched(fn, *args)`, which runs `fn` in a write
+queue, upload mode's files and the admin's credentials, small settings, and `batched(fn, *args)`, which
+runs `fn` in a write
 transaction on the database thread that commits many requests at once (the
 dispatch path; see db_thread.py). Services never see SQL or a connection.
 """
@@ -14,6 +15,7 @@ from contextlib import AbstractContextManager
 import peewee
 
 from . import migrations
+from .admin import AdminRecords
 from .db_thread import DbThread
 from .files import FileRecords
 from .store import Store, open_sqlite
@@ -33,6 +35,7 @@ class Persistence:
         self.workers = WorkerRecords(self.store)
         self.upstream = UpstreamQueue(self.store)
         self.files = FileRecords(self.store)
+        self.admin = AdminRecords(self.store)
         self.db_thread = DbThread(self.store)
         migrations.migrate(db)
 

@@ -102,10 +102,22 @@ def _upload_mode(schema: Schema) -> None:
         schema.execute(sql)
 
 
+def _admin_and_tags(schema: Schema) -> None:
+    """The admin's tokens and page sessions (its password is a setting); tags the admin gave workers."""
+    schema.execute('CREATE TABLE IF NOT EXISTS "admin_token" ("id" VARCHAR(255) NOT NULL PRIMARY KEY, "secret_hash" '
+                   'VARCHAR(255) NOT NULL, "label" VARCHAR(255) NOT NULL, "created" REAL NOT NULL, "last_used" REAL)')
+    schema.execute('CREATE TABLE IF NOT EXISTS "admin_session" ("id" VARCHAR(255) NOT NULL PRIMARY KEY, '
+                   '"secret_hash" VARCHAR(255) NOT NULL, "created" REAL NOT NULL, "expires" REAL NOT NULL)')
+    schema.execute('CREATE INDEX IF NOT EXISTS "admin_session_expires" ON "admin_session" ("expires")')
+    schema.execute('CREATE TABLE IF NOT EXISTS "worker_admin_tags" ("worker" VARCHAR(255) NOT NULL PRIMARY KEY, '
+                   '"tags" TEXT NOT NULL)')
+
+
 STEPS = [
     Step(1, "first release", _release_1),
     Step(2, "task.server_updated dropped; partial indexes spelled from shared.statuses", _drop_server_updated),
     Step(3, "upload mode: task.io, job files, job outputs, the file store's blobs", _upload_mode),
+    Step(4, "admin tokens and page sessions; tags the admin gave workers", _admin_and_tags),
 ]
 
 

@@ -191,9 +191,30 @@ class Models:
             size = peewee.IntegerField()
             last_used = peewee.FloatField(index=True)
 
+        class WorkerAdminTags(BaseModel):
+            """Tags the admin gave a worker: they win over what the worker sends at sign-on."""
+            worker = peewee.CharField(primary_key=True)
+            tags = JSONField(default=list)
+
+        class AdminToken(BaseModel):
+            """A bearer token for the admin API (`flamenco-manager create-admin-token`); only its hash is kept."""
+            id = peewee.CharField(primary_key=True)
+            secret_hash = peewee.CharField()
+            label = peewee.CharField(default="")
+            created = peewee.FloatField(default=time.time)
+            last_used = peewee.FloatField(null=True)
+
+        class AdminSession(BaseModel):
+            """A browser signed in to the Manager's pages with the admin password; only the secret's hash is kept."""
+            id = peewee.CharField(primary_key=True)
+            secret_hash = peewee.CharField()
+            created = peewee.FloatField(default=time.time)
+            expires = peewee.FloatField(index=True)
+
         self.Worker, self.Task, self.TaskParent = Worker, Task, TaskParent
         self.TaskFailure, self.Blocklist = TaskFailure, Blocklist
         self.UpstreamItem, self.Setting = UpstreamItem, Setting
         self.JobFile, self.JobOutput, self.Blob = JobFile, JobOutput, Blob
+        self.WorkerAdminTags, self.AdminToken, self.AdminSession = WorkerAdminTags, AdminToken, AdminSession
         self.all = [Worker, Task, TaskParent, TaskFailure, Blocklist, UpstreamItem, Setting, JobFile, JobOutput,
-                    Blob]
+                    Blob, WorkerAdminTags, AdminToken, AdminSession]

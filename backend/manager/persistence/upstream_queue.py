@@ -85,3 +85,10 @@ class UpstreamQueue:
     def length(self) -> int:
         self.store.ensure_connected()
         return self.U.select().count()
+
+    def summary(self) -> dict:
+        """Items waiting by kind, and when the oldest was queued (a Unix time, or None)."""
+        self.store.ensure_connected()
+        by_kind = dict(self.store.execute("SELECT kind, count(*) FROM upstream_item GROUP BY kind").fetchall())
+        oldest = self.store.execute("SELECT min(created) FROM upstream_item").fetchone()[0]
+        return {"by_kind": by_kind, "oldest": oldest}

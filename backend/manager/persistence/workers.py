@@ -16,6 +16,7 @@ class WorkerRecords:
         self.store = store
         self.W = store.m.Worker
         self.B = store.m.Blocklist
+        self.Tags = store.m.WorkerAdminTags
 
     # --- reads ---------------------------------------------------------------
 
@@ -77,8 +78,9 @@ class WorkerRecords:
         return self.store.update_row(self.W, worker_id, **fields)
 
     def delete(self, worker_id: str) -> None:
-        """The worker and its blocklist entries."""
+        """The worker, its blocklist entries and the tags the admin gave it."""
         self.B.delete().where(self.B.worker == worker_id).execute()
+        self.Tags.delete().where(self.Tags.worker == worker_id).execute()
         self.W.delete().where(self.W.id == worker_id).execute()
 
     def touch(self, worker, activity: str | None, resources: dict | None, now: float) -> None:
@@ -102,6 +104,18 @@ class WorkerRecords:
         """Last-seen times noted in memory, written in one go (never moved back)."""
         self.store.db.cursor().executemany("UPDATE worker SET last_seen = max(last_seen, ?) WHERE id = ?",
                                            [(t, wid) for wid, t in seen.items()])
+
+    # --- tags the admin set ---------------------------------------------------------
+
+    def admin_tags(self, worker_id: str) -> list[str] | None:
+        """The tags the admin gave the worker, or None when it keeps its own."""
+        row = self.store.row(self.Tags, worker_id)
+        return None if row is None else list(row.tags or [])
+
+    def set_admin_tags(self, worker_id: str, tags: list[str]) -> None:
+        """The worker's tags from now on, also after it signs on again with others."""
+        self.Tags.insert(worker=worker_id, tags=tags).on_conflict_replace().execute()
+        self.store.update_row(self.W, worker_id, tags=tags)
 
     # --- blocklist -------------------------------------------------------------
 

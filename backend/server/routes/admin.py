@@ -60,11 +60,16 @@ def install(routes, ctx) -> None:
         project = admin.update_project(db, project_ref, read_object())
         return project_doc(project, [])
 
-    @routes.add("POST", "/api/projects/<project_ref>/members", summary="Add a user to a project", tag="admin",
+    @routes.add("POST", "/api/projects/<project_ref>/members", summary="Add a user to a project (role: member or "
+                "manager-admin)", tag="admin",
                 auth_kind="admin", body="Member", responses={204: "added (or already a member)",
                                                              404: "no such project or user"})
     def add_member(user, project_ref):
-        admin.add_member(db, project_ref, _str(read_object(), "user"))
+        body = read_object()
+        role = body.get("role", "member")
+        if role not in admin.MEMBER_ROLES:
+            raise bad_request(f"'role' must be one of {', '.join(admin.MEMBER_ROLES)}", "invalid_role")
+        admin.add_member(db, project_ref, _str(body, "user"), role)
         return no_content()
 
     @routes.add("POST", "/api/projects/<project_ref>/managers", summary="Link a manager to a project",

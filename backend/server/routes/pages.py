@@ -15,15 +15,17 @@ from urllib.parse import quote
 import bottle
 
 from backend.web import ApiError
-from shared.statuses import JOB_FINAL, JOB_USER_TRANSITIONS, JobStatus, requeue_moves
+from backend.webui import html, static_file
+from shared.statuses import JOB_DELETABLE, JOB_FINAL, JOB_USER_TRANSITIONS, JobStatus, TaskStatus, requeue_moves
 from shared.version import __version__
 
-from .. import auth
+from .. import archive, auth
 from .. import jobs as job_service
-from ..admin import user_projects
+from ..admin import is_manager_admin, user_projects
 from ..database import write
 from ..models import User, utcnow
 from ..signin_limits import client_address
+from ..views import task_doc
 from ..web import STATIC_DIR, render, script_json, sessions
 from .account import check_sign_in
 
@@ -36,15 +38,6 @@ JOBS_PER_PAGE = 50
 # The buttons of the job page: (status word for POST /api/jobs/{id}/status, label, the status it asks for).
 ACTIONS = (("pause", "Pause", J.PAUSE_REQUESTED), ("resume", "Resume", J.QUEUED),
            ("cancel", "Cancel", J.CANCEL_REQUESTED), ("requeue", "Requeue", J.REQUEUED))
-
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; script-src 'self'; style-src 'self'; "
-                               "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store",
-}
 
 _dummy_hash: list[str] = []
 
@@ -106,19 +99,14 @@ def install(routes, ctx) -> None:
     hours = ctx.config.web_session_hours
     job_labels = {t["name"]: t["label"] for t in ctx.registry.describe()}
 
-    def html(body: str, status: int = 200) -> str:
-        bottle.response.status = status
-        bottle.response.content_type = "text/html; charset=utf-8"
-        for name, value in SECURITY_HEADERS.items():
-            bottle.response.set_header(name, value)
-        return body
-
     def page(template: str, session: sessions.Session | None, title: str, nav: str = "", http_status: int = 200,
              data: dict | None = None, **values) -> str:
         user = session.user if session else None
-        page_data = {"page": template, "refresh_ms": REFRESH_MS, **(data or {})}
+        page_data = {"page": template, "refresh_ms": REFRESH_MS, "user": user.name if user else None,
+                     "is_admin": bool(user and user.is_admin), **(data or {})}
         return html(render(template, title=title, nav=nav, user=user, csrf=session.csrf if session else "",
-                           version=__version__, page_data=script_json(page_data), **values), http_status)
+                           version=__version__, page_data=script_json(page_data),
+                           can_run_workers=bool(user and is_manager_admin(user)), **values), http_status)
 
     def signed_in() -> sessions.Session:
         session = sessions.current()
@@ -199,11 +187,15 @@ def install(routes, ctx) -> None:
         except ValueError:
             number = 1
         offset = (number - 1) * JOBS_PER_PAGE
+        q = (query.getunicode("q") or "")[:200]
+        sort = query.getunicode("sort") or ""
+        if sort.lstrip("-") not in job_service.SORTS:
+            sort = ""
         initial = job_service.list_jobs(session.user, status or None, project or None, None, None,
-                                        JOBS_PER_PAGE, offset)
-        return page("jobs", session, "Jobs", nav="jobs", projects=projects, statuses=list(JobStatus),
-                    status=status, project=project,
-                    data={"filter": {"status": status, "project": project, "page": number},
+                                        JOBS_PER_PAGE, offset, None, q or None, sort or None)
+        return page("jobs", session, "Jobs", nav="jobs", projects=projects,
+                    statuses=[(s.value, s.value) for s in JobStatus], status=status, project=project, q=q,
+                    data={"filter": {"status": status, "project": project, "page": number, "q": q, "sort": sort},
                           "per_page": JOBS_PER_PAGE, "initial": initial})
 
     def job_page(job_id):
@@ -218,25 +210,49 @@ def install(routes, ctx) -> None:
                     for key, value in sorted(doc["settings"].items())]
         return page("job", session, doc["name"], nav="jobs", job=doc, settings=settings,
                     type_label=job_labels.get(doc["type"], doc["type"]),
-                    data={"job": doc, "actions": job_actions(), "requeue_moves": requeue_moves_by_status()})
+                    task_statuses=[(s.value, s.value) for s in TaskStatus if s != TaskStatus.UNDER_CONSTRUCTION],
+                    data={"job": doc, "actions": job_actions(), "requeue_moves": requeue_moves_by_status(),
+                          "final": [s.value for s in JOB_DELETABLE],
+                          "archivable": [s.value for s in archive.ARCHIVABLE]})
 
-    def admin_page(template: str, title: str):
+    def task_page(task_id):
         session = signed_in()
-        if not session.user.is_admin:
+        try:
+            task, job = job_service.get_visible_task(session.user, task_id)
+        except ApiError:
+            return error_page(session, 404, "Task not found",
+                              f"There is no task '{task_id}', or its job belongs to a project you are not a "
+                              "member of.")
+        doc = task_doc(task)
+        return page("task", session, doc["name"], nav="jobs", task=doc, job_name=job.name,
+                    cmd_settings=lambda cmd: json.dumps(cmd.get("settings") or {})[:2000],
+                    data={"task": doc, "job": {"id": job.id, "name": job.name, "status": job.status}})
+
+    def admin_page(template: str, title: str, allowed=lambda user: user.is_admin):
+        session = signed_in()
+        if not allowed(session.user):
             return error_page(session, 403, "Admins only", f"The {title.lower()} page is for admins.")
         return page(template, session, title, nav=template)
 
     def workers_page():
-        return admin_page("workers", "Workers")
+        return admin_page("workers", "Workers", is_manager_admin)
 
     def managers_page():
         return admin_page("managers", "Managers")
 
+    def farm_page():
+        return admin_page("farm", "Farm")
+
+    def archive_page():
+        return page("archive", signed_in(), "Archived jobs", nav="archive")
+
+
     def static(path):
-        resp = bottle.static_file(path, root=str(STATIC_DIR))
-        if resp.status_code == 200:
-            resp.set_header("Cache-Control", "no-cache")
-            resp.set_header("X-Content-Type-Options", "nosniff")
+        return static_file(path, STATIC_DIR)
+
+    def favicon_file():
+        resp = static_file("favicon.svg")
+        resp.content_type = "image/svg+xml"
         return resp
 
     routes.page("GET", "/login", login_form)
@@ -244,8 +260,12 @@ def install(routes, ctx) -> None:
     routes.page("POST", "/logout", logout)
     routes.page("GET", "/", jobs_page)
     routes.page("GET", "/jobs/<job_id>", job_page)
+    routes.page("GET", "/tasks/<task_id>", task_page)
     routes.page("GET", "/workers", workers_page)
     routes.page("GET", "/managers", managers_page)
+    routes.page("GET", "/farm", farm_page)
+    routes.page("GET", "/archive", archive_page)
+    routes.page("GET", "/favicon.ico", favicon_file)
     routes.page("GET", "/static/<path:path>", static)
 
     json_not_found = app.error_handler.get(404)

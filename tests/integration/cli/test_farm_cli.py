@@ -23,12 +23,16 @@ def flamenco(*args: str, farm: Path, timeout: float = 60) -> subprocess.Complete
                           capture_output=True, text=True, timeout=timeout, cwd=ROOT)
 
 
+REGISTRATION_SECRET = "farm-registration-psk-42"
+
+
 @pytest.fixture(scope="module")
 def cli_farm(tmp_path_factory):
     data = tmp_path_factory.mktemp("farm")
     proc = subprocess.Popen([sys.executable, "-m", "flamenco_cli.main", "farm", "--data-dir", str(data),
                              "--port", "0", "--workers", "1"], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "FLAMENCO_REGISTRATION_SECRET": REGISTRATION_SECRET})
     deadline = time.monotonic() + 60
     while not (data / "farm.json").exists():
         assert proc.poll() is None, proc.stdout.read()
@@ -52,8 +56,28 @@ def cli_farm(tmp_path_factory):
 def test_farm_json_has_the_documented_keys(cli_farm):
     data, info, _ = cli_farm
     assert set(info) >= {"server_url", "manager_url", "admin_token", "registration_secret"}
-    assert info["registration_secret"] == ""
+    assert info["registration_secret"] == REGISTRATION_SECRET
     assert requests.get(info["server_url"] + "/api/version", timeout=5).ok
+
+
+def test_no_secret_on_any_command_line(cli_farm):
+    """`ps` shows every user the command lines: the farm passes its children their secrets by environment."""
+    data, info, proc = cli_farm
+    state = json.loads((data / "farm-state.json").read_text())
+    secrets = {"manager token": state["manager_token"], "registration secret": REGISTRATION_SECRET,
+               "server admin token": info["admin_token"]}
+    children = psutil.Process(proc.pid).children(recursive=True)
+    assert {"backend.manager.cli", "worker.cli", "backend.server.cli"} <= {
+        part for c in children for part in c.cmdline()}, "the farm's processes"
+    for child in children:
+        line = " ".join(child.cmdline())
+        for name, value in secrets.items():
+            assert value not in line, f"the {name} is on the command line of {line}"
+    manager = next(c for c in children if "backend.manager.cli" in c.cmdline())
+    assert manager.environ()["FLAMENCO_MANAGER_TOKEN"] == state["manager_token"]
+    assert "manager_admin_token" not in state, "no admin token the admin did not ask for"
+    admin = requests.get(info["manager_url"] + "/api/admin/status", timeout=5)
+    assert admin.status_code == 403 and "set-admin-password" in admin.json()["message"]
 
 
 def test_submit_and_watch_until_completed(cli_farm):

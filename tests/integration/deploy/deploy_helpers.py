@@ -104,7 +104,8 @@ def start_server(name: str, data_dir: Path, port: int, log_dir: Path, database: 
 
 def start_manager(data_dir: Path, port: int, server_url: str, manager_url: str, ids: dict, log_dir: Path,
                   env: dict | None = None, config: str = "") -> Proc:
-    """`flamenco-manager serve` linked to the Server at `server_url`; its token in the environment."""
+    """`flamenco-manager serve` linked to the Server at `server_url`; its secrets (manager token, registration
+    secret 'psk', admin token 'manager-admin') in the environment, never on its command line."""
     extra = []
     if config:
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -112,15 +113,15 @@ def start_manager(data_dir: Path, port: int, server_url: str, manager_url: str, 
         extra = ["--config", str(data_dir / "manager.toml")]
     return Proc("manager", [PY, "-m", "backend.manager.cli", "serve", "--data-dir", str(data_dir), "--listen",
                             f"127.0.0.1:{port}", "--server", server_url, "--manager-id", ids["manager_id"],
-                            "--manager-url", manager_url, "--registration-secret", "psk",
-                            "--admin-token", "manager-admin", *extra],
-                log_dir, env={**(env or {}), "FLAMENCO_MANAGER_TOKEN": ids["manager_token"]})
+                            "--manager-url", manager_url, *extra],
+                log_dir, env={**(env or {}), "FLAMENCO_MANAGER_TOKEN": ids["manager_token"],
+                              "FLAMENCO_REGISTRATION_SECRET": "psk", "FLAMENCO_MANAGER_ADMIN_TOKEN": "manager-admin"})
 
 
 def start_worker(manager_url: str, data_dir: Path, log_dir: Path, env: dict | None = None) -> Proc:
     return Proc("worker", [PY, "-m", "worker.cli", "--manager", manager_url, "--data-dir", str(data_dir),
-                           "--nickname", "deploy-worker", "--registration-secret", "psk", "--task-types", "sleep"],
-                log_dir, env=env)
+                           "--nickname", "deploy-worker", "--task-types", "sleep"],
+                log_dir, env={**(env or {}), "FLAMENCO_REGISTRATION_SECRET": "psk"})
 
 
 def make_certificate(directory: Path) -> tuple[Path, Path]:

@@ -114,9 +114,10 @@ def test_the_web_session_cookie_is_secure_behind_the_tls_proxy(tls_farm):
 
 
 def test_the_managers_event_stream_flows_through_the_proxy(tls_farm):
-    url = tls_farm["manager_url"] + "/imagewatch?token=manager-admin"
+    url = tls_farm["manager_url"] + "/imagewatch"
     started = time.monotonic()
-    with requests.get(url, stream=True, timeout=(10, 10), verify=str(tls_farm["cert"])) as r:
+    with requests.get(url, stream=True, timeout=(10, 10), verify=str(tls_farm["cert"]),
+                      headers={"Authorization": "Bearer manager-admin"}) as r:
         assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/event-stream")
         first = next(r.iter_content(chunk_size=None))
     assert first.startswith(b"retry: 3000"), first

@@ -16,8 +16,23 @@ from backend.manager.app import ManagerCore, make_app
 from shared.serving import ServiceThread
 
 
+ADMIN_TOKEN = "test-admin-token-0123456789"
+"""The admin token of the test Managers' config: tools use the admin API with a bearer token."""
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def admin_request(method, url, **kw) -> requests.Response:
+    """An admin API call as a tool makes it: the bearer token, and JSON for anything that changes something."""
+    kw.setdefault("timeout", 10)
+    headers = {**ADMIN, **kw.pop("headers", {})}
+    if method.upper() not in ("GET", "HEAD") and "json" not in kw and "data" not in kw:
+        kw["json"] = {}
+    return requests.request(method, url, headers=headers, **kw)
+
+
 def make_config(tmp_path, **kw) -> config_mod.ManagerConfig:
-    cfg = config_mod.ManagerConfig(data_dir=tmp_path / "manager", manager_url="http://manager.test")
+    cfg = config_mod.ManagerConfig(data_dir=tmp_path / "manager", manager_url="http://manager.test",
+                                   admin_token=ADMIN_TOKEN)
     for section in ("timeouts", "failures", "scheduling", "upstream", "logs", "latest_image", "files"):
         if section in kw:
             setattr(cfg, section, dataclasses.replace(getattr(cfg, section), **kw.pop(section)))
@@ -34,7 +49,7 @@ class RunningManager:
         pragmas = dict(SQLITE_PRAGMAS)
         if busy_timeout_ms is not None:
             pragmas["busy_timeout"] = busy_timeout_ms
-        self.db = peewee.SqliteDatabase(str(cfg.data_dir / "manager.sqlite"), pragmas=pragmas,
+        self.db = peewee.SqliteDatabase(str(cfg.data_dir / "flamenco-manager.sqlite"), pragmas=pragmas,
                                         check_same_thread=False, timeout=(busy_timeout_ms or 10000) / 1000)
         self.core = ManagerCore(cfg, self.db, client=client)
         self.app = make_app(cfg, self.db, self.core)
@@ -46,12 +61,12 @@ class RunningManager:
         self.service.stop()
 
     def add_tasks(self, *docs) -> dict:
-        r = requests.post(self.url + "/api/admin/local-tasks", json={"tasks": list(docs)}, timeout=10)
+        r = self.admin("POST", "/api/admin/local-tasks", json={"tasks": list(docs)})
         assert r.status_code == 200, r.text
         return r.json()
 
     def admin(self, method, path, **kw):
-        return requests.request(method, self.url + path, timeout=10, **kw)
+        return admin_request(method, self.url + path, **kw)
 
 
 class Worker:

@@ -105,7 +105,7 @@ def test_log_cap_and_rotation_on_rerun(manager_factory):
     w = Worker(m.url).register()
     assert w.fetch().status_code == 200
     assert w.update("t", log="x" * 5000).status_code == 204
-    text = requests.get(m.url + "/logfile/job1/t?full=1", timeout=5).text
+    text = m.admin("GET", "/logfile/job1/t?full=1").text
     assert "bytes of this update's log were cut" in text and len(text) < 2000
     assert w.post("/tasks/t/return").status_code == 204
     assert w.fetch().status_code == 200
@@ -120,7 +120,7 @@ def test_busy_database_is_503_with_retry_after(manager_factory):
     m = manager_factory(busy_timeout_ms=200)
     m.add_tasks(task_doc("t"))
     w = Worker(m.url).register()
-    other = sqlite3.connect(str(m.config.data_dir / "manager.sqlite"), isolation_level=None)
+    other = sqlite3.connect(str(m.config.data_dir / "flamenco-manager.sqlite"), isolation_level=None)
     other.execute("BEGIN EXCLUSIVE")  # another process holds the database
     try:
         r = w.fetch()

@@ -38,9 +38,9 @@ def _wait_http(url, timeout=20):
 
 
 class Proc:
-    def __init__(self, args, log_path):
+    def __init__(self, args, log_path, env=None):
         self.log = open(log_path, "w")
-        self.p = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ})
+        self.p = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
 
     def stop(self):
         if self.p.poll() is None:
@@ -75,20 +75,19 @@ def process_farm(tmp_path):
 
     def start_manager():
         m = Proc([str(BIN / "flamenco-manager"), "serve", "--data-dir", str(mdir), "--listen",
-                  f"127.0.0.1:{mport}", "--server", server_url, "--manager-id", mgr["id"],
-                  "--registration-secret", "psk", "--threads", "24"], tmp_path / "manager.log")
+                  f"127.0.0.1:{mport}", "--server", server_url, "--manager-id", mgr["id"], "--threads", "24"],
+                 tmp_path / "manager.log",
+                 env={"FLAMENCO_MANAGER_TOKEN": mgr["token"], "FLAMENCO_REGISTRATION_SECRET": "psk"})
         procs.append(m)
         _wait_http(f"http://127.0.0.1:{mport}/")
         return m
 
     farm = {"server_url": server_url, "manager_url": f"http://127.0.0.1:{mport}", "project": proj,
             "user": user, "start_manager": start_manager, "env_token": mgr["token"]}
-    os.environ["FLAMENCO_MANAGER_TOKEN"] = mgr["token"]
     try:
-        farm["manager"] = start_manager()
+        farm["manager"] = start_manager()  # its secrets go by environment, never on its command line
         yield farm
     finally:
-        os.environ.pop("FLAMENCO_MANAGER_TOKEN", None)
         for p in reversed(procs):
             p.stop()
 

@@ -144,7 +144,7 @@ def test_long_poll_capped_and_wakes_on_status_request(manager_factory):
     t0 = time.monotonic()
     t.start()
     time.sleep(0.3)
-    requests.post(m2.url + f"/api/admin/workers/{w2.id}/set-status", json={"status": "asleep", "lazy": True},
+    m2.admin("POST", f"/api/admin/workers/{w2.id}/set-status", json={"status": "asleep", "lazy": True},
                   timeout=5)
     t.join(10)
     assert result["r"].status_code == 423 and time.monotonic() - t0 < 3
@@ -160,7 +160,7 @@ def test_long_poll_slots_are_limited(manager_factory):
         t.start()
     time.sleep(0.3)
     # Two slots are held; short requests still get through on the reserved threads.
-    assert requests.get(m.url + "/api/admin/status", timeout=2).json()["long_polls"]["waiting"] == 2
+    assert m.admin("GET", "/api/admin/status", timeout=2).json()["long_polls"]["waiting"] == 2
     for t in threads:
         t.join(5)
     assert out.count(204) == 3

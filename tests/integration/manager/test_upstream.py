@@ -190,7 +190,7 @@ def test_server_restart_workers_keep_working_queue_drained_in_order(linked_worke
         complete(w, done[-1])
     now = time.time()
     assert up.push_tick(now) == 0 and up.queue_length() == 8
-    status = requests.get(m.url + "/api/admin/status", timeout=5).json()["upstream"]
+    status = m.admin("GET", "/api/admin/status").json()["upstream"]
     assert status["queue_length"] == 8 and status["healthy"] is False and status["consecutive_failures"] >= 1
     assert up.fetch_tick(now) is None
 
@@ -201,7 +201,7 @@ def test_server_restart_workers_keep_working_queue_drained_in_order(linked_worke
     assert server.applied_batches() == [8]
     assert all(ran_in_order(server.task(tid)) for tid in done)
     assert server.job(job["id"])["status"] == "completed"
-    assert requests.get(m.url + "/api/admin/status", timeout=5).json()["upstream"]["healthy"] is True
+    assert m.admin("GET", "/api/admin/status").json()["upstream"]["healthy"] is True
 
 
 def test_batch_whose_answer_was_lost_is_applied_once(linked, server):

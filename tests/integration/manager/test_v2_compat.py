@@ -132,7 +132,7 @@ def test_full_task_cycle_with_v2_payloads(manager, v2):
     assert v2.post("/task").status_code == 204
     assert v2.post("/sign-off").status_code == 204
 
-    logfile = requests.get(manager.url + "/logfile/job-a/t-1", params={"full": 1}, timeout=5)
+    logfile = manager.admin("GET", "/logfile/job-a/t-1", params={"full": 1})
     assert logfile.status_code == 200 and "line 2" in logfile.text
 
 

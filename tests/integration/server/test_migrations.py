@@ -151,6 +151,14 @@ def _step7(db, schema):
 
 
 def _step8(db, schema):
+    assert all(schema.has_table(t) for t in ("task_run", "worker_action", "job_archive"))
+    assert db.execute_sql("SELECT canceled_by FROM task WHERE id = 'j1-000000'").fetchone() == (None,)
+    assert "role" in schema.columns("project_member") and "queue_length" in schema.columns("manager")
+    _insert(db, "INSERT INTO task_run (task, job_id, worker, started, status, activity, log_tail) "
+                "VALUES ('j1-000000', 'j1', 'w1', '2025-01-02 03:04:05', 'active', '', '')")
+
+
+def _step9(db, schema):
     indexes = {name for (name,) in db.execute_sql(
         "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'task'" if schema.sqlite else
         "SELECT indexname FROM pg_indexes WHERE tablename = 'task' AND schemaname = current_schema()")}
@@ -159,7 +167,7 @@ def _step8(db, schema):
     assert db.execute_sql("SELECT status FROM task WHERE id = 'j1-000000'").fetchone() == ("queued",)
 
 
-STEP_CHECKS = {2: _step2, 3: _step3, 4: _step4, 5: _step5, 6: _step6, 7: _step7, 8: _step8}
+STEP_CHECKS = {2: _step2, 3: _step3, 4: _step4, 5: _step5, 6: _step6, 7: _step7, 8: _step8, 9: _step9}
 
 
 def test_the_step_checks_cover_every_step_after_the_first():

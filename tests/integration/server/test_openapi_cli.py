@@ -18,7 +18,8 @@ from backend.routes import openapi_path
 
 ROOT = Path(__file__).resolve().parents[3]
 PAGE_ROUTES = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout"), ("GET", "/"), ("GET", "/jobs/<job_id>"),
-               ("GET", "/workers"), ("GET", "/managers"), ("GET", "/static/<path:path>")}
+               ("GET", "/tasks/<task_id>"), ("GET", "/workers"), ("GET", "/managers"), ("GET", "/farm"),
+               ("GET", "/archive"), ("GET", "/favicon.ico"), ("GET", "/static/<path:path>")}
 
 
 def test_every_route_is_in_the_openapi_document(studio, server):

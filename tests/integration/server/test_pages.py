@@ -234,7 +234,7 @@ def test_everything_from_users_is_escaped(studio):
     for path in (job["web_url"], "/?status=" + NASTY, "/login?next=/" + NASTY):
         text = s.get(studio.url + path).text
         assert "<script>alert" not in text and "<img src=x" not in text, path
-        assert text.count("</script>") == 2, "only the page's own script elements end"
+        assert text.count("</script>") == 3, "only the page's own script elements end (two scripts, the data)"
     text = s.get(studio.url + job["web_url"]).text
     shown = re.search(r'<h1 id="job-name">(.*?)</h1>', text).group(1)
     assert "<" not in shown and html.unescape(shown) == NASTY
@@ -266,10 +266,14 @@ def test_unknown_pages_and_static_files(studio):
     assert r.status_code == 404 and r.json()["code"] == "not_found", "the API keeps answering JSON"
     r = requests.get(studio.url + "/no/such/page")
     assert r.status_code == 404 and r.json()["code"] == "not_found", "JSON unless a browser asks for HTML"
-    for name, kind in (("flamenco.js", "javascript"), ("flamenco.css", "text/css")):
+    for name, kind in (("flamenco.js", "javascript"), ("common.js", "javascript"), ("flamenco.css", "text/css"),
+                       ("favicon.svg", "image/svg")):
         r = s.get(studio.url + "/static/" + name)
         assert r.status_code == 200 and kind in r.headers["Content-Type"] and r.headers["Cache-Control"] == "no-cache"
+    r = s.get(studio.url + "/favicon.ico")
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("image/svg+xml"), "no 404 for the icon"
     assert s.get(studio.url + "/static/../routes/pages.py").status_code == 404
+    assert s.get(studio.url + "/static/..%2f__init__.py").status_code in (403, 404)
     assert s.get(studio.url + "/static/%2e%2e/sessions.py").status_code in (403, 404)
 
 

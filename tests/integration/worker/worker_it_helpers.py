@@ -15,6 +15,7 @@ from backend.db import SQLITE_PRAGMAS
 from backend.manager import config as manager_config
 from backend.manager.app import ManagerCore, make_app
 from shared.serving import ServiceThread
+from tests.integration.manager.manager_helpers import ADMIN_TOKEN, admin_request
 from worker.config import WorkerConfig
 from worker.daemon import Worker
 
@@ -35,7 +36,8 @@ class Manager:
         self.service = None
 
     def start(self) -> "Manager":
-        cfg = manager_config.ManagerConfig(data_dir=self.data_dir, manager_url="http://manager.test")
+        cfg = manager_config.ManagerConfig(data_dir=self.data_dir, manager_url="http://manager.test",
+                                           admin_token=ADMIN_TOKEN)
         for section in ("timeouts", "scheduling"):
             if section in self.cfg_kw:
                 setattr(cfg, section, dataclasses.replace(getattr(cfg, section), **self.cfg_kw[section]))
@@ -44,7 +46,7 @@ class Manager:
                 setattr(cfg, k, v)
         cfg.validate()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.db = peewee.SqliteDatabase(str(self.data_dir / "manager.sqlite"), pragmas=SQLITE_PRAGMAS,
+        self.db = peewee.SqliteDatabase(str(self.data_dir / "flamenco-manager.sqlite"), pragmas=SQLITE_PRAGMAS,
                                         check_same_thread=False, timeout=10)
         self.core = ManagerCore(cfg, self.db)
         self.app = make_app(cfg, self.db, self.core)
@@ -69,11 +71,11 @@ class Manager:
             self.service = None
 
     def add_tasks(self, *docs) -> None:
-        r = requests.post(self.url + "/api/admin/local-tasks", json={"tasks": list(docs)}, timeout=10)
+        r = self.admin("POST", "/api/admin/local-tasks", json={"tasks": list(docs)})
         assert r.status_code == 200, r.text
 
     def tasks(self) -> dict:
-        r = requests.get(self.url + "/api/admin/tasks", timeout=10)
+        r = self.admin("GET", "/api/admin/tasks")
         r.raise_for_status()
         return {t["_id"]: t for t in r.json()["tasks"]}
 
@@ -81,21 +83,21 @@ class Manager:
         return self.tasks()[task_id]
 
     def workers(self) -> list[dict]:
-        r = requests.get(self.url + "/api/admin/workers", timeout=10)
+        r = self.admin("GET", "/api/admin/workers")
         r.raise_for_status()
         data = r.json()
         return data["workers"] if isinstance(data, dict) else data
 
     def worker_info(self, worker_id) -> dict:
-        r = requests.get(self.url + f"/api/admin/workers/{worker_id}", timeout=10)
+        r = self.admin("GET", f"/api/admin/workers/{worker_id}")
         r.raise_for_status()
         return r.json()
 
     def admin(self, method, path, **kw):
-        return requests.request(method, self.url + path, timeout=10, **kw)
+        return admin_request(method, self.url + path, **kw)
 
     def task_log(self, job, task_id) -> str:
-        r = requests.get(self.url + f"/logfile/{job}/{task_id}", timeout=10)
+        r = self.admin("GET", f"/logfile/{job}/{task_id}")
         return r.text if r.status_code == 200 else ""
 
 

@@ -80,3 +80,16 @@ def test_example_config_loads():
 ])
 def test_a_value_of_the_wrong_type_is_refused_naming_it(tmp_path, text, message):
     assert message in config_error(c.load, tmp_path, text)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"])
+def test_loopback_needs_no_registration_secret(host):
+    c.ManagerConfig().check_exposure(host)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "", "::", "192.168.1.10", "render-room"])
+def test_beyond_loopback_needs_a_registration_secret_or_consent(host):
+    with pytest.raises(c.ConfigError, match="FLAMENCO_REGISTRATION_SECRET"):
+        c.ManagerConfig().check_exposure(host)
+    c.ManagerConfig(registration_secret="psk").check_exposure(host)
+    c.ManagerConfig(allow_open_registration=True).check_exposure(host)

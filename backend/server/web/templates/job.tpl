@@ -1,4 +1,4 @@
-% rebase('base.tpl', title=title, nav=nav, user=user, csrf=csrf, version=version, page_data=page_data, page='job')
+% rebase('base.tpl', title=title, nav=nav, user=user, csrf=csrf, version=version, page_data=page_data, can_run_workers=can_run_workers, page='job')
 <p class="crumbs"><a href="/">Jobs</a> › <span>{{job['project_name'] or job['project']}}</span></p>
 <div class="page-head">
   <h1 id="job-name">{{job['name']}}</h1>
@@ -6,7 +6,7 @@
 </div>
 <section class="card job-summary">
   <div class="status-line">
-    <span class="badge status-{{job['status']}}" id="job-status">{{job['status']}}</span>
+    <span class="badge status-{{job['status']}}" id="job-status" data-status="{{job['status']}}">{{job['status']}}</span>
     <span class="reason" id="job-reason">{{job['status_reason']}}</span>
     <span class="spacer"></span>
     <span class="actions" id="job-actions"></span>
@@ -24,7 +24,11 @@
     <dt>Submitted by</dt><dd>{{job['user_name'] or '-'}}</dd>
     <dt>Created</dt><dd><time datetime="{{job['created']}}">{{job['created']}}</time></dd>
     <dt>Manager</dt><dd>{{job['manager_name'] or '-'}}</dd>
-    <dt>Priority</dt><dd id="job-priority">{{job['priority']}}</dd>
+    <dt>Priority</dt><dd><span id="job-priority">{{job['priority']}}</span>
+      <form class="inline priority-form" id="priority-form">
+        <input type="number" id="priority-input" min="1" max="100" value="{{job['priority']}}" aria-label="new priority">
+        <button type="submit" class="link" id="priority-set">Set</button>
+      </form></dd>
     <dt>Files</dt><dd>{{'uploaded to the Server' if job['files_mode'] == 'upload' else 'shared storage'}}</dd>
     % if job['worker_tag']:
     <dt>Worker tag</dt><dd>{{job['worker_tag']}}</dd>
@@ -59,11 +63,29 @@
 </section>
 
 <section class="card">
-  <h2>Tasks <span class="muted small" id="tasks-info"></span></h2>
+  <div class="section-head">
+    <h2>Tasks <span class="muted small" id="tasks-info"></span></h2>
+    <label class="muted small">Show
+      <select id="task-filter">
+        <option value="">all tasks</option>
+        % for s, label in task_statuses:
+        <option value="{{s}}">{{label}}</option>
+        % end
+      </select>
+    </label>
+    <span class="spacer"></span>
+    <span class="task-bulk" id="task-bulk" hidden>
+      <span id="task-bulk-count"></span>
+      <button type="button" class="action" data-task-bulk="requeue">Requeue</button>
+      <button type="button" class="action danger" data-task-bulk="cancel">Cancel</button>
+    </span>
+  </div>
+  <p class="error" id="task-error" role="alert" hidden></p>
   <div class="table-wrap">
   <table class="list" id="tasks-table">
-    <thead><tr><th>Name</th><th>Status</th><th class="col-progress">Progress</th><th>Worker</th><th>Activity</th>
-      <th>Started</th><th>Duration</th></tr></thead>
+    <thead><tr><th class="col-check"><input type="checkbox" id="select-all-tasks" aria-label="select all tasks shown"></th>
+      <th>Name</th><th>Status</th><th class="col-progress">Progress</th><th>Worker</th><th>Activity</th>
+      <th>Started</th><th>Duration</th><th></th></tr></thead>
     <tbody id="tasks-body"></tbody>
   </table>
   </div>

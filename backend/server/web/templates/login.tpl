@@ -1,4 +1,4 @@
-% rebase('base.tpl', title=title, nav=nav, user=user, csrf=csrf, version=version, page_data=page_data, page='login')
+% rebase('base.tpl', title=title, nav=nav, user=user, csrf=csrf, version=version, page_data=page_data, can_run_workers=can_run_workers, page='login')
 <section class="card login">
   <h1>Sign in</h1>
   % if error:
