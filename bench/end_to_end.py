@@ -57,7 +57,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from dispatch import (BIN, _parse_response, bench_throughput, free_port, loadavg, median, pct,  # noqa: E402
+from dispatch import (BIN, _parse_response, bench_throughput, free_port, loadavg, median,  # noqa: E402
                       proc_cpu_seconds, remove_all, remove_later, wait_http)
 
 V2_RETRY = 5.0

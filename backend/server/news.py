@@ -12,7 +12,7 @@ notifies its manager id with a kind, inside the write transaction that made the 
     (and any other kind a feature adds: the waiting request does not care what the
     news is, it tells the Manager which kinds arrived)
 
-News is kept in the database (`manager_news`: per Manager and kind, the stamp of the
+News is kept in the database (`manager_news_item`: per Manager and kind, the stamp of the
 latest), stamped with the Server's change clock, which grows in commit order across
 every Server process on the database. A Manager's token is the stamp of the latest news
 it was told of; "kinds since a token" is one indexed read. So news survives a restart
@@ -108,9 +108,9 @@ class ManagerNews:
         held now (all the threads they may take are taken): the caller answers at once."""
         deadline = time.monotonic() + timeout
         me = object()
+        if self._closed or timeout <= 0:
+            return self.since(manager_id, token)
         with self._cond:
-            if self._closed or timeout <= 0:
-                return self.since(manager_id, token)
             previous = self._holders.get(manager_id)
             if previous is None and self._held >= self.max_held:
                 log.warning("manager %s: %d held requests already, the limit; answering at once (give the Server "
