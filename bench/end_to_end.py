@@ -57,8 +57,8 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from dispatch import (BIN, _parse_response, bench_throughput, free_port, loadavg, median,  # noqa: E402
-                      proc_cpu_seconds, remove_all, remove_later, wait_http)
+from dispatch import (BIN, _parse_response, admin_session, bench_throughput, free_port, loadavg,  # noqa: E402
+                      median, proc_cpu_seconds, remove_all, remove_later, start_manager, wait_http)
 
 V2_RETRY = 5.0
 """A Flamenco 2 worker told 204 asks again after this many seconds."""
@@ -395,11 +395,9 @@ class Farm:
             wait_http(self.surl + "/api/version", 90)
             self.proxy = mp.Process(target=proxy_proc, args=(pport, sport, str(self.requests_log)), daemon=True)
             self.proxy.start()
-            self.manager = subprocess.Popen(
-                [str(BIN / "flamenco-manager"), "serve", "--data-dir", str(self.tmp / "manager"), "--listen",
-                 f"127.0.0.1:{mport}", "--server", f"http://127.0.0.1:{pport}", "--manager-id", mgr["id"],
-                 "--token", mgr["token"], "--threads", str(manager_threads)],
-                stdout=self.logs[1], stderr=subprocess.STDOUT)
+            self.manager = start_manager(self.tmp / "manager", mport, "--server", f"http://127.0.0.1:{pport}",
+                                         "--manager-id", mgr["id"], "--threads", str(manager_threads),
+                                         log=self.logs[1], env={"FLAMENCO_MANAGER_TOKEN": mgr["token"]})
             wait_http(self.murl + "/", 90)
         except BaseException:
             self.stop()
@@ -453,7 +451,7 @@ class Farm:
         return None
 
     def manager_status(self) -> dict:
-        return requests.get(self.murl + "/api/admin/status", timeout=30).json()
+        return admin_session().get(self.murl + "/api/admin/status", timeout=30).json()
 
     def stop(self) -> None:
         for p in (self.manager, self.server):
