@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 
-from shared import documents, statuses
+from shared import documents, slots, statuses
 from shared.statuses import TASK_IN_PROGRESS, TASK_RUNNABLE, TaskStatus as TS
 
 from .persistence import Persistence
@@ -44,8 +44,8 @@ def ingest_tasks(db: Persistence, state: TaskStateMachine, docs: list[documents.
                         job_priority=doc.job_priority, job_type=doc.job_type, manager=doc.manager,
                         project=doc.project, user=doc.user, commands=[c.to_dict() for c in doc.commands],
                         parents=list(doc.parents), job_worker_tag=doc.job_worker_tag or None,
-                        job_memory_mb=doc.job_memory_mb, job_files_mode=doc.job_files_mode, etag=doc.etag,
-                        local=local)
+                        job_memory_mb=doc.job_memory_mb, job_files_mode=doc.job_files_mode,
+                        needs=slots.needs_of(doc.task_type, doc.needs), etag=doc.etag, local=local)
             failed_by = [f.to_dict() for f in doc.failed_by_workers]
             existing = db.tasks.get(doc.id)
             if existing is None:

@@ -22,6 +22,7 @@ import bottle
 from backend.errors import ApiError
 from backend.routes import AuthKind, Routes
 from shared.documents import PLATFORMS
+from shared.slots import MAX_SLOTS, NEEDS
 from shared.statuses import WORKER_REQUESTABLE
 
 from . import worker_auth
@@ -60,7 +61,14 @@ SCHEMAS = {
                             "commands": {"type": "array", "items": {"type": "object", "properties": {
                                 "name": {"type": "string"}, "settings": {"type": "object"}}}},
                             "parents": {"type": "array", "items": {"type": "string"}},
-                            "failed_by_workers": {"type": "array"}, "job_files_mode": {"type": "string"}}},
+                            "failed_by_workers": {"type": "array"}, "job_files_mode": {"type": "string"},
+                            "needs": {"enum": list(NEEDS)}}},
+    "TaskRequest": {"type": "object", "required": ["free_slots"], "properties": {
+        "free_slots": {"type": "integer", "minimum": 0, "maximum": MAX_SLOTS},
+        "free_light_slots": {"type": "integer", "minimum": 0, "maximum": MAX_SLOTS},
+        "free_gpus": {"type": "integer", "nullable": True, "minimum": 0, "maximum": MAX_SLOTS},
+        "free_memory_mb": {"type": "integer", "nullable": True, "minimum": 0},
+        "running": {"type": "array", "items": {"type": "string"}}}},
     "TaskUpdate": {"type": "object", "properties": {
         "task_status": {"type": "string"}, "activity": {"type": "string"},
         "current_command_idx": {"type": "integer"}, "task_progress_percentage": {"type": "number"},

@@ -99,6 +99,8 @@ class Models:
             job_worker_tag = peewee.CharField(null=True)
             job_memory_mb = peewee.IntegerField(null=True)
             job_files_mode = peewee.CharField(null=True)
+            needs = peewee.CharField(default="cpu")
+            """What it needs of a worker (shared/slots.py), its task type's default filled in."""
             etag = peewee.CharField(null=True)
             local = peewee.BooleanField(default=False)
             """Manager-local (test) tasks are never sent upstream."""
