@@ -141,7 +141,7 @@ class TaskRecords:
         T = self.T
         who = T.worker == worker_id if worker_id is not None else T.worker.is_null(False)
         rows = (T.select(T.worker, T.id, T.job, T.name, T.needs)
-                .where(who & T.status.in_(sorted(TASK_IN_PROGRESS))).order_by(T.updated).tuples())
+                .where(who & T.status.in_(sorted(TASK_IN_PROGRESS))).order_by(T.updated, T.seq).tuples())
         out: dict[str, list] = {}
         for worker, *task in rows:
             out.setdefault(worker, []).append(tuple(task))
