@@ -18,6 +18,7 @@ from shared.checksums import HashMismatch, TooLarge, is_sha256
 from shared.chunking import chunks
 from shared.documents import TaskUpdateBatch, UpstreamNotification, WorkerReport
 from shared.relpaths import RelpathError, check_relpath
+from shared.slots import MAX_SLOTS
 from shared.statuses import JOB_FINAL, JOB_RUNNABLE, TASK_RUNNABLE, JobStatus, TaskStatus, WorkerStatus
 
 from .context import ServerContext
@@ -71,7 +72,8 @@ def worker_report(ctx: ServerContext, manager: Manager, report: WorkerReport) ->
                           supported_task_types=info.supported_task_types, tags=info.tags,
                           current_task=info.current_task, current_job=info.current_job,
                           last_seen=info.last_seen, status_requested=info.status_requested,
-                          resources=info.resources, reported=now)
+                          resources=info.resources, reported=now,
+                          running_tasks=[t.to_dict() for t in info.running_tasks[:MAX_SLOTS]])
             row = existing.get(info.id)
             if row is None:
                 WorkerRecord.create(manager=manager.id, worker_id=info.id[:100], **values)
@@ -107,7 +109,8 @@ def depsgraph(ctx: ServerContext, manager: Manager, since: dt.datetime | None) -
         for jid in sorted(jobs):
             job = jobs[jid]
             query = (Task.select(Task.id, Task.name, Task.status, Task.priority, Task.job_priority, Task.task_type,
-                                 Task.worker, Task.updated, Task.commands, Task.parents, Task.failed_by_workers)
+                                 Task.worker, Task.updated, Task.commands, Task.parents, Task.failed_by_workers,
+                                 Task.needs)
                      .where(Task.job == jid, Task.status.in_(DEPSGRAPH_STATUSES)))
             if since is not None:
                 query = query.where(Task.updated > since)
@@ -116,7 +119,7 @@ def depsgraph(ctx: ServerContext, manager: Manager, since: dt.datetime | None) -
                       "job_files_mode": job.files_mode}
             claimed = 0
             for (tid, name, status, prio, job_prio, task_type, worker, updated, commands, parents,
-                 failed_by) in ctx.db.execute(query.order_by(Task.id)):
+                 failed_by, needs) in ctx.db.execute(query.order_by(Task.id)):
                 if status == T.QUEUED:
                     claimed += 1
                     status, stamp = T.CLAIMED_BY_MANAGER, now_iso
@@ -126,6 +129,8 @@ def depsgraph(ctx: ServerContext, manager: Manager, since: dt.datetime | None) -
                        "job_priority": job_prio, "task_type": task_type, "_updated": stamp}
                 if worker:
                     doc["worker"] = worker
+                if needs:
+                    doc["needs"] = needs
                 parts.append(f'{dumps(doc)[:-1]},"commands":{commands},"parents":{parents},'
                              f'"failed_by_workers":{failed_by}}}')
             if claimed:

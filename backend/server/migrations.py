@@ -268,12 +268,20 @@ def token_last_used(schema: Schema) -> None:
     schema.drop_column("api_token", "last_used")
 
 
+# --- step 6: workers with slots: what a task needs of a worker, what a worker runs -----------
+
+def worker_slots(schema: Schema) -> None:
+    schema.add_column("task", "needs", CharField(max_length=16, default=""))
+    schema.add_column("worker_record", "running_tasks", TextField(default="[]"))
+
+
 STEPS = [
     Step(1, "first release", first_release),
     Step(2, "task run times", task_run_times),
     Step(3, "web sessions", web_sessions),
     Step(4, "server clock", server_clock),
     Step(5, "no token last-used time", token_last_used),
+    Step(6, "workers with slots: task needs, running tasks", worker_slots),
 ]
 
 ADOPTED_VERSION = 1

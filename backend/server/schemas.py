@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from shared.setting_types import NAMES as SETTING_TYPE_NAMES
+from shared.slots import NEEDS
 from shared.statuses import JobStatus, TaskStatus, WorkerStatus
 
 S, I, N, B = {"type": "string"}, {"type": "integer"}, {"type": "number"}, {"type": "boolean"}
@@ -83,7 +84,7 @@ SCHEMAS = {
                  "job_priority": I, "parents": arr(S), "worker": NS, "activity": S, "progress": N,
                  "current_command_idx": I, "command_progress": N, "failed_by_workers": arr(OBJ),
                  "created": TS, "updated": TS, "started": TS, "finished": TS, "commands": arr("Command"),
-                 "log_tail": S, "metrics": OBJ, "log_uploaded": TS}),
+                 "log_tail": S, "metrics": OBJ, "needs": S, "log_uploaded": TS}),
     "TaskList": obj({"tasks": arr("Task"), "total": I, "limit": I, "offset": I}, ["tasks"]),
     "Requeued": obj({"requeued": I}, ["requeued"]),
     "LogEntry": obj({"created": TS, "who": S, "what": S, "reason": S}),
@@ -96,7 +97,9 @@ SCHEMAS = {
     "Worker": obj({"id": S, "manager": S, "manager_name": S, "nickname": S,
                    "status": {"type": "string", "enum": list(WorkerStatus)}, "platform": S,
                    "supported_task_types": arr(S), "tags": arr(S), "current_task": NS, "current_job": NS,
-                   "last_seen": NS, "status_requested": NS, "resources": OBJ, "reported": TS}),
+                   "last_seen": NS, "status_requested": NS, "resources": OBJ, "running_tasks": arr("RunningTask"),
+                   "reported": TS}),
+    "RunningTask": obj({"id": S, "job": S, "name": S, "needs": S}, ["id", "job"]),
     "Workers": obj({"workers": arr("Worker")}, ["workers"]),
     "WorkerOffers": obj({"tags": arr(S), "task_types": arr(S)}, ["tags", "task_types"]),
     "Managers": obj({"managers": arr("Manager")}, ["managers"]),
@@ -108,14 +111,16 @@ SCHEMAS = {
                                  "version": NS}, ["_meta", "manager_url"]),
     "WorkerInfo": obj({"_id": S, "nickname": S, "status": S, "platform": S, "supported_task_types": arr(S),
                        "tags": arr(S), "current_task": NS, "current_job": NS, "last_seen": NS,
-                       "status_requested": NS, "resources": OBJ}, ["_id", "nickname", "status"]),
+                       "status_requested": NS, "resources": OBJ, "running_tasks": arr("RunningTask")},
+                      ["_id", "nickname", "status"]),
     "WorkerReport": obj({"workers": arr("WorkerInfo"), "complete": B}, ["workers"]),
     "ManagerTask": obj({"_id": S, "job": S, "manager": S, "project": S, "user": S, "name": S,
                         "status": TASK_STATUS, "priority": I, "job_priority": I, "job_type": S, "task_type": S,
                         "commands": arr("Command"), "parents": arr(S), "worker": S,
                         "failed_by_workers": arr(obj({"id": S, "identifier": S})), "_updated": S,
                         "job_worker_tag": NS, "job_memory_mb": {"type": "integer", "nullable": True},
-                        "job_files_mode": {"type": "string", "enum": ["shared", "upload"]}},
+                        "job_files_mode": {"type": "string", "enum": ["shared", "upload"]},
+                        "needs": {"type": "string", "enum": list(NEEDS)}},
                        ["_id", "job", "name", "status", "task_type", "commands"]),
     "ScheduledTasks": obj({"depsgraph": arr("ManagerTask")}, ["depsgraph"]),
     "UpstreamTaskUpdate": obj({"_id": S, "task_id": S, "received_on_manager": S, "worker": S,

@@ -111,6 +111,8 @@ class TaskSpec:
     commands: list[dict[str, Any]]
     priority: int = 50
     parents: list["TaskSpec"] = field(default_factory=list)
+    needs: str = ""
+    """What it needs of a worker with slots (shared/slots.py: cpu, gpu, light); empty: its type's default."""
 
 
 def command(name: str, **settings: Any) -> dict[str, Any]:

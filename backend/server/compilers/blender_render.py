@@ -18,6 +18,9 @@ Upload mode (no shared disk): each worker renders into `{job_output}/...` and
 uploads its frames, so there is no common directory to move or encode from;
 the chunks are the whole graph there, and each writes the overrides file into
 its own copy of the job's files before rendering.
+
+With `gpu` each render task needs a GPU of a worker with slots (shared/slots.py);
+the other tasks need what their task types need.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import ast
 
 from shared.frames import blender_frames, chunk_frames, chunk_name, merge_frames, parse_frames
+from shared.slots import GPU
 
 from .base import CompileContext, JobType, Setting, SettingError, TaskSpec, command, register_compiler
 
@@ -126,6 +130,9 @@ class BlenderRender(JobType):
         Setting("rna_overrides", "list", label="Overrides",
                 description="Python lines run by Blender before rendering, e.g. "
                             "'bpy.context.scene.render.resolution_percentage = 50' (bpy is imported)."),
+        Setting("gpu", "boolean", default=False, label="Render on a GPU",
+                description="Each render task takes one of a worker's GPUs to itself (workers that "
+                            "declare GPUs); without, a render takes a share of a worker's CPU threads."),
     ]
 
     def task_types(self, settings, ctx: CompileContext):
@@ -222,7 +229,7 @@ class BlenderRender(JobType):
             renders.append(TaskSpec(f"blender-render-{chunk_name(chunk)}", "blender-render",
                                     pre_commands + [{"name": "blender_render",
                                                      "settings": {**base, "frames": chunk_frames_arg(chunk)}}],
-                                    parents=list(parents)))
+                                    parents=list(parents), needs=GPU if settings.get("gpu") else ""))
         tasks += renders
         if upload:
             return tasks
