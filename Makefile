@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test test-fast bootstrap venv bench addon clean
+.PHONY: demo test test-fast test-multihost bootstrap venv bench addon clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ test: bootstrap venv $(BPY_VENV)/.installed
 
 test-fast: venv
 	$(PY) -m pytest tests/unit tests/integration -m "not e2e and not browser"
+
+# Server, Managers and workers on separate hosts (network namespaces); needs root, else skips.
+test-multihost: bootstrap venv
+	$(PY) -m pytest tests/multihost
 
 bench: venv
 	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

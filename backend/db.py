@@ -9,6 +9,8 @@ from pathlib import Path
 import peewee
 from playhouse.db_url import connect
 
+from shared.json_text import dumps
+
 SQLITE_PRAGMAS = {
     "journal_mode": "wal",
     "foreign_keys": 1,
@@ -52,10 +54,10 @@ def write_transaction(db: peewee.Database):
 
 
 class JSONField(peewee.TextField):
-    """JSON text (compact); None stays NULL."""
+    """JSON text (compact); None stays NULL. NaN and Infinity are stored as null: the text stays JSON."""
 
     def db_value(self, value):
-        return None if value is None else json.dumps(value, separators=(",", ":"))
+        return None if value is None else dumps(value, separators=(",", ":"))
 
     def python_value(self, value):
         return None if value is None else json.loads(value)

@@ -9,7 +9,8 @@ are listed in `pages` instead).
 Authentication is declared, not called by hand: each service gives its kinds
 (`AuthKind`) by name, and a route's `auth_kind` picks one. The wrapper runs
 it before the handler and passes what it returns (the user, the worker, the
-Manager) as a keyword argument. Errors are not handled here: the JSON plugin
+Manager) as a keyword argument; each operation of the document names its kind
+in `x-flamenco-auth` (the security suite builds its auth matrices from it). Errors are not handled here: the JSON plugin
 of backend/web.py answers every ApiError, refused transition and vanished row.
 """
 
@@ -109,7 +110,7 @@ class Routes:
         kind = self.auth_kinds[spec["auth"]]
         op: dict[str, Any] = {"summary": spec["summary"], "tags": [spec["tag"]],
                               "operationId": spec["operation_id"], "parameters": params, "responses": {},
-                              "security": kind.security}
+                              "security": kind.security, "x-flamenco-auth": spec["auth"]}
         if spec["description"]:
             op["description"] = spec["description"]
         if spec["body"] is not None:

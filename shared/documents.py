@@ -6,6 +6,10 @@ dataclass; `from_dict` validates types and required fields and raises
 DocumentError with the name of the offending field, `to_dict` gives JSON.
 A field whose JSON name differs from the Python name (`_id`) says so in its
 metadata. Unknown keys are ignored, as older and newer peers may send more.
+
+Texts are limited (DEFAULT_MAX_TEXT characters, or the class's LIMITS for a
+field, which also applies to the texts in a list field) and so are lists
+(MAX_ITEMS), so that no peer can make another store or log a megabyte nickname.
 """
 
 from __future__ import annotations
@@ -19,6 +23,12 @@ from typing import Any, ClassVar, Optional
 from .slots import MAX_SLOTS, NEEDS, Free
 from .statuses import TaskStatus, WorkerStatus
 from .variables import PLATFORMS
+
+DEFAULT_MAX_TEXT = 10_000
+MAX_LOG_TEXT = 16 * 1024 * 1024
+NAME_LIST_ITEMS, NAME_TEXT = 100, 100
+MAX_COUNT = 1_000_000
+MAX_COMMAND_IDX = 10_000
 
 
 class DocumentError(ValueError):
@@ -37,7 +47,8 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
-def _coerce(value: Any, tp: Any, where: str) -> Any:
+def _coerce(value: Any, tp: Any, where: str, max_text: int = DEFAULT_MAX_TEXT,
+            max_items: int | None = None) -> Any:
     """Check `value` against the annotation `tp`; return it (ints accepted as floats)."""
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
@@ -49,7 +60,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             if arg is type(None):
                 continue
             try:
-                return _coerce(value, arg, where)
+                return _coerce(value, arg, where, max_text, max_items)
             except DocumentError as ex:
                 errors.append(str(ex))
         raise DocumentError(errors[0] if errors else f"{where} has the wrong type", where)
@@ -58,8 +69,10 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if origin is list:
         if not isinstance(value, list):
             raise DocumentError(f"'{where}' must be a list", where)
+        if max_items is not None and len(value) > max_items:
+            raise DocumentError(f"'{where}' may have at most {max_items} items", where)
         (item_tp,) = typing.get_args(tp) or (Any,)
-        return [_coerce(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [_coerce(v, item_tp, f"{where}[{i}]", max_text) for i, v in enumerate(value)]
     if origin is dict or tp is dict:
         if not isinstance(value, dict):
             raise DocumentError(f"'{where}' must be an object", where)
@@ -86,6 +99,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if tp is str:
         if not isinstance(value, str):
             raise DocumentError(f"'{where}' must be a string", where)
+        if len(value) > max_text:
+            raise DocumentError(f"'{where}' may be at most {max_text} characters", where)
         return value
     raise TypeError(f"unsupported annotation {tp!r} for {where}")
 
@@ -105,6 +120,9 @@ class Document:
     """Base of the wire documents: dict conversion with validation."""
 
     CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {}
+    LIMITS: ClassVar[dict[str, int]] = {}
+    """Most characters of a text field (or of each text in a list field); DEFAULT_MAX_TEXT otherwise."""
+    MAX_ITEMS: ClassVar[dict[str, int]] = {}
 
     @classmethod
     def from_dict(cls, data: Any, prefix: str = ""):
@@ -119,7 +137,8 @@ class Document:
                 if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                     raise DocumentError(f"'{where}' is required", where)
                 continue
-            value = _coerce(data[key], hints[f.name], where)
+            value = _coerce(data[key], hints[f.name], where, cls.LIMITS.get(f.name, DEFAULT_MAX_TEXT),
+                            cls.MAX_ITEMS.get(f.name))
             choices = cls.CHOICES.get(f.name)
             if choices and value is not None and value not in choices:
                 raise DocumentError(f"'{where}' must be one of {', '.join(choices)}, not '{value}'", where)
@@ -163,6 +182,8 @@ class WorkerRegistration(Document):
     supported_task_types: list[str]
     nickname: str
     CHOICES = {"platform": PLATFORMS}
+    LIMITS = {"secret": 1024, "nickname": 255, "supported_task_types": NAME_TEXT}
+    MAX_ITEMS = {"supported_task_types": NAME_LIST_ITEMS}
 
     def validate(self, prefix=""):
         if not self.secret:
@@ -179,6 +200,8 @@ class WorkerSignOn(Document):
     tags: Optional[list[str]] = None
     resources: Optional[dict] = None
     software: Optional[str] = None
+    LIMITS = {"nickname": 255, "supported_task_types": NAME_TEXT, "tags": NAME_TEXT, "software": 255}
+    MAX_ITEMS = {"supported_task_types": NAME_LIST_ITEMS, "tags": NAME_LIST_ITEMS}
 
 
 @dataclass
@@ -191,6 +214,7 @@ class Command(Document):
 class FailedBy(Document):
     id: str
     identifier: str = ""
+    LIMITS = {"id": 100, "identifier": 300}
 
 
 @dataclass
@@ -237,12 +261,12 @@ class TaskUpdate(Document):
     metrics: Optional[dict] = None
     resources: Optional[dict] = None
     CHOICES = {"task_status": _TASK_STATUSES}
+    LIMITS = {"log": MAX_LOG_TEXT}
 
     def validate(self, prefix=""):
         _range_check("task_progress_percentage", self.task_progress_percentage, 0, 100)
         _range_check("command_progress_percentage", self.command_progress_percentage, 0, 100)
-        if self.current_command_idx < 0:
-            raise DocumentError("'current_command_idx' may not be negative", "current_command_idx")
+        _range_check("current_command_idx", self.current_command_idx, 0, MAX_COMMAND_IDX)
 
 
 @dataclass
@@ -320,10 +344,13 @@ class UpstreamTaskUpdate(Document):
     failed_by_workers: Optional[list[FailedBy]] = None
     metrics: Optional[dict] = None
     CHOICES = {"task_status": _TASK_STATUSES}
+    LIMITS = {"log": MAX_LOG_TEXT}
+    MAX_ITEMS = {"failed_by_workers": 1000}
 
     def validate(self, prefix=""):
         _range_check("task_progress_percentage", self.task_progress_percentage, 0, 100)
         _range_check("command_progress_percentage", self.command_progress_percentage, 0, 100)
+        _range_check("current_command_idx", self.current_command_idx, 0, MAX_COMMAND_IDX)
 
 
 @dataclass
@@ -354,10 +381,13 @@ class UpstreamNotification(Document):
     nr_of_workers: int = 0
     worker_task_types: list[str] = field(default_factory=list)
     version: Optional[str] = None
+    LIMITS = {"manager_url": 500, "worker_task_types": NAME_TEXT, "version": 100}
+    MAX_ITEMS = {"worker_task_types": NAME_LIST_ITEMS}
 
     def validate(self, prefix=""):
         if self.meta.get("version") != 2:
             raise DocumentError("'_meta.version' must be 2", "_meta")
+        _range_check("nr_of_workers", self.nr_of_workers, 0, MAX_COUNT)
 
 
 @dataclass
@@ -382,6 +412,9 @@ class WorkerInfo(Document):
     running_tasks: list[RunningTask] = field(default_factory=list)
     """Every task it runs (a worker with slots runs several); current_task is one of them."""
     CHOICES = {"status": _WORKER_STATUSES}
+    LIMITS = {"id": 100, "nickname": 255, "platform": 20, "supported_task_types": NAME_TEXT, "tags": NAME_TEXT,
+              "current_task": 100, "current_job": 100, "last_seen": 40}
+    MAX_ITEMS = {"supported_task_types": NAME_LIST_ITEMS, "tags": NAME_LIST_ITEMS}
 
 
 @dataclass

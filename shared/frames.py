@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterator, Sequence
 
 DEFAULT_MAX_FRAMES = 1_000_000
+MAX_FRAME = 1_048_574
+"""Blender's own limit (MAXFRAME): frames, ends and steps beyond it are refused before any arithmetic."""
 
 _ITEM = re.compile(r"^(-?\d+)(?:(?:-|\.\.)(-?\d+)(?:x(\d+))?)?$")
 
@@ -32,13 +34,13 @@ def parse_frames(spec: str, max_frames: int = DEFAULT_MAX_FRAMES) -> list[int]:
     for raw in spec.split(","):
         item = raw.strip().replace(" ", "")
         if not item:
-            raise FrameRangeError(f"empty item in frame range '{spec}'")
+            raise FrameRangeError(f"empty item in frame range '{_show(spec)}'")
         match = _ITEM.match(item)
         if not match:
-            raise FrameRangeError(f"'{item}' is not a frame, a range 'a-b' or a stepped range 'a-bxN'")
-        start = int(match.group(1))
-        end = int(match.group(2)) if match.group(2) is not None else start
-        step = int(match.group(3)) if match.group(3) is not None else 1
+            raise FrameRangeError(f"'{_show(item)}' is not a frame, a range 'a-b' or a stepped range 'a-bxN'")
+        start = _number(match.group(1), item)
+        end = _number(match.group(2), item) if match.group(2) is not None else start
+        step = _number(match.group(3), item) if match.group(3) is not None else 1
         if end < start:
             raise FrameRangeError(f"'{item}' ends before it starts ({end} < {start})")
         if step < 1:
@@ -46,11 +48,24 @@ def parse_frames(spec: str, max_frames: int = DEFAULT_MAX_FRAMES) -> list[int]:
         r = range(start, end + 1, step)
         total += len(r)
         if total > max_frames:
-            raise FrameRangeError(f"frame range '{spec}' has more than {max_frames} frames")
+            raise FrameRangeError(f"frame range '{_show(spec)}' has more than {max_frames} frames")
         ranges.append(r)
     if len(ranges) == 1:
         return list(ranges[0])
     return sorted({frame for r in ranges for frame in r})
+
+
+def _show(text: str) -> str:
+    """Text for an error message, cut short: a spec may be megabytes long."""
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _number(text: str, item: str) -> int:
+    digits = text.lstrip("-")
+    if len(digits) > 7 or int(digits) > MAX_FRAME:
+        raise FrameRangeError(f"'{_show(item)}': frame numbers must be from -{MAX_FRAME} to {MAX_FRAME} "
+                              "(Blender's limit)")
+    return int(text)
 
 
 def _runs(frames: Sequence[int], allow_steps: bool) -> Iterator[tuple[int, int, int]]:
@@ -99,10 +114,10 @@ def merge_frames(frames: Sequence[int]) -> str:
             parts.append(str(start))
         elif end - start == step:
             parts.append(f"{start},{end}")
-        elif step == 1:
-            parts.append(f"{start}-{end}")
         else:
-            parts.append(f"{start}-{end}x{step}")
+            ranged = f"{start}-{end}" if step == 1 else f"{start}-{end}x{step}"
+            listed = ",".join(map(str, range(start, end + 1, step))) if (end - start) // step < 4 else ranged
+            parts.append(ranged if len(ranged) <= len(listed) else listed)
     return ",".join(parts)
 
 

@@ -55,6 +55,10 @@ TYPES: dict[str, SettingType] = {t.name: t for t in (
 )}
 NAMES = tuple(TYPES)
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+MAX_TEXT = 4096
+"""Characters of a text setting, and of each line of a list (a frame range: MAX_FRAMES_TEXT)."""
+MAX_FRAMES_TEXT = 64 * 1024
+MAX_LIST_ITEMS = 1000
 
 
 def get(name: str) -> SettingType:
@@ -118,6 +122,9 @@ def check(type_name: str, value: Any, *, required: bool = False, choices: Iterab
             raise SettingValueError(f"must be a string, not {_json_type(value)}")
         if required and not value.strip():
             raise SettingValueError("may not be empty")
+        limit = MAX_FRAMES_TEXT if t.name == FRAMES else MAX_TEXT
+        if len(value) > limit:
+            raise SettingValueError(f"may be at most {limit} characters")
         if t.name == FRAMES:
             try:
                 parse_frames(value, max_frames)
@@ -137,6 +144,8 @@ def check(type_name: str, value: Any, *, required: bool = False, choices: Iterab
             raise SettingValueError(f"must be true or false, not {_json_type(value)}")
     elif not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise SettingValueError("must be a list of strings")
+    elif len(value) > MAX_LIST_ITEMS or any(len(v) > MAX_TEXT for v in value):
+        raise SettingValueError(f"may have at most {MAX_LIST_ITEMS} lines of at most {MAX_TEXT} characters")
     if choices is not None and value not in choices:
         raise SettingValueError(f"must be one of {', '.join(map(str, choices))}, not '{value}'")
     if t.json_type in ("integer", "number"):

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.documents import Task
+from shared.relpaths import RelpathError, check_relpath
 from shared.statuses import TaskStatus
 
 from . import commands, resources
@@ -134,7 +135,9 @@ class TaskExecution:
             if result is not None:
                 return result
         if dirs is not None:
-            self._queue_uploads(dirs.output, before)
+            refused = self._queue_uploads(dirs.output, before)
+            if refused:
+                return Outcome(FAILED, refused)
         return Outcome(COMPLETED)
 
     def _run_command(self, idx: int, name: str, settings: dict) -> Outcome | None:
@@ -185,13 +188,25 @@ class TaskExecution:
             self.reporter.flush()  # the update stream stays ahead of the outputs it mentions
             self.queue.enqueue("POST", "/output-produced", {"paths": new})
 
-    def _queue_uploads(self, output_dir: Path, before: dict) -> None:
-        changed = JobFiles.changed(output_dir, before)
+    def _queue_uploads(self, output_dir: Path, before: dict) -> str:
+        """Queue the new outputs for upload; a message when some cannot be uploaded (their path is one
+        the Manager and the Server refuse, e.g. too long), which fails the task instead of losing them."""
+        changed, refused = [], []
+        for rel in JobFiles.changed(output_dir, before):
+            try:
+                check_relpath(rel)
+            except RelpathError as ex:
+                refused.append(f"'{rel[:100]}{'...' if len(rel) > 100 else ''}': {str(ex)[:200]}")
+                continue
+            changed.append(rel)
         for rel in changed:
             self.queue.enqueue("PUT", JobFiles.upload_path(self.task.job, self.task.id, rel),
                                body_file=str(output_dir / rel))
         if changed:
             self.reporter.log(f"worker: queued {len(changed)} output file(s) for upload")
+        for why in refused:
+            self.reporter.log(f"worker: output {why}; it cannot be uploaded")
+        return f"{len(refused)} output(s) cannot be uploaded: {refused[0]}" if refused else ""
 
     def _report(self, outcome: Outcome) -> None:
         rep = self.reporter

@@ -54,12 +54,12 @@ def check_secret(secret: str, stored: str) -> bool:
 
 
 def parse_basic(header: str | None) -> tuple[str, str] | None:
-    """(user, password) of an HTTP Basic Authorization header, or None."""
+    """(user, password) of an HTTP Basic Authorization header, or None (also for non-ASCII or non-UTF-8)."""
     if not header or not header[:6].lower() == "basic ":
         return None
     try:
-        raw = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+        raw = base64.b64decode(header[6:].strip().encode("ascii"), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeError):
         return None
     user, sep, password = raw.partition(":")
     if not sep:
@@ -87,6 +87,8 @@ def make_hs256_jwt(claims: dict, secret: str) -> str:
 def verify_hs256_jwt(token: str, secret: str, now: float | None = None) -> dict:
     """The claims of a valid token; AuthError(403) for a bad signature, algorithm or expiry."""
     now = time.time() if now is None else now
+    if not token.isascii():
+        raise AuthError(401, "the registration token is not a JWT (it has non-ASCII characters)")
     parts = token.split(".")
     if len(parts) != 3:
         raise AuthError(403, "the registration token is not a JWT")
@@ -94,7 +96,7 @@ def verify_hs256_jwt(token: str, secret: str, now: float | None = None) -> dict:
         header = json.loads(_b64url_decode(parts[0]))
         claims = json.loads(_b64url_decode(parts[1]))
         signature = _b64url_decode(parts[2])
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):
         raise AuthError(403, "the registration token is malformed") from None
     if not isinstance(header, dict) or header.get("alg") != "HS256":
         raise AuthError(403, "the registration token must be signed with HS256")

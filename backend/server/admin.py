@@ -17,6 +17,7 @@ from .database import write
 from .models import Manager, Project, ProjectManager, ProjectMember, User
 
 ROLES = ("admin", "artist")
+MAX_DESCRIPTION = 2000
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._@+-]{0,99}$")
 
 
@@ -50,10 +51,45 @@ def find_user(ref: str) -> User:
 
 def create_project(db, name: str, description: str = "") -> Project:
     name = check_name("project", name)
+    check_text("description", description or "", MAX_DESCRIPTION)
     with write(db):
         if Project.get_or_none(Project.name == name):
             raise conflict(f"project '{name}' already exists", "exists")
         return Project.create(name=name, description=description or "")
+
+
+def update_project(db, project_ref: str, changes: dict) -> Project:
+    """Change a project's description, storage quota (bytes; None: the Server's default; 0: none) or
+    whether Blender may run the scripts of its blend files (allow_scripts)."""
+    unknown = set(changes) - {"description", "quota_bytes", "allow_scripts"}
+    if unknown:
+        raise bad_request(f"unknown field(s) {', '.join(sorted(unknown))}; a project has description, "
+                          "quota_bytes and allow_scripts", "unknown_field")
+    if "description" in changes:
+        check_text("description", changes["description"], MAX_DESCRIPTION)
+    quota = changes.get("quota_bytes")
+    if quota is not None and (isinstance(quota, bool) or not isinstance(quota, int) or quota < 0):
+        raise bad_request("'quota_bytes' must be a number of bytes (0: no limit) or null (the Server's "
+                          "default)", "invalid_field")
+    if "allow_scripts" in changes and not isinstance(changes["allow_scripts"], bool):
+        raise bad_request("'allow_scripts' must be true or false", "invalid_field")
+    with write(db):
+        project = find_project(project_ref)
+        for key, value in changes.items():
+            setattr(project, key, value)
+        project.save()
+    return project
+
+
+def check_password(password) -> None:
+    if not isinstance(password, str) or not 8 <= len(password) <= 1024:
+        raise bad_request("a password needs 8 to 1024 characters", "invalid_password")
+
+
+def check_text(key: str, value, limit: int) -> str:
+    if not isinstance(value, str) or len(value) > limit:
+        raise bad_request(f"'{key}' must be a text of at most {limit} characters", "invalid_field")
+    return value
 
 
 def create_user(db, name: str, role: str = "artist", password: str | None = None,
@@ -62,8 +98,8 @@ def create_user(db, name: str, role: str = "artist", password: str | None = None
     name = check_name("user", name)
     if role not in ROLES:
         raise bad_request(f"role must be one of {', '.join(ROLES)}, not '{role}'", "invalid_role")
-    if password is not None and (not isinstance(password, str) or len(password) < 8):
-        raise bad_request("a password needs at least 8 characters", "invalid_password")
+    if password is not None:
+        check_password(password)
     password_hash = auth.hash_password(password) if password else None
     with write(db):
         if User.get_or_none(User.name == name):
@@ -77,20 +113,28 @@ def create_user(db, name: str, role: str = "artist", password: str | None = None
 
 
 def set_password(db, user_ref: str, password: str) -> User:
-    if not isinstance(password, str) or len(password) < 8:
-        raise bad_request("a password needs at least 8 characters", "invalid_password")
+    """A new password; every API token and web session of the user ends."""
+    check_password(password)
     password_hash = auth.hash_password(password)
     with write(db):
         user = find_user(user_ref)
         user.password_hash = password_hash
         user.save()
+        auth.end_all_sign_ins(user)
         return user
 
 
-def new_token(db, user_ref: str, label: str = "cli") -> tuple[User, str]:
+def new_token(db, user_ref: str, label: str = "cli", days: float | None = None) -> tuple[User, str]:
     with write(db):
         user = find_user(user_ref)
-        return user, auth.new_user_token(user, label)
+        return user, auth.new_user_token(user, label, days)
+
+
+def sign_out_everywhere(db, user_ref: str) -> tuple[User, int]:
+    """End every API token and web session of the user: (user, how many ended)."""
+    with write(db):
+        user = find_user(user_ref)
+        return user, auth.end_all_sign_ins(user)
 
 
 def add_member(db, project_ref: str, user_ref: str) -> tuple[Project, User]:
@@ -165,6 +209,6 @@ def visible_manager_ids(user: User) -> set[str] | None:
         ProjectManager.project.in_(list(projects))).tuples()}
 
 
-__all__ = ["ApiError", "create_project", "create_user", "create_manager", "link_manager", "unlink_manager",
-           "add_member", "set_password", "new_token", "reset_manager_token", "find_project", "find_manager",
+__all__ = ["ApiError", "create_project", "update_project", "create_user", "create_manager", "link_manager", "unlink_manager",
+           "add_member", "set_password", "new_token", "sign_out_everywhere", "reset_manager_token", "find_project", "find_manager",
            "find_user", "user_projects", "visible_project_ids", "visible_manager_ids"]

@@ -18,6 +18,7 @@ from .database import Clock
 from .openapi import make_routes
 from .routes import install_all
 from .schemas import SCHEMAS
+from .signin_limits import SignInLimiter
 from .state_machine import StateMachine
 from .storage import FileStore
 
@@ -36,7 +37,9 @@ def make_context(config: ServerConfig, db: peewee.Database, clock: Clock | None 
         for directory in config.job_types_dirs:
             registry.load_directory(directory)
     return ServerContext(config=config, db=db, clock=clock, machine=StateMachine(clock), registry=registry,
-                         store=FileStore(config.files_dir))
+                         store=FileStore(config.files_dir),
+                         signins=SignInLimiter(config.login_failures_per_user, config.login_failures_per_address,
+                                               config.login_window_seconds))
 
 
 def make_app(config: ServerConfig, db: peewee.Database, clock: Clock | None = None,

@@ -2,15 +2,17 @@
 
 Tokens are random and only their SHA-256 is stored. A user token is
 `<token id>.<secret>`: the id finds the row, the secret's hash is compared in
-constant time. A manager token is a bare secret checked against the manager
-named in the request path. Passwords (for signing in from the add-on and the
-pages) are hashed with scrypt. The web pages' session cookie is accepted in
-place of a user token (web/sessions.py).
+constant time; a token may expire, and can be revoked. A manager token is a
+bare secret checked against the manager named in the request path. Passwords
+(for signing in from the add-on and the pages) are hashed with scrypt; setting
+one ends every session and token of the user. The web pages' session cookie is
+accepted in place of a user token (web/sessions.py).
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
 import secrets
@@ -19,8 +21,10 @@ import bottle
 
 from backend.web import ApiError, unauthorized
 
-from .models import ApiToken, Manager, User
+from .models import ApiToken, Manager, User, WebSession, utcnow
 from .web import sessions
+
+CREDENTIAL_KEY = "flamenco.credential"
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2 ** 14, 8, 1
 
@@ -29,12 +33,25 @@ def sha256_hex(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def new_user_token(user: User, label: str = "") -> str:
-    """Create an API token for the user; the only time its secret is seen."""
+def new_user_token(user: User, label: str = "", days: float | None = None) -> str:
+    """Create an API token for the user, valid for `days` (None or 0: until revoked); the only time its
+    secret is seen."""
     token_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
-    ApiToken.create(id=token_id, user=user, secret_hash=sha256_hex(secret), label=label[:100])
+    expires = utcnow() + dt.timedelta(days=days) if days else None
+    ApiToken.create(id=token_id, user=user, secret_hash=sha256_hex(secret), label=label[:100], expires=expires)
     return f"{token_id}.{secret}"
+
+
+def end_all_sign_ins(user: User) -> int:
+    """Revoke every API token and end every web session of the user (in the caller's write transaction)."""
+    n = ApiToken.delete().where(ApiToken.user == user.id).execute()
+    return n + WebSession.delete().where(WebSession.user == user.id).execute()
+
+
+def current_credential() -> tuple[str, str] | None:
+    """('token', token id) or ('session', session id) that authenticated this request."""
+    return bottle.request.environ.get(CREDENTIAL_KEY)
 
 
 def new_manager_secret() -> tuple[str, str]:
@@ -55,12 +72,17 @@ def user_for_token(token: str) -> User | None:
     token_id, sep, secret = token.partition(".")
     if not sep or not token_id or not secret:
         return None
+    if len(token_id) > 32:
+        return None
     row = (ApiToken.select(ApiToken, User).join(User).where(ApiToken.id == token_id).first())
     if row is None:
         sha256_hex(secret)  # same work whether or not the id exists
         return None
     if not hmac.compare_digest(row.secret_hash, sha256_hex(secret)):
         return None
+    if row.expires is not None and row.expires <= utcnow():
+        return None
+    bottle.request.environ[CREDENTIAL_KEY] = ("token", row.id)
     return row.user
 
 
@@ -82,6 +104,7 @@ def authenticate_user() -> User:
                 not session.csrf_ok(bottle.request.get_header(sessions.CSRF_HEADER)):
             raise ApiError(403, "csrf_failed", f"a request signed in by the session cookie must carry the "
                                                f"page's CSRF token in the {sessions.CSRF_HEADER} header")
+        bottle.request.environ[CREDENTIAL_KEY] = ("session", session.row.id)
         return session.user
     raise unauthorized("an API token is required: 'Authorization: Bearer <token>' (or sign in on the web "
                        "pages)", "Bearer")

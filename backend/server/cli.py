@@ -141,8 +141,16 @@ def cmd_set_password(args) -> int:
 def cmd_new_token(args) -> int:
     db = _db(_config(args))
     with db.connection_context():
-        user, token = admin.new_token(db, args.name, "flamenco-server new-token")
+        user, token = admin.new_token(db, args.name, "flamenco-server new-token", args.days)
     _emit(args, {"id": user.id, "name": user.name, "token": token}, token)
+    return 0
+
+
+def cmd_sign_out_everywhere(args) -> int:
+    db = _db(_config(args))
+    with db.connection_context():
+        user, n = admin.sign_out_everywhere(db, args.name)
+    _emit(args, {"id": user.id, "name": user.name, "ended": n}, f"ended {n} tokens and sessions of {user.name}")
     return 0
 
 
@@ -255,14 +263,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_add_member)
 
     p = sub.add_parser("set-password", parents=[common, js], help="set a user's password (read from stdin "
-                                                                  "without --password)")
+                                                                  "without --password); ends their sign-ins")
     p.add_argument("name")
     p.add_argument("--password")
     p.set_defaults(func=cmd_set_password)
 
     p = sub.add_parser("new-token", parents=[common, js], help="print another API token for a user")
     p.add_argument("name")
+    p.add_argument("--days", type=float, help="the token expires after this many days (default: never)")
     p.set_defaults(func=cmd_new_token)
+
+    p = sub.add_parser("sign-out-everywhere", parents=[common, js], help="end every API token and web session "
+                                                                         "of a user")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_sign_out_everywhere)
 
     p = sub.add_parser("reset-manager-token", parents=[common, js], help="give a manager a new token")
     p.add_argument("manager", help="manager id or name")

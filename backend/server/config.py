@@ -6,12 +6,23 @@
     listen = "0.0.0.0:8080"
     threads = 32
     job_types_dirs = ["/etc/flamenco/job-types"]
-    max_upload_bytes = 0            # 0: no limit
+    max_upload_bytes = 17179869184  # one file (16 GiB); 0: no limit
+    project_quota_bytes = 0         # what a project's jobs may store (files and outputs); 0: no limit
+    max_pending_upload_bytes = 68719476736  # uploads of a user that no job names yet (64 GiB); 0: no limit
+    blob_grace_hours = 24           # unused uploads are removed after this long
+    min_free_bytes = 1073741824     # uploads are refused (503) when they would leave less free disk
+    task_log_max_bytes = 67108864   # a task's full log as kept: head and tail, the middle cut out
     max_frames = 1000000
     manager_online_seconds = 120
     applied_update_retention_days = 14
     web_session_hours = 168         # how long a sign-in on the web pages lasts
     trusted_proxies = ["127.0.0.1"] # reverse proxies whose X-Forwarded-For/-Proto/-Host are believed
+    login_token_days = 90           # API tokens from POST /api/auth/login expire; 0: never
+    login_failures_per_user = 10    # wrong passwords per user name within login_window_seconds ...
+    login_failures_per_address = 30 # ... and per client address; then 429 with Retry-After
+    login_window_seconds = 300
+    allowed_executables = ["blender", "ffmpeg"]  # blender_cmd / ffmpeg_cmd: '{variable}' or one of these,
+    allowed_command_arguments = ["--factory-startup", "-noaudio"]  # ... followed only by these
 """
 
 from __future__ import annotations
@@ -36,12 +47,23 @@ class ServerConfig:
     listen: str = DEFAULT_LISTEN
     threads: int = 32
     job_types_dirs: list[str] = field(default_factory=list)
-    max_upload_bytes: int = 0
+    max_upload_bytes: int = 16 * 1024 ** 3
+    project_quota_bytes: int = 0
+    max_pending_upload_bytes: int = 64 * 1024 ** 3
+    blob_grace_hours: float = 24.0
+    min_free_bytes: int = 1024 ** 3
+    task_log_max_bytes: int = 64 * 1024 ** 2
     max_frames: int = 1_000_000
     manager_online_seconds: float = 120.0
     applied_update_retention_days: float = 14.0
     web_session_hours: float = 168.0
     trusted_proxies: list[str] = field(default_factory=list)
+    login_token_days: float = 90.0
+    login_failures_per_user: int = 10
+    login_failures_per_address: int = 30
+    login_window_seconds: float = 300.0
+    allowed_executables: list[str] = field(default_factory=lambda: ["blender", "ffmpeg"])
+    allowed_command_arguments: list[str] = field(default_factory=lambda: ["--factory-startup", "-noaudio"])
 
     @property
     def files_dir(self) -> Path:
@@ -63,8 +85,19 @@ class ServerConfig:
     def check(self) -> None:
         if self.threads < 1:
             raise ConfigError("threads must be a positive integer")
-        if self.max_upload_bytes < 0:
-            raise ConfigError("max_upload_bytes may not be negative")
+        for key in ("max_upload_bytes", "project_quota_bytes", "max_pending_upload_bytes", "min_free_bytes",
+                    "login_token_days"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"{key} may not be negative")
+        for key in ("blob_grace_hours", "login_window_seconds", "login_failures_per_user",
+                    "login_failures_per_address"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"{key} must be positive")
+        if self.task_log_max_bytes < 1024:
+            raise ConfigError("task_log_max_bytes must be at least 1024")
+        for key in ("allowed_executables", "allowed_command_arguments"):
+            if not all(getattr(self, key)):
+                raise ConfigError(f"{key} may not hold empty strings")
         if self.max_frames < 1:
             raise ConfigError("max_frames must be at least 1")
         if self.web_session_hours <= 0:

@@ -9,6 +9,7 @@ import peewee
 from .compilers import Registry
 from .config import ServerConfig
 from .database import Clock
+from .signin_limits import SignInLimiter
 from .state_machine import StateMachine
 from .storage import FileStore
 
@@ -21,3 +22,4 @@ class ServerContext:
     machine: StateMachine
     registry: Registry
     store: FileStore
+    signins: SignInLimiter

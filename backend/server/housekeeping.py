@@ -1,4 +1,5 @@
-"""Periodic clean-up: forget applied update ids once no Manager can resend them, and expired web sessions."""
+"""Periodic clean-up: forget applied update ids once no Manager can resend them, expired web sessions
+and API tokens, and remove uploaded files no job uses (after a grace period, see blobs.collect)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import datetime as dt
 import logging
 import threading
 
+from . import blobs
 from .context import ServerContext
 from .database import write
-from .models import AppliedUpdate
+from .models import ApiToken, AppliedUpdate
 from .web import sessions
 
 log = logging.getLogger(__name__)
@@ -22,14 +24,17 @@ class Housekeeping:
     def tick(self, now: dt.datetime) -> int:
         """One pass; the number of rows removed."""
         cutoff = now - dt.timedelta(days=self.ctx.config.applied_update_retention_days)
+        grace = dt.timedelta(hours=self.ctx.config.blob_grace_hours)
         with self.ctx.db.connection_context(), write(self.ctx.db):
             n = AppliedUpdate.delete().where(AppliedUpdate.applied < cutoff).execute()
             expired = sessions.purge_expired(now)
+            expired += ApiToken.delete().where(ApiToken.expires <= now).execute()
+            collected, _ = blobs.collect(self.ctx.store, now, grace)
         if n:
             log.info("forgot %d applied task update ids older than %s", n, cutoff)
         if expired:
-            log.info("forgot %d expired web sessions", expired)
-        return n + expired
+            log.info("forgot %d expired web sessions and API tokens", expired)
+        return n + expired + collected
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():

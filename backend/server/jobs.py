@@ -15,14 +15,14 @@ from typing import Any
 
 import peewee
 
-from backend.web import ApiError, bad_request, conflict, not_found
+from backend.web import ApiError, bad_request, conflict, forbidden, not_found
 from shared.checksums import is_sha256
 from shared.chunking import chunks
 from shared.relpaths import RelpathError, check_relpath
 from shared.slots import NEEDS
 from shared.statuses import JOB_DELETABLE, JobStatus
 
-from . import waiting
+from . import blobs, waiting
 from .admin import find_manager, find_project, visible_project_ids
 from .compilers import CompileContext, JobType, SettingError, TaskSpec
 from .context import ServerContext
@@ -34,6 +34,8 @@ from .views import job_doc
 
 log = logging.getLogger(__name__)
 
+MAX_DEPENDENCIES = 100
+MAX_FILES = 100_000
 SUBMIT_KEYS = {"name", "type", "settings", "priority", "project", "manager", "depends_on", "start_paused",
                "worker_tag", "memory_mb", "files", "metadata"}
 _DEAD_DEPENDENCY = frozenset({JobStatus.FAILED, JobStatus.CANCELED, JobStatus.CONSTRUCTION_FAILED,
@@ -159,8 +161,15 @@ def _check_body(body: dict[str, Any]) -> None:
     name = body.get("name")
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
         raise bad_request("'name' must be a non-empty string of at most 200 characters", "invalid_field")
-    if not isinstance(body.get("type"), str):
-        raise bad_request("'type' (the job type) is required", "invalid_field")
+    if not isinstance(body.get("type"), str) or len(body["type"]) > 100:
+        raise bad_request("'type' (the job type) is required, at most 100 characters", "invalid_field")
+    for key in ("project", "manager"):
+        if isinstance(body.get(key), str) and len(body[key]) > 100:
+            raise bad_request(f"'{key}' may be at most 100 characters (a name or id)", "invalid_field")
+    if isinstance(body.get("depends_on"), list) and len(body["depends_on"]) > MAX_DEPENDENCIES:
+        raise bad_request(f"'depends_on' may name at most {MAX_DEPENDENCIES} jobs", "invalid_field")
+    if isinstance(body.get("files"), dict) and len(body["files"]) > MAX_FILES:
+        raise bad_request(f"'files' may list at most {MAX_FILES} files", "invalid_field")
     priority = body.get("priority", 50)
     if isinstance(priority, bool) or not isinstance(priority, int) or not 1 <= priority <= 100:
         raise bad_request("'priority' must be an integer from 1 to 100", "invalid_field")
@@ -178,8 +187,8 @@ def _check_body(body: dict[str, Any]) -> None:
         raise bad_request("'metadata' may be at most 64 KiB of JSON", "invalid_field")
 
 
-def _check_files(files: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The manifest with checked relpaths; every file must already be stored."""
+def _check_files(user: User, files: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The manifest with checked relpaths; every file must be stored and known to the user (blobs.py)."""
     out: dict[str, dict[str, Any]] = {}
     for relpath, entry in files.items():
         try:
@@ -193,10 +202,7 @@ def _check_files(files: dict[str, Any]) -> dict[str, dict[str, Any]]:
         if rel in out:
             raise bad_request(f"files: '{relpath}' is listed twice", "invalid_path")
         out[rel] = {"sha256": entry["sha256"], "size": entry["size"]}
-    shas = sorted({e["sha256"] for e in out.values()})
-    stored: dict[str, int] = {}
-    for chunk in chunks(shas):
-        stored.update(Blob.select(Blob.sha256, Blob.size).where(Blob.sha256.in_(chunk)).tuples())
+    stored = blobs.known_to(user, {e["sha256"] for e in out.values()}, visible_project_ids(user))
     for rel, entry in out.items():
         size = stored.get(entry["sha256"])
         if size is None:
@@ -206,6 +212,18 @@ def _check_files(files: dict[str, Any]) -> dict[str, dict[str, Any]]:
             raise bad_request(f"file '{rel}': size {entry['size']} given, the stored file has {size} bytes",
                               "file_size_mismatch")
     return out
+
+
+def _check_quota(ctx: ServerContext, project: Project, files: dict[str, dict[str, Any]]) -> None:
+    """507 when the job's files that the project does not store yet would take it over its quota."""
+    quota = blobs.project_quota(project, ctx.config.project_quota_bytes)
+    if not quota or not files:
+        return
+    used, shas = blobs.project_usage(project.id)
+    sizes = {e["sha256"]: e["size"] for e in files.values() if e["sha256"] not in shas}
+    if used + sum(sizes.values()) > quota:
+        raise ApiError(507, "quota_exceeded", f"project '{project.name}' stores {used} bytes of its quota of "
+                                              f"{quota}; this job's new files need {sum(sizes.values())} more")
 
 
 def _choose_project(user: User, ref: str | None) -> Project:
@@ -269,12 +287,16 @@ def submit_job(ctx: ServerContext, user: User, body: dict[str, Any]) -> Job:
     if job_type is None:
         raise bad_request(f"unknown job type '{body['type']}'; known are: {', '.join(ctx.registry.names())}",
                           "unknown_job_type")
+    if job_type.admin_only and not user.is_admin:
+        raise forbidden(f"only admins may submit '{job_type.job_type}' jobs: they run any command on the workers")
     try:
         settings = job_type.validate(body.get("settings"), ctx.config.max_frames)
+        job_type.check_commands(settings, ctx.config.allowed_executables, ctx.config.allowed_command_arguments)
     except SettingError as ex:
         raise bad_request(str(ex), "invalid_setting") from None
     project = _choose_project(user, body.get("project"))
-    files = _check_files(body.get("files") or {})
+    files = _check_files(user, body.get("files") or {})
+    _check_quota(ctx, project, files)
     files_mode = "upload" if files else "shared"
     deps = _check_dependencies(user, body.get("depends_on") or [])
     job_id, created = time_ordered_id(), utcnow()
@@ -298,6 +320,7 @@ def submit_job(ctx: ServerContext, user: User, body: dict[str, Any]) -> Job:
     except Exception as ex:  # noqa: BLE001 - a compiler bug must not lose the submission
         log.exception("job %s: compiling %s failed", job_id, job_type.job_type)
         failure = f"compiling failed: {type(ex).__name__}: {ex}"
+    _set_script_policy(specs, bool(project.allow_scripts))
     task_status = ctx.machine.new_task_status(Job(start_paused=bool(body.get("start_paused"))))
     rows = [] if failure else _task_rows(job_id, specs, body.get("priority", 50), task_status.value)
 
@@ -308,6 +331,7 @@ def submit_job(ctx: ServerContext, user: User, body: dict[str, Any]) -> Job:
         # so a stamp taken before compiling could be older than an answer
         # given before this commit.
         stamps = (stamp_value(ctx.clock.now()),) * 2
+        _files_still_stored(files)
         blocked = _dependencies_pending(deps)
         job = Job.create(id=job_id, name=ctx0.job_name, job_type=job_type.job_type,
                          status=JobStatus.UNDER_CONSTRUCTION.value, priority=body.get("priority", 50),
@@ -334,6 +358,15 @@ def submit_job(ctx: ServerContext, user: User, body: dict[str, Any]) -> Job:
     return job
 
 
+def _set_script_policy(specs: list[TaskSpec], allow: bool) -> None:
+    """Tell every command that runs Blender whether the blend file's own scripts may run (the project's
+    allow_scripts): the worker passes --enable-autoexec or --disable-autoexec accordingly."""
+    for spec in specs:
+        for cmd in spec.commands:
+            if "blender_cmd" in cmd.get("settings", {}):
+                cmd["settings"]["autoexec"] = allow
+
+
 def _task_rows(job_id: str, specs: list[TaskSpec], job_priority: int, status: str) -> list[tuple]:
     """Rows for TASK_COLUMNS but the two stamps; ids follow the compiler's order, parents come first."""
     ids: dict[int, str] = {}
@@ -353,6 +386,15 @@ def _task_rows(job_id: str, specs: list[TaskSpec], job_priority: int, status: st
         rows.append((tid, job_id, spec.name, spec.task_type, status, spec.priority, job_priority,
                      dumps(spec.commands), parents, "[]", "", "", 0.0, 0, 0.0, spec.needs))
     return rows
+
+
+def _files_still_stored(files: dict[str, dict[str, Any]]) -> None:
+    """Inside the write lock: the checked files were not collected as unused meanwhile (blobs.collect)."""
+    shas = sorted({e["sha256"] for e in files.values()})
+    present = sum(Blob.select().where(Blob.sha256.in_(chunk)).count() for chunk in chunks(shas))
+    if present != len(shas):
+        raise bad_request("a file of the job was removed as unused while it was being submitted; "
+                          "upload it again", "file_missing")
 
 
 def _dependencies_pending(deps: list[Job]) -> bool:
@@ -398,6 +440,7 @@ def delete_job(ctx: ServerContext, user: User, job: Job) -> None:
             if not used:
                 Blob.delete().where(Blob.sha256 == sha).execute()
                 orphans.append(sha)
+        blobs.forget(orphans)
     for sha in orphans:
         ctx.store.delete(sha)
     ctx.store.delete_job_logs(job.id)

@@ -7,20 +7,20 @@ A Manager only ever sees or changes tasks of jobs assigned to it.
 from __future__ import annotations
 
 import datetime as dt
-import gzip
-import io
 import json
 import logging
 from typing import Any, BinaryIO
 
-from backend.web import ApiError, bad_request, not_found
-from shared.checksums import HashMismatch, TooLarge, is_sha256
+from backend.web import ApiError, bad_request, forbidden, not_found
+from shared.checksums import TooLarge, is_sha256
 from shared.chunking import chunks
 from shared.documents import TaskUpdateBatch, UpstreamNotification, WorkerReport
+from shared.json_text import dumps as safe_dumps
 from shared.relpaths import RelpathError, check_relpath
 from shared.slots import MAX_SLOTS
 from shared.statuses import JOB_FINAL, JOB_RUNNABLE, TASK_RUNNABLE, JobStatus, TaskStatus, WorkerStatus
 
+from . import blobs, task_logs
 from .context import ServerContext
 from .database import write
 from .models import (AppliedUpdate, Blob, Job, JobFile, JobOutput, LogRequest, Manager, Task, WorkerRecord,
@@ -37,7 +37,12 @@ BATCH_TASK_FIELDS = (Task.id, Task.job, Task.name, Task.status, Task.activity, T
                      Task.current_command_idx, Task.command_progress, Task.metrics, Task.worker,
                      Task.failed_by_workers, Task.log_tail, Task.updated, Task.created, Task.started,
                      Task.finished)
+OUTPUT_TASK_STATUSES = frozenset(s.value for s in (T.CLAIMED_BY_MANAGER, T.ACTIVE, T.COMPLETED, T.SOFT_FAILED,
+                                                   T.FAILED, T.CANCEL_REQUESTED, T.CANCELED))
+"""Statuses of a task that its Manager holds or held since it was last queued: outputs are accepted only then."""
 SEEN_WRITE_INTERVAL = dt.timedelta(seconds=5)
+MAX_VARIABLES_JSON = 256 * 1024
+MAX_RESOURCES_JSON = 16 * 1024
 
 
 def touch(ctx: ServerContext, manager: Manager) -> None:
@@ -49,9 +54,19 @@ def touch(ctx: ServerContext, manager: Manager) -> None:
         manager.last_seen = now
 
 
+def _cut(text: str | None, limit: int) -> str | None:
+    return text[:limit] if text else text
+
+
+def _json_size(value: Any) -> int:
+    return len(json.dumps(value, default=str)) if value is not None else 0
+
+
 def announce(ctx: ServerContext, manager: Manager, doc: UpstreamNotification, startup: bool) -> None:
     with write(ctx.db):
         now = ctx.clock.now()
+        if _json_size(doc.variables) > MAX_VARIABLES_JSON:
+            raise bad_request(f"'variables' may be at most {MAX_VARIABLES_JSON} bytes of JSON", "too_large")
         values = {Manager.url: doc.manager_url[:500], Manager.variables: doc.variables,
                   Manager.nr_of_workers: doc.nr_of_workers,
                   Manager.worker_task_types: sorted(set(doc.worker_task_types)),
@@ -70,10 +85,12 @@ def worker_report(ctx: ServerContext, manager: Manager, report: WorkerReport) ->
         for info in report.workers:
             values = dict(nickname=info.nickname[:200], status=info.status, platform=info.platform[:20],
                           supported_task_types=info.supported_task_types, tags=info.tags,
-                          current_task=info.current_task, current_job=info.current_job,
-                          last_seen=info.last_seen, status_requested=info.status_requested,
-                          resources=info.resources, reported=now,
-                          running_tasks=[t.to_dict() for t in info.running_tasks[:MAX_SLOTS]])
+                          current_task=_cut(info.current_task, 48), current_job=_cut(info.current_job, 32),
+                          last_seen=_cut(info.last_seen, 40), status_requested=_cut(info.status_requested, 32),
+                          resources=info.resources if _json_size(info.resources) <= MAX_RESOURCES_JSON else None,
+                          reported=now, running_tasks=[{"id": _cut(t.id, 48), "job": _cut(t.job, 32),
+                                                        "name": _cut(t.name, 200), "needs": _cut(t.needs, 16)}
+                                                       for t in info.running_tasks[:MAX_SLOTS]])
             row = existing.get(info.id)
             if row is None:
                 WorkerRecord.create(manager=manager.id, worker_id=info.id[:100], **values)
@@ -131,11 +148,18 @@ def depsgraph(ctx: ServerContext, manager: Manager, since: dt.datetime | None) -
                     doc["worker"] = worker
                 if needs:
                     doc["needs"] = needs
-                parts.append(f'{dumps(doc)[:-1]},"commands":{commands},"parents":{parents},'
+                parts.append(f'{dumps(doc)[:-1]},"commands":{_valid_json(commands)},"parents":{parents},'
                              f'"failed_by_workers":{failed_by}}}')
             if claimed:
                 ctx.machine.claim(job, since, now)
     return '{"depsgraph":[' + ",".join(parts) + "]}", len(parts), now
+
+
+def _valid_json(text: str) -> str:
+    """Stored JSON as it is, but for a NaN/Infinity stored before they were refused: re-encoded as null."""
+    if "NaN" in text or "Infinity" in text:
+        return safe_dumps(json.loads(text), separators=(",", ":"))
+    return text
 
 
 def apply_batch(ctx: ServerContext, manager: Manager, batch: TaskUpdateBatch) -> dict[str, Any]:
@@ -212,21 +236,21 @@ def _own_job(manager: Manager, jid: str) -> Job:
     return job
 
 
-def store_task_log(ctx: ServerContext, manager: Manager, tid: str, data: bytes) -> None:
+def store_task_log(ctx: ServerContext, manager: Manager, tid: str, stream: BinaryIO, length: int | None,
+                   max_upload: int) -> None:
     task = _own_task(manager, tid)
-    if data[:2] != b"\x1f\x8b":
-        raise bad_request("the task log must be gzip'd (Content-Type: application/gzip)", "not_gzip")
     try:
-        with gzip.GzipFile(fileobj=io.BytesIO(data)) as f:
-            while f.read(1 << 20):
-                pass
-    except (OSError, EOFError) as ex:
-        raise bad_request(f"the task log is not valid gzip: {ex}", "not_gzip") from None
-    ctx.store.write_log(task.job_id, task.id, data)
+        total, kept = task_logs.store(ctx.store, task.job_id, task.id, stream, length, max_upload,
+                                      ctx.config.task_log_max_bytes)
+    except task_logs.BadLog as ex:
+        raise bad_request(str(ex), "not_gzip") from None
+    except TooLarge as ex:
+        raise ApiError(413, "too_large", str(ex)) from None
     with write(ctx.db):
         Task.update({Task.log_uploaded: ctx.clock.now()}).where(Task.id == task.id).execute()
         LogRequest.delete().where(LogRequest.task == task.id).execute()
-    log.info("task %s: full log received from manager %s (%d bytes gzip'd)", task.id, manager.name, len(data))
+    log.info("task %s: full log received from manager %s (%d bytes%s)", task.id, manager.name, total,
+             f", {kept} kept" if kept < total else "")
 
 
 def job_files(manager: Manager, jid: str) -> dict[str, Any]:
@@ -240,6 +264,20 @@ def may_read_blob(manager: Manager, sha256: str) -> bool:
         JobOutput.select().join(Job).where(JobOutput.sha256 == sha256, Job.manager == manager.id).exists()
 
 
+def _quota_room(ctx: ServerContext, job: Job, sha256: str) -> int | None:
+    """Bytes the job's project may still store (None: no quota, or it stores this blob already)."""
+    quota = blobs.project_quota(job.project, ctx.config.project_quota_bytes)
+    if not quota:
+        return None
+    used, shas = blobs.project_usage(job.project_id)
+    return None if sha256 in shas else max(0, quota - used)
+
+
+def quota_exceeded(job: Job, room: int) -> ApiError:
+    return ApiError(507, "quota_exceeded", f"the storage quota of job {job.id}'s project leaves {room} bytes; "
+                                           "the output is not stored")
+
+
 def put_output(ctx: ServerContext, manager: Manager, jid: str, relpath: str, tid: str | None,
                sha256: str, stream: BinaryIO, length: int | None) -> None:
     job = _own_job(manager, jid)
@@ -249,14 +287,15 @@ def put_output(ctx: ServerContext, manager: Manager, jid: str, relpath: str, tid
         raise bad_request(str(ex), "invalid_path") from None
     if not is_sha256(sha256):
         raise bad_request("header X-Flamenco-SHA256 must be the output's SHA-256 (64 hex digits)", "invalid_hash")
-    if tid and Task.get_or_none(Task.id == tid, Task.job == job.id) is None:
-        raise bad_request(f"task '{tid}' is not a task of job {job.id}", "unknown_task")
-    try:
-        size, _ = ctx.store.put(stream, sha256, length, ctx.config.max_upload_bytes or None)
-    except HashMismatch as ex:
-        raise bad_request(str(ex), "hash_mismatch") from None
-    except TooLarge as ex:
-        raise ApiError(413, "too_large", str(ex)) from None
+    if not tid:
+        raise bad_request("query parameter 'task' (the task that produced the output) is required", "task_required")
+    task = Task.get_or_none(Task.id == tid, Task.job == job.id)
+    if task is None:
+        raise forbidden(f"task '{tid}' is not a task of job {job.id}")
+    if task.status not in OUTPUT_TASK_STATUSES:
+        raise forbidden(f"task {tid} is {task.status}: this Manager does not hold it, so it produced no output")
+    size = blobs.store_upload(ctx.store, stream, sha256, length, ctx.config.max_upload_bytes,
+                              _quota_room(ctx, job, sha256), lambda room: quota_exceeded(job, room))
     with write(ctx.db):
         now = ctx.clock.now()
         if not Blob.get_or_none(Blob.sha256 == sha256):

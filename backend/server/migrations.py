@@ -268,7 +268,25 @@ def token_last_used(schema: Schema) -> None:
     schema.drop_column("api_token", "last_used")
 
 
-# --- step 6: workers with slots: what a task needs of a worker, what a worker runs -----------
+# --- step 6: security (issue 12): token expiry, project quotas and script policy, who uploaded a blob
+
+class BlobGrant(_Frozen):
+    sha256 = CharField(max_length=64)
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    created = DateTimeField()
+
+    class Meta:
+        indexes = ((("sha256", "user"), True), (("user",), False))
+
+
+def security(schema: Schema) -> None:
+    schema.add_column("api_token", "expires", DateTimeField(null=True))
+    schema.add_column("project", "quota_bytes", BigIntegerField(null=True))
+    schema.add_column("project", "allow_scripts", BooleanField(null=True))
+    schema.create_tables([BlobGrant])
+
+
+# --- step 7: workers with slots: what a task needs of a worker, what a worker runs -----------
 
 def worker_slots(schema: Schema) -> None:
     schema.add_column("task", "needs", CharField(max_length=16, default=""))
@@ -281,7 +299,8 @@ STEPS = [
     Step(3, "web sessions", web_sessions),
     Step(4, "server clock", server_clock),
     Step(5, "no token last-used time", token_last_used),
-    Step(6, "workers with slots: task needs, running tasks", worker_slots),
+    Step(6, "token expiry, project quotas and scripts, blob grants", security),
+    Step(7, "workers with slots: task needs, running tasks", worker_slots),
 ]
 
 ADOPTED_VERSION = 1

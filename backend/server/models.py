@@ -71,6 +71,7 @@ class ApiToken(BaseModel):
     secret_hash = CharField(max_length=64)
     label = CharField(max_length=100, default="")
     created = DateTimeField(default=utcnow)
+    expires = DateTimeField(null=True)  # None: until revoked
 
 
 class Project(BaseModel):
@@ -78,6 +79,8 @@ class Project(BaseModel):
     name = CharField(unique=True, max_length=100)
     description = TextField(default="")
     created = DateTimeField(default=utcnow)
+    quota_bytes = BigIntegerField(null=True)  # None: the Server's project_quota_bytes; 0: no limit
+    allow_scripts = BooleanField(null=True)  # Blender may run scripts in the blend files (--enable-autoexec)
 
 
 class ProjectMember(BaseModel):
@@ -205,6 +208,16 @@ class Blob(BaseModel):
     created = DateTimeField(default=utcnow)
 
 
+class BlobGrant(BaseModel):
+    """A user who uploaded a blob's bytes: proof of possession (see blobs.py)."""
+    sha256 = CharField(max_length=64)
+    user = ForeignKeyField(User, backref="blob_grants", on_delete="CASCADE")
+    created = DateTimeField(default=utcnow)  # the latest upload
+
+    class Meta:
+        indexes = ((("sha256", "user"), True), (("user",), False))
+
+
 class JobFile(BaseModel):
     job = ForeignKeyField(Job, backref="files", on_delete="CASCADE", index=False)
     relpath = CharField(max_length=1024)
@@ -270,7 +283,8 @@ class ServerClock(BaseModel):
 
 
 ALL_MODELS = [User, ApiToken, WebSession, Project, ProjectMember, Manager, ProjectManager, Job, JobDependency,
-              JobLogEntry, Task, Blob, JobFile, JobOutput, WorkerRecord, LogRequest, AppliedUpdate, ServerClock]
+              JobLogEntry, Task, Blob, BlobGrant, JobFile, JobOutput, WorkerRecord, LogRequest, AppliedUpdate,
+              ServerClock]
 
 
 def bind(db: peewee.Database, create: bool = True) -> peewee.Database:

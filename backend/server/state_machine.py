@@ -23,6 +23,7 @@ The rules (Flamenco 2 plus pause and job dependencies):
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from typing import Iterable
 
@@ -44,6 +45,8 @@ log = logging.getLogger(__name__)
 J, T = JobStatus, TaskStatus
 FAIL_PERCENTAGE = 10
 LOG_TAIL_LINES = 10
+LOG_TAIL_CHARS = 8192
+MAX_METRICS_JSON = 64 * 1024
 
 JOB_SETTLED_FAILURES = {J.FAILED: "failed", J.CANCELED: "was canceled"}
 JOB_UNDER_WAY = JOB_RUNNABLE | {J.PAUSE_REQUESTED, J.PAUSED}
@@ -341,17 +344,17 @@ class StateMachine:
         task.progress = float(update.task_progress_percentage or 0)
         task.current_command_idx = update.current_command_idx
         task.command_progress = float(update.command_progress_percentage or 0)
-        if update.metrics is not None:
+        if update.metrics is not None and len(json.dumps(update.metrics, default=str)) <= MAX_METRICS_JSON:
             task.metrics = update.metrics
         if update.worker:
             task.worker = update.worker[:200]
         if update.failed_by_workers is not None:
             task.failed_by_workers = [f.to_dict() for f in update.failed_by_workers]
         if update.log_tail:
-            task.log_tail = "\n".join(update.log_tail.splitlines()[-LOG_TAIL_LINES:])
+            task.log_tail = "\n".join(update.log_tail.splitlines()[-LOG_TAIL_LINES:])[-LOG_TAIL_CHARS:]
         elif update.log:
-            lines = (task.log_tail.splitlines() if task.log_tail else []) + update.log.splitlines()
-            task.log_tail = "\n".join(lines[-LOG_TAIL_LINES:])
+            lines = (task.log_tail.splitlines() if task.log_tail else []) + update.log[-LOG_TAIL_CHARS:].splitlines()
+            task.log_tail = "\n".join(lines[-LOG_TAIL_LINES:])[-LOG_TAIL_CHARS:]
 
         new = self._effective_status(task, job, update.task_status)
         changed = new is not None and new != old

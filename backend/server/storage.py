@@ -1,4 +1,4 @@
-"""Files on the Server's disk: content-addressed blobs and gzip'd task logs.
+"""Files on the Server's disk: content-addressed blobs, and where gzip'd task logs go (task_logs.py).
 
 Blobs (job files uploaded by artists, outputs uploaded by Managers) live under
 `<data dir>/files/blobs/ab/<sha256>`, once however many jobs use them. An
@@ -9,9 +9,10 @@ becomes a blob.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
-import tempfile
+import shutil
 from pathlib import Path
 from typing import BinaryIO
 
@@ -47,33 +48,33 @@ class FileStore:
         with HashingFile(self.tmp, "upload-", max_size) as upload:
             upload.copy(stream, length)
             upload.check(sha256)
-            if target.is_file():
-                return upload.size, False
+            # Replaced even when already stored (same bytes): the fresh mtime tells a
+            # garbage collection running meanwhile that it was just uploaded.
+            existed = target.is_file()
             target.parent.mkdir(parents=True, exist_ok=True)
             upload.move_to(target)
-            return upload.size, True
+            return upload.size, not existed
 
     def delete(self, sha256: str) -> None:
         with _ignore_missing():
             self.blob_path(sha256).unlink()
 
+    def delete_if_older(self, sha256: str, cutoff: dt.datetime) -> bool:
+        """Delete the blob unless its file changed after `cutoff` (naive UTC); whether it was deleted."""
+        path = self.blob_path(sha256)
+        try:
+            if path.stat().st_mtime >= cutoff.replace(tzinfo=dt.timezone.utc).timestamp():
+                return False
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def free_bytes(self) -> int:
+        return shutil.disk_usage(self.root).free
+
     def log_path(self, job_id: str, task_id: str) -> Path:
         return self.logs / job_id / f"{task_id}.log.gz"
-
-    def write_log(self, job_id: str, task_id: str, data: bytes) -> Path:
-        path = self.log_path(job_id, task_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # A name of its own: another Server process on this files directory may store the same log.
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{task_id}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            with _ignore_missing():
-                os.unlink(tmp)
-            raise
-        return path
 
     def delete_job_logs(self, job_id: str) -> None:
         directory = self.logs / job_id

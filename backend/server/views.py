@@ -29,7 +29,8 @@ def user_doc(user: User, projects: list[Project] | None = None) -> dict[str, Any
 
 def project_doc(project: Project, managers: list[Manager] | None = None) -> dict[str, Any]:
     out = {"id": project.id, "name": project.name, "description": project.description,
-           "created": iso(project.created)}
+           "created": iso(project.created), "quota_bytes": project.quota_bytes,
+           "allow_scripts": bool(project.allow_scripts)}
     if managers is not None:
         out["managers"] = [{"id": m.id, "name": m.name} for m in managers]
     return out

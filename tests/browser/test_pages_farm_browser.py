@@ -27,6 +27,7 @@ def real_farm(browser, tmp_path):
     try:
         info = farm.start()
         farm._run_server_cli("set-password", "admin", "--password", PASSWORD)
+        info["admin_token"] = farm._run_server_cli("new-token", "admin")["token"]  # a password change ends tokens
         api = requests.Session()
         api.headers["Authorization"] = f"Bearer {info['admin_token']}"
         deadline = time.monotonic() + 60

@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .base import (Command, CommandContext, CommandError, SettingError, executable_argv, register, req_number,
-                   req_str)
+from .base import (Command, CommandContext, CommandError, SettingError, autoexec_arg, autoexec_setting,
+                   executable_argv, register, req_number, req_str)
 from .blender import blendfile_setting, wait_for_blendfile
 
 SCRIPT = Path(__file__).with_name("bake_script.py")
@@ -41,6 +41,7 @@ class BakeParams:
     objects: list[str] = field(default_factory=list)
     frame_end: int | None = None
     mute_unrelated: bool = True
+    autoexec: bool = False
 
     def script_args(self) -> dict:
         args = {"action": self.action, "cache_types": self.cache_types, "objects": self.objects,
@@ -52,7 +53,7 @@ class BakeParams:
         return args
 
     def argv(self) -> list[str]:
-        return self.blender + ["--enable-autoexec", "-noaudio", "--background", str(self.filepath),
+        return self.blender + [autoexec_arg(self.autoexec), "-noaudio", "--background", str(self.filepath),
                                "--python-exit-code", str(SCRIPT_ERROR_EXIT), "--python", str(SCRIPT),
                                "--", json.dumps(self.script_args(), separators=(",", ":"))]
 
@@ -108,7 +109,8 @@ class BlenderBake(Command):
 
     def validate(self, settings):
         blender = executable_argv(settings, "blender_cmd", "blender")
-        params = BakeParams(blender, blendfile_setting(settings), req_str(settings, "action"))
+        params = BakeParams(blender, blendfile_setting(settings), req_str(settings, "action"),
+                            autoexec=autoexec_setting(settings))
         if params.action not in ACTIONS:
             raise SettingError("action", f"must be one of {', '.join(ACTIONS)}, not '{params.action}'")
         if params.action == "bake":

@@ -136,6 +136,23 @@ def executable_argv(settings: dict, key: str, default: str) -> list[str]:
     return argv
 
 
+def autoexec_setting(settings: dict) -> bool:
+    """Whether Blender may run the scripts saved in the blend file (drivers, registered texts).
+
+    The Server sets `autoexec` on every command that runs Blender from its
+    project's allow_scripts; anything else (an older Server, a Manager's own
+    tasks) gets Blender's safe side: --disable-autoexec.
+    """
+    value = settings.get("autoexec", False)
+    if not isinstance(value, bool):
+        raise SettingError("autoexec", f"must be true or false, not {type(value).__name__}")
+    return value
+
+
+def autoexec_arg(enabled: bool) -> str:
+    return "--enable-autoexec" if enabled else "--disable-autoexec"
+
+
 # --- the context a command runs in ------------------------------------------------
 
 @dataclass

@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared.frames import FrameRangeError, parse_frames
+from shared.overrides import OverrideError, check_source
 
 from ..blender_output import BlenderOutputParser
-from .base import (Command, CommandContext, CommandError, SettingError, executable_argv, opt_str, register,
-                   req_number, req_str)
+from .base import (Command, CommandContext, CommandError, SettingError, autoexec_arg, autoexec_setting,
+                   executable_argv, opt_str, register, req_number, req_str)
 
 FORMAT_ALIASES = {"OPEN_EXR": "EXR", "OPEN_EXR_MULTILAYER": "MULTILAYER"}
 
@@ -33,6 +34,22 @@ def wait_for_blendfile(ctx: CommandContext, filepath: Path) -> None:
         raise CommandError(f"setting 'filepath': blend file '{filepath}' does not exist")
 
 
+def check_overrides_file(path: Path) -> None:
+    """An overrides file next to the blend file is run by Blender: only if it holds nothing but
+    literal values assigned to data paths (shared/overrides.py). On shared storage anyone who
+    can write next to the .blend could have put anything there."""
+    try:
+        source = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return
+    except (OSError, UnicodeDecodeError) as ex:
+        raise CommandError(f"cannot read the overrides file '{path}': {ex}") from None
+    try:
+        check_source(source)
+    except OverrideError as ex:
+        raise CommandError(f"refusing to run the overrides file '{path}': {ex}") from None
+
+
 @dataclass
 class RenderParams:
     blender: list[str]
@@ -43,12 +60,16 @@ class RenderParams:
     frame_list: list[int] = field(default_factory=list)
     python_expr: str | None = None
     extra_args: list[str] = field(default_factory=list)
+    autoexec: bool = False
+
+    @property
+    def overrides_file(self) -> Path:
+        return self.filepath.with_name(self.filepath.stem + "-overrides.py")
 
     def argv(self) -> list[str]:
-        args = self.blender + ["--enable-autoexec", "-noaudio", "--background", str(self.filepath)]
-        overrides = self.filepath.with_name(self.filepath.stem + "-overrides.py")
-        if overrides.exists():
-            args += ["--python-exit-code", "42", "--python", str(overrides)]
+        args = self.blender + [autoexec_arg(self.autoexec), "-noaudio", "--background", str(self.filepath)]
+        if self.overrides_file.exists():
+            args += ["--python-exit-code", "42", "--python", str(self.overrides_file)]
         if self.python_expr:
             args += ["--python-expr", self.python_expr]
         if self.render_output:
@@ -66,7 +87,7 @@ class BlenderRender(Command):
 
     def validate(self, settings):
         blender = executable_argv(settings, "blender_cmd", "blender")
-        params = RenderParams(blender, blendfile_setting(settings))
+        params = RenderParams(blender, blendfile_setting(settings), autoexec=autoexec_setting(settings))
         params.render_output = opt_str(settings, "render_output")
         params.format = opt_str(settings, "format")
         params.python_expr = opt_str(settings, "python_expr")
@@ -90,6 +111,7 @@ class BlenderRender(Command):
 
     def execute(self, ctx: CommandContext, params: RenderParams) -> None:
         wait_for_blendfile(ctx, params.filepath)
+        check_overrides_file(params.overrides_file)
         if params.render_output:
             Path(params.render_output).parent.mkdir(parents=True, exist_ok=True)
         parser = BlenderOutputParser(params.frame_list)
@@ -150,6 +172,7 @@ class AudioParams:
     render_output: Path
     frame_start: int | None
     frame_end: int | None
+    autoexec: bool = False
 
 
 @register
@@ -167,7 +190,7 @@ class BlenderRenderAudio(Command):
             end = int(req_number(settings, "frame_end"))
         if start is not None and end is not None and end < start:
             raise SettingError("frame_end", f"{end} is before frame_start {start}")
-        return AudioParams(blender, filepath, render_output, start, end)
+        return AudioParams(blender, filepath, render_output, start, end, autoexec_setting(settings))
 
     def output_dirs(self, params: AudioParams) -> list[Path]:
         return [params.render_output.parent]
@@ -182,7 +205,7 @@ class BlenderRenderAudio(Command):
             lines.append(f"scene.frame_end = {params.frame_end}")
         lines.append(f"bpy.ops.sound.mixdown(filepath={str(params.render_output)!r}, codec='FLAC', "
                      f"container='FLAC', accuracy=128)")
-        argv = params.blender + ["--enable-autoexec", "-noaudio", "--background", str(params.filepath),
+        argv = params.blender + [autoexec_arg(params.autoexec), "-noaudio", "--background", str(params.filepath),
                                  "--python-exit-code", "47", "--python-expr", "; ".join(lines)]
         ctx.activity("rendering audio")
         result = ctx.run(argv, check=False)

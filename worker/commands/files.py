@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from shared.overrides import OverrideError, check_source
+
 from .base import Command, CommandContext, CommandError, SettingError, register, req_str
 
 
@@ -181,13 +183,20 @@ class PythonFile:
 
 @register
 class CreatePythonFile(Command):
+    """Writes a render-overrides file; Blender runs it, so it may hold only what shared/overrides.py allows."""
     name = "create_python_file"
 
     def validate(self, settings):
         filepath = _path(settings, "filepath")
         if filepath.suffix != ".py":
             raise SettingError("filepath", f"must end in '.py', not '{filepath.name}'")
-        return PythonFile(filepath, req_str(settings, "contents", allow_empty=True))
+        contents = req_str(settings, "contents", allow_empty=True)
+        try:
+            check_source(contents)
+        except OverrideError as ex:
+            raise SettingError("contents", f"only literal values assigned to Blender data paths may be "
+                                           f"written: {ex}") from None
+        return PythonFile(filepath, contents)
 
     def execute(self, ctx: CommandContext, p: PythonFile) -> None:
         p.filepath.parent.mkdir(parents=True, exist_ok=True)

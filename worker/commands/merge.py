@@ -16,8 +16,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .base import (Command, CommandContext, CommandError, SettingError, executable_argv, opt_str, register,
-                   req_number, req_str)
+from .base import (Command, CommandContext, CommandError, SettingError, autoexec_arg, autoexec_setting,
+                   executable_argv, opt_str, register, req_number, req_str)
 from .blender import blendfile_setting, wait_for_blendfile
 
 SCRIPT = Path(__file__).with_name("merge_script.py")
@@ -37,6 +37,7 @@ class MergeParams:
     input_files: list[str] = field(default_factory=list)
     weights: list[float] | None = None
     samples: int | None = None
+    autoexec: bool = False
 
     @property
     def mode(self) -> str:
@@ -54,7 +55,7 @@ class MergeParams:
         return args
 
     def argv(self) -> list[str]:
-        return self.blender + ["--enable-autoexec", "-noaudio", "--background", str(self.filepath),
+        return self.blender + [autoexec_arg(self.autoexec), "-noaudio", "--background", str(self.filepath),
                                "--python-exit-code", str(SCRIPT_ERROR_EXIT), "--python", str(SCRIPT),
                                "--", json.dumps(self.script_args(), separators=(",", ":"))]
 
@@ -81,7 +82,8 @@ def _common(settings: dict) -> MergeParams:
     fmt = opt_str(settings, "format")
     if fmt is not None and fmt not in FORMATS:
         raise SettingError("format", f"must be one of {', '.join(FORMATS)}, not '{fmt}'")
-    return MergeParams(blender, blendfile_setting(settings), output, int(frame), fmt)
+    return MergeParams(blender, blendfile_setting(settings), output, int(frame), fmt,
+                       autoexec=autoexec_setting(settings))
 
 
 class _Merge(Command):

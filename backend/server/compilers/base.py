@@ -9,11 +9,19 @@ I/O, so compiling is pure and testable.
 
 Compilers are found by scanning modules for decorated classes (see registry.py),
 so a studio can drop its own job types into a directory named in the server config.
+
+Settings that name a program to run are the keys ending in `_cmd` (`blender_cmd`,
+`ffmpeg_cmd`): `check_command` allows there only a Manager variable (`{blender}`)
+or an executable of the Server's allow-list, followed by allowed arguments, so
+a project member cannot make a worker run `/bin/sh -c ...`. A job type marked
+`admin_only` (`exec-command`) may only be submitted by admins.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
+import shlex
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -22,6 +30,8 @@ from shared.frames import DEFAULT_MAX_FRAMES
 from shared.relpaths import RelpathError, check_relpath
 
 _MARK = "__flamenco_job_type__"
+COMMAND_SUFFIX = "_cmd"
+_VARIABLE = re.compile(r"^\{[A-Za-z_][A-Za-z0-9_]*\}$")
 
 
 class SettingError(ValueError):
@@ -75,6 +85,25 @@ class Setting:
                                        minimum=self.minimum, maximum=self.maximum, max_frames=max_frames)
         except setting_types.SettingValueError as ex:
             raise SettingError(self.key, str(ex)) from None
+
+
+def check_command(key: str, value: str, executables: list[str], arguments: list[str]) -> None:
+    """SettingError unless `value` is '{variable}' or an allowed executable, then only allowed arguments."""
+    try:
+        words = shlex.split(value)
+    except ValueError as ex:
+        raise SettingError(key, f"cannot be split into words: {ex}") from None
+    if not words:
+        raise SettingError(key, "may not be empty")
+    exe, args = words[0], words[1:]
+    if not _VARIABLE.match(exe) and exe not in executables:
+        raise SettingError(key, f"'{exe[:100]}' is not allowed: use a Manager variable such as "
+                                f"'{{{key[:-len(COMMAND_SUFFIX)]}}}' or one of the Server's allowed executables "
+                                f"({', '.join(executables) or 'none'})")
+    bad = [a for a in args if a not in arguments]
+    if bad:
+        raise SettingError(key, f"argument '{bad[0][:100]}' is not allowed; allowed are: "
+                                f"{', '.join(arguments) or 'none'}")
 
 
 def validate_settings(schema: list[Setting], raw: Any, max_frames: int = DEFAULT_MAX_FRAMES) -> dict[str, Any]:
@@ -154,6 +183,7 @@ class JobType:
     artist_visible: ClassVar[bool] = True
     """False for tools of the farm's admins (sleep, exec-command): the add-on does not offer them."""
     settings_schema: ClassVar[list[Setting]] = []
+    admin_only: ClassVar[bool] = False
 
     def task_types(self, settings: dict[str, Any], ctx: CompileContext) -> set[str]:
         """Task types the assigned Manager's workers must support for these settings."""
@@ -169,10 +199,19 @@ class JobType:
     def validate(self, raw: Any, max_frames: int = DEFAULT_MAX_FRAMES) -> dict[str, Any]:
         return validate_settings(self.settings_schema, raw, max_frames)
 
+    def check_commands(self, settings: dict[str, Any], executables: list[str], arguments: list[str]) -> None:
+        """The `*_cmd` settings (programs to run) against the allow-lists; SettingError."""
+        for key, value in settings.items():
+            if key.endswith(COMMAND_SUFFIX) and isinstance(value, str):
+                check_command(key, value, executables, arguments)
+
     @classmethod
     def describe(cls) -> dict[str, Any]:
-        return {"name": cls.job_type, "label": cls.label or cls.job_type, "description": cls.description,
-                "artist_visible": cls.artist_visible, "settings": [s.to_dict() for s in cls.settings_schema]}
+        out = {"name": cls.job_type, "label": cls.label or cls.job_type, "description": cls.description,
+               "artist_visible": cls.artist_visible, "settings": [s.to_dict() for s in cls.settings_schema]}
+        if cls.admin_only:
+            out["admin_only"] = True
+        return out
 
 
 def register_compiler(job_type: str):

@@ -7,7 +7,8 @@ moves the whole directory into place once everything is done (an existing
 final directory is renamed out of the way first), so a half-rendered sequence
 never replaces a good one and a rerun never mixes its frames with old ones.
 
-Render-setting overrides (`rna_overrides`, Python lines) become a file
+Render-setting overrides (`rna_overrides`: literal values assigned to Blender
+data paths, checked by shared/overrides.py here and again on the worker) become a file
 `<blend stem>-overrides.py` next to the .blend, written by an 'rna-overrides'
 task that all render tasks depend on; the worker's blender_render runs such a
 file with `--python-exit-code 42 --python <file>` before rendering. The file is
@@ -25,9 +26,8 @@ the other tasks need what their task types need.
 
 from __future__ import annotations
 
-import ast
-
 from shared.frames import blender_frames, chunk_frames, chunk_name, merge_frames, parse_frames
+from shared.overrides import OverrideError, check_lines
 from shared.slots import GPU
 
 from .base import CompileContext, JobType, Setting, SettingError, TaskSpec, command, register_compiler
@@ -76,21 +76,11 @@ def overrides_path(blendfile: str) -> str:
 
 
 def check_rna_overrides(lines: list[str], key: str = "rna_overrides") -> None:
-    """The lines must form valid Python; the error names the offending line (1-based, as listed)."""
-    source = "\n".join(lines)
+    """Only literal values assigned to Blender data paths (shared/overrides.py); the error names the line."""
     try:
-        ast.parse(source, filename=key)
-    except SyntaxError as ex:
-        physical = (ex.lineno or 1) - 1
-        # Map the physical line back to the list item (an item may hold several lines).
-        item, seen = len(lines) - 1, 0
-        for i, text in enumerate(lines):
-            seen += text.count("\n") + 1
-            if physical < seen:
-                item = i
-                break
-        raise SettingError(key, f"line {item + 1} ({lines[item].strip()[:80]!r}) is not valid Python: "
-                                f"{ex.msg}") from None
+        check_lines(lines)
+    except OverrideError as ex:
+        raise SettingError(key, str(ex)) from None
 
 
 def overrides_contents(lines: list[str], ctx: CompileContext) -> str:
@@ -128,8 +118,8 @@ class BlenderRender(JobType):
         Setting("images_or_video", "choice", default="images", choices=("images", "video"),
                 label="Images or video", description="What the blend file's own output is set to write."),
         Setting("rna_overrides", "list", label="Overrides",
-                description="Python lines run by Blender before rendering, e.g. "
-                            "'bpy.context.scene.render.resolution_percentage = 50' (bpy is imported)."),
+                description="Values set by Blender before rendering, one assignment of a literal to a data "
+                            "path per line, e.g. 'bpy.context.scene.render.resolution_percentage = 50'."),
         Setting("gpu", "boolean", default=False, label="Render on a GPU",
                 description="Each render task takes one of a worker's GPUs to itself (workers that "
                             "declare GPUs); without, a render takes a share of a worker's CPU threads."),

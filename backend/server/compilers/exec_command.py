@@ -1,4 +1,7 @@
-"""The 'exec-command' job type: one 'debug' task that runs a command line on a worker."""
+"""The 'exec-command' job type: one 'debug' task that runs a command line on a worker.
+
+Any command line, as the worker's user: only admins may submit it (admin_only).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +13,9 @@ from .base import CompileContext, JobType, Setting, SettingError, TaskSpec, comm
 @register_compiler("exec-command")
 class ExecCommand(JobType):
     label = "Execute command"
-    description = "Runs one command line on a worker (task type 'debug')."
+    description = "Runs one command line on a worker (task type 'debug'); admins only."
     artist_visible = False
+    admin_only = True
     settings_schema = [
         Setting("cmd", "string", required=True, label="Command",
                 description="The command line, split the way a POSIX shell would (no shell is run)."),

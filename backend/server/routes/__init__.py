@@ -1,8 +1,8 @@
 """HTTP routes, one module per concern; each has `install(routes, ctx)`."""
 
-from . import admin, farm, files, jobs, manager_api, meta, pages
+from . import account, admin, farm, files, jobs, manager_api, meta, pages
 
-MODULES = (meta, jobs, files, farm, admin, manager_api, pages)
+MODULES = (meta, account, jobs, files, farm, admin, manager_api, pages)
 
 
 def install_all(routes, ctx) -> None:

@@ -53,6 +53,13 @@ def install(routes, ctx) -> None:
         bottle.response.status = 201
         return project_doc(project, [])
 
+    @routes.add("PATCH", "/api/projects/<project_ref>", summary="Change a project's description, storage quota "
+                "or whether its blend files' scripts may run", tag="admin", auth_kind="admin", body="ProjectChange",
+                responses={200: ("the project", "Project"), 404: "no such project"})
+    def change_project(user, project_ref):
+        project = admin.update_project(db, project_ref, read_object())
+        return project_doc(project, [])
+
     @routes.add("POST", "/api/projects/<project_ref>/members", summary="Add a user to a project", tag="admin",
                 auth_kind="admin", body="Member", responses={204: "added (or already a member)",
                                                              404: "no such project or user"})

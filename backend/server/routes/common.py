@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bottle
 
-from backend.web import bad_request
+from backend.web import DISK_FULL_RETRY_SECONDS, ApiError, bad_request
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -50,3 +50,11 @@ def reason_of(body: dict) -> str:
 
 def no_content() -> bottle.HTTPResponse:
     return bottle.HTTPResponse(status=204)
+
+
+def check_free_space(ctx, incoming: int) -> None:
+    """503 before an upload would leave less than min_free_bytes free: the database needs room to write."""
+    reserve = ctx.config.min_free_bytes
+    if reserve and ctx.store.free_bytes() - incoming < reserve:
+        raise ApiError(503, "disk_full", "the Server's disk is nearly full; try again later",
+                       {"Retry-After": str(DISK_FULL_RETRY_SECONDS)})

@@ -7,29 +7,18 @@ from urllib.parse import quote
 
 import bottle
 
-from backend.web import ApiError, bad_request, not_found, read_object
-from shared.checksums import HashMismatch, TooLarge, is_sha256
-from shared.chunking import chunks
+from backend.web import ApiError, bad_request, not_found, read_object, request_body
+from shared.checksums import is_sha256
 
+from .. import blobs
 from .. import jobs as job_service
 from ..admin import visible_project_ids
 from ..database import write
-from ..models import Blob, Job, JobFile, JobOutput
+from ..models import Blob, JobFile, JobOutput
 from ..views import iso
+from .common import check_free_space
 
 MAX_CHECK = 100_000
-
-
-def request_stream():
-    """(stream, length) of the request body without Bottle buffering it first."""
-    env = bottle.request.environ
-    length = env.get("CONTENT_LENGTH")
-    if length not in (None, "") and "chunked" not in env.get("HTTP_TRANSFER_ENCODING", "").lower():
-        try:
-            return env["wsgi.input"], int(length)
-        except ValueError:
-            raise bad_request("bad Content-Length", "bad_request") from None
-    return bottle.request.body, None
 
 
 def send_blob(store, sha256: str, download_name: str | None = None):
@@ -44,11 +33,19 @@ def send_blob(store, sha256: str, download_name: str | None = None):
     return resp
 
 
+def pending_full(room: int) -> ApiError:
+    return ApiError(507, "quota_exceeded", f"your uploads that no job uses yet may take {room} more bytes; "
+                                           "submit the jobs that use them (or wait for unused ones to be removed)")
+
+
 def install(routes, ctx) -> None:
     store = ctx.store
 
-    @routes.add("POST", "/api/files/check", summary="Which of these files the Server still needs", tag="files",
-                body="FileCheck", responses={200: ("the hashes to upload", "FileCheckResult")})
+    @routes.add("POST", "/api/files/check", summary="Which of these files the Server still needs from you",
+                tag="files", body="FileCheck", responses={200: ("the hashes to upload", "FileCheckResult")},
+                description="A file counts as present only when a job of one of your projects names it or you "
+                            "uploaded it yourself: a file stored for another project must be uploaded once "
+                            "more (it is hashed and deduplicated, not stored twice).")
     def check(user):
         body = read_object()
         files = body.get("files")
@@ -61,48 +58,40 @@ def install(routes, ctx) -> None:
                 raise bad_request(f"files[{i}] must be {{\"sha256\": <64 lowercase hex>, \"size\": <bytes>}}",
                                   "invalid_field")
             wanted[entry["sha256"]] = entry["size"]
-        shas = list(wanted)
-        stored: dict[str, int] = {}
-        for chunk in chunks(shas):
-            stored.update(Blob.select(Blob.sha256, Blob.size).where(Blob.sha256.in_(chunk)).tuples())
-        return {"missing": [s for s in shas if s not in stored or not store.has(s)]}
+        known = blobs.known_to(user, wanted, visible_project_ids(user))
+        return {"missing": [s for s in wanted if s not in known or not store.has(s)]}
 
     @routes.add("PUT", "/api/files/<sha256>", summary="Upload one file, named by its SHA-256", tag="files",
                 body="binary", body_type="application/octet-stream",
-                responses={201: ("stored", "Stored"), 200: ("already stored", "Stored"),
-                           400: "the bytes do not have this SHA-256; nothing stored", 413: "over the size limit"})
+                responses={201: ("stored (or stored already for others: now yours too)", "Stored"),
+                           200: ("you had uploaded it already", "Stored"),
+                           400: "the bytes do not have this SHA-256; nothing stored", 413: "over the size limit",
+                           503: "the Server's disk is (nearly) full; try again later",
+                           507: "your uploads that no job uses yet are over max_pending_upload_bytes"})
     def put(user, sha256):
         if not is_sha256(sha256):
             raise bad_request("the path must end in the file's SHA-256 (64 lowercase hex digits)", "invalid_hash")
-        stream, length = request_stream()
-        limit = ctx.config.max_upload_bytes or None
-        if limit and length and length > limit:
-            raise ApiError(413, "too_large", f"upload of {length} bytes over the limit of {limit}")
-        try:
-            size, created = store.put(stream, sha256, length, limit)
-        except HashMismatch as ex:
-            raise bad_request(str(ex), "hash_mismatch") from None
-        except TooLarge as ex:
-            raise ApiError(413, "too_large", str(ex)) from None
+        stream, length = request_body()
+        cfg = ctx.config
+        known_before = sha256 in blobs.known_to(user, [sha256], visible_project_ids(user))
+        room = None
+        if cfg.max_pending_upload_bytes and not known_before:
+            room = max(0, cfg.max_pending_upload_bytes - blobs.pending_bytes(user))
+        check_free_space(ctx, length or 0)
+        size = blobs.store_upload(store, stream, sha256, length, cfg.max_upload_bytes, room, pending_full)
         with write(ctx.db):
+            now = ctx.clock.now()
             if Blob.get_or_none(Blob.sha256 == sha256) is None:
-                Blob.create(sha256=sha256, size=size, created=ctx.clock.now())
-                created = True
-        bottle.response.status = 201 if created else 200
+                Blob.create(sha256=sha256, size=size, created=now)
+            blobs.grant(user, sha256, now)
+        bottle.response.status = 200 if known_before else 201
         return {"sha256": sha256, "size": size}
 
     @routes.add("GET", "/api/files/<sha256>", summary="Download a job file or output by its SHA-256",
                 tag="files", responses={200: "the bytes", 404: "no such file among the jobs you can see"})
     def get(user, sha256):
-        if not is_sha256(sha256) or Blob.get_or_none(Blob.sha256 == sha256) is None:
+        if not is_sha256(sha256) or not blobs.known_to(user, [sha256], visible_project_ids(user)):
             raise not_found(f"no file {sha256}")
-        projects = visible_project_ids(user)
-        if projects is not None:
-            pids = list(projects)
-            seen = JobFile.select().join(Job).where(JobFile.sha256 == sha256, Job.project.in_(pids)).exists() \
-                or JobOutput.select().join(Job).where(JobOutput.sha256 == sha256, Job.project.in_(pids)).exists()
-            if not seen:
-                raise not_found(f"no file {sha256}")
         return send_blob(store, sha256)
 
     @routes.add("GET", "/api/jobs/<job_id>/files", summary="The job's uploaded files (its manifest)",

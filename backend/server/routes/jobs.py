@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import gzip
-
 import bottle
 
 from backend.web import bad_request, not_found, read_json, read_object
 from shared.statuses import JobStatus, TaskStatus
 
 from .. import jobs as job_service
+from .. import task_logs
 from ..database import write
 from ..models import Job, JobLogEntry, LogRequest, Task
 from ..views import iso, task_doc
@@ -166,13 +165,12 @@ def install(routes, ctx) -> None:
                                         404: "no such task, or no log uploaded (request it first)"})
     def task_log(user, task_id):
         task, _ = job_service.get_visible_task(user, task_id)
-        path = ctx.store.log_path(task.job_id, task.id)
-        if not path.is_file():
+        blocks = task_logs.read(ctx.store, task.job_id, task.id)
+        if blocks is None:
             raise not_found(f"no full log of task {task.id} on the Server yet; "
                             f"POST /api/tasks/{task.id}/log-request and try again in a minute")
         bottle.response.content_type = "text/plain; charset=utf-8"
-        with gzip.open(path, "rb") as f:
-            return f.read()
+        return blocks
 
     @routes.add("POST", "/api/tasks/<task_id>/log-request", summary="Ask the task's Manager to upload its log",
                 tag="tasks", responses={202: "requested; the Manager uploads it after its next update batch",

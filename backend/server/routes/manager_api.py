@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bottle
 
-from backend.web import ApiError, bad_request, not_found, read_object
+from backend.web import ApiError, bad_request, not_found, read_object, request_body
 from shared.checksums import is_sha256
 from shared.documents import TaskUpdateBatch, UpstreamNotification, WorkerReport
 from shared.protocol import IF_UPDATED_SINCE, LAST_UPDATED, SHA256_HEADER
@@ -12,8 +12,8 @@ from shared.timefmt import parse_iso_utc
 
 from .. import manager_sync
 from ..views import iso
-from .common import no_content
-from .files import request_stream, send_blob
+from .common import check_free_space, no_content
+from .files import send_blob
 
 P = "/api/managers/<manager_id>"
 MAX_LOG_BYTES = 256 * 1024 * 1024
@@ -76,15 +76,14 @@ def install(routes, ctx) -> None:
 
     @routes.add("POST", f"{P}/tasks/<task_id>/log", summary="A task's full log, gzip'd", tag="manager",
                 auth_kind="manager", body="binary", body_type="application/gzip",
-                responses={204: "stored", 404: "not this Manager's task"})
+                responses={204: "stored (a log over task_log_max_bytes unpacked keeps its head and tail)",
+                           400: "not gzip", 404: "not this Manager's task", 413: "over 256 MiB gzip'd"})
     def task_log(manager, task_id):
-        stream, length = request_stream()
+        stream, length = request_body()
         if length is not None and length > MAX_LOG_BYTES:
             raise ApiError(413, "too_large", f"a task log may be at most {MAX_LOG_BYTES} bytes gzip'd")
-        data = stream.read(length) if length is not None else stream.read(MAX_LOG_BYTES + 1)
-        if len(data) > MAX_LOG_BYTES:
-            raise ApiError(413, "too_large", f"a task log may be at most {MAX_LOG_BYTES} bytes gzip'd")
-        manager_sync.store_task_log(ctx, manager, task_id, data)
+        check_free_space(ctx, length or 0)
+        manager_sync.store_task_log(ctx, manager, task_id, stream, length, MAX_LOG_BYTES)
         return no_content()
 
     @routes.add("GET", f"{P}/jobs/<job_id>/files", summary="The manifest of a job's uploaded files",
@@ -103,10 +102,13 @@ def install(routes, ctx) -> None:
     @routes.add("PUT", f"{P}/jobs/<job_id>/outputs/<relpath:path>", summary="An output a worker produced",
                 tag="manager", auth_kind="manager", body="binary", body_type="application/octet-stream",
                 query={"task": "the task that produced it"},
-                responses={204: "stored (idempotent)", 400: "bad path, or the bytes do not match the SHA-256 header",
-                           404: "not this Manager's job"})
+                responses={204: "stored (idempotent)", 400: "bad path, no task, or the bytes do not match the "
+                                                             "SHA-256 header",
+                           403: "the task is not of this job, or not one this Manager holds or held",
+                           404: "not this Manager's job", 507: "the project's storage quota is used up"})
     def put_output(manager, job_id, relpath):
-        stream, length = request_stream()
+        stream, length = request_body()
+        check_free_space(ctx, length or 0)
         manager_sync.put_output(ctx, manager, job_id, relpath, bottle.request.query.getunicode("task") or None,
                                 (bottle.request.get_header(SHA256_HEADER) or "").strip().lower(), stream, length)
         return no_content()

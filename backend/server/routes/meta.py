@@ -1,16 +1,13 @@
-"""Unauthenticated basics, signing in, and what a signed-in user may ask about themselves."""
+"""Unauthenticated basics, and what a signed-in user may ask about themselves (signing in: account.py)."""
 
 from __future__ import annotations
 
-import bottle
-
-from backend.web import bad_request, read_object, unauthorized
+from backend.web import not_found
 from shared.version import API_VERSION, __version__
 
-from .. import auth
+from .. import blobs
 from ..admin import user_projects
-from ..database import write
-from ..models import Manager, ProjectManager, User
+from ..models import Manager, ProjectManager
 from ..views import project_doc, user_doc
 
 
@@ -24,22 +21,6 @@ def install(routes, ctx) -> None:
                 auth_kind="none", responses={200: "the OpenAPI document"})
     def openapi():
         return routes.document()
-
-    @routes.add("POST", "/api/auth/login", summary="Sign in with name and password; a new API token",
-                tag="meta", auth_kind="none", body="Login",
-                responses={200: ("the token and the user", "LoginResult"), 401: "wrong name or password"})
-    def login():
-        body = read_object()
-        name, password = body.get("username"), body.get("password")
-        if not isinstance(name, str) or not isinstance(password, str):
-            raise bad_request("'username' and 'password' are required strings", "invalid_field")
-        user = User.get_or_none(User.name == name)
-        ok = auth.verify_password(password, user.password_hash if user else None)
-        if user is None or not ok:
-            raise unauthorized("wrong user name or password")
-        with write(ctx.db):
-            token = auth.new_user_token(user, f"login from {bottle.request.remote_addr or '?'}")
-        return {"token": token, "user": user_doc(user, user_projects(user))}
 
     @routes.add("GET", "/api/me", summary="The signed-in user and their projects", tag="meta",
                 responses={200: ("the user", "User")})
@@ -58,6 +39,17 @@ def install(routes, ctx) -> None:
             for m in rows:
                 links.setdefault(m.projectmanager.project_id, []).append(m)
         return {"projects": [project_doc(p, links.get(p.id, [])) for p in found]}
+
+    @routes.add("GET", "/api/projects/<project_ref>/usage", summary="What a project's jobs store, and its quota",
+                tag="meta", responses={200: ("bytes used and the quota (0: none)", "ProjectUsage"),
+                                       404: "no such project among yours"})
+    def project_usage(user, project_ref):
+        project = next((p for p in user_projects(user) if project_ref in (p.id, p.name)), None)
+        if project is None:
+            raise not_found(f"no project '{project_ref}'")
+        used, _ = blobs.project_usage(project.id)
+        return {"project": project.id, "used_bytes": used,
+                "quota_bytes": blobs.project_quota(project, ctx.config.project_quota_bytes)}
 
     @routes.add("GET", "/api/job-types", summary="The job types with their settings schemas", tag="meta",
                 responses={200: ("the job types", "JobTypes")})

@@ -23,7 +23,9 @@ from .. import jobs as job_service
 from ..admin import user_projects
 from ..database import write
 from ..models import User, utcnow
+from ..signin_limits import client_address
 from ..web import STATIC_DIR, render, script_json, sessions
+from .account import check_sign_in
 
 log = logging.getLogger(__name__)
 
@@ -147,16 +149,23 @@ def install(routes, ctx) -> None:
         if not sessions.login_token_ok(forms.getunicode(sessions.LOGIN_FIELD)):
             return login_page(target, name, "This sign-in form has expired or was not sent from this Server's "
                                             "page; please sign in again.", 403)
-        user = User.get_or_none(User.name == name) if name else None
-        if not check_password(user, password):
-            log.info("web sign-in as '%s' from %s refused", name[:100], bottle.request.remote_addr or "?")
-            return login_page(target, name, "Wrong user name or password.", 401)
+        user = User.get_or_none(User.name == name) if name and len(name) <= 100 else None
+        try:
+            ok = check_sign_in(ctx, user, name[:100], password[:1024], check_password)
+        except ApiError as ex:  # 429
+            bottle.response.set_header("Retry-After", ex.headers["Retry-After"])
+            return login_page(target, name[:100], f"Too many wrong passwords; try again in "
+                                                  f"{ex.headers['Retry-After']} seconds.", ex.status)
+        if not ok:
+            log.info("web sign-in as '%s' from %s refused", name[:100],
+                     client_address())
+            return login_page(target, name[:100], "Wrong user name or password.", 401)
         now = utcnow()
         with write(ctx.db):
             sessions.purge_expired(now)
             sessions.end(bottle.request.get_cookie(sessions.COOKIE))
             value = sessions.create(user, hours, now)
-        log.info("user %s signed in to the web pages from %s", user.name, bottle.request.remote_addr or "?")
+        log.info("user %s signed in to the web pages from %s", user.name, client_address())
         sessions.clear_login_cookie(bottle.response)
         sessions.set_cookie(bottle.response, value, hours)
         bottle.redirect(target, 303)

@@ -8,11 +8,12 @@ from the JSON API, building the DOM with textContent only.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import bottle
+
+from shared.json_text import dumps
 
 WEB_DIR = Path(__file__).resolve().parent
 TEMPLATE_DIR = WEB_DIR / "templates"
@@ -25,6 +26,6 @@ def render(name: str, **values: Any) -> str:
 
 def script_json(value: Any) -> str:
     """JSON that is safe inside a <script type="application/json"> element: no '<', '>' or '&' in it."""
-    text = json.dumps(value, separators=(",", ":"))
+    text = dumps(value, separators=(",", ":"))
     return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e") \
         .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")

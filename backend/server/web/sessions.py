@@ -42,6 +42,11 @@ CSRF_FIELD = "csrf"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+def _same(a: str, b: str) -> bool:
+    """Constant-time equality of two texts, whatever characters they hold (compare_digest wants ASCII str)."""
+    return hmac.compare_digest(a.encode("utf-8", "replace"), b.encode("utf-8", "replace"))
+
+
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -61,7 +66,7 @@ class Session:
         return csrf_token(self.secret)
 
     def csrf_ok(self, given: str | None) -> bool:
-        return bool(given) and hmac.compare_digest(self.csrf, given.strip())
+        return bool(given) and _same(self.csrf, given.strip())
 
 
 def create(user: User, hours: float, now: dt.datetime | None = None) -> str:
@@ -130,7 +135,7 @@ def new_login_token(response: bottle.BaseResponse) -> str:
 
 def login_token_ok(given: str | None) -> bool:
     cookie = bottle.request.get_cookie(LOGIN_COOKIE)
-    return bool(cookie) and bool(given) and hmac.compare_digest(cookie, given)
+    return bool(cookie) and bool(given) and _same(cookie, given)
 
 
 def clear_login_cookie(response: bottle.BaseResponse) -> None:

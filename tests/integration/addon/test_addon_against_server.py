@@ -195,6 +195,10 @@ def test_job_list_errors_are_messages(addon_server):
 
 def _put_output(addon_server, job_id: str, relpath: str, data: bytes) -> None:
     m = addon_server.managers["m1"]
+    claim = urllib.request.Request(f"{addon_server.url}/api/managers/{m['id']}/depsgraph",
+                                   headers={"Authorization": f"Bearer {m['token']}"})
+    with urllib.request.urlopen(claim, timeout=15):  # the Server takes outputs only for tasks the Manager holds
+        pass
     tasks = addon_server.api("GET", f"/api/jobs/{job_id}/tasks")
     tasks = tasks["tasks"] if isinstance(tasks, dict) else tasks
     req = urllib.request.Request(

@@ -60,8 +60,8 @@ def test_a_worker_tag_no_worker_has_is_accepted_and_says_why(studio):
 
 def test_both_reasons_and_a_manager_never_seen(studio, server):
     announce(studio, [])
-    job = studio.ann.post("/api/jobs", json=sleep_job(type="exec-command", settings={"cmd": "ls"},
-                                                     worker_tag="gpu")).json()
+    job = studio.admin.post("/api/jobs", json=sleep_job(type="exec-command", settings={"cmd": "ls"},
+                                                       worker_tag="gpu")).json()
     assert job["status_reason"] == "waiting for a worker that runs debug; no worker has tag gpu"
 
     from backend.server import admin

@@ -180,8 +180,8 @@ def test_upload_mode_files_and_outputs(studio):
     for _ in range(2):
         r = studio.manager.put(path, data=frame, headers={SHA256_HEADER: sha})
         assert r.status_code == 204, r.text
-    r = studio.manager.put(P(studio, f"jobs/{job['id']}/outputs/frames/000002.png"), data=b"x",
-                           headers={SHA256_HEADER: sha})
+    r = studio.manager.put(P(studio, f"jobs/{job['id']}/outputs/frames/000002.png?task={tasks[0]['_id']}"),
+                           data=b"x", headers={SHA256_HEADER: sha})
     assert r.status_code == 400 and r.json()["code"] == "hash_mismatch"
     r = studio.manager.put(P(studio, f"jobs/{job['id']}/outputs/../../etc/passwd"), data=frame,
                            headers={SHA256_HEADER: sha})

@@ -93,15 +93,15 @@ def _insert(db, sql: str, *params) -> None:
 
 
 def _seed_first_release(db) -> None:
-    """A user, a project, a job and its task, in the first release's columns (less those dropped since)."""
+    """A user, a project, a job and its task, in the first release's columns (but those dropped since)."""
     t = "2025-01-02 03:04:05"
     _insert(db, "INSERT INTO \"user\" (id, name, role, created) VALUES ('u1', 'ann', 'artist', ?)", t)
-    if "last_used" in migrations.Schema(db).columns("api_token"):  # gone since step 5
+    if "last_used" in migrations.Schema(db).columns("api_token"):
         _insert(db, "INSERT INTO api_token (id, user_id, secret_hash, label, created, last_used) "
                     "VALUES ('t1', 'u1', 'h', 'cli', ?, ?)", t, t)
     else:
-        _insert(db, "INSERT INTO api_token (id, user_id, secret_hash, label, created) "
-                    "VALUES ('t1', 'u1', 'h', 'cli', ?)", t)
+        _insert(db, "INSERT INTO api_token (id, user_id, secret_hash, label, created) VALUES ('t1', 'u1', 'h', "
+                    "'cli', ?)", t)
     _insert(db, "INSERT INTO project (id, name, description, created) VALUES ('p1', 'film', '', ?)", t)
     _insert(db, "INSERT INTO job (id, name, job_type, status, status_reason, priority, settings, metadata, "
                 "project_id, user_id, created, updated, start_paused, files_mode, blocked, task_counts, tasks_total, "
@@ -137,12 +137,20 @@ def _step5(db, schema):
 
 
 def _step6(db, schema):
+    assert "expires" in schema.columns("api_token") and {"quota_bytes", "allow_scripts"} <= schema.columns("project")
+    assert db.execute_sql("SELECT expires FROM api_token WHERE id = 't1'").fetchone() == (None,), "tokens live on"
+    assert db.execute_sql("SELECT quota_bytes, allow_scripts FROM project WHERE id = 'p1'").fetchone() == \
+        (None, None), "the Server's default quota; no scripts"
+    _insert(db, "INSERT INTO blob_grant (sha256, user_id, created) VALUES ('ab', 'u1', '2025-01-02 03:04:05')")
+
+
+def _step7(db, schema):
     assert "needs" in schema.columns("task") and "running_tasks" in schema.columns("worker_record")
     assert db.execute_sql("SELECT needs FROM task WHERE id = 'j1-000000'").fetchone() == ("",), \
         "a task from before needs what its type needs"
 
 
-STEP_CHECKS = {2: _step2, 3: _step3, 4: _step4, 5: _step5, 6: _step6}
+STEP_CHECKS = {2: _step2, 3: _step3, 4: _step4, 5: _step5, 6: _step6, 7: _step7}
 
 
 def test_the_step_checks_cover_every_step_after_the_first():

@@ -212,10 +212,11 @@ def test_job_pages_and_404_for_other_projects(studio, boss_password):
 def test_artists_do_not_see_other_projects_jobs(studio, server):
     from backend.server import admin
     with server.db.connection_context():
-        admin.set_password(server.db, "bob", "bob-secret-pw")
         admin.link_manager(server.db, "m1", "ads")
     bobs = studio.bob.post("/api/jobs", json={"name": "bob's ad", "type": "sleep", "project": "ads",
                                               "settings": {"frames": "1"}}).json()
+    with server.db.connection_context():
+        admin.set_password(server.db, "bob", "bob-secret-pw")  # ends bob's API token
     s = sign_in(studio)
     r = s.get(studio.url + bobs["web_url"])
     assert r.status_code == 404 and "Job not found" in r.text and "bob&#039;s ad" not in r.text
@@ -227,8 +228,8 @@ def test_artists_do_not_see_other_projects_jobs(studio, server):
 
 
 def test_everything_from_users_is_escaped(studio):
-    job = studio.ann.post("/api/jobs", json={"name": NASTY, "type": "exec-command", "project": "film",
-                                             "settings": {"cmd": NASTY}}).json()
+    job = studio.admin.post("/api/jobs", json={"name": NASTY, "type": "exec-command", "project": "film",
+                                               "settings": {"cmd": NASTY}}).json()
     s = sign_in(studio, next_url="/")
     for path in (job["web_url"], "/?status=" + NASTY, "/login?next=/" + NASTY):
         text = s.get(studio.url + path).text

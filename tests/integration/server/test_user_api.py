@@ -136,7 +136,7 @@ def test_manager_choice(studio, server):
     assert studio.ann.post("/api/jobs", json=sleep_job()).json()["manager_name"] == "m2"
     assert studio.ann.post("/api/jobs", json=sleep_job(manager="m1")).json()["manager_name"] == "m1"
     # Issue 10: no worker of m2 runs 'debug' yet; the job is accepted and says what it waits for.
-    r = studio.ann.post("/api/jobs", json=sleep_job(type="exec-command", settings={"cmd": "ls"}, manager="m2"))
+    r = studio.admin.post("/api/jobs", json=sleep_job(type="exec-command", settings={"cmd": "ls"}, manager="m2"))
     assert r.status_code == 201 and r.json()["status_reason"] == "waiting for a worker that runs debug"
     r = studio.admin.post("/api/jobs", json=sleep_job(project="ads"))
     assert r.status_code == 400 and "no manager linked" in r.json()["message"]

@@ -27,7 +27,8 @@ def upload_task(task_id, job="job1"):
     return task_doc(task_id, [
         {"name": "copy_file", "settings": {"src": "{job_files}/shots/input.txt",
                                            "dest": "{job_output}/renders/copy.txt"}},
-        {"name": "create_python_file", "settings": {"filepath": "{job_output}/made-by-worker.py", "contents": "print('hi')\n"}},
+        {"name": "create_python_file", "settings": {"filepath": "{job_output}/made-by-worker.py",
+                                                    "contents": "import bpy\nbpy.context.scene.frame_end = 5\n"}},
     ], job=job, task_type="file-management", job_files_mode="upload")
 
 
@@ -40,7 +41,7 @@ def test_files_down_outputs_up(manager, start_worker, tmp_path):
     outputs = manager.core.config.data_dir / "outputs" / "job1"
     wait_for(lambda: (outputs / "renders" / "copy.txt").exists(), what="output uploaded")
     assert (outputs / "renders" / "copy.txt").read_bytes() == b"frame data\n"
-    assert (outputs / "made-by-worker.py").read_text() == "print('hi')\n"
+    assert (outputs / "made-by-worker.py").read_text() == "import bpy\nbpy.context.scene.frame_end = 5\n"
     job_dir = tmp_path / "w1" / "jobs" / "job1"
     assert (job_dir / "files" / "scene.blend").read_bytes() == b"BLENDER-v304"
     log = manager.task_log("job1", "t1")
@@ -60,4 +61,25 @@ def test_corrupt_download_fails_the_task(manager, start_worker):
     manager.add_tasks(upload_task("t1", job="job2"))
     wait_for(lambda: manager.task("t1")["status"] in ("failed", "soft-failed"), what="task failed")
     assert "not using it" in manager.task_log("job2", "t1")
+    wt.stop()
+
+
+def test_an_output_path_too_long_to_upload_fails_the_task(manager, start_worker):
+    """The Manager and the Server refuse output paths over 1,024 characters: the worker says so in the
+    task (which fails) instead of queueing an upload that would be dropped."""
+    seed_job_files(manager, "job3", {"scene.blend": b"BLENDER-v304"})
+    deep = "/".join(["d" * 200] * 6) + "/deep-overrides.py"
+    wt = start_worker()
+    manager.add_tasks(task_doc("t1", [
+        {"name": "create_python_file", "settings": {"filepath": "{job_output}/" + deep,
+                                                    "contents": "bpy.context.scene.frame_end = 5\n"}},
+        {"name": "create_python_file", "settings": {"filepath": "{job_output}/short-overrides.py",
+                                                    "contents": "bpy.context.scene.frame_end = 5\n"}},
+    ], job="job3", task_type="file-management", job_files_mode="upload"))
+    wait_for(lambda: manager.task("t1")["status"] in ("completed", "failed", "soft-failed"), what="task done")
+    assert manager.task("t1")["status"] in ("failed", "soft-failed")
+    log = manager.task_log("job3", "t1")
+    assert "cannot be uploaded" in log and "at most 1024" in log, log
+    outputs = manager.core.config.data_dir / "outputs" / "job3"
+    wait_for(lambda: (outputs / "short-overrides.py").exists(), what="the other output uploaded")
     wt.stop()

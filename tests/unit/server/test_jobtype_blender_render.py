@@ -40,7 +40,7 @@ def test_the_intermediate_dir_is_unique_per_job(jt):
 
 def test_rna_overrides_task_is_the_parent_of_every_render(jt):
     lines = ["bpy.context.scene.render.resolution_percentage = 50",
-             "for ob in bpy.data.objects:", "    ob.hide_render = False"]
+             "bpy.data.objects['Cube'].hide_render = False"]
     tasks = compile_(jt, settings(rna_overrides=lines))
     rna = tasks[0]
     assert rna.name == "rna-overrides" and rna.task_type == "file-management" and rna.priority == 80
@@ -67,9 +67,12 @@ def test_overrides_file_sits_where_blender_render_looks_for_it():
 
 @pytest.mark.parametrize("lines, line_no, words", [
     (["bpy.context.scene.render.resolution_percentage = "], 1, "invalid syntax"),
-    (["x = 1", "y = (2", "z = 3"], 2, "line 2"),
+    (["bpy.context.scene.frame_start = 1", "bpy.context.scene.frame_end = (2", "z = 3"], 2, "line 2"),
     (["for ob in bpy.data.objects:", "ob.hide_render = False"], 2, "indented block"),
-    (["a = 1", "b = 2\nc = = 3"], 2, "line 2"),
+    (["bpy.context.scene.frame_start = 1", "bpy.context.scene.frame_end = 2\nc = = 3"], 2, "line 2"),
+    (["bpy.context.scene.frame_start = 1", "import os"], 2, "only assignments"),
+    (["bpy.context.scene.frame_start = __import__('os').system('id')"], 1, "must be a literal"),
+    (["bpy.app.driver_namespace['x'] = 1"], 1, "data path under bpy.context.scene"),
 ])
 def test_rna_overrides_syntax_errors_name_the_setting_and_line(jt, lines, line_no, words):
     with pytest.raises(SettingError) as info:

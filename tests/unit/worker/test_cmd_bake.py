@@ -56,7 +56,7 @@ def test_argv_runs_the_bake_script_with_its_arguments_as_json(tmp_path):
     params = BakeParams(["/opt/blender/blender", "--factory-startup"], tmp_path / "s.blend", "bake", part=2,
                         parts=3, cache_types=["cloth"], objects=["Sheet"], frame_end=40, mute_unrelated=False)
     argv = params.argv()
-    assert argv[:8] == ["/opt/blender/blender", "--factory-startup", "--enable-autoexec", "-noaudio",
+    assert argv[:8] == ["/opt/blender/blender", "--factory-startup", "--disable-autoexec", "-noaudio",
                         "--background", str(tmp_path / "s.blend"), "--python-exit-code", "3"]
     assert argv[8:11] == ["--python", str(SCRIPT), "--"]
     assert json.loads(argv[11]) == {"action": "bake", "part": 2, "parts": 3, "cache_types": ["cloth"],

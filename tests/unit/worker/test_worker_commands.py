@@ -73,7 +73,7 @@ def test_file_commands(run_task, tmp_path, transport):
     outcome = run_task([
         cmd("move_to_final", src=str(src), dest=str(final)),
         cmd("copy_file", src=str(final / "0001.png"), dest=str(tmp_path / "copies" / "a.png")),
-        cmd("create_python_file", filepath=str(tmp_path / "py" / "overrides.py"), contents="x = 1\n"),
+        cmd("create_python_file", filepath=str(tmp_path / "py" / "overrides.py"), contents="bpy.context.scene.frame_end = 1\n"),
         cmd("remove_file", path=str(tmp_path / "copies" / "a.png")),
         cmd("remove_file", path=str(tmp_path / "never-existed")),
         cmd("move_out_of_way", src=str(tmp_path / "py")),
@@ -85,7 +85,7 @@ def test_file_commands(run_task, tmp_path, transport):
     assert len(old) == 1 and (old[0] / "old.png").read_text() == "old"
     assert not src.exists() and not (tmp_path / "copies").exists()
     moved = [p for p in tmp_path.iterdir() if p.name.startswith("py-")]
-    assert len(moved) == 1 and (moved[0] / "overrides.py").read_text() == "x = 1\n"
+    assert len(moved) == 1 and (moved[0] / "overrides.py").read_text() == "bpy.context.scene.frame_end = 1\n"
     assert transport.outputs() == [str(tmp_path / "copies" / "a.png")]
 
 
