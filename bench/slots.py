@@ -18,7 +18,6 @@ import os
 import shutil
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,14 +28,9 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.overhead import make_scene  # noqa: E402  (160x120, Cycles with `samples`)
 from flamenco_cli.farm import Farm  # noqa: E402
 from flamenco_cli.main import ServerClient  # noqa: E402
-
-
-def make_scene(blender: str, path: Path, frames: int, samples: int) -> None:
-    subprocess.run([blender, "-b", "--factory-startup", "-noaudio", "--python-exit-code", "1", "--python",
-                    str(ROOT / "scripts" / "scenes" / "animation.py"), "--", str(path), str(frames),
-                    "160", "120", str(samples)], check=True, stdout=subprocess.DEVNULL)
 
 
 def wait_awake(client: ServerClient, nickname: str) -> None:
