@@ -20,7 +20,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Optional
 
-from .slots import MAX_SLOTS, NEEDS, Free
+from .slots import MAX_SLOTS, Free
 from .statuses import TaskStatus, WorkerStatus
 from .variables import PLATFORMS
 
@@ -245,8 +245,9 @@ class Task(Document):
     job_memory_mb: Optional[int] = None
     job_files_mode: Optional[str] = None
     needs: Optional[str] = None
-    """What it needs of a worker (shared/slots.py); absent: its task type's default."""
-    CHOICES = {"status": _TASK_STATUSES, "needs": NEEDS}
+    """What it needs of a worker (shared/slots.py); absent, or a word this side does not know:
+    its task type's default (a newer peer's vocabulary must not make the document unusable)."""
+    CHOICES = {"status": _TASK_STATUSES}
 
 
 @dataclass

@@ -176,7 +176,7 @@ def test_stepped_and_scattered_frames_chunk_in_blender_form(jt):
 
 
 def test_gpu_renders_need_a_gpu_and_the_other_tasks_what_their_types_need(jt):
-    tasks = by_name(compile_(jt, settings(gpu=True, rna_overrides=["pass"])))
+    tasks = by_name(compile_(jt, settings(gpu=True, rna_overrides=["bpy.context.scene.render.fps = 30"])))
     assert {t.needs for name, t in tasks.items() if name.startswith("blender-render-")} == {"gpu"}
     assert tasks["rna-overrides"].needs == tasks["move-to-final"].needs == ""
     assert {t.needs for t in compile_(jt, settings())} == {""}
