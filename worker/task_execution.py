@@ -55,7 +55,7 @@ class TaskExecution:
         self.runner = runner
         self.job_files = job_files
         self.booking = booking
-        """What its slot gives it (worker/slots.py); None outside a worker with slots."""
+        """What its slot gives it (worker/slots.py); None outside the daemon (--test, tests)."""
         self.abort = threading.Event()
         self._abort_reason = ""
         self._reported_outputs: set[str] = set()
