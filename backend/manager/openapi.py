@@ -27,6 +27,7 @@ import bottle
 from backend.errors import ApiError
 from backend.routes import AuthKind, Routes
 from shared.documents import PLATFORMS
+from shared.slots import MAX_SLOTS, NEEDS
 from shared.statuses import WORKER_REQUESTABLE
 
 from . import admin_auth, worker_auth
@@ -73,7 +74,8 @@ SCHEMAS = {
                                 "name": {"type": "string"}, "settings": {"type": "object"}}}},
                             "parents": {"type": "array", "items": {"type": "string"}},
                             "failed_by_workers": {"type": "array"}, "job_files_mode": {"type": "string"},
-                            "io": {"$ref": "#/components/schemas/TaskIO"}}},
+                            "io": {"$ref": "#/components/schemas/TaskIO"},
+                            "needs": {"enum": list(NEEDS)}}},
     "TaskIO": {"type": "object", "description": "Upload mode: what travels for this task (docs/protocol.md)",
                "properties": {"inputs": {"type": "array", "items": {"type": "string"}},
                               "outputs": {"type": "array", "items": {"type": "string"}},
@@ -88,6 +90,12 @@ SCHEMAS = {
     "Outputs": {"type": "object", "properties": {"files": _FILE_MAP}},
     "OutputRegistration": {"type": "object", "properties": {
         "task": {"type": "string"}, "removed": {"type": "array", "items": {"type": "string"}}, "files": _FILE_MAP}},
+    "TaskRequest": {"type": "object", "required": ["free_slots"], "properties": {
+        "free_slots": {"type": "integer", "minimum": 0, "maximum": MAX_SLOTS},
+        "free_light_slots": {"type": "integer", "minimum": 0, "maximum": MAX_SLOTS},
+        "free_gpus": {"type": "integer", "nullable": True, "minimum": 0, "maximum": MAX_SLOTS},
+        "free_memory_mb": {"type": "integer", "nullable": True, "minimum": 0},
+        "running": {"type": "array", "items": {"type": "string"}}}},
     "TaskUpdate": {"type": "object", "properties": {
         "task_status": {"type": "string"}, "activity": {"type": "string"},
         "current_command_idx": {"type": "integer"}, "task_progress_percentage": {"type": "number"},

@@ -16,6 +16,7 @@ from shared.checksums import TooLarge
 from shared.chunking import chunks
 from shared.documents import TaskUpdateBatch, UpstreamNotification, WorkerReport
 from shared.json_text import dumps as safe_dumps
+from shared.slots import MAX_SLOTS
 from shared.statuses import JOB_FINAL, JOB_RUNNABLE, TASK_RUNNABLE, JobStatus, TaskStatus, WorkerStatus
 
 from . import task_logs, worker_actions
@@ -84,7 +85,9 @@ def worker_report(ctx: ServerContext, manager: Manager, report: WorkerReport) ->
                           current_task=_cut(info.current_task, 48), current_job=_cut(info.current_job, 32),
                           last_seen=_cut(info.last_seen, 40), status_requested=_cut(info.status_requested, 32),
                           resources=info.resources if _json_size(info.resources) <= MAX_RESOURCES_JSON else None,
-                          reported=now)
+                          reported=now, running_tasks=[{"id": _cut(t.id, 48), "job": _cut(t.job, 32),
+                                                        "name": _cut(t.name, 200), "needs": _cut(t.needs, 16)}
+                                                       for t in info.running_tasks[:MAX_SLOTS]])
             row = existing.get(info.id)
             if row is None:
                 WorkerRecord.create(manager=manager.id, worker_id=info.id[:100], **values)
@@ -121,7 +124,7 @@ def depsgraph(ctx: ServerContext, manager: Manager, since: dt.datetime | None) -
             job = jobs[jid]
             query = (Task.select(Task.id, Task.name, Task.status, Task.priority, Task.job_priority, Task.task_type,
                                  Task.worker, Task.updated, Task.commands, Task.parents, Task.failed_by_workers,
-                                 Task.io)
+                                 Task.io, Task.needs)
                      .where(Task.job == jid, Task.status.in_(DEPSGRAPH_STATUSES)))
             if since is not None:
                 query = query.where(Task.updated > since)
@@ -130,7 +133,7 @@ def depsgraph(ctx: ServerContext, manager: Manager, since: dt.datetime | None) -
                       "job_files_mode": job.files_mode}
             claimed = 0
             for (tid, name, status, prio, job_prio, task_type, worker, updated, commands, parents,
-                 failed_by, task_io) in ctx.db.execute(query.order_by(Task.id)):
+                 failed_by, task_io, needs) in ctx.db.execute(query.order_by(Task.id)):
                 if status == T.QUEUED:
                     claimed += 1
                     status, stamp = T.CLAIMED_BY_MANAGER, now_iso
@@ -140,6 +143,8 @@ def depsgraph(ctx: ServerContext, manager: Manager, since: dt.datetime | None) -
                        "job_priority": job_prio, "task_type": task_type, "_updated": stamp}
                 if worker:
                     doc["worker"] = worker
+                if needs:
+                    doc["needs"] = needs
                 parts.append(f'{dumps(doc)[:-1]},"commands":{_valid_json(commands)},"parents":{parents},'
                              f'"failed_by_workers":{failed_by}' + (f',"io":{task_io}}}' if task_io else "}"))
             if claimed:

@@ -342,6 +342,13 @@ def farm_pages(schema: Schema) -> None:
     schema.add_column("task", "canceled_by", CharField(null=True, max_length=200))
 
 
+# --- step 9: workers with slots: what a task needs of a worker, what a worker runs -----------
+
+def worker_slots(schema: Schema) -> None:
+    schema.add_column("task", "needs", CharField(max_length=16, default=""))
+    schema.add_column("worker_record", "running_tasks", TextField(default="[]"))
+
+
 STEPS = [
     Step(1, "first release", first_release),
     Step(2, "task run times", task_run_times),
@@ -352,6 +359,7 @@ STEPS = [
     Step(7, "task io (upload mode)", task_io),
     Step(8, "task runs, worker actions, job archives, manager-admins, queue lengths, tasks canceled alone",
          farm_pages),
+    Step(9, "workers with slots: task needs, running tasks", worker_slots),
 ]
 
 ADOPTED_VERSION = 1

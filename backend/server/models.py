@@ -184,6 +184,7 @@ class Task(BaseModel):
     current_command_idx = IntegerField(default=0)
     command_progress = FloatField(default=0)
     metrics = JSONField(null=True)
+    needs = CharField(max_length=16, default="")  # of a worker with slots (shared/slots.py); "": its type's default
     log_uploaded = DateTimeField(null=True)
     created = DateTimeField(default=utcnow)
     updated = DateTimeField(default=utcnow)  # last change a Manager must learn about (depsgraph)
@@ -301,6 +302,7 @@ class WorkerRecord(BaseModel):
     last_seen = CharField(null=True, max_length=40)
     status_requested = CharField(null=True, max_length=32)
     resources = JSONField(null=True)
+    running_tasks = JSONField(default=list)  # [{id, job, name, needs}]: a worker with slots runs several
     reported = DateTimeField(default=utcnow)
 
     class Meta:

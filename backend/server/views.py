@@ -87,7 +87,7 @@ def task_doc(task: Task, full: bool = True) -> dict[str, Any]:
            "created": iso(task.created), "updated": iso(task.updated), "started": iso(task.started),
            "finished": iso(task.finished), "canceled_by": task.canceled_by}
     if full:
-        out.update({"commands": task.commands, "log_tail": task.log_tail, "metrics": task.metrics,
+        out.update({"commands": task.commands, "log_tail": task.log_tail, "metrics": task.metrics, "needs": task.needs,
                     "log_uploaded": iso(task.log_uploaded)})
     return out
 
@@ -97,7 +97,7 @@ def worker_doc(w: WorkerRecord, manager_name: str) -> dict[str, Any]:
             "status": w.status, "platform": w.platform, "supported_task_types": w.supported_task_types,
             "tags": w.tags, "current_task": w.current_task, "current_job": w.current_job,
             "last_seen": w.last_seen, "status_requested": w.status_requested, "resources": w.resources,
-            "reported": iso(w.reported)}
+            "running_tasks": w.running_tasks or [], "reported": iso(w.reported)}
 
 
 def worker_docs(rows: list[tuple[WorkerRecord, str]], actions: dict, may_act: set[str] | None) -> list[dict]:

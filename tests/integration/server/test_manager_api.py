@@ -265,3 +265,22 @@ def test_outputs_are_registered_by_checksum_and_read_by_dependent_jobs(studio, s
     assert third.get(f"{b3}/jobs/{bake['id']}/outputs").status_code == 404
     assert third.get(f"{b3}/files/{cache_sha}").status_code == 404
 
+def test_what_tasks_need_reaches_the_manager_and_workers_show_every_task_they_run(studio):
+    job = studio.ann.post("/api/jobs", json={
+        "name": "gpu shot", "type": "blender-render", "project": "film",
+        "settings": {"filepath": "/shared/a.blend", "frames": "1-2", "render_output": "/render/a/######",
+                     "gpu": True}}).json()
+    assert "id" in job, job
+    docs = {t["name"]: t for t in studio.manager.get(P(studio, "depsgraph")).json()["depsgraph"]}
+    assert docs["blender-render-1"]["needs"] == docs["blender-render-2"]["needs"] == "gpu"
+    assert "needs" not in docs["move-to-final"], "its task type's default"
+    assert studio.ann.get(f"/api/tasks/{docs['blender-render-1']['_id']}").json()["needs"] == "gpu"
+
+    running = [{"id": docs["blender-render-1"]["_id"], "job": job["id"], "name": "blender-render-1", "needs": "gpu"},
+               {"id": docs["blender-render-2"]["_id"], "job": job["id"], "name": "blender-render-2", "needs": "gpu"}]
+    r = studio.manager.post(P(studio, "workers"), json={"workers": [
+        {"_id": "w1", "nickname": "node1", "status": "awake", "current_task": running[1]["id"],
+         "current_job": job["id"], "running_tasks": running}], "complete": True})
+    assert r.status_code == 204
+    (worker,) = studio.ann.get("/api/workers").json()["workers"]
+    assert worker["running_tasks"] == running and worker["current_task"] == running[1]["id"]

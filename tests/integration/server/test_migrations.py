@@ -158,7 +158,13 @@ def _step8(db, schema):
                 "VALUES ('j1-000000', 'j1', 'w1', '2025-01-02 03:04:05', 'active', '', '')")
 
 
-STEP_CHECKS = {2: _step2, 3: _step3, 4: _step4, 5: _step5, 6: _step6, 7: _step7, 8: _step8}
+def _step9(db, schema):
+    assert "needs" in schema.columns("task") and "running_tasks" in schema.columns("worker_record")
+    assert db.execute_sql("SELECT needs FROM task WHERE id = 'j1-000000'").fetchone() == ("",), \
+        "a task from before needs what its type needs"
+
+
+STEP_CHECKS = {2: _step2, 3: _step3, 4: _step4, 5: _step5, 6: _step6, 7: _step7, 8: _step8, 9: _step9}
 
 
 def test_the_step_checks_cover_every_step_after_the_first():
