@@ -152,7 +152,7 @@ SCHEMAS = {
                    "last_seen": NS, "status_requested": NS, "resources": OBJ, "running_tasks": arr("RunningTask"),
                    "reported": TS, "current_task_name": NS, "current_job_name": NS, "actions": arr("WorkerActionDoc"),
                    "may_act": B}),
-    "RunningTask": obj({"id": S, "job": S, "name": S, "needs": S}, ["id", "job"]),
+    "RunningTask": obj({"id": S, "job": S, "name": S, "needs": S, "job_name": NS}, ["id", "job"]),
     "Workers": obj({"workers": arr("Worker")}, ["workers"]),
     "WorkerOffers": obj({"tags": arr(S), "task_types": arr(S)}, ["tags", "task_types"]),
     "Managers": obj({"managers": arr("Manager")}, ["managers"]),

@@ -283,4 +283,5 @@ def test_what_tasks_need_reaches_the_manager_and_workers_show_every_task_they_ru
          "current_job": job["id"], "running_tasks": running}], "complete": True})
     assert r.status_code == 204
     (worker,) = studio.ann.get("/api/workers").json()["workers"]
-    assert worker["running_tasks"] == running and worker["current_task"] == running[1]["id"]
+    assert worker["running_tasks"] == [{**r, "job_name": "gpu shot"} for r in running]
+    assert worker["current_task"] == running[1]["id"]

@@ -677,10 +677,12 @@
   function runningTasks(w) {
     // A worker with slots runs several tasks; a report from an older Manager names one.
     const tasks = (w.running_tasks || []).length ? w.running_tasks
-      : w.current_job ? [{id: w.current_task, job: w.current_job, name: w.current_task || w.current_job}] : [];
+      : w.current_job ? [{id: w.current_task, job: w.current_job, name: w.current_task_name,
+                          job_name: w.current_job_name}] : [];
     if (!tasks.length) return ["-"];
     return tasks.flatMap((t, i) => [i ? ", " : null,
-      el("a", {href: "/jobs/" + enc(t.job), title: t.id, "data-task": t.id}, t.name || t.id)]);
+      el("a", {href: "/jobs/" + enc(t.job), title: t.id, "data-task": t.id},
+         `${t.job_name || t.job} › ${t.name || t.id}`)]);
   }
 
   function workersPage() {
