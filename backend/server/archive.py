@@ -92,6 +92,9 @@ def _log_tail(ctx: ServerContext, job_id: str, task_id: str) -> str | None:
 
 def archive_job(ctx: ServerContext, job: Job, who: str) -> JobArchive:
     """Keep the job's record, remove the job. The archive's row."""
+    job = Job.get_or_none(Job.id == job.id)  # the caller's row may be stale (another process archived it)
+    if job is None:
+        raise not_found("the job was deleted (or archived) meanwhile")
     if JobStatus(job.status) not in ARCHIVABLE:
         raise conflict(f"job {job.id} is {job.status}; only finished jobs (completed, canceled, failed) can be "
                        "archived", "job_not_finished")
