@@ -61,7 +61,10 @@ def runs(start: dt.datetime, end: dt.datetime, project: str | None = None, user:
     `project` is a project's name or id, `user` a user's name."""
     if end <= start:
         raise ValueError("the period is empty: --to must be after --from")
-    now = now or utcnow()
+    return _runs(start, end, project, user, now or utcnow())
+
+
+def _runs(start, end, project, user, now) -> Iterator[Run]:
     names = dict(Project.select(Project.id, Project.name).tuples())
     for run in _live(start, end, project, user):
         _clip(run, start, end, now)

@@ -11,12 +11,13 @@ import hashlib
 import itertools
 from types import SimpleNamespace
 
+from backend.db import open_database
 from backend.server import admin
 from backend.server.app import context_of, make_app
 from backend.server.database import Clock
 from shared.serving import ServiceThread
 from tests.integration.server.server_it_helpers import Client
-from tests.unit.server.server_testdb import make_config, server_database
+from tests.unit.server.server_testdb import make_config, postgres_schema
 
 TASK_TYPES = ["sleep", "blender-render", "file-management", "video-encoding", "debug"]
 _ids = itertools.count()
@@ -40,8 +41,19 @@ def utc(text: str) -> dt.datetime:
 
 
 @contextlib.contextmanager
+def _database(kind: str, tmp_path, request):
+    """(database, its URL): SQLite in tmp_path, or a PostgreSQL schema of its own."""
+    with contextlib.ExitStack() as stack:
+        url = (f"sqlite:///{tmp_path}/server.sqlite" if kind == "sqlite"
+               else stack.enter_context(postgres_schema(request.getfixturevalue("postgres_url"))))
+        db = open_database(url)
+        stack.callback(db.close)
+        yield db, url
+
+
+@contextlib.contextmanager
 def timed_studio(kind: str, tmp_path, request, start: dt.datetime, **config):
-    with server_database(kind, tmp_path, request) as db:
+    with _database(kind, tmp_path, request) as (db, url):
         time = FakeTime(start)
         app = make_app(make_config(tmp_path, **config), db, clock=Clock(time))
         with ServiceThread(app, threads=8) as service:
@@ -59,7 +71,8 @@ def timed_studio(kind: str, tmp_path, request, start: dt.datetime, **config):
                 "_meta": {"version": 2}, "manager_url": "http://m1.local:8083", "nr_of_workers": 2,
                 "worker_task_types": TASK_TYPES})
             assert r.status_code == 204, r.text
-            yield SimpleNamespace(url=service.url, app=app, ctx=context_of(app), db=db, kind=kind, time=time,
+            yield SimpleNamespace(url=service.url, app=app, ctx=context_of(app), db=db, database_url=url, kind=kind,
+                                  time=time,
                                   data_dir=tmp_path / "data", admin=Client(service.url, boss),
                                   ann=Client(service.url, ann), bob=Client(service.url, bob), manager=m,
                                   manager_id=manager.id)
