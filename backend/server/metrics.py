@@ -22,7 +22,7 @@ from shared.statuses import JobStatus, TaskStatus, WorkerStatus
 from shared.version import __version__
 
 from .context import ServerContext
-from .models import Blob, Job, JobArchive, Manager, WorkerRecord, utcnow
+from .models import Blob, Job, JobArchive, Manager, WorkerRecord
 
 PREFIX = "flamenco_server"
 
@@ -71,7 +71,7 @@ class ServerCollector:
         yield g
 
     def _managers(self):
-        now = utcnow()
+        now = self.ctx.clock.now()
         online = self.ctx.config.manager_online_seconds
         up = _gauge("manager_up", f"1 when the Manager was heard from within {online:g} s "
                                   "(manager_online_seconds)", ["manager"])
