@@ -43,7 +43,7 @@ def check_token(token: str, setting: str) -> None:
 
 def new_registry() -> CollectorRegistry:
     """A registry of one service, with the process's CPU, memory and open files and Python's version."""
-    registry = CollectorRegistry(auto_describe=True)
+    registry = CollectorRegistry()
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     return registry
