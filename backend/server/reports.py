@@ -129,7 +129,7 @@ def summarise(items: Iterable[Run], by: list[str]) -> list[dict]:
     check_groups(by)
     groups: dict[tuple, dict] = {}
     for run in items:
-        key = tuple(run.job if g == "job" else getattr(run, g) for g in by)
+        key = tuple(getattr(run, g) for g in by)
         row = groups.get(key)
         if row is None:
             row = groups[key] = {"jobs": set(), "runs": 0, "seconds": 0.0, "completed": 0.0, "failed": 0.0}
