@@ -16,6 +16,7 @@ admin_api.py; the document at /api/openapi.json is generated from them.
   another site can send neither. Nobody is let in without credentials, not
   even from this machine; with none configured the answer says how to set one.
 * `registration`: open, or a Bearer HS256 JWT signed with the registration secret.
+* `metrics`: `Authorization: Bearer <metrics token>` for GET /metrics (backend/metrics.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from urllib.parse import urlsplit
 
 import bottle
 
+from backend import metrics
 from backend.errors import ApiError
 from backend.routes import AuthKind, Routes
 from shared.documents import PLATFORMS
@@ -201,11 +203,13 @@ def auth_kinds(core) -> dict[str, AuthKind]:
                            "415": "a request that changes something is not application/json"}),
         "registration": AuthKind(None, registration, [{}, {"registrationJWT": []}],
                                  {"401": "registration token missing", "403": "registration token invalid or expired"}),
+        metrics.AUTH_KIND: metrics.auth_kind(cfg.metrics_token, "metrics_token in [manager] of the config file, or "
+                                                                "FLAMENCO_MANAGER_METRICS_TOKEN (docs/metrics.md)"),
     }
 
 
 def make_routes(app: bottle.Bottle, core) -> Routes:
-    return Routes(app, title="Flamenco Manager", auth_kinds=auth_kinds(core), security_schemes=SECURITY_SCHEMES,
-                  schemas=SCHEMAS,
+    return Routes(app, title="Flamenco Manager", auth_kinds=auth_kinds(core),
+                  security_schemes={**SECURITY_SCHEMES, **metrics.SECURITY_SCHEMES}, schemas=SCHEMAS,
                   description="Worker protocol (Flamenco 2 compatible, plus extensions) and admin API. "
                               "See docs/manager-api.md and docs/protocol.md.")

@@ -349,6 +349,28 @@ def worker_slots(schema: Schema) -> None:
     schema.add_column("worker_record", "running_tasks", TextField(default="[]"))
 
 
+# --- step 10: archived task runs, for render-time reports ---------------------------------
+
+class ArchivedRun(_Frozen):
+    job = CharField(max_length=32, index=True)
+    job_name = CharField(max_length=200)
+    project = CharField(max_length=32)
+    project_name = CharField(max_length=100)
+    user_name = CharField(null=True, max_length=100)
+    manager_name = CharField(null=True, max_length=100)
+    task = CharField(max_length=48)
+    task_name = CharField(max_length=200)
+    task_type = CharField(max_length=50)
+    worker = CharField(null=True, max_length=200)
+    started = DateTimeField()
+    finished = DateTimeField(null=True, index=True)
+    status = CharField(max_length=32)
+
+
+def archived_runs(schema: Schema) -> None:
+    schema.create_tables([ArchivedRun])
+
+
 STEPS = [
     Step(1, "first release", first_release),
     Step(2, "task run times", task_run_times),
@@ -360,6 +382,7 @@ STEPS = [
     Step(8, "task runs, worker actions, job archives, manager-admins, queue lengths, tasks canceled alone",
          farm_pages),
     Step(9, "workers with slots: task needs, running tasks", worker_slots),
+    Step(10, "archived task runs (render-time reports)", archived_runs),
 ]
 
 ADOPTED_VERSION = 1

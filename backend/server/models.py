@@ -240,6 +240,25 @@ class JobArchive(BaseModel):
     sha256 = CharField(max_length=64)
 
 
+class ArchivedRun(BaseModel):
+    """One run of a task of an archived job, as the render-time report needs it (reports.py); the
+    archive's record holds the same and more. Names are kept as they were: the project, user or
+    Manager may be renamed or gone later."""
+    job = CharField(max_length=32, index=True)
+    job_name = CharField(max_length=200)
+    project = CharField(max_length=32)
+    project_name = CharField(max_length=100)
+    user_name = CharField(null=True, max_length=100)
+    manager_name = CharField(null=True, max_length=100)
+    task = CharField(max_length=48)
+    task_name = CharField(max_length=200)
+    task_type = CharField(max_length=50)
+    worker = CharField(null=True, max_length=200)
+    started = DateTimeField()
+    finished = DateTimeField(null=True, index=True)
+    status = CharField(max_length=32)
+
+
 class WebSession(BaseModel):
     """A browser's sign-in on the web pages; like an API token, only the secret's hash is kept."""
     id = CharField(primary_key=True, max_length=32)
@@ -332,7 +351,7 @@ class ServerClock(BaseModel):
 
 ALL_MODELS = [User, ApiToken, WebSession, Project, ProjectMember, Manager, ProjectManager, Job, JobDependency,
               JobLogEntry, Task, TaskRun, Blob, BlobGrant, JobFile, JobOutput, WorkerRecord, LogRequest,
-              AppliedUpdate, ServerClock, WorkerAction, JobArchive]
+              AppliedUpdate, ServerClock, WorkerAction, JobArchive, ArchivedRun]
 
 
 def bind(db: peewee.Database, create: bool = True) -> peewee.Database:

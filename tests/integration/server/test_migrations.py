@@ -164,7 +164,16 @@ def _step9(db, schema):
         "a task from before needs what its type needs"
 
 
-STEP_CHECKS = {2: _step2, 3: _step3, 4: _step4, 5: _step5, 6: _step6, 7: _step7, 8: _step8, 9: _step9}
+def _step10(db, schema):
+    assert schema.has_table("archived_run")
+    _insert(db, "INSERT INTO archived_run (job, job_name, project, project_name, user_name, manager_name, task, "
+                "task_name, task_type, worker, started, finished, status) VALUES ('j0', 'old', 'p1', 'film', 'ann', "
+                "NULL, 'j0-000000', 'sleep-1', 'sleep', 'w1', '2025-01-02 03:04:05', '2025-01-02 04:04:05', "
+                "'completed')")
+    assert db.execute_sql("SELECT job_id FROM task WHERE id = 'j1-000000'").fetchone() == ("j1",), "tasks stay"
+
+
+STEP_CHECKS = {2: _step2, 3: _step3, 4: _step4, 5: _step5, 6: _step6, 7: _step7, 8: _step8, 9: _step9, 10: _step10}
 
 
 def test_the_step_checks_cover_every_step_after_the_first():
