@@ -70,6 +70,7 @@ class Routes:
         self.specs: list[dict[str, Any]] = []
         self.pages: list[tuple[str, str]] = []
         self.schemas: dict[str, Any] = {"Error": ERROR_SCHEMA, **(schemas or {})}
+        self._kinds: tuple[tuple[int, int], dict[tuple[str, str], str]] | None = None
 
     def add(self, method: str, rule: str, *, summary: str, tag: str, auth_kind: str = "user",
             query: dict[str, str] | None = None, headers: dict[str, str] | None = None, body: Any = None,
@@ -99,6 +100,15 @@ class Routes:
             raise ValueError(f"{rule}: routes under /api/ belong in the OpenAPI document; use add()")
         self.app.route(rule, method=method, callback=callback, name=f"page_{callback.__name__}")
         self.pages.append((method, rule))
+
+    def kind_of(self, method: str, rule: str) -> str:
+        """The auth kind of a route by its Bottle method and rule ('page' for web pages); for metrics."""
+        size = (len(self.specs), len(self.pages))
+        if self._kinds is None or self._kinds[0] != size:
+            kinds = {(m.upper(), r): "page" for m, r in self.pages}
+            kinds.update({(s["method"].upper(), s["rule"]): s["auth"] for s in self.specs})
+            self._kinds = (size, kinds)
+        return self._kinds[1].get((method.upper(), rule), "unknown")
 
     def _operation(self, spec: dict[str, Any]) -> dict[str, Any]:
         params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}

@@ -20,6 +20,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Optional
 
+from .slots import MAX_SLOTS, Free
 from .statuses import TaskStatus, WorkerStatus
 from .variables import PLATFORMS
 
@@ -262,8 +263,8 @@ class FailedBy(Document):
 class Task(Document):
     """A task as handed to a worker, and as the Server's depsgraph gives it to a Manager.
 
-    Beyond Flamenco 2: job_worker_tag, job_memory_mb and job_files_mode are
-    what the Manager needs to schedule, io what our worker fetches and sends
+    Beyond Flamenco 2: job_worker_tag, job_memory_mb, job_files_mode and needs
+    are what the Manager needs to schedule, io what our worker fetches and sends
     in upload mode; workers ignore what they don't know.
     """
     id: str = field(metadata={"key": "_id"})
@@ -288,6 +289,9 @@ class Task(Document):
     job_files_mode: Optional[str] = None
     io: Optional[dict] = None
     """Upload mode: {inputs, outputs, scratch, input_jobs}, what travels for this task (docs/protocol.md)."""
+    needs: Optional[str] = None
+    """What it needs of a worker (shared/slots.py); absent, or a word this side does not know:
+    its task type's default (a newer peer's vocabulary must not make the document unusable)."""
     CHOICES = {"status": _TASK_STATUSES}
 
 
@@ -309,6 +313,40 @@ class TaskUpdate(Document):
         _range_check("task_progress_percentage", self.task_progress_percentage, 0, 100)
         _range_check("command_progress_percentage", self.command_progress_percentage, 0, 100)
         _range_check("current_command_idx", self.current_command_idx, 0, MAX_COMMAND_IDX)
+
+
+@dataclass
+class TaskRequest(Document):
+    """Body of POST /task from a worker that runs several tasks at once (our extension): what it
+    has free, and the tasks it holds (running, or their last report not yet sent), so that the
+    Manager re-serves only a task whose answer was lost."""
+    free_slots: int
+    free_light_slots: int = 0
+    free_gpus: Optional[int] = None
+    free_memory_mb: Optional[int] = None
+    running: list[str] = field(default_factory=list)
+
+    def validate(self, prefix=""):
+        for name in ("free_slots", "free_light_slots", "free_gpus"):
+            _range_check(name, getattr(self, name), 0, MAX_SLOTS)
+        if self.free_memory_mb is not None and self.free_memory_mb < 0:
+            raise DocumentError("'free_memory_mb' may not be negative", "free_memory_mb")
+        if self.free().empty:
+            raise DocumentError("nothing is free: ask for a task when a slot is", "free_slots")
+        if len(self.running) > 4 * MAX_SLOTS:
+            raise DocumentError(f"'running' may list at most {4 * MAX_SLOTS} tasks", "running")
+
+    def free(self) -> Free:
+        return Free(self.free_slots, self.free_light_slots, self.free_gpus, self.free_memory_mb)
+
+
+@dataclass
+class RunningTask(Document):
+    """A task a worker runs, as the Manager shows and reports it."""
+    id: str
+    job: str
+    name: str = ""
+    needs: str = ""
 
 
 @dataclass
@@ -443,6 +481,8 @@ class WorkerInfo(Document):
     last_seen: Optional[str] = None
     status_requested: Optional[str] = None
     resources: Optional[dict] = None
+    running_tasks: list[RunningTask] = field(default_factory=list)
+    """Every task it runs (a worker with slots runs several); current_task is one of them."""
     CHOICES = {"status": _WORKER_STATUSES}
     LIMITS = {"id": 100, "nickname": 255, "platform": 20, "supported_task_types": NAME_TEXT, "tags": NAME_TEXT,
               "current_task": 100, "current_job": 100, "last_seen": 40}

@@ -1,11 +1,13 @@
 """`flamenco-worker`: the command line around worker.daemon.Worker.
 
     flamenco-worker --manager URL [--config worker.toml] [--data-dir D] [--nickname N]
-                    [--task-types T ...] [--tags T ...] [--single] [--reregister] [--debug]
+                    [--task-types T ...] [--tags T ...] [--slots N] [--light-slots N]
+                    [--cpu-threads N] [--gpus I ...] [--gpu-device D] [--memory-mb MB]
+                    [--single] [--reregister] [--debug]
     flamenco-worker --check [--manager URL] [--config ...] [--blender EXE] [--ffmpeg EXE] [--json]
     flamenco-worker --test [--blender EXE] [--keep DIR]
 
-Signals: SIGTERM/SIGINT return the running task, flush and sign off (a second
+Signals: SIGTERM/SIGINT return the running tasks, flush and sign off (a second
 one stops at once); SIGUSR1 sends the worker to sleep, SIGUSR2 wakes it.
 Exit codes: 0 normal stop, 1 bad configuration or forced stop, 2 refused by the Manager.
 --check and --test exit 0 when all is well and 1 when something needs fixing.
@@ -36,6 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--registration-secret", metavar="SECRET",
                    help="the Manager's registration secret (default: FLAMENCO_REGISTRATION_SECRET or config)")
     p.add_argument("--long-poll", type=float, metavar="SECONDS", help="how long POST /task may wait for work")
+    p.add_argument("--slots", type=int, metavar="N", help="tasks to run at once (default 1)")
+    p.add_argument("--light-slots", type=int, metavar="N", help="more tasks at once, light ones only (default 0)")
+    p.add_argument("--cpu-threads", type=int, metavar="N",
+                   help="CPU threads the slots share (Blender's -t per task; default: all of this machine's)")
+    p.add_argument("--gpus", type=int, nargs="+", metavar="INDEX", help="GPUs to give one each to GPU tasks")
+    p.add_argument("--gpu-device", choices=config_mod.GPU_DEVICES, help="Cycles device type for GPU tasks")
+    p.add_argument("--memory-mb", type=int, metavar="MB",
+                   help="memory the running tasks' jobs may declare together (default: free memory only)")
     p.add_argument("--single", action="store_true", help="stop after one task")
     p.add_argument("--reregister", action="store_true", help="forget the stored credentials and register anew")
     p.add_argument("--debug", action="store_true", help="debug logging")
@@ -62,6 +72,12 @@ def config_from_args(args: argparse.Namespace, validate: bool = True) -> config_
         "tags": args.tags,
         "registration_secret": args.registration_secret or os.environ.get("FLAMENCO_REGISTRATION_SECRET") or None,
         "long_poll_seconds": args.long_poll,
+        "slots": args.slots,
+        "light_slots": args.light_slots,
+        "cpu_threads": args.cpu_threads,
+        "gpus": args.gpus,
+        "gpu_device": args.gpu_device,
+        "memory_mb": args.memory_mb,
     }
     cfg = config_mod.load(args.config, overrides)
     if validate:
@@ -126,8 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.reregister:
         worker.client.forget_credentials()
     install_signal_handlers(worker)
-    log.info("worker %s for %s, task types %s, data in %s", cfg.nickname or "(host name)", cfg.manager_url,
-             " ".join(cfg.task_types), cfg.data_path())
+    log.info("worker %s for %s, task types %s, %d slot(s)%s, data in %s", cfg.nickname or "(host name)",
+             cfg.manager_url, " ".join(cfg.task_types), cfg.slots,
+             f" + {cfg.light_slots} light" if cfg.light_slots else "", cfg.data_path())
     return worker.run()
 
 

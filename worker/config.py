@@ -15,10 +15,14 @@ from typing import Any
 
 from shared.config import ConfigError, apply, convert, read_toml
 from shared.protocol import DEFAULT_WORKER_TASK_TYPES
+from shared.slots import MAX_SLOTS
 
 __all__ = ["ConfigError", "DEFAULT_DATA_DIR", "WorkerConfig", "from_dict", "load"]
 
 DEFAULT_DATA_DIR = "~/.local/share/flamenco-worker"
+
+GPU_DEVICES = ("CUDA", "OPTIX", "HIP", "ONEAPI", "METAL")
+"""What Blender's Cycles takes as --cycles-device."""
 
 
 @dataclass
@@ -37,6 +41,19 @@ class WorkerConfig:
     jobs_dir: str = ""
     cache_max_bytes: int = 20 * 2**30
     """Upload mode: the file cache plus job trees are kept under this (0: no limit)."""
+
+    slots: int = 1
+    """Tasks at once (docs/worker.md, "Slots")."""
+    light_slots: int = 0
+    """More tasks at once, light ones only (file management, sleeps)."""
+    cpu_threads: int = 0
+    """CPU threads shared by the slots (Blender's -t per task); 0: this machine's."""
+    gpus: list[int] = field(default_factory=list)
+    """GPU indices to give one each to tasks that need a GPU; empty: book no GPUs."""
+    gpu_device: str = ""
+    """Cycles device type for GPU tasks (CUDA, OPTIX, HIP, ONEAPI, METAL); empty: the .blend's."""
+    memory_mb: int = 0
+    """Memory the running tasks' jobs may declare together (job_memory_mb); 0: no budget, free memory only."""
 
     pre_task_check_read: list[str] = field(default_factory=list)
     pre_task_check_write: list[str] = field(default_factory=list)
@@ -104,6 +121,14 @@ class WorkerConfig:
             raise ConfigError("cache_max_bytes may not be negative")
         if self.push_log_max_entries < 1:
             raise ConfigError("push_log_max_entries must be 1 or more")
+        if not 1 <= self.slots or self.light_slots < 0 or self.slots + self.light_slots > MAX_SLOTS:
+            raise ConfigError(f"slots must be 1 or more and light_slots 0 or more, {MAX_SLOTS} together at most")
+        if self.cpu_threads < 0 or self.memory_mb < 0:
+            raise ConfigError("cpu_threads and memory_mb may not be negative")
+        if any(g < 0 for g in self.gpus) or len(set(self.gpus)) != len(self.gpus):
+            raise ConfigError(f"gpus must be distinct GPU indices (0, 1, ...), not {self.gpus}")
+        if self.gpu_device and self.gpu_device not in GPU_DEVICES:
+            raise ConfigError(f"gpu_device must be one of {', '.join(GPU_DEVICES)}, not '{self.gpu_device}'")
 
 
 _LISTS = ("task_types", "tags", "pre_task_check_read", "pre_task_check_write")

@@ -2,19 +2,28 @@
 
     startup: register (once) and sign on, retrying while the Manager is away
     loop, by state:
-      awake    pre-task checks (failing -> error); wait until every queued
-               update reached the Manager (so it never re-serves a task we
-               finished); POST /task (long-poll): 200 run it, 204 ask again,
-               423 change state
+      awake    pre-task checks (failing -> error); while a slot is free:
+               POST /task (long-poll) with what is free (worker/slots.py):
+               200 start each task on its own thread, 204 ask again, 423
+               change state once no task runs; with no slot free, wait for a
+               task to end
       asleep   poll GET /status-change; no tasks
       error    retry the pre-task checks every so often
       shutdown leave the loop
-    exit: return the running task, flush the queue, sign off
+    exit: return the running tasks, flush the queue, sign off
 
-Every state change is acknowledged to the Manager. While a task runs a monitor
-thread asks may-i-run every few seconds; when the answer is no, the task is
-stopped and returned (a requested sleep does the same: it returns the task,
-it never reports it canceled) and the requested state is applied.
+Every state change is acknowledged to the Manager, and only once no task runs
+and their last reports reached the Manager (acknowledging sleep gives back
+whatever the Manager thinks the worker still runs). Each running task has a
+monitor thread that asks may-i-run for it every few seconds; when the answer
+is no, that task is stopped and returned (a requested sleep does the same to
+every task: it returns them, it never reports them canceled) and the
+requested state is applied once all have ended.
+
+A request lists the tasks the worker holds: running, or with their last
+report still queued. The Manager re-serves only a task it handed out that is
+not in that list (an answer that got lost), so a finished task whose
+"completed" has not arrived yet is never handed out again.
 
 `step()` does one pass and returns how long to wait before the next; `run()`
 repeats it until `stop` is set. `events` records what happened, in order.
@@ -26,8 +35,9 @@ import concurrent.futures
 import logging
 import threading
 import time
+from dataclasses import dataclass, replace
 
-from shared.documents import DocumentError, Task
+from shared.documents import DocumentError, Task, TaskRequest
 from shared.statuses import WORKER_REQUESTABLE, WorkerStatus
 
 from . import resources
@@ -35,6 +45,7 @@ from .config import WorkerConfig
 from .job_files import JobFiles
 from .manager_client import OUTPUTS, FatalManagerError, ManagerClient, ManagerError, Unreachable
 from .runner import SubprocessRunner
+from .slots import Booking, Slots
 from .task_execution import TaskExecution
 from .upstream_queue import UpstreamQueue
 
@@ -45,17 +56,26 @@ STATES = WORKER_REQUESTABLE | {ERROR}
 """What this worker can be: what the Manager or a signal may ask for, and error (its own checks failed)."""
 MONITOR_TICK = 0.25
 MONITOR_JOIN_SECONDS = 15.0
+SLOTS_FULL_WAIT = 5.0  # no slot free: look again after this long at the latest (a task's end wakes the loop)
 FLUSH_SECONDS = 10.0  # at stop: for the queued updates (the task's return among them) to reach the Manager
 LATE_TASK_SECONDS = 5.5  # at stop: for a task a held long-poll still hands us, to give it back
 QUEUE_JOIN_SECONDS = 5.0
 
 
 def warm_stop_seconds(config: WorkerConfig) -> float:
-    """The longest a warm stop (SIGTERM) can take: stop the task's processes, let the task's
-    thread finish, flush the queue, sign off, give back a late task. A service manager must
+    """The longest a warm stop (SIGTERM) can take: stop the tasks' processes (at once), let the
+    tasks' threads finish, flush the queue, sign off, give back a late task. A service manager must
     wait at least this long before it kills the worker (deploy/systemd/flamenco-worker.service)."""
     return (config.abort_grace_seconds + MONITOR_JOIN_SECONDS + FLUSH_SECONDS + config.http_timeout_seconds
             + LATE_TASK_SECONDS + QUEUE_JOIN_SECONDS)
+
+
+@dataclass
+class Running:
+    """A task this worker runs, on its own thread."""
+    execution: TaskExecution
+    booking: Booking
+    thread: threading.Thread
 
 
 class Worker:
@@ -67,26 +87,36 @@ class Worker:
             tags=config.tags, registration_secret=config.registration_secret,
             timeout=config.http_timeout_seconds)
         self.queue = UpstreamQueue(config.queue_path, self.client.send_queued, config.queue_retry_seconds)
-        self.runner = SubprocessRunner(config.pid_path, grace_seconds=config.abort_grace_seconds)
+        self.slots = Slots(config)
         self.job_files = JobFiles(self.client, config.cache_path, config.jobs_path)
         self.client.cache_path = self.job_files.cache_path
         self.single = single
         self.stop = threading.Event()
         self.state = AWAKE
         self.state_reason = ""
-        self.current: TaskExecution | None = None
+        self.running: dict[str, Running] = {}
+        self._held: dict[str, int] = {}
+        """Tasks that ended here whose last report is still queued: id -> the queue id it is behind."""
+        self.tasks_started = 0
         self.tasks_done = 0
         self.events: list[tuple[str, str]] = []
         self.exit_code = 0
         self._wake = threading.Event()
         self._local_request: str | None = None
-        self._pending_state: str | None = None
+        self._pending_state: tuple[str, str] | None = None
+        """A state to change to once no task runs: (status, why)."""
+        self._hold_off_until = 0.0
         self._signed_on = False
         self._fetch_lock = threading.Lock()
         self._queue_stop = threading.Event()
         self._queue_thread: threading.Thread | None = None
         self._lock = threading.RLock()  # signal handlers take it on the main thread too
         self._inflight_fetch: concurrent.futures.Future | None = None
+
+    @property
+    def runner(self) -> SubprocessRunner:
+        """The first slot's runner: a worker with one slot runs every subprocess there."""
+        return self.slots.runners[0]
 
     def _event(self, kind: str, detail: str = "") -> None:
         self.events.append((kind, detail))
@@ -95,27 +125,30 @@ class Worker:
     # --- requests from outside (signals, tests) ------------------------------------
 
     def request_shutdown(self, reason: str = "shutdown requested") -> None:
-        """Warm stop: return the running task, flush, sign off."""
+        """Warm stop: return the running tasks, flush, sign off."""
         log.info("worker: %s", reason)
         self._event("shutdown-requested", reason)
         self.stop.set()
-        current = self.current
-        if current:
-            current.request_abort(f"worker is shutting down ({reason})")
+        self._abort_all(f"worker is shutting down ({reason})")
         self._wake.set()
 
     def request_state(self, status: str) -> None:
-        """Go asleep / awake on local request (SIGUSR1 / SIGUSR2); a running task is returned."""
+        """Go asleep / awake on local request (SIGUSR1 / SIGUSR2); running tasks are returned."""
         with self._lock:
             self._local_request = status
-        current = self.current
-        if current and status != AWAKE:
-            current.request_abort(f"worker is going {status}")
+        if status != AWAKE:
+            self._abort_all(f"worker is going {status}")
         self._wake.set()
 
     def force_stop(self) -> None:
-        """Second signal: kill the subprocess tree now; the caller exits right after."""
-        self.runner.kill_now()
+        """Second signal: kill the subprocess trees now; the caller exits right after."""
+        self.slots.kill_all_now()
+
+    def _abort_all(self, reason: str) -> None:
+        with self._lock:
+            running = list(self.running.values())
+        for r in running:
+            r.execution.request_abort(reason)
 
     # --- the loop ------------------------------------------------------------------------
 
@@ -154,7 +187,7 @@ class Worker:
                 if self.client.credentials is None:
                     self.client.register()
                     self._event("registered", self.client.worker_id or "")
-                self.client.sign_on(resources.snapshot(self.config.data_path()))
+                self.client.sign_on(self._sign_on_resources())
                 self._signed_on = True
                 self._event("signed-on", self.client.worker_id or "")
                 self.queue.retry_now()
@@ -167,12 +200,30 @@ class Worker:
                 self._wait(self.config.register_retry_seconds)
         return False
 
+    def _sign_on_resources(self) -> dict:
+        """The machine's resources, and the slots it offers (shown on the pages)."""
+        cfg = self.config
+        return {**resources.snapshot(cfg.data_path()), "slots": cfg.slots, "light_slots": cfg.light_slots,
+                "gpus": list(cfg.gpus)}
+
     def step(self) -> float:
         """One pass of the loop; returns the seconds to wait before the next."""
         with self._lock:
             local, self._local_request = self._local_request, None
-        if local and local != self.state:
-            self.change_state(local, "requested locally")
+        if local:
+            self._pending_state = (local, "requested locally") if local != self.state else None
+        if self._pending_state is not None:
+            if self.running:
+                return SLOTS_FULL_WAIT  # the state changes once no task runs; a task's end wakes us
+            status, reason = self._pending_state
+            self._pending_state = None
+            if status != self.state:
+                self.queue.wait_empty(5.0)  # the tasks' last reports reach the Manager before the acknowledgement
+                self.change_state(status, reason)
+            return 0
+        if self.single and self.tasks_started and not self.running:
+            self.request_shutdown("--single: one task done")
+            return 0
         if self.state == SHUTDOWN:
             self.stop.set()
             return 0
@@ -229,17 +280,32 @@ class Worker:
         return self.config.error_state_retry_seconds
 
     def _step_awake(self) -> float:
+        if self.single and self.tasks_started:
+            return SLOTS_FULL_WAIT  # its one task runs; the worker stops after it
         problems = self._pre_task_problems()
         if problems:
+            if self.running:
+                log.warning("worker: %s; no more tasks until the running ones end", "; ".join(problems))
+                return SLOTS_FULL_WAIT
             self.change_state(ERROR, "; ".join(problems))
             return self.config.error_state_retry_seconds
-        queued = len(self.queue)
-        if queued > self.config.max_queued_before_fetch:
-            if not self.queue.wait_empty(min(5.0, self.config.queue_retry_seconds + 1)):
-                log.info("worker: %d update(s) still queued for the Manager; not fetching a task yet", len(self.queue))
-                return self.config.queue_retry_seconds
+        hold_off = self._hold_off_until - time.monotonic()
+        if hold_off > 0:
+            return hold_off
+        free = self.slots.free()
+        if free.empty:
+            return SLOTS_FULL_WAIT
+        if not self.running:
+            queued = len(self.queue)
+            if queued > self.config.max_queued_before_fetch:
+                if not self.queue.wait_empty(min(5.0, self.config.queue_retry_seconds + 1)):
+                    log.info("worker: %d update(s) still queued for the Manager; not fetching a task yet",
+                             len(self.queue))
+                    return self.config.queue_retry_seconds
+        if self.single:
+            free = replace(free, slots=1, light_slots=0)
         started = time.monotonic()
-        future = self._fetch_in_background(self.config.long_poll_seconds)
+        future = self._fetch_in_background(self.config.long_poll_seconds, self._task_request(free))
         self._inflight_fetch = future
         while True:
             try:
@@ -261,7 +327,7 @@ class Worker:
                 requested = resp.json()["status_requested"]
             except (ValueError, KeyError, TypeError):
                 requested = ASLEEP
-            self.change_state(requested, "requested by the Manager")
+            self._pending_state = (requested, "requested by the Manager")
             return 0
         if resp.status_code == 406:
             log.error("worker: the Manager has no task types for this worker (406): %s", resp.text[:200])
@@ -270,16 +336,25 @@ class Worker:
             log.warning("worker: POST /task answered %d: %s", resp.status_code, resp.text[:200])
             return self.config.connection_retry_seconds
         try:
-            task = Task.from_dict(resp.json())
-        except (ValueError, DocumentError) as ex:
-            log.error("worker: the Manager sent an unusable task: %s", ex)
+            tasks = [Task.from_dict(doc) for doc in resp.json()["tasks"]]
+        except (ValueError, KeyError, TypeError, DocumentError) as ex:
+            log.error("worker: the Manager sent unusable tasks: %s", ex)
             return self.config.connection_retry_seconds
-        self.run_task(task)
-        if self.single:
-            self.request_shutdown("--single: one task done")
+        for task in tasks:
+            self.start_task(task)
         return 0
 
-    def _fetch_in_background(self, long_poll: float) -> concurrent.futures.Future:
+    def _task_request(self, free) -> dict:
+        """What this worker has free and the tasks it holds, for POST /task."""
+        with self._lock:
+            for task_id, queued in list(self._held.items()):
+                if self.queue.sent_through(queued):
+                    del self._held[task_id]
+            held = [*self.running, *self._held]
+        return TaskRequest(free_slots=free.slots, free_light_slots=free.light_slots, free_gpus=free.gpus,
+                           free_memory_mb=free.memory_mb, running=held).to_dict(omit_none=True)
+
+    def _fetch_in_background(self, long_poll: float, request: dict) -> concurrent.futures.Future:
         """POST /task on a daemon thread, one at a time: a long-poll that is still
         held when the worker stops must not keep the process alive."""
         future: concurrent.futures.Future = concurrent.futures.Future()
@@ -289,7 +364,7 @@ class Worker:
                 if not future.set_running_or_notify_cancel():
                     return
                 try:
-                    future.set_result(self.client.fetch_task(long_poll))
+                    future.set_result(self.client.fetch_task(long_poll, request))
                 except BaseException as ex:  # noqa: BLE001 - handed to the waiting loop
                     future.set_exception(ex)
 
@@ -297,54 +372,80 @@ class Worker:
         return future
 
     def _return_abandoned(self, future: concurrent.futures.Future) -> None:
-        """A long-poll we stopped waiting for may still hand us a task: give it back."""
+        """A long-poll we stopped waiting for may still hand us tasks: give them back."""
         try:
             resp = future.result()
             if resp.status_code == 200:
-                task_id = resp.json()["_id"]
-                log.info("worker: returning task %s that arrived after we stopped waiting", task_id)
-                self.queue.enqueue("POST", f"/tasks/{task_id}/return", None)
-                self._event("task-returned-unstarted", task_id)
+                for doc in resp.json()["tasks"]:
+                    log.info("worker: returning task %s that arrived after we stopped waiting", doc["_id"])
+                    self.queue.enqueue("POST", f"/tasks/{doc['_id']}/return", None)
+                    self._event("task-returned-unstarted", doc["_id"])
         except Exception:  # noqa: BLE001 - nothing more to do about it
             pass
 
-    # --- one task ----------------------------------------------------------------------
+    # --- the tasks -----------------------------------------------------------------------
 
-    def run_task(self, task: Task) -> str:
-        execution = TaskExecution(task, self.config, self.queue, self.runner, self.job_files)
-        self.current = execution
+    def start_task(self, task: Task) -> bool:
+        """Book a slot for the task and run it on its own thread; a task that does not fit what
+        is free (or that runs here already) goes back to the Manager unstarted."""
+        booking = self.slots.book(task) if task.id not in self.running else None
+        if booking is None:
+            log.warning("worker: task %s (%s) does not fit what is free here; returning it", task.id, task.name)
+            self.queue.enqueue("POST", f"/tasks/{task.id}/return", None)
+            self._event("task-returned-unstarted", task.id)
+            return False
+        execution = TaskExecution(task, self.config, self.queue, booking.runner, self.job_files, booking=booking)
         if self.stop.is_set():
             execution.request_abort("worker is shutting down")
+        thread = threading.Thread(target=self._run_task, args=(execution, booking), name=f"task-{task.id}",
+                                  daemon=True)
+        with self._lock:
+            self.running[task.id] = Running(execution, booking, thread)
+            self.tasks_started += 1
         self._event("task-start", task.id)
+        thread.start()
+        return True
+
+    def _run_task(self, execution: TaskExecution, booking: Booking) -> None:
+        """A task's thread: run it with its monitor, free its slot, then report how it ended."""
+        task = execution.task
         done = threading.Event()
         monitor = threading.Thread(target=self._monitor, args=(execution, done), name=f"monitor-{task.id}",
                                    daemon=True)
         monitor.start()
         try:
-            outcome = execution.run()
+            outcome = execution.execute()
         finally:
             done.set()
+            # Its room is free before the Manager hears the task ended, so that the request the
+            # Manager then ends (dispatch.py) is followed by one that offers it.
+            self.slots.release(booking)
+            self._wake.set()
             monitor.join(timeout=MONITOR_JOIN_SECONDS)
-            self.current = None
-        self.tasks_done += 1
-        self._event(f"task-{outcome.status}", task.id)
-        self._keep_cache_in_bounds(task)
-        if outcome.status == "returned" and "not enough memory" in outcome.message:
-            self._wait(self.config.no_task_retry_seconds)
-        pending, self._pending_state = self._pending_state, None
-        if pending and pending != self.state:
-            self.queue.wait_empty(5.0)  # the return reaches the Manager before the acknowledgement
-            self.change_state(pending, "requested by the Manager while a task ran")
-        return outcome.status
+        try:
+            execution.finish(outcome)
+        finally:
+            with self._lock:
+                self._held[task.id] = self.queue.last_id()
+                self.running.pop(task.id, None)
+                self.tasks_done += 1
+            self._event(f"task-{outcome.status}", task.id)
+            self._keep_cache_in_bounds(task)
+            if outcome.status == "returned" and "not enough memory" in outcome.message:
+                self._hold_off_until = time.monotonic() + self.config.no_task_retry_seconds
+            self._wake.set()
 
     def _keep_cache_in_bounds(self, task: Task) -> None:
-        """Evict from the file cache and job trees, keeping this job's tree and what queued outputs need."""
+        """Evict from the file cache and job trees, keeping the trees of the jobs whose tasks run here
+        (in any slot) and what queued outputs need."""
         if not self.config.cache_max_bytes or task.job_files_mode != "upload":
             return
         pinned = {entry["sha256"] for item in self.queue.pending() if item.method == OUTPUTS and item.json
                   for entry in (item.json.get("files") or {}).values()}
+        with self._lock:
+            jobs = {task.job} | {r.execution.task.job for r in self.running.values()}
         try:
-            self.job_files.evict(self.config.cache_max_bytes, {task.job}, pinned)
+            self.job_files.evict(self.config.cache_max_bytes, jobs, pinned)
         except OSError as ex:
             log.warning("worker: cache eviction failed: %s", ex)
 
@@ -361,7 +462,8 @@ class Worker:
                 if not answer.may_keep_running:
                     self._event("may-i-run-no", answer.reason or "")
                     if answer.status_requested:
-                        self._pending_state = answer.status_requested
+                        self._pending_state = (answer.status_requested,
+                                               "requested by the Manager while a task ran")
                     execution.request_abort(f"the Manager says stop: {answer.reason or 'no reason given'}")
             except Unreachable as ex:
                 log.info("worker: may-i-run unreachable (%s); the task keeps running", ex)
@@ -373,9 +475,12 @@ class Worker:
     # --- the end -----------------------------------------------------------------------
 
     def teardown(self) -> None:
-        current = self.current
-        if current:
-            current.request_abort("worker is shutting down")
+        self._abort_all("worker is shutting down")
+        deadline = time.monotonic() + self.config.abort_grace_seconds + MONITOR_JOIN_SECONDS
+        with self._lock:
+            threads = [r.thread for r in self.running.values()]
+        for thread in threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
         if not self.queue.wait_empty(FLUSH_SECONDS):
             log.warning("worker: %d update(s) could not be sent; they stay queued in %s for next time",
                         len(self.queue), self.config.queue_path)

@@ -219,13 +219,14 @@ class ManagerClient:
         self._expect(self.request("POST", "/sign-off", timeout=10), 200, 204)
         log.info("signed off from %s", self.manager_url)
 
-    def fetch_task(self, long_poll: float = 0) -> requests.Response:
+    def fetch_task(self, long_poll: float = 0, request: dict | None = None) -> requests.Response:
+        """POST /task; with `request` (a TaskRequest: what our slots have free) a 200 is {tasks: [...]}."""
         headers = {}
         timeout = self.timeout
         if long_poll > 0:
             headers[LONG_POLL_HEADER] = str(int(long_poll)) if float(long_poll).is_integer() else str(long_poll)
             timeout = long_poll + self.timeout
-        return self.request("POST", "/task", headers=headers, timeout=timeout)
+        return self.request("POST", "/task", headers=headers, timeout=timeout, json=request)
 
     def may_i_run(self, task_id: str) -> MayKeepRunning:
         resp = self._expect(self.request("GET", f"/may-i-run/{task_id}", timeout=10), 200)

@@ -49,12 +49,14 @@ class Outcome:
 
 class TaskExecution:
     def __init__(self, task: Task, config: WorkerConfig, queue: UpstreamQueue, runner: SubprocessRunner,
-                 job_files: JobFiles | None = None):
+                 job_files: JobFiles | None = None, booking=None):
         self.task = task
         self.config = config
         self.queue = queue
         self.runner = runner
         self.job_files = job_files
+        self.booking = booking
+        """What its slot gives it (worker/slots.py); None outside the daemon (--test, tests)."""
         self.abort = threading.Event()
         self._abort_reason = ""
         self._reported_outputs: set[str] = set()
@@ -83,6 +85,11 @@ class TaskExecution:
     # --- running --------------------------------------------------------------------
 
     def run(self) -> Outcome:
+        """Execute the task and report its outcome."""
+        return self.finish(self.execute())
+
+    def execute(self) -> Outcome:
+        """Fetch its inputs, run its commands, collect its outputs: the task's work, unreported."""
         task = self.task
         log.info("task %s (%s, job %s): starting, %d command(s)", task.id, task.name, task.job, len(task.commands))
         self.reporter.log(f"worker: starting task {task.id} '{task.name}' of job {task.job}")
@@ -95,6 +102,10 @@ class TaskExecution:
             outcome = Outcome(FAILED, f"worker error: {type(ex).__name__}: {ex}")
         if self.abort.is_set() and outcome.status != COMPLETED:
             outcome = Outcome(RETURNED, self.abort_reason())
+        return outcome
+
+    def finish(self, outcome: Outcome) -> Outcome:
+        """Tell the Manager how it ended (queued)."""
         self._report(outcome)
         self.outcome = outcome
         return outcome
@@ -148,7 +159,7 @@ class TaskExecution:
         self.reporter.command_started(idx, f"starting {label}")
         ctx = CommandContext(self.task.id, self.task.job, idx, name, self.reporter, self.runner, self.abort,
                              self.abort_reason, self.output_produced,
-                             missing_blendfile_wait=self.config.missing_blendfile_wait_seconds)
+                             missing_blendfile_wait=self.config.missing_blendfile_wait_seconds, slot=self.booking)
         watcher = None
         dirs = command.output_dirs(params) if self.config.output_watch else []
         if dirs:

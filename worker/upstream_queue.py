@@ -104,6 +104,16 @@ class UpstreamQueue:
         with self._db_lock:
             return self._db.execute("SELECT COUNT(*) FROM upstream_queue").fetchone()[0]
 
+    def last_id(self) -> int:
+        """The id of the newest queued request; 0 when nothing is queued."""
+        with self._db_lock:
+            return self._db.execute("SELECT coalesce(max(id), 0) FROM upstream_queue").fetchone()[0]
+
+    def sent_through(self, row_id: int) -> bool:
+        """Whether every request up to `row_id` left the queue (sent, or dropped)."""
+        with self._db_lock:
+            return self._db.execute("SELECT 1 FROM upstream_queue WHERE id <= ? LIMIT 1", (row_id,)).fetchone() is None
+
     def pending(self) -> list[QueuedRequest]:
         with self._db_lock:
             rows = self._db.execute("SELECT id, method, path, body, body_file, headers, attempts "

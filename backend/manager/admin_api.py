@@ -83,7 +83,8 @@ def install(routes, core) -> None:
     @routes.add("GET", "/api/admin/workers", summary="All workers with status, current task, resources, schedule",
                 tag="admin", auth_kind="admin", responses={200: ("{workers: [...]}", OBJECT)})
     def list_workers():
-        return {"workers": [workers.admin_info(w) for w in db.workers.all()]}
+        running = db.tasks.running_by_worker()
+        return {"workers": [workers.admin_info(w, running) for w in db.workers.all()]}
 
     @routes.add("GET", "/api/admin/workers/<worker_id>", summary="One worker", tag="admin", auth_kind="admin",
                 responses={200: ("the worker", OBJECT), 404: ("unknown worker", ERR)})

@@ -108,7 +108,7 @@ class ManagerCore:
 
 def make_app(config: ManagerConfig, db: peewee.SqliteDatabase, core: ManagerCore | None = None) -> bottle.Bottle:
     """The Manager's WSGI app. `app.config['flamenco.core']` is the ManagerCore behind it."""
-    from . import admin_api, files_api, openapi, pages, worker_api
+    from . import admin_api, files_api, metrics, openapi, pages, worker_api
 
     core = core or ManagerCore(config, db)
     app = bottle.Bottle()
@@ -121,5 +121,6 @@ def make_app(config: ManagerConfig, db: peewee.SqliteDatabase, core: ManagerCore
     files_api.install(routes, core)
     admin_api.install(routes, core)
     pages.install(routes, core)
+    app.config["flamenco.metrics"] = metrics.install(app, routes, core)
     app.config["flamenco.routes"] = routes
     return app

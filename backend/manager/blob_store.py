@@ -44,6 +44,8 @@ def check_sha(sha256: str) -> str:
 class TransferStats:
     """Bytes through this Manager since it started, per hop (for the status report and bench/)."""
     from_workers: int = 0
+    uploads: int = 0
+    """Files workers sent that were stored (complete, with the right checksum)."""
     to_workers: int = 0
     to_server: int = 0
     from_server: int = 0
@@ -57,7 +59,8 @@ class TransferStats:
                 setattr(self, name, getattr(self, name) + n)
 
     def to_dict(self) -> dict:
-        return {"bytes_from_workers": self.from_workers, "bytes_to_workers": self.to_workers,
+        return {"bytes_from_workers": self.from_workers, "uploads_from_workers": self.uploads,
+                "bytes_to_workers": self.to_workers,
                 "bytes_to_server": self.to_server, "bytes_from_server": self.from_server,
                 "evicted_files": self.evicted, "evicted_bytes": self.evicted_bytes}
 
@@ -181,6 +184,7 @@ class BlobStore:
                 raise ApiError(400, "checksum_mismatch", f"the {total} bytes received have SHA-256 {got}, "
                                                          f"not {sha256}; dropped, send the file again")
             self._commit(partial, sha256)
+            self.stats.add(uploads=1)
             log.info("stored file %s (%d bytes) from a worker", sha256, total)
             return total
 
@@ -196,6 +200,7 @@ class BlobStore:
             with self.locked(sha):
                 if not self.has(sha):
                     self._commit(upload, sha)
+                    self.stats.add(uploads=1)
             return sha, upload.size
 
     def fetch_from(self, sha256: str, open_stream: Callable[[], object]) -> Path:

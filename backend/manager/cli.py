@@ -42,10 +42,12 @@ log = logging.getLogger("flamenco.manager")
 DEFAULT_PORT = 8083
 
 SECRET_ENV = {"token": "FLAMENCO_MANAGER_TOKEN", "admin_token": "FLAMENCO_MANAGER_ADMIN_TOKEN",
-              "registration_secret": "FLAMENCO_REGISTRATION_SECRET"}
-"""Where each secret comes from besides the config file ([upstream] token, [manager] admin_token and
-registration_secret)."""
-SECRET_FLAGS = {"--token": "token", "--admin-token": "admin_token", "--registration-secret": "registration_secret"}
+              "registration_secret": "FLAMENCO_REGISTRATION_SECRET",
+              "metrics_token": "FLAMENCO_MANAGER_METRICS_TOKEN"}
+"""Where each secret comes from besides the config file ([upstream] token, [manager] admin_token,
+registration_secret and metrics_token)."""
+SECRET_FLAGS = {"--token": "token", "--admin-token": "admin_token", "--registration-secret": "registration_secret",
+                "--metrics-token": "metrics_token"}
 
 
 class SecretOnCommandLine(config_mod.ConfigError):
@@ -74,7 +76,7 @@ def build_config(args) -> config_mod.ManagerConfig:
         cfg.manager_url = args.manager_url
     if getattr(args, "allow_open_registration", False):
         cfg.allow_open_registration = True
-    for name in ("registration_secret", "admin_token"):
+    for name in ("registration_secret", "admin_token", "metrics_token"):
         if os.environ.get(SECRET_ENV[name]):
             setattr(cfg, name, os.environ[SECRET_ENV[name]])
     up = dataclasses.replace(cfg.upstream)

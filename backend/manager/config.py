@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from backend.metrics import check_token
 from backend.proxy import parse_networks
 from shared.config import ConfigError, apply, read_toml
 from shared.variables import PLATFORMS, Variables, VariableError, this_platform
@@ -154,6 +155,8 @@ class ManagerConfig:
     admin_token: str = ""
     """A bearer token for the admin API (FLAMENCO_MANAGER_ADMIN_TOKEN; never on argv). Tokens minted by
     `flamenco-manager create-admin-token` and the admin password need no config."""
+    metrics_token: str = ""
+    """GET /metrics needs it as a bearer token (FLAMENCO_MANAGER_METRICS_TOKEN; never on argv); unset: off."""
     admin_session_hours: float = 12.0
     """How long a sign-in on the Manager's pages lasts."""
     trusted_proxies: list[str] = field(default_factory=list)
@@ -224,6 +227,7 @@ class ManagerConfig:
                 raise ConfigError(f"{name} must be positive")
         if self.admin_session_hours <= 0:
             raise ConfigError("manager.admin_session_hours must be positive")
+        check_token(self.metrics_token, "manager.metrics_token")
 
     def check_exposure(self, host: str) -> None:
         """Refuse to listen beyond this machine with open registration, unless explicitly allowed.
@@ -251,7 +255,7 @@ def is_loopback(host: str) -> bool:
 
 _SECTIONS = ("timeouts", "failures", "scheduling", "upstream", "logs", "latest_image", "files")
 _MANAGER_KEYS = ("data_dir", "listen", "manager_url", "platform", "registration_secret", "allow_open_registration",
-                 "admin_token", "admin_session_hours", "trusted_proxies", "allowed_executables",
+                 "admin_token", "metrics_token", "admin_session_hours", "trusted_proxies", "allowed_executables",
                  "allowed_command_arguments", "exec_command")
 """The settings of the [manager] table: ManagerConfig's own fields."""
 

@@ -5,6 +5,12 @@ Each does its database work, authentication included, in one call to the
 database thread (persistence/db_thread.py). A long-polling worker that finds
 nothing waits for a wake-up (wakeup.py): one waiter per task that became
 runnable; a woken worker that cannot take the task passes the wake-up on.
+
+A worker with slots sends what it has free (documents.TaskRequest) and gets
+a list of tasks. What it had free when it asked only grows while its request
+is held (its tasks end), so when one of its tasks stops running the request
+looks once more and then answers, and the worker asks again with what it
+has free now.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from .config import ManagerConfig
 from .persistence import Persistence
 from .scheduler import Scheduler
 from .task_updates import TaskUpdates
-from .wakeup import WOKEN, Wakeup
+from .wakeup import OWN, WOKEN, Wakeup
 from .workers import Workers
 
 log = logging.getLogger(__name__)
@@ -30,9 +36,11 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Answer:
-    """What POST /task answers: a task document (200), a status request (423) or nothing (204)."""
+    """What POST /task answers: a task document, or for a worker with slots a list of them (200),
+    a status request (423) or nothing (204)."""
     task: dict | None = None
     status_requested: str | None = None
+    tasks: list[dict] | None = None
 
 
 NOTHING = Answer()
@@ -50,9 +58,11 @@ class Dispatch:
 
     # --- POST /task ----------------------------------------------------------------
 
-    def next_task(self, authorization: str, long_poll: str | None) -> Answer:
-        """The answer to one POST /task, waiting up to the long-poll time for work."""
-        wait, request_error = 0.0, None
+    def next_task(self, authorization: str, long_poll: str | None, request: documents.TaskRequest | None = None,
+                  request_error: Exception | None = None) -> Answer:
+        """The answer to one POST /task, waiting up to the long-poll time for work; `request` is
+        what a worker with slots has free, and an unusable one is answered after authentication."""
+        wait = 0.0
         if long_poll:
             try:
                 wait = max(0.0, min(float(long_poll), self.config.scheduling.long_poll_max))
@@ -66,19 +76,20 @@ class Dispatch:
         try:
             while True:
                 generation = self.wakeup.generation
-                worker, found = self.db.batched(self._look, authorization, worker, request_error)
+                worker, found = self.db.batched(self._look, authorization, worker, request_error, request)
                 if isinstance(found, Answer):
                     return found
-                if found is not None:
+                if found:
                     woken = None
-                    return Answer(task=self.scheduler.task_document(found, worker))
+                    docs = [self.scheduler.task_document(t, worker) for t in found]
+                    return Answer(tasks=docs) if request is not None else Answer(task=docs[0])
                 if woken == WOKEN:
                     woken = None
                     self.scheduler.pass_on_wakeup(generation)
                 if self.idle is not None:
                     self.idle()
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or self.stop.is_set():
+                if remaining <= 0 or self.stop.is_set() or (woken == OWN and request is not None):
                     return NOTHING
                 if not holding:
                     holding = self.long_polls.acquire(blocking=False)
@@ -93,8 +104,9 @@ class Dispatch:
             if woken == WOKEN:
                 self.scheduler.pass_on_wakeup(generation)
 
-    def _look(self, authorization, worker, request_error):
-        """One look for work (on the database thread): (worker, task | None | Answer).
+    def _look(self, authorization, worker, request_error, request):
+        """One look for work (on the database thread): (worker, [task, ...] | Answer); one task at
+        most unless the worker has slots.
 
         The first look authenticates and marks the worker awake (it is asking for work).
         A later one, after a wait, re-reads the worker: one that signed off, went to
@@ -120,7 +132,10 @@ class Dispatch:
             return worker, Answer(status_requested=worker.status_requested)
         if first:
             self.workers.mark_awake(worker)
-        return worker, self.scheduler.claim(worker)
+        if request is not None:
+            return worker, self.scheduler.claim_several(worker, request)
+        task = self.scheduler.claim(worker)
+        return worker, [task] if task is not None else []
 
     # --- POST /tasks/{id}/update ---------------------------------------------------
 

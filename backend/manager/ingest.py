@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 
-from shared import documents, statuses
+from shared import documents, slots, statuses
 from shared.statuses import TASK_IN_PROGRESS, TASK_RUNNABLE, TaskStatus as TS
 
 from backend.errors import ApiError
@@ -33,7 +33,8 @@ def _meta(doc: documents.Task, local: bool) -> dict:
                 job_priority=doc.job_priority, job_type=doc.job_type, manager=doc.manager, project=doc.project,
                 user=doc.user, commands=[c.to_dict() for c in doc.commands], parents=list(doc.parents),
                 job_worker_tag=doc.job_worker_tag or None, job_memory_mb=doc.job_memory_mb,
-                job_files_mode=doc.job_files_mode, io=doc.io, etag=doc.etag, local=local)
+                job_files_mode=doc.job_files_mode, io=doc.io, needs=slots.needs_of(doc.task_type, doc.needs),
+                etag=doc.etag, local=local)
 
 
 def ingest_tasks(db: Persistence, state: TaskStateMachine, docs: list[documents.Task], local: bool = False,

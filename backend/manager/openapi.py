@@ -16,6 +16,7 @@ admin_api.py; the document at /api/openapi.json is generated from them.
   another site can send neither. Nobody is let in without credentials, not
   even from this machine; with none configured the answer says how to set one.
 * `registration`: open, or a Bearer HS256 JWT signed with the registration secret.
+* `metrics`: `Authorization: Bearer <metrics token>` for GET /metrics (backend/metrics.py).
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ from urllib.parse import urlsplit
 
 import bottle
 
+from backend import metrics
 from backend.errors import ApiError
 from backend.routes import AuthKind, Routes
 from shared.documents import PLATFORMS
+from shared.slots import MAX_SLOTS, NEEDS
 from shared.statuses import WORKER_REQUESTABLE
 
 from . import admin_auth, worker_auth
@@ -73,7 +76,8 @@ SCHEMAS = {
                                 "name": {"type": "string"}, "settings": {"type": "object"}}}},
                             "parents": {"type": "array", "items": {"type": "string"}},
                             "failed_by_workers": {"type": "array"}, "job_files_mode": {"type": "string"},
-                            "io": {"$ref": "#/components/schemas/TaskIO"}}},
+                            "io": {"$ref": "#/components/schemas/TaskIO"},
+                            "needs": {"enum": list(NEEDS)}}},
     "TaskIO": {"type": "object", "description": "Upload mode: what travels for this task (docs/protocol.md)",
                "properties": {"inputs": {"type": "array", "items": {"type": "string"}},
                               "outputs": {"type": "array", "items": {"type": "string"}},
@@ -88,6 +92,12 @@ SCHEMAS = {
     "Outputs": {"type": "object", "properties": {"files": _FILE_MAP}},
     "OutputRegistration": {"type": "object", "properties": {
         "task": {"type": "string"}, "removed": {"type": "array", "items": {"type": "string"}}, "files": _FILE_MAP}},
+    "TaskRequest": {"type": "object", "required": ["free_slots"], "properties": {
+        "free_slots": {"type": "integer", "minimum": 0, "maximum": MAX_SLOTS},
+        "free_light_slots": {"type": "integer", "minimum": 0, "maximum": MAX_SLOTS},
+        "free_gpus": {"type": "integer", "nullable": True, "minimum": 0, "maximum": MAX_SLOTS},
+        "free_memory_mb": {"type": "integer", "nullable": True, "minimum": 0},
+        "running": {"type": "array", "items": {"type": "string"}}}},
     "TaskUpdate": {"type": "object", "properties": {
         "task_status": {"type": "string"}, "activity": {"type": "string"},
         "current_command_idx": {"type": "integer"}, "task_progress_percentage": {"type": "number"},
@@ -193,11 +203,13 @@ def auth_kinds(core) -> dict[str, AuthKind]:
                            "415": "a request that changes something is not application/json"}),
         "registration": AuthKind(None, registration, [{}, {"registrationJWT": []}],
                                  {"401": "registration token missing", "403": "registration token invalid or expired"}),
+        metrics.AUTH_KIND: metrics.auth_kind(cfg.metrics_token, "metrics_token in [manager] of the config file, or "
+                                                                "FLAMENCO_MANAGER_METRICS_TOKEN (docs/metrics.md)"),
     }
 
 
 def make_routes(app: bottle.Bottle, core) -> Routes:
-    return Routes(app, title="Flamenco Manager", auth_kinds=auth_kinds(core), security_schemes=SECURITY_SCHEMES,
-                  schemas=SCHEMAS,
+    return Routes(app, title="Flamenco Manager", auth_kinds=auth_kinds(core),
+                  security_schemes={**SECURITY_SCHEMES, **metrics.SECURITY_SCHEMES}, schemas=SCHEMAS,
                   description="Worker protocol (Flamenco 2 compatible, plus extensions) and admin API. "
                               "See docs/manager-api.md and docs/protocol.md.")

@@ -10,6 +10,12 @@ memory (a worker that never reported memory, like a Flamenco 2 worker, is not
 held back). Order: job priority desc, task priority desc, oldest first.
 (persistence/tasks.py says this in SQL.)
 
+A worker with slots (our extension, docs/protocol.md) says what it has free
+with each request; it gets the best task that fits, then the best that fits
+what is left, and so on (shared/slots.py), all in one transaction. The
+memory rule then uses the free memory it sent, less what earlier claims of
+the same request booked.
+
 The Server's job dependencies are not checked here: the Server only hands out
 tasks of jobs whose dependencies are done.
 """
@@ -18,6 +24,8 @@ from __future__ import annotations
 
 import logging
 import time
+
+from shared import documents
 
 from .config import ManagerConfig
 from .persistence import Persistence
@@ -64,6 +72,43 @@ class Scheduler:
         self._found_work = task is not None
         return task
 
+    def claim_several(self, worker, request: documents.TaskRequest, now: float | None = None) -> list:
+        """The tasks a worker with slots should start now, as many as fit what it has free, each
+        claimed by its own guarded statement, all in one transaction; [] if none fits.
+
+        Active tasks of the worker that it does not list as held were claimed for it but the
+        answer got lost: those come again, and nothing new with them (the worker asks again
+        once it runs them)."""
+        now = time.time() if now is None else now
+        if not worker.supported_task_types:
+            return []
+        self.db.ensure_connected()
+        if worker.current_task:
+            held = set(request.running)
+            lost = [t for t in self.db.tasks.all_own_active(worker.id) if t.id not in held]
+            if lost:
+                log.info("worker %s: re-serving %d active task(s) it does not know of: %s", worker.identifier,
+                         len(lost), ", ".join(t.id for t in lost))
+                with self.db.write():
+                    for task in lost:
+                        self.db.tasks.reserve(task.id, worker.id, now)
+                return lost
+        free = request.free()
+        if not (self._found_work or self.db.in_write()) and not self.db.tasks.candidates(
+                worker, limit=1, needs=free.fitting(), memory_mb=free.memory_mb):
+            return []
+        claimed = []
+        with self.db.write():
+            while not free.empty:
+                task = self.db.tasks.claim(worker, now, free.fitting(), free.memory_mb)
+                if task is None:
+                    break
+                self.state.assigned(task, worker, now)
+                claimed.append(task)
+                free = free.after(task.needs, task.job_memory_mb)
+        self._found_work = bool(claimed)
+        return claimed
+
     def pass_on_wakeup(self, looked_at: int) -> None:
         """This long-poll was woken for a task but did not take one: wake another that has
         not looked since, if there is still something runnable (a task only another worker
@@ -87,7 +132,7 @@ class Scheduler:
         }
         for key, value in (("_etag", task.etag), ("job_worker_tag", task.job_worker_tag),
                            ("job_memory_mb", task.job_memory_mb), ("job_files_mode", task.job_files_mode),
-                           ("io", task.io)):
+                           ("io", task.io), ("needs", task.needs)):
             if value is not None:
                 doc[key] = value
         return doc

@@ -2,8 +2,9 @@
 
 `change_status(task, new, report)` checks the move against shared.statuses and
 owns what follows from it, so no caller has to remember: the worker that ran
-the task is released when the task stops running; a task back in the queue
-forgets its worker; the reason becomes a line in the task's log; the Server
+the task is released (and its held long-poll ended) when the task stops
+running; a task back in the queue forgets its worker; the reason becomes a
+line in the task's log; the Server
 hears of it through the upstream queue (in the same transaction, so the
 queue and the task never disagree; not for a change the Server itself asked
 for, nor for Manager-local tasks); and waiting workers are woken, one per
@@ -157,6 +158,8 @@ class TaskStateMachine:
                 task.id, old, new, f" ({report.reason})" if report.reason else "")
         if ran_on and old in TASK_IN_PROGRESS and new not in TASK_IN_PROGRESS:
             self.db.workers.release_task(ran_on, task.id)
+            # A worker with slots has room again: its held request ends, so it asks with that room.
+            self.db.after_commit(functools.partial(self.wakeup.notify_worker, ran_on))
         if report.reason:
             self.db.after_commit(functools.partial(self._log_line, task.job, task.id,
                                                    log_line(f"Manager: {report.reason}", now)))

@@ -43,10 +43,11 @@ class StorageUsage:
         self._at = 0.0
         self._lock = threading.Lock()
 
-    def report(self) -> dict:
+    def report(self, max_age: float = CACHE_SECONDS) -> dict:
+        """The usage, walked again when the last walk is older than `max_age` seconds."""
         with self._lock:
             now = time.monotonic()
-            if self._report is None or now - self._at > CACHE_SECONDS:
+            if self._report is None or now - self._at > max_age:
                 cfg = self.config
                 data_dir = Path(cfg.data_dir)
                 disk = shutil.disk_usage(data_dir) if data_dir.exists() else None

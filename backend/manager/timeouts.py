@@ -2,7 +2,8 @@
 
 * An active task whose worker has not pinged it (update or /may-i-run) for
   `task_timeout` fails on that worker through the normal failure rules, so it
-  is retried on another worker (soft-fail) unless the rules say it fails.
+  is retried on another worker (soft-fail) unless the rules say it fails; the
+  worker goes to 'timeout' unless it still runs other tasks (it has slots).
 * An awake (or starting/testing) worker not heard from for `worker_timeout`
   goes to 'timeout' and its task goes back to the queue without blame.
 
@@ -18,7 +19,7 @@ import logging
 import threading
 import time
 
-from shared.statuses import WorkerStatus as WS
+from shared.statuses import TASK_IN_PROGRESS, WorkerStatus as WS
 
 from .config import ManagerConfig
 from .persistence import Persistence
@@ -60,7 +61,9 @@ class TimeoutChecker:
                         self.state.requeue(task, reason, now)
                     else:
                         self.state.fail_on_worker(task, worker, Report(reason), now)
-                        self.workers.set_status(worker, WS.TIMEOUT, reason)
+                        if not self.db.tasks.in_progress_of(worker.id, TASK_IN_PROGRESS):
+                            # A worker with slots that keeps its other tasks going is not stuck.
+                            self.workers.set_status(worker, WS.TIMEOUT, reason)
                     timed_out_tasks.append(task.id)
             expired = self.db.workers.expire_blocklist(now - self.config.failures.blocklist_ttl)
             if expired:

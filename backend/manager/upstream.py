@@ -519,7 +519,7 @@ class Upstream:
             return False
         self.workers.changed.clear()
         report = documents.WorkerReport(workers=[], complete=True).to_dict()
-        report["workers"] = [self.workers.info(w) for w in self.db.workers.all()]
+        report["workers"] = self.workers.infos()
         try:
             self.client.report_workers(report)
         except ServerError as ex:

@@ -8,8 +8,8 @@ looked, so a notification between the look and the wait is never missed.
 finds nothing it may run (task type, tags, blocklist) calls `pass_on`, which
 wakes the next waiter that has not looked since, so a task one worker cannot
 take still reaches one that can, and each waiter looks at most once per change.
-`notify_worker` wakes one worker's own long-polls (status requests, sign-off);
-they have nothing to pass on.
+`notify_worker` wakes one worker's own long-polls (status requests, sign-off, a task
+of it that stopped running); they have nothing to pass on.
 """
 
 from __future__ import annotations
@@ -21,16 +21,18 @@ WOKEN = "woken"
 """`wait` result: a notification chose this waiter (it should take a task, or pass it on)."""
 CHANGED = "changed"
 """`wait` result: the generation moved on between the look and the wait: look again."""
+OWN = "own"
+"""`wait` result: something changed for this worker itself (`notify_worker`): look again."""
 
 
 class _Waiter:
-    __slots__ = ("event", "worker_id", "looked_at", "for_task")
+    __slots__ = ("event", "worker_id", "looked_at", "result")
 
     def __init__(self, worker_id: str | None, looked_at: int):
         self.event = threading.Event()
         self.worker_id = worker_id
         self.looked_at = looked_at
-        self.for_task = True
+        self.result = WOKEN
 
 
 class Wakeup:
@@ -44,9 +46,9 @@ class Wakeup:
     def waiting(self) -> int:
         return len(self._waiters)
 
-    def _wake(self, waiter: _Waiter, for_task: bool = True) -> None:
+    def _wake(self, waiter: _Waiter, result: str = WOKEN) -> None:
         del self._waiters[waiter]
-        waiter.for_task = for_task
+        waiter.result = result
         waiter.event.set()
 
     def notify(self, n: int = 1) -> None:
@@ -74,14 +76,15 @@ class Wakeup:
                 self._wake(waiter)
 
     def notify_worker(self, worker_id: str) -> None:
-        """Something changed for this worker only (a status request, sign-off, its blocklist).
+        """Something changed for this worker only (a status request, sign-off, its blocklist, a
+        task of it that stopped running).
 
         Moves the generation on too, so a long-poll of that worker between its look and its
         wait does not sleep through it."""
         with self._lock:
             self.generation += 1
             for waiter in [w for w in self._waiters if w.worker_id == worker_id]:
-                self._wake(waiter, for_task=False)
+                self._wake(waiter, OWN)
 
     def pass_on(self, looked_at: int) -> bool:
         """A woken worker looked at generation `looked_at` and found nothing it may run: wake
@@ -95,8 +98,8 @@ class Wakeup:
 
     def wait(self, since: int, timeout: float, worker_id: str | None = None) -> str | None:
         """Wait up to `timeout` s: WOKEN when a task notification chose this waiter, CHANGED when
-        the generation had moved on since `since` (no wait) or the worker's own state changed,
-        None on timeout."""
+        the generation had moved on since `since` (no wait), OWN when the worker's own state
+        changed, None on timeout."""
         with self._lock:
             if self.generation != since:
                 return CHANGED
@@ -107,4 +110,4 @@ class Wakeup:
                 self._waiters.pop(waiter, None)
             if not waiter.event.is_set():
                 return None
-        return WOKEN if waiter.for_task else CHANGED
+        return waiter.result

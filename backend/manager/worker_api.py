@@ -23,6 +23,22 @@ def no_content() -> bottle.HTTPResponse:
     return bottle.HTTPResponse(status=204)
 
 
+def task_request() -> tuple[documents.TaskRequest | None, Exception | None]:
+    """The body of POST /task: a TaskRequest from a worker with slots (a JSON object with
+    `free_slots`); no body (a Flamenco 2 worker) or another object is no request. A body that
+    is not usable JSON is an error, answered after authentication."""
+    try:
+        body = read_json(required=False)
+    except ApiError as ex:
+        return None, ex
+    if not isinstance(body, dict) or "free_slots" not in body:
+        return None, None
+    try:
+        return documents.TaskRequest.from_dict(body), None
+    except documents.DocumentError as ex:
+        return None, ApiError(400, "invalid_document", str(ex))
+
+
 def install(routes, core) -> None:
     workers, updates, dispatch, cfg = core.workers, core.updates, core.dispatch, core.config
 
@@ -51,13 +67,19 @@ def install(routes, core) -> None:
         workers.sign_off(worker)
         return no_content()
 
-    @routes.add("POST", "/task", summary="Get a task to run", tag="worker", auth_kind="worker_batched",
+    @routes.add("POST", "/task", summary="Get a task to run (a worker with slots: the tasks that fit what it has free)",
+                tag="worker", auth_kind="worker_batched", body="TaskRequest",
                 headers={protocol.LONG_POLL_HEADER: "seconds to wait for a task (capped)"},
-                responses={200: ("the task to run", TASK_DOC), 204: "nothing to do",
+                responses={200: ("the task to run; with a TaskRequest body {tasks: [Task, ...]}", TASK_DOC),
+                           204: "nothing to do", 400: ("an unusable TaskRequest", ERR),
                            406: ("the worker has no task types", ERR),
                            423: ("a status change is requested", "WorkerStatus")})
     def get_task(authorization):
-        answer = dispatch.next_task(authorization, bottle.request.get_header(protocol.LONG_POLL_HEADER))
+        request, request_error = task_request()
+        answer = dispatch.next_task(authorization, bottle.request.get_header(protocol.LONG_POLL_HEADER), request,
+                                    request_error)
+        if answer.tasks is not None:
+            return {"tasks": answer.tasks}
         if answer.task is not None:
             return answer.task
         if answer.status_requested:

@@ -311,21 +311,30 @@ class Workers:
 
     # --- documents -------------------------------------------------------------
 
-    def info(self, worker) -> dict:
-        current_job = None
-        if worker.current_task:
-            task = self.db.tasks.get(worker.current_task)
-            current_job = task.job if task else None
+    def info(self, worker, running: dict[str, list] | None = None) -> dict:
+        """The WorkerInfo of a worker; `running` is `db.tasks.running_by_worker()` when the
+        caller describes many workers (read here for this one otherwise)."""
+        if running is None:
+            running = self.db.tasks.running_by_worker(worker.id) if worker.current_task else {}
+        tasks = [documents.RunningTask(id=tid, job=job, name=name, needs=needs)
+                 for tid, job, name, needs in running.get(worker.id, [])]
+        current_job = next((t.job for t in tasks if t.id == worker.current_task), None)
         seen = self.last_seen(worker)
         doc = documents.WorkerInfo(
             id=worker.id, nickname=worker.nickname, status=worker.status, platform=worker.platform,
             supported_task_types=list(worker.supported_task_types or []), tags=list(worker.tags or []),
-            current_task=worker.current_task, current_job=current_job, last_seen=iso_utc(seen) if seen else None,
-            status_requested=worker.status_requested, resources=worker.resources)
+            current_task=worker.current_task if current_job else None, current_job=current_job,
+            last_seen=iso_utc(seen) if seen else None, status_requested=worker.status_requested,
+            resources=worker.resources, running_tasks=tasks)
         return doc.to_dict()
 
-    def admin_info(self, worker) -> dict:
-        out = self.info(worker)
+    def infos(self) -> list[dict]:
+        """The WorkerInfo of every worker, their running tasks read in one go."""
+        running = self.db.tasks.running_by_worker()
+        return [self.info(w, running) for w in self.db.workers.all()]
+
+    def admin_info(self, worker, running: dict[str, list] | None = None) -> dict:
+        out = self.info(worker, running)
         out.update({
             "lazy_status_request": worker.lazy_status_request, "last_activity": worker.last_activity,
             "software": worker.software, "address": worker.address,

@@ -11,7 +11,7 @@ from backend import proxy
 from backend.web import JsonApiPlugin, install_json_errors
 from shared.serving import STOP_HOOK
 
-from . import models
+from . import metrics, models
 from .changes import ChangeFeed
 from .compilers import Registry
 from .config import ServerConfig
@@ -53,8 +53,9 @@ def make_app(config: ServerConfig, db: peewee.Database, clock: Clock | None = No
     proxy.install(app, config.trusted_proxies)
     app.install(JsonApiPlugin(db))
     install_json_errors(app)
-    routes = make_routes(app, SCHEMAS)
+    routes = make_routes(app, SCHEMAS, config.metrics_token)
     install_all(routes, ctx)
+    app.config["flamenco.metrics"] = metrics.install(app, routes, ctx)
     app.config[CONTEXT_KEY] = ctx
     app.config[STOP_HOOK] = ctx.close_held  # held requests (event streams, Managers' depsgraph) end
     app.config["flamenco.routes"] = routes

@@ -9,8 +9,15 @@ full task logs the Server had (each cut to its last LOG_CAP bytes). A
 The job's rows, its uploaded files and outputs (blobs no other job uses) and
 its task logs are removed, as by a delete.
 
-`archive_job` is the service the retention policy calls too; it refuses jobs
-that are not finished and jobs that unfinished jobs depend on (409).
+Every run of the job's tasks is also kept as an `archived_run` row (job, project,
+user, Manager, task, worker, start, end, status): what the render-time report
+(reports.py) reads, for archived jobs as for live ones.
+
+`archive_job` is the service the retention policy (retention.py) calls too; it
+refuses jobs that are not finished and jobs that unfinished jobs depend on (409).
+Several Server processes may archive the same job at once: the record is put in
+place inside the write transaction that removes the job, so only the process
+that removed it leaves its record; the others get 404 and leave nothing.
 """
 
 from __future__ import annotations
@@ -21,13 +28,15 @@ import json
 import logging
 from typing import Any
 
+import peewee
+
 from backend.web import conflict, not_found
 from shared.statuses import JOB_FINAL, JobStatus
 from shared.version import __version__
 
 from . import jobs as job_service
 from .context import ServerContext
-from .models import Job, JobArchive, JobFile, JobLogEntry, JobOutput, Task, TaskRun
+from .models import ArchivedRun, Job, JobArchive, JobFile, JobLogEntry, JobOutput, Task, TaskRun
 from .views import iso, task_doc
 
 log = logging.getLogger(__name__)
@@ -83,19 +92,25 @@ def _log_tail(ctx: ServerContext, job_id: str, task_id: str) -> str | None:
 
 def archive_job(ctx: ServerContext, job: Job, who: str) -> JobArchive:
     """Keep the job's record, remove the job. The archive's row."""
+    job = Job.get_or_none(Job.id == job.id)  # the caller's row may be stale (another process archived it)
+    if job is None:
+        raise not_found("the job was deleted (or archived) meanwhile")
     if JobStatus(job.status) not in ARCHIVABLE:
         raise conflict(f"job {job.id} is {job.status}; only finished jobs (completed, canceled, failed) can be "
                        "archived", "job_not_finished")
-    data = gzip.compress(json.dumps(job_record(ctx, job), separators=(",", ":")).encode(), compresslevel=6)
-    path = ctx.store.write_archive(job.id, data)
+    record = job_record(ctx, job)
+    data = gzip.compress(json.dumps(record, separators=(",", ":")).encode(), compresslevel=6)
+    staged = ctx.store.stage_archive(job.id, data)
+    placed = None
     try:
         with ctx.write():
             job = Job.get_or_none(Job.id == job.id)
             if job is None:
-                raise not_found("the job was deleted meanwhile")
+                raise not_found("the job was deleted (or archived) meanwhile")
             if JobStatus(job.status) not in ARCHIVABLE:
                 raise conflict(f"job {job.id} is {job.status} now", "job_not_finished")
             user_name = job.user.name if job.user_id else None
+            _keep_runs(job, record["job"])
             orphans = job_service.remove_job_rows(ctx, job)
             JobArchive.delete().where(JobArchive.id == job.id).execute()
             row = JobArchive.create(id=job.id, name=job.name, job_type=job.job_type, status=job.status,
@@ -103,12 +118,31 @@ def archive_job(ctx: ServerContext, job: Job, who: str) -> JobArchive:
                                     archived=ctx.clock.now(), archived_by=who[:200], size=len(data),
                                     sha256=hashlib.sha256(data).hexdigest())
             ctx.feed.note(f"project:{job.project_id}", "archives")
+            placed = ctx.store.place_archive(staged, job.id)  # under the write lock: no other process races it
     except BaseException:
-        path.unlink(missing_ok=True)
+        staged.unlink(missing_ok=True)
+        if placed is not None:  # placed, then the commit failed: the job is still there
+            placed.unlink(missing_ok=True)
         raise
     job_service.forget_job_files(ctx, job, orphans)
     log.info("job %s (%s) archived by %s: %d bytes, %d blobs removed", job.id, job.name, who, len(data), len(orphans))
     return row
+
+
+def _keep_runs(job: Job, doc: dict[str, Any]) -> None:
+    """The job's task runs as archived_run rows, in one INSERT ... SELECT (in the caller's transaction)."""
+    fields = [ArchivedRun.job, ArchivedRun.job_name, ArchivedRun.project, ArchivedRun.project_name,
+              ArchivedRun.user_name, ArchivedRun.manager_name, ArchivedRun.task, ArchivedRun.task_name,
+              ArchivedRun.task_type, ArchivedRun.worker, ArchivedRun.started, ArchivedRun.finished, ArchivedRun.status]
+    value = peewee.Value
+    source = (TaskRun.select(TaskRun.job, value(job.name), value(job.project_id), value(doc.get("project_name") or ""),
+                             value(doc.get("user_name")), value(doc.get("manager_name")), TaskRun.task,
+                             peewee.fn.COALESCE(Task.name, ""), peewee.fn.COALESCE(Task.task_type, ""),
+                             TaskRun.worker, TaskRun.started, TaskRun.finished, TaskRun.status)
+              .join(Task, peewee.JOIN.LEFT_OUTER, on=(Task.id == TaskRun.task))
+              .where(TaskRun.job == job.id))
+    ArchivedRun.delete().where(ArchivedRun.job == job.id).execute()
+    ArchivedRun.insert_from(source, fields).execute()
 
 
 def archive_doc(row: JobArchive, project_name: str | None = None) -> dict[str, Any]:

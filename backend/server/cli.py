@@ -35,7 +35,8 @@ log = logging.getLogger("flamenco.server")
 
 def _config(args) -> ServerConfig:
     database = args.database or os.environ.get("FLAMENCO_DATABASE") or None
-    overrides: dict[str, Any] = {"data_dir": args.data_dir, "database": database}
+    overrides: dict[str, Any] = {"data_dir": args.data_dir, "database": database,
+                                 "metrics_token": os.environ.get("FLAMENCO_METRICS_TOKEN") or None}
     for key in ("listen", "threads"):
         if getattr(args, key, None) is not None:
             overrides[key] = getattr(args, key)
@@ -215,6 +216,31 @@ def cmd_restore(args) -> int:
     return 0
 
 
+def cmd_report_render_time(args) -> int:
+    from . import reports
+    from .models import utcnow
+    start = reports.parse_time(args.from_time)
+    end = reports.parse_time(args.to_time) if args.to_time else utcnow()
+    by = [g.strip() for g in args.by.split(",") if g.strip()]
+    reports.check_groups(by)
+    db = _db(_config(args))
+    out = open(args.csv, "w", newline="", encoding="utf-8") if args.csv else sys.stdout
+    try:
+        with db.connection_context():
+            items = reports.runs(start, end, args.project, args.user)
+            if args.runs:
+                n = reports.write_csv(out, list(reports.RUN_COLUMNS), reports.run_rows(items))
+            else:
+                n = reports.write_csv(out, reports.summary_columns(by), reports.summarise(items, by))
+    finally:
+        if args.csv:
+            out.close()
+    if args.csv:
+        print(f"wrote {n} rows to {args.csv} (render time from {start.isoformat()}Z to {end.isoformat()}Z)",
+              file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", help="directory of the SQLite database, job files and task logs")
@@ -302,6 +328,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="from_file", required=True, metavar="FILE", help="a file made by backup")
     p.add_argument("--force", action="store_true", help="replace an existing database")
     p.set_defaults(func=cmd_restore)
+
+    p = sub.add_parser("report", help="reports from the database (render-time)")
+    reports_sub = p.add_subparsers(dest="report", required=True)
+    p = reports_sub.add_parser("render-time", parents=[common],
+                               help="render time per project and user over a period, as CSV (live and archived "
+                                    "jobs alike)")
+    p.add_argument("--from", dest="from_time", required=True, metavar="DATE",
+                   help="start of the period: 2026-01-01 (midnight UTC) or an ISO 8601 time")
+    p.add_argument("--to", dest="to_time", metavar="DATE", help="end of the period, not included (default: now)")
+    p.add_argument("--project", help="only this project (name or id)")
+    p.add_argument("--user", help="only the jobs of this user (name)")
+    p.add_argument("--by", default="project,user",
+                   help="group by these, comma-separated: project, user, manager, worker, job, task_type "
+                        "(project,user)")
+    p.add_argument("--runs", action="store_true", help="one row per task run instead of totals")
+    p.add_argument("--csv", metavar="FILE", help="write the CSV here (default: standard output)")
+    p.set_defaults(func=cmd_report_render_time)
     return parser
 
 

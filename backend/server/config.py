@@ -26,6 +26,8 @@
     allowed_command_arguments = ["--factory-startup", "-noaudio"]  # ... followed only by these
     event_streams = 8               # pages' live-update streams held at once (each holds a thread; at most threads/2)
     event_stream_seconds = 300      # a stream ends after this; the browser opens the next one
+    metrics_token = "..."           # GET /metrics needs it as a bearer token (or FLAMENCO_METRICS_TOKEN); unset: off
+    archive_after_days = 90         # finished jobs are archived this long after their last change; 0: never
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from backend.metrics import check_token
 from backend.proxy import parse_networks
 from shared.config import ConfigError, apply, read_toml
 
@@ -70,6 +73,8 @@ class ServerConfig:
     allowed_command_arguments: list[str] = field(default_factory=lambda: ["--factory-startup", "-noaudio"])
     event_streams: int = 8
     event_stream_seconds: float = 300.0
+    metrics_token: str = ""
+    archive_after_days: float = 0.0
 
     @property
     def event_stream_slots(self) -> int:
@@ -128,3 +133,6 @@ class ServerConfig:
             raise ConfigError("event_streams must be 0 (the pages poll) or more")
         if self.event_stream_seconds <= 0:
             raise ConfigError("event_stream_seconds must be a positive number")
+        check_token(self.metrics_token, "metrics_token")
+        if self.archive_after_days < 0:
+            raise ConfigError("archive_after_days may not be negative (0: never archive)")

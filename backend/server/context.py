@@ -8,6 +8,7 @@ from typing import Iterator
 
 import peewee
 
+from .activity import Activity
 from .changes import ChangeFeed
 from .compilers import Registry
 from .config import ServerConfig
@@ -29,6 +30,7 @@ class ServerContext:
     news: ManagerNews
     signins: SignInLimiter
     feed: ChangeFeed = field(default_factory=ChangeFeed)
+    activity: Activity = field(default_factory=Activity)
 
     @contextlib.contextmanager
     def write(self) -> Iterator[None]:

@@ -1,5 +1,6 @@
 """Periodic clean-up: forget applied update ids once no Manager can resend them, expired web sessions
-and API tokens, and remove uploaded files no job uses (after a grace period, see blobs.collect)."""
+and API tokens, remove uploaded files no job uses (after a grace period, see blobs.collect), and
+archive finished jobs that are due (retention.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import datetime as dt
 import logging
 import threading
 
-from . import blobs
+from . import blobs, retention
 from .context import ServerContext
 from .database import write
 from .models import ApiToken, AppliedUpdate
@@ -22,7 +23,7 @@ class Housekeeping:
         self.interval = interval
 
     def tick(self, now: dt.datetime) -> int:
-        """One pass; the number of rows removed."""
+        """One pass; the number of rows removed and jobs archived."""
         cutoff = now - dt.timedelta(days=self.ctx.config.applied_update_retention_days)
         grace = dt.timedelta(hours=self.ctx.config.blob_grace_hours)
         with self.ctx.db.connection_context(), write(self.ctx.db):
@@ -34,12 +35,16 @@ class Housekeeping:
             log.info("forgot %d applied task update ids older than %s", n, cutoff)
         if expired:
             log.info("forgot %d expired web sessions and API tokens", expired)
-        return n + expired + collected
+        with self.ctx.db.connection_context():
+            archived = retention.archive_due(self.ctx, now)
+        self.ctx.activity.housekeeping_done(archived)
+        return n + expired + collected + archived
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
             try:
                 self.tick(self.ctx.clock.now())
             except Exception:  # noqa: BLE001 - a failed pass is retried on the next one
+                self.ctx.activity.housekeeping_failed()
                 log.exception("housekeeping pass failed")
             stop.wait(self.interval)

@@ -22,6 +22,7 @@ from backend.web import ApiError, bad_request, conflict, forbidden, not_found
 from shared.checksums import is_sha256
 from shared.chunking import chunks
 from shared.relpaths import RelpathError, check_relpath
+from shared.slots import NEEDS
 from shared.statuses import JOB_DELETABLE, TASK_IN_PROGRESS, TASK_RUNNABLE, JobStatus, TaskStatus
 
 from . import blobs, waiting
@@ -50,7 +51,7 @@ _DEAD_DEPENDENCY = frozenset({JobStatus.FAILED, JobStatus.CANCELED, JobStatus.CO
 
 TASK_COLUMNS = ("id", "job", "name", "task_type", "status", "priority", "job_priority", "commands", "parents",
                 "io", "failed_by_workers", "activity", "log_tail", "progress", "current_command_idx",
-                "command_progress", "created", "updated")
+                "command_progress", "needs", "created", "updated")
 
 
 def _who(user: User) -> str:
@@ -520,11 +521,14 @@ def _task_rows(job_id: str, specs: list[TaskSpec], job_priority: int, status: st
                 parents = dumps([ids[id(p)] for p in spec.parents])
             except KeyError:
                 raise ValueError(f"task '{spec.name}' names a parent that comes after it") from None
+        if spec.needs and spec.needs not in NEEDS:
+            raise ValueError(f"task '{spec.name}' needs '{spec.needs}', not one of {', '.join(NEEDS)}")
         io = spec.io()
         if input_jobs:
             io = {"inputs": [], "outputs": [], **(io or {}), "input_jobs": list(input_jobs)}
         rows.append((tid, job_id, spec.name, spec.task_type, status, spec.priority, job_priority,
-                     dumps(spec.commands), parents, dumps(io) if io else None, "[]", "", "", 0.0, 0, 0.0))
+                     dumps(spec.commands), parents, dumps(io) if io else None, "[]", "", "", 0.0, 0, 0.0,
+                     spec.needs))
     return rows
 
 

@@ -177,6 +177,7 @@ def put_output(ctx: ServerContext, manager: Manager, jid: str, relpath: str, tid
     tid = _task_of(job, tid)
     size = blobs.store_upload(ctx.store, stream, sha256, length, ctx.config.max_upload_bytes,
                               _quota_room(ctx, job, sha256), lambda room: quota_exceeded(job, room))
+    ctx.activity.uploaded("outputs", size)
     with write(ctx.db):
         now = ctx.clock.now()
         if Blob.get_or_none(Blob.sha256 == sha256) is None:

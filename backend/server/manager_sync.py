@@ -18,6 +18,7 @@ from shared.checksums import TooLarge
 from shared.chunking import chunks
 from shared.documents import TaskUpdateBatch, UpstreamNotification, WorkerReport
 from shared.json_text import dumps as safe_dumps
+from shared.slots import MAX_SLOTS
 from shared.statuses import JOB_FINAL, JOB_RUNNABLE, JobStatus, TaskStatus, WorkerStatus
 from shared.timefmt import parse_iso_utc
 
@@ -92,7 +93,9 @@ def worker_report(ctx: ServerContext, manager: Manager, report: WorkerReport) ->
                           current_task=_cut(info.current_task, 48), current_job=_cut(info.current_job, 32),
                           last_seen=_cut(info.last_seen, 40), status_requested=_cut(info.status_requested, 32),
                           resources=info.resources if _json_size(info.resources) <= MAX_RESOURCES_JSON else None,
-                          reported=now)
+                          reported=now, running_tasks=[{"id": _cut(t.id, 48), "job": _cut(t.job, 32),
+                                                        "name": _cut(t.name, 200), "needs": _cut(t.needs, 16)}
+                                                       for t in info.running_tasks[:MAX_SLOTS]])
             row = existing.get(info.id)
             if row is None:
                 WorkerRecord.create(manager=manager.id, worker_id=info.id[:100], **values)
@@ -146,7 +149,7 @@ def depsgraph(ctx: ServerContext, manager: Manager, cursor: tuple[dt.datetime, s
             for status in DEPSGRAPH_STATUSES:  # one index range each: (job, status, updated, id)
                 query = (Task.select(Task.updated, Task.id, Task.job, Task.name, Task.status, Task.priority,
                                      Task.job_priority, Task.task_type, Task.worker, Task.commands, Task.parents,
-                                     Task.failed_by_workers, Task.io)
+                                     Task.failed_by_workers, Task.io, Task.needs)
                          .where(Task.job == jid, Task.status == status))
                 if after is not None:
                     query = query.where(peewee.Tuple(Task.updated, Task.id) > after)
@@ -157,7 +160,7 @@ def depsgraph(ctx: ServerContext, manager: Manager, cursor: tuple[dt.datetime, s
         claimed: dict[str, list[str]] = {}
         parts: list[str] = []
         for (updated, tid, jid, name, status, prio, job_prio, task_type, worker, commands, parents,
-             failed_by, task_io) in rows:
+             failed_by, task_io, needs) in rows:
             job = jobs[jid]
             if status == T.QUEUED:
                 claimed.setdefault(jid, []).append(tid)
@@ -168,6 +171,8 @@ def depsgraph(ctx: ServerContext, manager: Manager, cursor: tuple[dt.datetime, s
                    "priority": prio, "job_priority": job_prio, "task_type": task_type, "_updated": iso(updated)}
             if worker:
                 doc["worker"] = worker
+            if needs:
+                doc["needs"] = needs
             parts.append(f'{dumps(doc)[:-1]},"commands":{_valid_json(commands)},"parents":{parents},'
                          f'"failed_by_workers":{failed_by}' + (f',"io":{task_io}}}' if task_io else "}"))
         for jid, ids in claimed.items():

@@ -342,7 +342,36 @@ def farm_pages(schema: Schema) -> None:
     schema.add_column("task", "canceled_by", CharField(null=True, max_length=200))
 
 
-# --- step 9: the depsgraph in pages and news for Managers' held requests (issue 11) -----
+# --- step 9: workers with slots: what a task needs of a worker, what a worker runs -----------
+
+def worker_slots(schema: Schema) -> None:
+    schema.add_column("task", "needs", CharField(max_length=16, default=""))
+    schema.add_column("worker_record", "running_tasks", TextField(default="[]"))
+
+
+# --- step 10: archived task runs, for render-time reports ---------------------------------
+
+class ArchivedRun(_Frozen):
+    job = CharField(max_length=32, index=True)
+    job_name = CharField(max_length=200)
+    project = CharField(max_length=32)
+    project_name = CharField(max_length=100)
+    user_name = CharField(null=True, max_length=100)
+    manager_name = CharField(null=True, max_length=100)
+    task = CharField(max_length=48)
+    task_name = CharField(max_length=200)
+    task_type = CharField(max_length=50)
+    worker = CharField(null=True, max_length=200)
+    started = DateTimeField()
+    finished = DateTimeField(null=True, index=True)
+    status = CharField(max_length=32)
+
+
+def archived_runs(schema: Schema) -> None:
+    schema.create_tables([ArchivedRun])
+
+
+# --- step 11: the depsgraph in pages and news for Managers' held requests (issue 11) -----
 
 class ManagerNewsItem(_Frozen):
     manager = CharField(max_length=32)
@@ -371,7 +400,9 @@ STEPS = [
     Step(7, "task io (upload mode)", task_io),
     Step(8, "task runs, worker actions, job archives, manager-admins, queue lengths, tasks canceled alone",
          farm_pages),
-    Step(9, "depsgraph pages (task index job, status, updated, id) and news for Managers", depsgraph_pages),
+    Step(9, "workers with slots: task needs, running tasks", worker_slots),
+    Step(10, "archived task runs (render-time reports)", archived_runs),
+    Step(11, "depsgraph pages (task index job, status, updated, id) and news for Managers", depsgraph_pages),
 ]
 
 ADOPTED_VERSION = 1

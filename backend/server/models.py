@@ -184,6 +184,7 @@ class Task(BaseModel):
     current_command_idx = IntegerField(default=0)
     command_progress = FloatField(default=0)
     metrics = JSONField(null=True)
+    needs = CharField(max_length=16, default="")  # of a worker with slots (shared/slots.py); "": its type's default
     log_uploaded = DateTimeField(null=True)
     created = DateTimeField(default=utcnow)
     updated = DateTimeField(default=utcnow)  # last change its Manager must learn about (depsgraph cursor)
@@ -238,6 +239,25 @@ class JobArchive(BaseModel):
     archived_by = CharField(max_length=200)
     size = BigIntegerField(default=0)
     sha256 = CharField(max_length=64)
+
+
+class ArchivedRun(BaseModel):
+    """One run of a task of an archived job, as the render-time report needs it (reports.py); the
+    archive's record holds the same and more. Names are kept as they were: the project, user or
+    Manager may be renamed or gone later."""
+    job = CharField(max_length=32, index=True)
+    job_name = CharField(max_length=200)
+    project = CharField(max_length=32)
+    project_name = CharField(max_length=100)
+    user_name = CharField(null=True, max_length=100)
+    manager_name = CharField(null=True, max_length=100)
+    task = CharField(max_length=48)
+    task_name = CharField(max_length=200)
+    task_type = CharField(max_length=50)
+    worker = CharField(null=True, max_length=200)
+    started = DateTimeField()
+    finished = DateTimeField(null=True, index=True)
+    status = CharField(max_length=32)
 
 
 class WebSession(BaseModel):
@@ -302,6 +322,7 @@ class WorkerRecord(BaseModel):
     last_seen = CharField(null=True, max_length=40)
     status_requested = CharField(null=True, max_length=32)
     resources = JSONField(null=True)
+    running_tasks = JSONField(default=list)  # [{id, job, name, needs}]: a worker with slots runs several
     reported = DateTimeField(default=utcnow)
 
     class Meta:
@@ -342,7 +363,7 @@ class ServerClock(BaseModel):
 
 ALL_MODELS = [User, ApiToken, WebSession, Project, ProjectMember, Manager, ProjectManager, Job, JobDependency,
               JobLogEntry, Task, TaskRun, Blob, BlobGrant, JobFile, JobOutput, WorkerRecord, LogRequest,
-              AppliedUpdate, ServerClock, WorkerAction, JobArchive, ManagerNewsItem]
+              AppliedUpdate, ServerClock, WorkerAction, JobArchive, ArchivedRun, ManagerNewsItem]
 
 
 def bind(db: peewee.Database, create: bool = True) -> peewee.Database:

@@ -2,7 +2,8 @@
 
 Routes are declared with `backend.routes.Routes.add(...)`: `auth_kind="user"`
 passes the signed-in `user`, `"admin"` an admin `user`, `"manager"` the
-`manager` whose id is in the path, `"none"` nothing.
+`manager` whose id is in the path, `"metrics"` (GET /metrics, backend/metrics.py)
+and `"none"` nothing.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 import bottle
 
+from backend import metrics
 from backend.errors import forbidden
 from backend.routes import AuthKind, Routes
 from shared.version import API_VERSION
@@ -44,8 +46,12 @@ SECURITY_SCHEMES = {
 }
 
 
-def make_routes(app: bottle.Bottle, schemas: dict[str, Any]) -> Routes:
-    return Routes(app, title="Flamenco Server API", auth_kinds=AUTH_KINDS, security_schemes=SECURITY_SCHEMES,
-                  schemas=schemas,
+METRICS_HOW_TO = "metrics_token in server.toml or FLAMENCO_METRICS_TOKEN (docs/metrics.md)"
+
+
+def make_routes(app: bottle.Bottle, schemas: dict[str, Any], metrics_token: str = "") -> Routes:
+    kinds = {**AUTH_KINDS, metrics.AUTH_KIND: metrics.auth_kind(metrics_token, METRICS_HOW_TO)}
+    return Routes(app, title="Flamenco Server API", auth_kinds=kinds,
+                  security_schemes={**SECURITY_SCHEMES, **metrics.SECURITY_SCHEMES}, schemas=schemas,
                   description=f"User API (api_version {API_VERSION}) and the Manager API of docs/protocol.md. "
                               "Errors are JSON {code, message}.")

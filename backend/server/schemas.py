@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from shared.setting_types import NAMES as SETTING_TYPE_NAMES
+from shared.slots import NEEDS
 from shared.statuses import JobStatus, TaskStatus, WorkerStatus
 
 S, I, N, B = {"type": "string"}, {"type": "integer"}, {"type": "number"}, {"type": "boolean"}
@@ -105,7 +106,8 @@ SCHEMAS = {
                  "job_priority": I, "parents": arr(S), "worker": NS, "activity": S, "progress": N,
                  "current_command_idx": I, "command_progress": N, "failed_by_workers": arr(OBJ),
                  "created": TS, "updated": TS, "started": TS, "finished": TS, "commands": arr("Command"),
-                 "log_tail": S, "metrics": OBJ, "log_uploaded": TS, "canceled_by": NS, "runs": arr("Run"),
+                 "log_tail": S, "metrics": OBJ, "needs": S, "log_uploaded": TS, "canceled_by": NS,
+                 "runs": arr("Run"),
                  "job_name": S, "job_status": JOB_STATUS}),
     "Run": obj({"task": S, "task_name": S, "worker": NS, "started": TS, "finished": TS, "status": S,
                 "activity": S, "log_tail": S}),
@@ -147,9 +149,10 @@ SCHEMAS = {
     "Worker": obj({"id": S, "manager": S, "manager_name": S, "nickname": S,
                    "status": {"type": "string", "enum": list(WorkerStatus)}, "platform": S,
                    "supported_task_types": arr(S), "tags": arr(S), "current_task": NS, "current_job": NS,
-                   "last_seen": NS, "status_requested": NS, "resources": OBJ, "reported": TS,
-                   "current_task_name": NS, "current_job_name": NS, "actions": arr("WorkerActionDoc"),
+                   "last_seen": NS, "status_requested": NS, "resources": OBJ, "running_tasks": arr("RunningTask"),
+                   "reported": TS, "current_task_name": NS, "current_job_name": NS, "actions": arr("WorkerActionDoc"),
                    "may_act": B}),
+    "RunningTask": obj({"id": S, "job": S, "name": S, "needs": S, "job_name": NS}, ["id", "job"]),
     "Workers": obj({"workers": arr("Worker")}, ["workers"]),
     "WorkerOffers": obj({"tags": arr(S), "task_types": arr(S)}, ["tags", "task_types"]),
     "Managers": obj({"managers": arr("Manager")}, ["managers"]),
@@ -161,7 +164,8 @@ SCHEMAS = {
                                  "version": NS}, ["_meta", "manager_url"]),
     "WorkerInfo": obj({"_id": S, "nickname": S, "status": S, "platform": S, "supported_task_types": arr(S),
                        "tags": arr(S), "current_task": NS, "current_job": NS, "last_seen": NS,
-                       "status_requested": NS, "resources": OBJ}, ["_id", "nickname", "status"]),
+                       "status_requested": NS, "resources": OBJ, "running_tasks": arr("RunningTask")},
+                      ["_id", "nickname", "status"]),
     "WorkerReport": obj({"workers": arr("WorkerInfo"), "complete": B}, ["workers"]),
     "ManagerTask": obj({"_id": S, "job": S, "manager": S, "project": S, "user": S, "name": S,
                         "status": TASK_STATUS, "priority": I, "job_priority": I, "job_type": S, "task_type": S,
@@ -169,7 +173,8 @@ SCHEMAS = {
                         "failed_by_workers": arr(obj({"id": S, "identifier": S})), "_updated": S,
                         "job_worker_tag": NS, "job_memory_mb": {"type": "integer", "nullable": True},
                         "job_files_mode": {"type": "string", "enum": ["shared", "upload"]},
-                        "io": obj({"inputs": arr(S), "outputs": arr(S), "scratch": B, "input_jobs": arr(S)})},
+                        "io": obj({"inputs": arr(S), "outputs": arr(S), "scratch": B, "input_jobs": arr(S)}),
+                        "needs": {"type": "string", "enum": list(NEEDS)}},
                        ["_id", "job", "name", "status", "task_type", "commands"]),
     "ScheduledTasks": obj({"depsgraph": arr("ManagerTask")}, ["depsgraph"]),
     "UpstreamTaskUpdate": obj({"_id": S, "task_id": S, "received_on_manager": S, "worker": S,

@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 import os
 import shutil
+import uuid
 from pathlib import Path
 from typing import BinaryIO
 
@@ -90,12 +91,17 @@ class FileStore:
     def archive_path(self, job_id: str) -> Path:
         return self.archives / job_id[:4] / f"{job_id}.json.gz"
 
-    def write_archive(self, job_id: str, data: bytes) -> Path:
+    def stage_archive(self, job_id: str, data: bytes) -> Path:
+        """The record written beside its place under a name of its own (processes may race); see place_archive."""
         path = self.archive_path(job_id)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_name(f".{job_id}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
         tmp.write_bytes(data)
-        os.replace(tmp, path)
+        return tmp
+
+    def place_archive(self, staged: Path, job_id: str) -> Path:
+        path = self.archive_path(job_id)
+        os.replace(staged, path)
         return path
 
 

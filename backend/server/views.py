@@ -87,7 +87,7 @@ def task_doc(task: Task, full: bool = True) -> dict[str, Any]:
            "created": iso(task.created), "updated": iso(task.updated), "started": iso(task.started),
            "finished": iso(task.finished), "canceled_by": task.canceled_by}
     if full:
-        out.update({"commands": task.commands, "log_tail": task.log_tail, "metrics": task.metrics,
+        out.update({"commands": task.commands, "log_tail": task.log_tail, "metrics": task.metrics, "needs": task.needs,
                     "log_uploaded": iso(task.log_uploaded)})
     return out
 
@@ -97,14 +97,15 @@ def worker_doc(w: WorkerRecord, manager_name: str) -> dict[str, Any]:
             "status": w.status, "platform": w.platform, "supported_task_types": w.supported_task_types,
             "tags": w.tags, "current_task": w.current_task, "current_job": w.current_job,
             "last_seen": w.last_seen, "status_requested": w.status_requested, "resources": w.resources,
-            "reported": iso(w.reported)}
+            "running_tasks": w.running_tasks or [], "reported": iso(w.reported)}
 
 
 def worker_docs(rows: list[tuple[WorkerRecord, str]], actions: dict, may_act: set[str] | None) -> list[dict]:
-    """Workers as the pages show them: the names of their current task and job, the actions asked of them
-    lately (`actions`: (manager, worker) -> docs), and whether the reader may act on them (`may_act`:
-    the Managers whose workers they may run, None for all)."""
-    task_ids = sorted({w.current_task for w, _ in rows if w.current_task})
+    """Workers as the pages show them: the names of the tasks they run and of those tasks' jobs, the
+    actions asked of them lately (`actions`: (manager, worker) -> docs), and whether the reader may act
+    on them (`may_act`: the Managers whose workers they may run, None for all)."""
+    task_ids = sorted({t for w, _ in rows for t in [w.current_task, *(r.get("id") for r in w.running_tasks or [])]
+                       if isinstance(t, str) and t})
     names: dict[str, tuple[str, str]] = {}
     for chunk in chunks(task_ids):
         for tid, tname, jname in (Task.select(Task.id, Task.name, Job.name).join(Job)
@@ -117,5 +118,7 @@ def worker_docs(rows: list[tuple[WorkerRecord, str]], actions: dict, may_act: se
         doc.update(current_task_name=tname, current_job_name=jname,
                    actions=actions.get((w.manager_id, w.worker_id), []),
                    may_act=may_act is None or w.manager_id in may_act)
+        doc["running_tasks"] = [{**r, "job_name": names.get(r.get("id", ""), (None, None))[1]}
+                                for r in doc["running_tasks"] if isinstance(r, dict)]
         out.append(doc)
     return out

@@ -10,7 +10,6 @@ failed under CI=true.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -68,18 +67,6 @@ def gui_project(gui_blender, tmp_path_factory) -> Path:
     return root
 
 
-def put_output(server: farm_server.FarmServer, job_id: str, relpath: str, data: bytes) -> None:
-    import urllib.request
-    m = server.managers["m1"]
-    req = urllib.request.Request(f"{server.url}/api/managers/{m['id']}/jobs/{job_id}/outputs/{relpath}",
-                                 data=data, method="PUT",
-                                 headers={"Authorization": f"Bearer {m['token']}",
-                                          "Content-Type": "application/octet-stream",
-                                          "X-Flamenco-SHA256": hashlib.sha256(data).hexdigest()})
-    with urllib.request.urlopen(req, timeout=15) as resp:
-        assert resp.status == 204
-
-
 @pytest.fixture(scope="module")
 def gui_farm(tmp_path_factory):
     """The add-on tests' Server (projects films/empty/idle, users anna and bob), with jobs:
@@ -98,7 +85,7 @@ def gui_farm(tmp_path_factory):
             jobs[key] = server.api("POST", "/api/jobs", {"name": name, "type": "sleep", "project": "films",
                                                         "settings": sleep}, user=user)["id"]
         for frame in (1, 2):
-            put_output(server, jobs["outputs"], f"anna_with_outputs/00000{frame}.png", PNG_1PX)
+            server.put_output(jobs["outputs"], f"anna_with_outputs/00000{frame}.png", PNG_1PX)
         server.jobs = jobs
         yield server
     finally:

@@ -92,9 +92,14 @@ def worker_runs(st: Studio, names: list[str]) -> list[Run]:
     return runs
 
 
-def assert_never_twice_at_once(runs: list[Run]) -> None:
-    """No task runs on two workers at the same time, and no worker runs two tasks at once."""
-    for key in ("task", "worker"):
+def assert_never_twice_at_once(runs: list[Run], keys=("task", "worker")) -> None:
+    """No task runs on two workers at the same time, and no worker runs two tasks at once.
+
+    As the Manager and the Server record runs, a one-slot worker may hold its next task for the
+    moment between freeing its slot and its last report of the previous one reaching them
+    (docs/protocol.md, workers with slots): there only the tasks are checked; the workers' own
+    logs say whether a worker ever ran two at once."""
+    for key in keys:
         groups: dict[str, list[Run]] = {}
         for run in runs:
             groups.setdefault(getattr(run, key), []).append(run)
@@ -215,9 +220,9 @@ def test_slow_lossy_link_to_the_workers(healthy_hosts_studio: Studio):
         for runs in (at_manager, by_workers):
             last = {r.task: r.worker for r in sorted(runs, key=lambda r: r.start)}
             assert all(last.get(t["id"]) == ids[t["worker"]] for t in tasks), (last, tasks)
-        assert_never_twice_at_once(at_manager)
+        assert_never_twice_at_once(at_manager, keys=("task",))
         assert_never_twice_at_once([Run(ids[t["worker"]], t["id"], when(t["started"]).timestamp(),
-                                        when(t["finished"]).timestamp(), "server") for t in tasks])
+                                        when(t["finished"]).timestamp(), "server") for t in tasks], keys=("task",))
     assert_never_twice_at_once(by_workers)
 
 

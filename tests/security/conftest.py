@@ -11,7 +11,7 @@ import requests
 
 from tests.integration.manager.conftest import manager_factory  # noqa: F401 (a fixture)
 from tests.integration.manager.manager_helpers import Worker
-from tests.security.security_helpers import MATRIX_COUNTS, build_farm, start_server
+from tests.security.security_helpers import METRICS_TOKEN, MATRIX_COUNTS, build_farm, start_server
 from tests.unit.server.server_testdb import DB_KINDS, server_database
 
 
@@ -46,9 +46,9 @@ def server_factory(tmp_path):
 
 @pytest.fixture
 def manager(manager_factory):
-    """A Manager with an admin token; workers w1 (holding task 'job1-000000' of job 'job1') and w2."""
+    """A Manager with an admin token and a metrics token; workers w1 (holding task 'job1-000000' of job 'job1') and w2."""
     token = secrets.token_hex(16)
-    m = manager_factory(admin_token=token)
+    m = manager_factory(admin_token=token, metrics_token=METRICS_TOKEN)
     m.admin_token = token
     task = {"_id": "job1-000000", "job": "job1", "name": "task one", "status": "queued", "task_type": "sleep",
             "priority": 50, "job_priority": 50, "parents": [], "job_files_mode": "upload",

@@ -18,6 +18,8 @@ from tests.integration.server.server_it_helpers import Client
 
 ANN_PW, BOB_PW, BOSS_PW = "ann-secret-pw", "bob-secret-pw", "boss-secret-pw"
 TASK_TYPES = ["sleep", "blender-render", "file-management", "video-encoding", "debug"]
+METRICS_TOKEN = "security-suite-metrics-token-0123"
+"""Both services' metrics token in the suite: the only credential GET /metrics takes."""
 MATRIX_COUNTS: dict[str, dict[str, int]] = {}
 """service -> counts of its auth matrix, printed in the terminal summary (conftest.py)."""
 
@@ -74,7 +76,8 @@ class Farm:
 def start_server(tmp_path: Path, db=None, **config) -> tuple[ServiceThread, object, object]:
     """A Server on a cheroot port: SQLite in tmp_path unless a database is given."""
     db = db or open_database(f"sqlite:///{tmp_path}/server.sqlite")
-    cfg = ServerConfig.from_dict({"min_free_bytes": 0, **config}, data_dir=tmp_path / "data")
+    cfg = ServerConfig.from_dict({"min_free_bytes": 0, "metrics_token": METRICS_TOKEN, **config},
+                                 data_dir=tmp_path / "data")
     app = make_app(cfg, db)
     return ServiceThread(app, threads=8).start(), app, db
 

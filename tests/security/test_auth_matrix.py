@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import pytest
 import requests
 
-from tests.security.security_helpers import (ANN_PW, BOB_PW, MATRIX_COUNTS, CookieClient, fill, operations,
-                                             sha)
+from tests.security.security_helpers import (ANN_PW, BOB_PW, BOSS_PW, MATRIX_COUNTS, CookieClient, fill,
+                                             operations, sha)
 
 WRONG_TOKEN = "0123456789abcdef.not-a-secret"
 
@@ -61,6 +61,13 @@ def server_cases(doc: dict, farm) -> list[Case]:
 
         if auth == "none":
             continue
+        if auth == "metrics":  # only the metrics token: no API token, Manager token or web sign-in
+            add("no credentials", 401)
+            add("wrong token", 403)
+            add("admin token", 403)
+            add("manager token", 403)
+            add("admin cookie", 401)
+            continue
         if auth == "manager":
             add("no credentials", 401)
             add("wrong token", 401)
@@ -93,6 +100,10 @@ def server_request(farm, case: Case, clients: dict) -> requests.Response:
         session.cookies.set("flamenco_session", "0" * 32 + ".not-a-secret")
     elif kind in ("manager token", "other Manager's token"):
         headers["Authorization"] = f"Bearer {farm.managers['m2' if 'other' in kind else 'm1'][1]}"
+    elif kind == "admin token":
+        headers["Authorization"] = f"Bearer {farm.tokens['boss']}"
+    elif kind == "admin cookie":
+        session = clients["boss"].session
     elif kind in ("user token", "non-admin token"):
         headers["Authorization"] = f"Bearer {farm.tokens['ann']}"
     elif kind == "other project's token":
@@ -137,7 +148,8 @@ def run_matrix(service: str, cases: list[Case], send) -> list[str]:
 def test_server_auth_matrix(farm):
     doc = requests.get(farm.url + "/api/openapi.json", timeout=10).json()
     OP_IDS.update({(m, rule): op["operationId"] for m, rule, op in operations(doc)})
-    clients = {"ann": CookieClient(farm.url, "ann", ANN_PW), "bob": CookieClient(farm.url, "bob", BOB_PW)}
+    clients = {"ann": CookieClient(farm.url, "ann", ANN_PW), "bob": CookieClient(farm.url, "bob", BOB_PW),
+               "boss": CookieClient(farm.url, "boss", BOSS_PW)}
     before = farm.client("ann").get(f"/api/jobs/{farm.ids['film_job']}").json()
     cases = server_cases(doc, farm)
     assert len(cases) > 250, "every route x every credential kind"
@@ -170,6 +182,11 @@ def manager_cases(doc: dict, m) -> list[Case]:
             add("admin token", 401)
             if "{task_id}" in rule or ("/outputs" in rule and method in ("PUT", "POST")):
                 add("other worker's credentials", 403, 404, 409)
+        elif schemes == {"metricsToken"}:
+            add("no credentials", 401)
+            add("wrong token", 403)
+            add("admin token (bearer)", 403)
+            add("worker credentials", 401)
         elif "adminBearer" in schemes:  # or the admin's page session (adminSession)
             add("no credentials", 401)
             add("wrong token", 401, 403)
@@ -185,7 +202,7 @@ def manager_request(m, case: Case) -> requests.Response:
     auth, headers = None, {}
     if case.kind == "wrong secret":
         auth = (m.w1.id, "not-the-secret")
-    elif case.kind == "admin token":
+    elif case.kind in ("admin token", "admin token (bearer)"):
         headers["Authorization"] = f"Bearer {m.admin_token}"
     elif case.kind in ("other worker's credentials", "worker credentials"):
         auth = (m.w2.id, m.w2.secret)

@@ -16,7 +16,7 @@ import time
 import pytest
 import requests
 
-from tests.security.security_helpers import MATRIX_COUNTS
+from tests.security.security_helpers import MATRIX_COUNTS, METRICS_TOKEN
 
 EXAMPLES = int(os.environ.get("FLAMENCO_FUZZ_EXAMPLES", "25"))
 SEED = int(os.environ.get("FLAMENCO_FUZZ_SEED", "12"))
@@ -79,6 +79,8 @@ def test_fuzz_the_server(farm):
 
     def credentials(operation):
         auth = operation.definition.raw.get("x-flamenco-auth")
+        if auth == "metrics":
+            return {"Authorization": f"Bearer {METRICS_TOKEN}"}, None
         if auth == "manager":
             return {"Authorization": f"Bearer {m1_token}"}, None
         return ({"Authorization": f"Bearer {farm.tokens['boss']}"} if auth != "none" else {}), None
@@ -96,6 +98,8 @@ def test_fuzz_the_manager(manager):
         schemes = {name for req in operation.definition.raw.get("security", []) for name in req}
         if "adminBearer" in schemes:
             return {"Authorization": f"Bearer {manager.admin_token}"}, None
+        if "metricsToken" in schemes:
+            return {"Authorization": f"Bearer {METRICS_TOKEN}"}, None
         if "workerBasic" in schemes:
             return {}, (manager.w1.id, manager.w1.secret)
         return {}, None

@@ -169,6 +169,8 @@ class CommandContext:
     missing_blendfile_wait: float = 5.0
     peak_rss: int = 0
     extra: dict = field(default_factory=dict)
+    slot: Any = None
+    """The task's Booking (worker/slots.py): the environment its subprocesses get, threads, GPU."""
 
     def log(self, message: str) -> None:
         self.reporter.log(message)
@@ -199,6 +201,8 @@ class CommandContext:
             if on_line:
                 on_line(line)
 
+        if self.slot is not None and self.slot.env:
+            env = {**self.slot.env, **(env or {})}
         try:
             result = self.runner.run(argv, line_handler, abort=self.abort, cwd=cwd, env=env,
                                      abort_reason=self.abort_reason)

@@ -129,7 +129,7 @@ class BlenderRender(Command):
                 elif event.kind == "checkpoint":
                     checkpoints[event.value] = time.monotonic()
 
-        result = ctx.run(params.argv(), on_line, check=False)
+        result = ctx.run(slot_args(params.argv(), len(params.blender), ctx.slot), on_line, check=False)
         _record_timing(ctx, checkpoints, time.monotonic())
         error = parser.state.last_error
         if result.returncode != 0:
@@ -139,6 +139,21 @@ class BlenderRender(Command):
         if params.frame_list and not parser.state.saved and params.render_output:
             ctx.log("blender_render: Blender reported no saved frames")
         ctx.progress(1.0, f"rendered {len(parser.state.frames_done) or len(params.frame_list)} frame(s)")
+
+
+def slot_args(argv: list[str], exe_words: int, slot) -> list[str]:
+    """Blender's argv with what the task's slot gives it: `--threads N` before anything that
+    renders (Blender reads its arguments in order), `--cycles-device D` for Cycles after `--`."""
+    if slot is None:
+        return argv
+    argv = list(argv)
+    if slot.threads:
+        argv[exe_words:exe_words] = ["--threads", str(slot.threads)]
+    if slot.cycles_device:
+        if "--" not in argv:
+            argv.append("--")
+        argv += ["--cycles-device", slot.cycles_device]
+    return argv
 
 
 def _record_timing(ctx: CommandContext, checkpoints: dict, end: float) -> None:

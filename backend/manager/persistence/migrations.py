@@ -13,8 +13,11 @@ Manager keeps its state in one SQLite file).
 
 from __future__ import annotations
 
+import peewee
+
 from backend import migrations
 from backend.migrations import Schema, Step
+from shared import slots
 from shared.statuses import TaskStatus as TS
 
 from .store import RUNNABLE_SQL
@@ -113,11 +116,20 @@ def _admin_and_tags(schema: Schema) -> None:
                    '"tags" TEXT NOT NULL)')
 
 
+def _task_needs(schema: Schema) -> None:
+    """Workers with slots: what each task needs of a worker, its task type's default for the
+    tasks already held."""
+    schema.add_column("task", "needs", peewee.CharField(default=slots.CPU))
+    light = ", ".join(f"'{t}'" for t in sorted(slots.LIGHT_TASK_TYPES))
+    schema.execute(f"UPDATE task SET needs = '{slots.LIGHT}' WHERE task_type IN ({light})")
+
+
 STEPS = [
     Step(1, "first release", _release_1),
     Step(2, "task.server_updated dropped; partial indexes spelled from shared.statuses", _drop_server_updated),
     Step(3, "upload mode: task.io, job files, job outputs, the file store's blobs", _upload_mode),
     Step(4, "admin tokens and page sessions; tags the admin gave workers", _admin_and_tags),
+    Step(5, "task.needs (workers with slots)", _task_needs),
 ]
 
 

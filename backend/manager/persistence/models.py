@@ -101,6 +101,8 @@ class Models:
             job_files_mode = peewee.CharField(null=True)
             io = JSONField(null=True)
             """Upload mode: {inputs, outputs, scratch, input_jobs} (docs/protocol.md)."""
+            needs = peewee.CharField(default="cpu")
+            """What it needs of a worker (shared/slots.py), its task type's default filled in."""
             etag = peewee.CharField(null=True)
             local = peewee.BooleanField(default=False)
             """Manager-local (test) tasks are never sent upstream."""

@@ -12,7 +12,7 @@ import time
 from typing import Iterable
 
 from shared.chunking import chunks
-from shared.statuses import TaskStatus as TS, WorkerStatus as WS
+from shared.statuses import TASK_IN_PROGRESS, TaskStatus as TS, WorkerStatus as WS
 
 from .store import RUNNABLE_SQL, Store, sql_in
 
@@ -26,7 +26,7 @@ SELECT t.id FROM task t INDEXED BY task_runnable_order
 WHERE t.status IN {RUNNABLE_SQL}
   AND t.task_type IN ({{types}})
   AND (t.job_worker_tag IS NULL OR t.job_worker_tag = ''{{tag_clause}})
-  AND (t.job_memory_mb IS NULL OR t.job_memory_mb <= 0 OR ? IS NULL OR t.job_memory_mb <= ?)
+  AND (t.job_memory_mb IS NULL OR t.job_memory_mb <= 0 OR ? IS NULL OR t.job_memory_mb <= ?){{needs_clause}}
   AND NOT EXISTS (SELECT 1 FROM task_parent tp JOIN task p ON p.id = tp.parent
                   WHERE tp.task = t.id AND p.status != '{TS.COMPLETED}')
   AND NOT EXISTS (SELECT 1 FROM task_failure f WHERE f.task = t.id AND f.worker = ?)
@@ -57,6 +57,8 @@ RETURNING {{columns}}
 
 _OWN_ACTIVE_SQL = (f"SELECT {{columns}} FROM task WHERE worker = ? AND status = '{_ACTIVE}' "
                    "ORDER BY updated DESC LIMIT 1")
+
+_ALL_OWN_ACTIVE_SQL = f"SELECT {{columns}} FROM task WHERE worker = ? AND status = '{_ACTIVE}' ORDER BY updated"
 
 _RUNNABLE_CHILDREN_SQL = f"""
 SELECT count(*) FROM task_parent tp JOIN task c ON c.id = tp.task
@@ -98,30 +100,56 @@ class TaskRecords:
             out.extend(self.T.select().where(self.T.id.in_(chunk)))
         return out
 
-    def _candidate_sql(self, worker, limit: int) -> tuple[str, list]:
+    def _candidate_sql(self, worker, limit: int, needs: tuple[str, ...] | None = None,
+                       memory_mb: float | None = None) -> tuple[str, list]:
+        """The candidate query and its parameters. `needs` (a worker with slots): only tasks
+        needing one of these; `memory_mb`: its free memory, else the one it last reported."""
         types = list(worker.supported_task_types or [])
         tags = [t for t in (worker.tags or []) if isinstance(t, str)]
-        sql = self.store.statement(("candidates", len(types), len(tags), limit), lambda: _CANDIDATE_SQL.format(
+        needs = tuple(needs) if needs is not None else None
+        sql = self.store.statement(("candidates", len(types), len(tags), limit, needs), lambda: _CANDIDATE_SQL.format(
             types=",".join("?" * len(types)), limit=int(limit),
-            tag_clause=f" OR t.job_worker_tag IN ({','.join('?' * len(tags))})" if tags else "").strip())
-        mem = free_memory_mb(worker.resources)
+            tag_clause=f" OR t.job_worker_tag IN ({','.join('?' * len(tags))})" if tags else "",
+            needs_clause=f"\n  AND t.needs IN {sql_in(needs)}" if needs is not None else "").strip())
+        mem = memory_mb if memory_mb is not None else free_memory_mb(worker.resources)
         return sql, [*types, *tags, mem, mem, worker.id, worker.id]
 
-    def candidates(self, worker, limit: int = 1) -> list[str]:
+    def candidates(self, worker, limit: int = 1, needs: tuple[str, ...] | None = None,
+                   memory_mb: float | None = None) -> list[str]:
         """Ids of the tasks `worker` may run now, best first (read only): runnable, all parents
-        completed, a type it runs, its tag, its memory, not failed by it, not blocklisted."""
+        completed, a type it runs, its tag, its memory, not failed by it, not blocklisted
+        (and, for a worker with slots, needing what it has free)."""
         if not worker.supported_task_types:
             return []
-        sql, params = self._candidate_sql(worker, limit)
+        sql, params = self._candidate_sql(worker, limit, needs, memory_mb)
         self.store.ensure_connected()
         return [row[0] for row in self.store.execute(sql, params).fetchall()]
 
     def own_active(self, worker_id: str):
-        """The task this worker runs, if any."""
+        """The task this worker runs, if any (the latest, for a worker with slots)."""
         sql = self.store.statement("own-active", lambda: _OWN_ACTIVE_SQL.format(
             columns=self.store.columns_sql(self.T)))
         found = self.store.execute(sql, (worker_id,)).fetchone()
         return self.store.instance(self.T, found) if found else None
+
+    def all_own_active(self, worker_id: str) -> list:
+        """Every task this worker runs, oldest first."""
+        sql = self.store.statement("all-own-active", lambda: _ALL_OWN_ACTIVE_SQL.format(
+            columns=self.store.columns_sql(self.T)))
+        return [self.store.instance(self.T, row) for row in self.store.execute(sql, (worker_id,)).fetchall()]
+
+    def running_by_worker(self, worker_id: str | None = None) -> dict[str, list]:
+        """worker id -> the tasks it runs (active or being canceled), oldest first, as
+        (id, job, name, needs); of one worker, or of all."""
+        self.store.ensure_connected()
+        T = self.T
+        who = T.worker == worker_id if worker_id is not None else T.worker.is_null(False)
+        rows = (T.select(T.worker, T.id, T.job, T.name, T.needs)
+                .where(who & T.status.in_(sorted(TASK_IN_PROGRESS))).order_by(T.updated, T.seq).tuples())
+        out: dict[str, list] = {}
+        for worker, *task in rows:
+            out.setdefault(worker, []).append(tuple(task))
+        return out
 
     def has_runnable(self) -> bool:
         self.store.ensure_connected()
@@ -171,10 +199,11 @@ class TaskRecords:
 
     # --- writes (inside a write transaction) -----------------------------------
 
-    def claim(self, worker, now: float):
+    def claim(self, worker, now: float, needs: tuple[str, ...] | None = None, memory_mb: float | None = None):
         """The best task for `worker` made active for it, with the worker pointing at it;
-        None when there is none (or the worker may not get work any more)."""
-        candidate, params = self._candidate_sql(worker, 1)
+        None when there is none (or the worker may not get work any more). A worker with
+        slots gets only a task whose needs are among `needs` and whose job fits `memory_mb`."""
+        candidate, params = self._candidate_sql(worker, 1, needs, memory_mb)
         sql = self.store.statement(("claim", candidate), lambda: _CLAIM_SQL.format(
             candidate=candidate, columns=self.store.columns_sql(self.T)))
         row = self.store.execute(sql, (worker.id, now, now, *params, worker.id)).fetchone()

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import json
 
-from .store import Store
+from shared.statuses import TASK_IN_PROGRESS
+
+from .store import Store, sql_in
 
 _TOUCH_SQL = ("UPDATE worker SET last_seen = max(last_seen, ?), last_activity = coalesce(?, last_activity), "
               "resources = coalesce(?, resources) WHERE id = ?")
-_RELEASE_SQL = "UPDATE worker SET current_task = NULL WHERE id = ? AND current_task = ?"
+# The worker's pointer moves on to another task it still runs (a worker with slots runs several),
+# so that it is NULL exactly when the worker runs nothing.
+_RELEASE_SQL = f"""
+UPDATE worker SET current_task = (SELECT t.id FROM task t WHERE t.worker = worker.id AND t.id != ?
+                                  AND t.status IN {sql_in(TASK_IN_PROGRESS)} ORDER BY t.updated DESC LIMIT 1)
+WHERE id = ? AND current_task = ?
+"""
 
 
 class WorkerRecords:
@@ -98,7 +106,7 @@ class WorkerRecords:
         if task_id is None:
             self.store.update_row(self.W, worker_id, current_task=None)
         else:
-            self.store.execute(_RELEASE_SQL, (worker_id, task_id))
+            self.store.execute(_RELEASE_SQL, (task_id, worker_id, task_id))
 
     def note_seen(self, seen: dict[str, float]) -> None:
         """Last-seen times noted in memory, written in one go (never moved back)."""

@@ -163,6 +163,8 @@ class TaskSpec:
         if self.scratch:
             out["scratch"] = True
         return out
+    needs: str = ""
+    """What it needs of a worker with slots (shared/slots.py: cpu, gpu, light); empty: its type's default."""
 
 
 def command(name: str, **settings: Any) -> dict[str, Any]:

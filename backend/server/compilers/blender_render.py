@@ -20,12 +20,16 @@ Upload mode (no shared disk): the same graph inside the job's tree
 the Manager; 'create-video' and 'move-to-final' fetch the intermediate
 directory from there first (TaskSpec inputs/outputs). Each render task writes
 the overrides file into its own copy of the job's files, so it need not travel.
+
+With `gpu` each render task needs a GPU of a worker with slots (shared/slots.py);
+the other tasks need what their task types need.
 """
 
 from __future__ import annotations
 
 from shared.frames import blender_frames, chunk_frames, chunk_name, merge_frames, parse_frames
 from shared.overrides import OverrideError, check_lines
+from shared.slots import GPU
 
 from .base import CompileContext, JobType, Setting, SettingError, TaskSpec, command, register_compiler
 
@@ -117,6 +121,9 @@ class BlenderRender(JobType):
         Setting("rna_overrides", "list", label="Overrides",
                 description="Values set by Blender before rendering, one assignment of a literal to a data "
                             "path per line, e.g. 'bpy.context.scene.render.resolution_percentage = 50'."),
+        Setting("gpu", "boolean", default=False, label="Render on a GPU",
+                description="Each render task takes one of a worker's GPUs to itself (workers that "
+                            "declare GPUs); without, a render takes a share of a worker's CPU threads."),
     ]
 
     def task_types(self, settings, ctx: CompileContext):
@@ -206,7 +213,7 @@ class BlenderRender(JobType):
             renders.append(TaskSpec(f"blender-render-{chunk_name(chunk)}", "blender-render",
                                     pre_commands + [{"name": "blender_render",
                                                      "settings": {**base, "frames": chunk_frames_arg(chunk)}}],
-                                    parents=list(parents), **io))
+                                    parents=list(parents), needs=GPU if settings.get("gpu") else "", **io))
         tasks += renders
 
         last = renders

@@ -79,6 +79,7 @@ def install(routes, ctx) -> None:
             room = max(0, cfg.max_pending_upload_bytes - blobs.pending_bytes(user))
         check_free_space(ctx, length or 0)
         size = blobs.store_upload(store, stream, sha256, length, cfg.max_upload_bytes, room, pending_full)
+        ctx.activity.uploaded("files", size)
         with write(ctx.db):
             now = ctx.clock.now()
             if Blob.get_or_none(Blob.sha256 == sha256) is None:

@@ -44,8 +44,8 @@ def probe(ffprobe_args: list[str], path: Path) -> dict:
     return json.loads(out)
 
 
-def start_farm(tmp_path: Path, workers: int, extra: str = "") -> tuple[Farm, Api]:
-    farm = Farm(tmp_path / "farm", port=0, workers=workers, manager_extra_config=extra)
+def start_farm(tmp_path: Path, workers: int, extra: str = "", worker_args=()) -> tuple[Farm, Api]:
+    farm = Farm(tmp_path / "farm", port=0, workers=workers, manager_extra_config=extra, worker_args=list(worker_args))
     info = farm.start()
     api = Api(info)
     deadline = time.monotonic() + 60
@@ -59,8 +59,8 @@ def start_farm(tmp_path: Path, workers: int, extra: str = "") -> tuple[Farm, Api
 def farm_factory(tmp_path):
     farms = []
 
-    def factory(workers: int, extra: str = ""):
-        farm, api = start_farm(tmp_path, workers, extra)
+    def factory(workers: int, extra: str = "", worker_args=()):
+        farm, api = start_farm(tmp_path, workers, extra, worker_args)
         farms.append(farm)
         return farm, api
 

@@ -56,7 +56,7 @@ def download(api, job_id: str, dest: Path) -> dict[str, Path]:
 
 
 def manager_bytes(farm) -> dict:
-    token = json.loads(farm.state_file.read_text())["manager_admin_token"]
+    token = json.loads(farm.manager_cli("create-admin-token", "--label", "test", "--json"))["token"]
     r = requests.get(farm.manager_url + "/api/admin/status", headers={"Authorization": f"Bearer {token}"},
                      timeout=10)
     r.raise_for_status()

@@ -8,6 +8,7 @@ Server has somewhere to put jobs without a Manager process.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -108,6 +109,22 @@ class FarmServer:
                 "variables": variables or {}, "worker_task_types": list(task_types)}
         status, doc = self.request("POST", f"/api/managers/{m['id']}/startup", body, m["token"])
         assert status in (200, 204), f"startup: {status} {doc}"
+
+    def put_output(self, job_id: str, relpath: str, data: bytes, manager: str = "m1") -> None:
+        """An output of the job's first task, sent as its Manager does; the Manager fetches the
+        depsgraph first, as the Server takes outputs only for tasks a Manager holds."""
+        m = self.managers[manager]
+        status, _ = self.request("GET", f"/api/managers/{m['id']}/depsgraph", token=m["token"])
+        assert status in (200, 204, 304), status
+        tasks = self.api("GET", f"/api/jobs/{job_id}/tasks")
+        tasks = tasks["tasks"] if isinstance(tasks, dict) else tasks
+        req = urllib.request.Request(
+            f"{self.url}/api/managers/{m['id']}/jobs/{job_id}/outputs/{relpath}?task={tasks[0]['id']}",
+            data=data, method="PUT",
+            headers={"Authorization": f"Bearer {m['token']}", "X-Flamenco-SHA256": hashlib.sha256(data).hexdigest(),
+                     "Content-Type": "application/octet-stream"})
+        with urllib.request.urlopen(req, timeout=15) as resp:
+            assert resp.status == 204
 
     def blob_path(self, sha256: str) -> Path:
         return self.data_dir / "files" / "blobs" / sha256[:2] / sha256

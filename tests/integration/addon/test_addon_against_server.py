@@ -3,7 +3,6 @@ job types, the settings contract, the job list and its actions, fetching outputs
 
 import hashlib
 import os
-import urllib.request
 
 import pytest
 
@@ -208,23 +207,6 @@ def test_job_list_errors_are_messages(addon_server):
     assert isinstance(msg, background.JobsFailed) and "token" in msg.message
 
 
-def _put_output(addon_server, job_id: str, relpath: str, data: bytes) -> None:
-    m = addon_server.managers["m1"]
-    claim = urllib.request.Request(f"{addon_server.url}/api/managers/{m['id']}/depsgraph",
-                                   headers={"Authorization": f"Bearer {m['token']}"})
-    with urllib.request.urlopen(claim, timeout=15):  # the Server takes outputs only for tasks the Manager holds
-        pass
-    tasks = addon_server.api("GET", f"/api/jobs/{job_id}/tasks")
-    tasks = tasks["tasks"] if isinstance(tasks, dict) else tasks
-    req = urllib.request.Request(
-        f"{addon_server.url}/api/managers/{m['id']}/jobs/{job_id}/outputs/{relpath}?task={tasks[0]['id']}",
-        data=data, method="PUT",
-        headers={"Authorization": f"Bearer {m['token']}", "X-Flamenco-SHA256": hashlib.sha256(data).hexdigest(),
-                 "Content-Type": "application/octet-stream"})
-    with urllib.request.urlopen(req, timeout=15) as resp:
-        assert resp.status == 204
-
-
 def test_fetch_outputs_and_the_latest_frame_thumbnail(addon_server, tmp_path):
     c = signed_in(addon_server)
     scene = _scene(tmp_path)
@@ -241,7 +223,7 @@ def test_fetch_outputs_and_the_latest_frame_thumbnail(addon_server, tmp_path):
 
     frames = {"shot/000001.png": b"frame one", "shot/000002.png": b"frame two!"}
     for rel, data in frames.items():
-        _put_output(addon_server, created["id"], rel, data)
+        addon_server.put_output(created["id"], rel, data)
     got = background.fetch_job_outputs(c, created["id"], local_output)
     assert isinstance(got, background.OutputsFetched), got
     folder = tmp_path / "proj" / "scenes" / "render" / "shot"

@@ -368,3 +368,25 @@ def test_a_manager_holds_one_request_and_the_server_answers_when_it_stops(studio
     r = studio.manager.get(P(studio, "depsgraph"), headers={IF_UPDATED_SINCE: cursor, NEWS_HEADER: news,
                                                          LONG_POLL_HEADER: "10"})
     assert r.status_code == 304, "a stopping Server holds nothing"
+
+
+def test_what_tasks_need_reaches_the_manager_and_workers_show_every_task_they_run(studio):
+    job = studio.ann.post("/api/jobs", json={
+        "name": "gpu shot", "type": "blender-render", "project": "film",
+        "settings": {"filepath": "/shared/a.blend", "frames": "1-2", "render_output": "/render/a/######",
+                     "gpu": True}}).json()
+    assert "id" in job, job
+    docs = {t["name"]: t for t in studio.manager.get(P(studio, "depsgraph")).json()["depsgraph"]}
+    assert docs["blender-render-1"]["needs"] == docs["blender-render-2"]["needs"] == "gpu"
+    assert "needs" not in docs["move-to-final"], "its task type's default"
+    assert studio.ann.get(f"/api/tasks/{docs['blender-render-1']['_id']}").json()["needs"] == "gpu"
+
+    running = [{"id": docs["blender-render-1"]["_id"], "job": job["id"], "name": "blender-render-1", "needs": "gpu"},
+               {"id": docs["blender-render-2"]["_id"], "job": job["id"], "name": "blender-render-2", "needs": "gpu"}]
+    r = studio.manager.post(P(studio, "workers"), json={"workers": [
+        {"_id": "w1", "nickname": "node1", "status": "awake", "current_task": running[1]["id"],
+         "current_job": job["id"], "running_tasks": running}], "complete": True})
+    assert r.status_code == 204
+    (worker,) = studio.ann.get("/api/workers").json()["workers"]
+    assert worker["running_tasks"] == [{**r, "job_name": "gpu shot"} for r in running]
+    assert worker["current_task"] == running[1]["id"]

@@ -107,10 +107,12 @@ def _seed_first_release(db) -> None:
                 "project_id, user_id, created, updated, start_paused, files_mode, blocked, task_counts, tasks_total, "
                 "progress_points) VALUES ('j1', 'old', 'sleep', 'queued', '', 50, '{}', '{}', 'p1', 'u1', ?, ?, "
                 "?, 'shared', ?, '{\"queued\": 1}', 1, 0)", t, t, False, False)
+    # From step 9 on, task.needs is NOT NULL with no default in the database (the code always gives it).
+    needs = (", needs", ", ''") if "needs" in migrations.Schema(db).columns("task") else ("", "")
     _insert(db, "INSERT INTO task (id, job_id, name, task_type, status, priority, job_priority, commands, parents, "
                 "failed_by_workers, activity, log_tail, progress, current_command_idx, command_progress, created, "
-                "updated) VALUES ('j1-000000', 'j1', 'sleep-1', 'sleep', 'queued', 50, 50, '[]', '[]', '[]', '', "
-                "'a tail', 0, 0, 0, ?, ?)", t, t)
+                f"updated{needs[0]}) VALUES ('j1-000000', 'j1', 'sleep-1', 'sleep', 'queued', 50, 50, '[]', '[]', "
+                f"'[]', '', 'a tail', 0, 0, 0, ?, ?{needs[1]})", t, t)
 
 
 def _step2(db, schema):
@@ -159,6 +161,21 @@ def _step8(db, schema):
 
 
 def _step9(db, schema):
+    assert "needs" in schema.columns("task") and "running_tasks" in schema.columns("worker_record")
+    assert db.execute_sql("SELECT needs FROM task WHERE id = 'j1-000000'").fetchone() == ("",), \
+        "a task from before needs what its type needs"
+
+
+def _step10(db, schema):
+    assert schema.has_table("archived_run")
+    _insert(db, "INSERT INTO archived_run (job, job_name, project, project_name, user_name, manager_name, task, "
+                "task_name, task_type, worker, started, finished, status) VALUES ('j0', 'old', 'p1', 'film', 'ann', "
+                "NULL, 'j0-000000', 'sleep-1', 'sleep', 'w1', '2025-01-02 03:04:05', '2025-01-02 04:04:05', "
+                "'completed')")
+    assert db.execute_sql("SELECT job_id FROM task WHERE id = 'j1-000000'").fetchone() == ("j1",), "tasks stay"
+
+
+def _step11(db, schema):
     indexes = {name for (name,) in db.execute_sql(
         "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'task'" if schema.sqlite else
         "SELECT indexname FROM pg_indexes WHERE tablename = 'task' AND schemaname = current_schema()")}
@@ -167,7 +184,8 @@ def _step9(db, schema):
     assert db.execute_sql("SELECT status FROM task WHERE id = 'j1-000000'").fetchone() == ("queued",)
 
 
-STEP_CHECKS = {2: _step2, 3: _step3, 4: _step4, 5: _step5, 6: _step6, 7: _step7, 8: _step8, 9: _step9}
+STEP_CHECKS = {2: _step2, 3: _step3, 4: _step4, 5: _step5, 6: _step6, 7: _step7, 8: _step8, 9: _step9, 10: _step10,
+               11: _step11}
 
 
 def test_the_step_checks_cover_every_step_after_the_first():

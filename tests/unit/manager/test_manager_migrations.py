@@ -77,6 +77,7 @@ def test_a_first_release_database_is_adopted_upgraded_and_keeps_its_rows(tmp_pat
     persistence.ensure_connected()
     assert persistence.workers.get("w1").nickname == "node1"
     assert persistence.tasks.get("t1").status == "claimed-by-manager"
+    assert persistence.tasks.get("t1").needs == "light", "a held sleep task needs what its type needs"
     assert persistence.upstream.has_task_update("t1")
     assert persistence.tasks.has_runnable(), "the respelled runnable index serves the scheduler's query"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from backend.manager.wakeup import CHANGED, WOKEN, Wakeup
+from backend.manager.wakeup import CHANGED, OWN, WOKEN, Wakeup
 
 
 
@@ -80,7 +80,7 @@ def test_notify_worker_wakes_that_workers_waiters_with_nothing_to_pass_on():
         threads.append(t)
     w.notify_worker("w2")
     threads[1].join(2)
-    assert results == {"w2": CHANGED}
+    assert results == {"w2": OWN}
     threads[0].join(2)
     assert results["w1"] is None
 

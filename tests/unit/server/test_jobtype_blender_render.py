@@ -194,3 +194,10 @@ def test_stepped_and_scattered_frames_chunk_in_blender_form(jt):
     tasks = compile_(jt, settings(frames="1-9x2,20", chunk_size=3))
     assert [t.name for t in tasks[:-1]] == ["blender-render-1-5", "blender-render-7-20"]
     assert [t.commands[0]["settings"]["frames"] for t in tasks[:-1]] == ["1,3,5", "7,9,20"]
+
+
+def test_gpu_renders_need_a_gpu_and_the_other_tasks_what_their_types_need(jt):
+    tasks = by_name(compile_(jt, settings(gpu=True, rna_overrides=["bpy.context.scene.render.fps = 30"])))
+    assert {t.needs for name, t in tasks.items() if name.startswith("blender-render-")} == {"gpu"}
+    assert tasks["rna-overrides"].needs == tasks["move-to-final"].needs == ""
+    assert {t.needs for t in compile_(jt, settings())} == {""}

@@ -674,6 +674,17 @@
               `${what}${lazy}: ${a.status === "done" ? "done" : "failed"}${a.message ? " (" + a.message + ")" : ""}`);
   }
 
+  function runningTasks(w) {
+    // A worker with slots runs several tasks; a report from an older Manager names one.
+    const tasks = (w.running_tasks || []).length ? w.running_tasks
+      : w.current_job ? [{id: w.current_task, job: w.current_job, name: w.current_task_name,
+                          job_name: w.current_job_name}] : [];
+    if (!tasks.length) return ["-"];
+    return tasks.flatMap((t, i) => [i ? ", " : null,
+      el("a", {href: "/jobs/" + enc(t.job), title: t.id, "data-task": t.id},
+         `${t.job_name || t.job} › ${t.name || t.id}`)]);
+  }
+
   function workersPage() {
     let workers = [];
     const errorNode = $("#worker-error");
@@ -699,10 +710,7 @@
         el("td", {}, w.platform || "-"),
         el("td", {class: "small"}, (w.supported_task_types || []).join(", ")),
         el("td", {class: "small worker-tags"}, (w.tags || []).join(", ") || "-"),
-        el("td", {}, w.current_job
-          ? el("a", {href: "/jobs/" + enc(w.current_job), title: w.current_task || ""},
-               `${w.current_job_name || w.current_job} › ${w.current_task_name || w.current_task || ""}`)
-          : "-"),
+        el("td", {}, ...runningTasks(w)),
         el("td", {class: "small"}, F.resources(w.resources)),
         el("td", {}, w.last_seen ? timeEl(w.last_seen) : "-"),
         actionsCell(w))));

@@ -9,7 +9,7 @@
 <div class="table-wrap">
 <table class="list" id="workers-table">
   <thead><tr><th>Worker</th><th>Manager</th><th>Status</th><th>Platform</th><th>Task types</th><th>Tags</th>
-    <th>Current task</th><th>Resources</th><th>Last seen</th><th>Actions</th></tr></thead>
+    <th>Running tasks</th><th>Resources</th><th>Last seen</th><th>Actions</th></tr></thead>
   <tbody id="workers-body"></tbody>
 </table>
 </div>
