@@ -34,9 +34,18 @@ def sql_in(statuses) -> str:
 RUNNABLE_SQL = sql_in(TASK_RUNNABLE)
 
 
+CACHE_KIB = 4 * 1024
+"""SQLite's page cache per connection, in KiB. The Manager keeps a connection per server
+thread (up to its hundreds of threads), and any of them may read through a large job's
+tasks (status, metrics, admin pages): with the Server's 64 MiB each, a Manager holding a
+100,000-task job grew to 240-385 MB; with 4 MiB, 111 MB, and dispatch as fast (the OS
+keeps the file's pages for all of them; bench/end_to_end.py --huge)."""
+
+
 def open_sqlite(path: str | Path) -> peewee.SqliteDatabase:
     """The Manager's database file, not yet connected; connections are per thread."""
-    return peewee.SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS, check_same_thread=False, timeout=10)
+    return peewee.SqliteDatabase(str(path), pragmas={**SQLITE_PRAGMAS, "cache_size": -CACHE_KIB},
+                                 check_same_thread=False, timeout=10)
 
 
 class Store:
