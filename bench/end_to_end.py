@@ -58,7 +58,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dispatch import (BIN, _parse_response, admin_session, bench_throughput, free_port, loadavg,  # noqa: E402
-                      median, proc_cpu_seconds, remove_all, remove_later, start_manager, wait_http)
+                      median, proc_cpu_seconds, reconnect, remove_all, remove_later, start_manager, wait_http)
 
 V2_RETRY = 5.0
 """A Flamenco 2 worker told 204 asks again after this many seconds."""
@@ -175,17 +175,7 @@ def sim_workers(port: int, creds: list[tuple[str, str]], mode: str, ctl, events)
     lp = f"X-Flamenco-Long-Poll: {LONG_POLL}\r\n" if mode == "longpoll" else ""
 
     def connect(w: _W) -> None:
-        if w.sock is not None:
-            try:
-                sel.unregister(w.sock)
-            except (KeyError, ValueError):
-                pass
-            w.sock.close()
-        w.sock = socket.create_connection(("127.0.0.1", port), timeout=60)
-        w.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        w.sock.setblocking(False)
-        w.buf = b""
-        sel.register(w.sock, selectors.EVENT_READ, w)
+        reconnect(sel, w, port)
 
     def send(w: _W, kind: str) -> None:
         w.kind = kind
