@@ -421,6 +421,28 @@ def test_a_big_job_comes_in_pages_and_its_first_task_runs_at_once(linked, server
     assert up.fetch_tick() is None and not up.more
 
 
+def test_a_worker_with_slots_takes_several_tasks_of_a_job_coming_in_pages(linked, server):
+    m = linked(upstream={"depsgraph_page": 10})
+    up = m.core.upstream
+    w = announced(m, ("blender-render", "file-management"))
+    job = server.submit("blender-render", {"filepath": "/shared/a.blend", "frames": "1-25", "chunk_size": 1,
+                                           "render_output": "/render/a/######", "gpu": True})
+    assert up.fetch_tick()["new"] == 1 and up.more
+    first = w.post("/task", json={"free_slots": 3}).json()["tasks"]
+    assert [(d["job"], d["needs"]) for d in first] == [(job["id"], "gpu")], "the one task held so far"
+    while up.more:
+        up.fetch_tick()
+    more = w.post("/task", json={"free_slots": 2, "running": [first[0]["_id"]]}).json()["tasks"]
+    assert len(more) == 2 and {d["needs"] for d in more} == {"gpu"}, "several claimed in one answer"
+    taken = [d["_id"] for d in first + more]
+    assert len(set(taken)) == 3
+    for tid in taken:
+        assert w.update(tid, task_status="active").status_code == 204
+    up.push_tick()
+    active = {t["id"] for t in server.tasks(job["id"]) if t["status"] == "active"}
+    assert active == set(taken), "each task once, at the Server too"
+
+
 def test_a_manager_restarted_between_pages_goes_on_from_its_cursor(linked, server):
     m = linked(upstream={"depsgraph_page": 10})
     w = announced(m)
