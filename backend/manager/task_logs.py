@@ -131,6 +131,18 @@ class TaskLogs:
             return
         self._write(self._path(job, task), None, text)
 
+    def remove_job(self, job: str) -> None:
+        """Remove every log of the job (its directory), closing what is open of it."""
+        if not safe_id(job):
+            raise ValueError(f"unsafe job id in log path: {job!r}")
+        directory = f"{self._root}/job-{job[:4]}/{job}"
+        with self._lock:
+            paths = [p for p in self._open if p.startswith(directory + "/")]
+        for path in paths:
+            self._close(path)
+        self._dirs.discard(directory)
+        shutil.rmtree(directory, ignore_errors=True)
+
     def read_bytes(self, job: str, task: str) -> bytes | None:
         try:
             return self.path(job, task).read_bytes()
