@@ -11,13 +11,16 @@ ratio (target <= 1.15), and the bytes that crossed each hop in upload mode, from
 Manager's counters (`GET /api/admin/status` -> files) and the Server's outputs.
 
     .venv/bin/python bench/transfer.py [--frames 200] [--width 1920 --height 1080] [--samples 1]
-        [--chunk 10] [--workers 2] [--keep DIR]
+        [--chunk 10] [--workers 2] [--multihost] [--keep DIR]
 
-Where each process runs is decided by `place()` alone: here every role is on 127.0.0.1 with
-a data directory and a temporary directory of its own, so nothing is shared by accident
-(the shared-storage job's folder is the only common path, on purpose). The multi-host
-harness (network namespaces, tests/multihost/netns.py) plugs in by returning hosts whose
-address is a namespace's and whose `command()` wraps the argv in `ip netns exec NS`.
+Where each process runs is decided by `place()` alone. By default every role is on
+127.0.0.1 with a data directory and a temporary directory of its own, so nothing is shared by
+accident (the shared-storage job's folder is the only common path, on purpose). With
+`--multihost` (root; the harness of tests/multihost/netns.py) each role is a host of its own
+on a real network: the artist's workstation, the Server in the office, the Manager and each
+worker on their LANs, every LAN behind one router; the shared-storage folder is then a NAS
+that every host mounts (the same directory), and the bench also prints the bytes that
+crossed the router between each pair of LANs, as counted on the wire.
 """
 
 from __future__ import annotations
@@ -49,9 +52,22 @@ class Host:
     address: str
     root: Path
     wrap: list[str] = field(default_factory=list)
+    netns_host: object | None = None  # tests.multihost.netns.Host, with --multihost
 
     def command(self, argv: list[str]) -> list[str]:
         return [*self.wrap, *argv]
+
+    def url(self) -> str:
+        """Where a service of this host listens: a free port of loopback, or 8080 of its own machine."""
+        if self.netns_host is None:
+            with socket.socket() as s:
+                s.bind((self.address, 0))
+                return f"http://{self.address}:{s.getsockname()[1]}"
+        return f"http://{self.address}:8080"
+
+    def session(self) -> requests.Session:
+        """HTTP from this host."""
+        return self.netns_host.session() if self.netns_host is not None else requests.Session()
 
     def env(self) -> dict[str, str]:
         tmp = self.root / "tmp"
@@ -59,18 +75,30 @@ class Host:
         return {**os.environ, "TMPDIR": str(tmp), "PYTHONPATH": str(ROOT)}
 
 
-def place(roles: list[str], root: Path) -> dict[str, Host]:
-    """The one decision of where processes run. One machine: all on loopback, a directory each."""
-    hosts = {role: Host(role, "127.0.0.1", root / role) for role in roles}
-    for host in hosts.values():
-        host.root.mkdir(parents=True, exist_ok=True)
+# With --multihost: the LAN of each role, and the LANs' address prefixes.
+LANS = {"workstation": "10.78.3", "office": "10.78.0", "site": "10.78.1", "render": "10.78.2"}
+
+
+def lan_of(role: str) -> str:
+    return {"artist": "workstation", "server": "office", "manager": "site"}.get(role, "render")
+
+
+def place(roles: list[str], root: Path, network=None) -> dict[str, Host]:
+    """The one decision of where processes run: all on loopback with a directory each, or each
+    role a host of its own on `network` (a tests.multihost.netns.Network)."""
+    if network is None:
+        hosts = {role: Host(role, "127.0.0.1", root / role) for role in roles}
+        for host in hosts.values():
+            host.root.mkdir(parents=True, exist_ok=True)
+        return hosts
+    for lan, prefix in LANS.items():
+        network.add_segment(lan, prefix)
+    hosts = {}
+    for n, role in enumerate(roles, start=10):
+        nh = network.add_host(role, lan_of(role), f"{LANS[lan_of(role)]}.{n}")
+        hosts[role] = Host(role, nh.address, nh.root, nh.argv([]), nh)
+    network.start()
     return hosts
-
-
-def free_port(host: str) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def module(name: str) -> list[str]:
@@ -94,12 +122,11 @@ class Farm:
                                            start_new_session=True))
         log.close()
 
-    @staticmethod
-    def _wait(url: str, timeout: float = 60) -> None:
+    def _wait(self, url: str, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                requests.get(url, timeout=1)
+                self.api.get(url, timeout=1)
                 return
             except requests.RequestException:
                 if time.monotonic() > deadline:
@@ -114,12 +141,14 @@ class Farm:
         self.token = self._run(s, cli + ["create-user", "artist", "--admin", "--project", PROJECT,
                                          "--data-dir", data])["token"]
         manager = self._run(s, cli + ["create-manager", "site", "--project", PROJECT, "--data-dir", data])
-        self.server_url = f"http://{s.address}:{free_port(s.address)}"
+        self.server_url = s.url()
         self._spawn(s, cli + ["serve", "--data-dir", data, "--listen", self.server_url.split("//")[1]])
+        self.api = self.hosts["artist"].session()
         self._wait(self.server_url + "/api/version")
 
-        self.manager_url = f"http://{m.address}:{free_port(m.address)}"
-        self.admin_token = "bench-admin-" + hashlib.sha256(os.urandom(16)).hexdigest()[:16]
+        self.manager_url = m.url()
+        self.admin_token = "bench-admin-" + os.urandom(16).hex()
+        self.registration_secret = "bench-registration-" + os.urandom(16).hex()
         config = m.root / "manager.toml"
         config.write_text("[variables.blender]\nvalues = [{ platforms = [\"linux\"], value = %s }]\n"
                           "[variables.ffmpeg]\nvalues = [{ platforms = [\"linux\"], value = %s }]\n"
@@ -128,14 +157,15 @@ class Farm:
         self._spawn(m, module("backend.manager.cli") + [
             "serve", "--data-dir", str(m.root / "data"), "--listen", self.manager_url.split("//")[1],
             "--server", self.server_url, "--manager-id", manager["id"], "--manager-url", self.manager_url,
-            "--config", str(config), "--admin-token", self.admin_token],
-            {"FLAMENCO_MANAGER_TOKEN": manager["token"]})
+            "--config", str(config)],
+            {"FLAMENCO_MANAGER_TOKEN": manager["token"], "FLAMENCO_MANAGER_ADMIN_TOKEN": self.admin_token,
+             "FLAMENCO_REGISTRATION_SECRET": self.registration_secret})
         self._wait(self.manager_url + "/api/openapi.json")
         for i in range(1, self.workers + 1):
             w = self.hosts[f"worker-{i}"]
             self._spawn(w, module("worker.cli") + ["--manager", self.manager_url, "--data-dir",
-                                                  str(w.root / "data"), "--nickname", w.name])
-        self.api = requests.Session()
+                                                  str(w.root / "data"), "--nickname", w.name],
+                        {"FLAMENCO_REGISTRATION_SECRET": self.registration_secret})
         self.api.headers["Authorization"] = f"Bearer {self.token}"
         deadline = time.monotonic() + 60
         while sum(w["status"] == "awake" for w in self.get("/api/workers")["workers"]) < self.workers:
@@ -149,7 +179,7 @@ class Farm:
         return r.json()
 
     def manager_files(self) -> dict:
-        r = requests.get(self.manager_url + "/api/admin/status", timeout=10,
+        r = self.api.get(self.manager_url + "/api/admin/status", timeout=10,
                          headers={"Authorization": f"Bearer {self.admin_token}"})
         r.raise_for_status()
         return r.json()["files"]
@@ -206,6 +236,8 @@ def main() -> int:
     ap.add_argument("--samples", type=int, default=1)
     ap.add_argument("--chunk", type=int, default=10)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--multihost", action="store_true",
+                    help="each role a host of its own on a network of namespaces (root; tests/multihost/netns.py)")
     ap.add_argument("--keep", type=Path, help="use this directory and keep it (default: a temporary one)")
     args = ap.parse_args()
     blender = shutil.which("blender")
@@ -213,7 +245,15 @@ def main() -> int:
         raise SystemExit("bench/transfer.py needs Blender on the PATH")
     root = args.keep or Path(tempfile.mkdtemp(prefix="flamenco-transfer-"))
     root.mkdir(parents=True, exist_ok=True)
-    hosts = place(["artist", "server", "manager", *[f"worker-{i}" for i in range(1, args.workers + 1)]], root)
+    network = None
+    if args.multihost:
+        sys.path.insert(0, str(ROOT))
+        from tests.multihost import netns
+        if why := netns.unavailable():
+            raise SystemExit(f"--multihost: {why}")
+        network = netns.Network(root / "network")
+    hosts = place(["artist", "server", "manager", *[f"worker-{i}" for i in range(1, args.workers + 1)]], root,
+                  network)
     artist = hosts["artist"]
     blend = artist.root / "shot" / "shot.blend"
     subprocess.run(artist.command([blender, "-b", "--factory-startup", "-noaudio", "--python-exit-code", "1",
@@ -227,14 +267,18 @@ def main() -> int:
         farm.start()
         common = {"frames": f"1-{args.frames}", "chunk_size": args.chunk, "format": "PNG"}
         print(f"transfer bench: {args.frames} frames {args.width}x{args.height} PNG (Cycles, {args.samples} "
-              f"sample(s)), chunks of {args.chunk}, {args.workers} workers; one machine, every process on "
-              f"loopback with its own data and temp directory", flush=True)
+              f"sample(s)), chunks of {args.chunk}, {args.workers} workers; " + (
+                  "each role a host of its own (network namespaces), LANs workstation/office/site/render "
+                  "joined by a router" if network else
+                  "one machine, every process on loopback with its own data and temp directory"), flush=True)
         shared, _ = farm.run_job({"name": "shared", "type": "blender-render", "project": PROJECT, "settings": {
             **common, "filepath": str(shared_dir / "shot" / "shot.blend"),
             "render_output": str(shared_dir / "render" / "frames" / "######")}})
         print(f"shared storage: {shared:8.1f} s", flush=True)
 
         before = farm.manager_files()
+        if network:
+            network.reset_traffic()
         started = time.monotonic()
         files, sent = upload(farm, {"shot.blend": blend})
         up_job, job_id = farm.run_job({"name": "upload", "type": "blender-render", "project": PROJECT, "files": files,
@@ -255,8 +299,15 @@ def main() -> int:
         print(f"  workers -> Manager  {mb(d['bytes_from_workers'])}   every frame once")
         print(f"  Manager -> Server   {mb(d['bytes_to_server'])}   every frame once; the move cost no bytes")
         print(f"  outputs at the Server: {len(outputs)} files, {mb(out_bytes).strip()}")
+        if network:
+            print("bytes across the router, upload mode (IP packets, headers included):")
+            for (src, dst), n in sorted(network.traffic().items()):
+                if n > 100_000:
+                    print(f"  {src:11} -> {dst:11} {mb(n)}")
     finally:
         farm.stop()
+        if network:
+            network.close()
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
     return 0

@@ -25,6 +25,7 @@ from .dispatch import Dispatch
 from .job_files import JobFiles
 from .latest_image import LatestImage
 from .persistence import Persistence
+from .retention import Retention
 from .scheduler import Scheduler
 from .sleep_scheduler import SleepScheduler
 from .state_machine import TaskStateMachine
@@ -60,6 +61,7 @@ class ManagerCore:
         self.sleep_scheduler = SleepScheduler(self.db, self.workers)
         self.latest_image = LatestImage(config)
         self.storage = StorageUsage(config)
+        self.retention = Retention(self.db, config, self.logs)
         up = config.upstream
         if client is None and up.linked:
             client = ServerClient(up.server_url, up.manager_id, up.token, up.request_timeout)
@@ -75,11 +77,12 @@ class ManagerCore:
         self._observer = None
 
     def start_loops(self) -> None:
-        """Start the background loops (timeouts, sleep schedules, upstream, latest image)."""
+        """Start the background loops (timeouts, sleep schedules, upstream, latest image, file store, retention)."""
         stop = self.stop_event
         specs = [("timeout-checker", self.timeouts.run, ()), ("sleep-scheduler", self.sleep_scheduler.run, ()),
                  ("latest-image", self.latest_image.run, ()),
-                 ("file-store", self.files.store.run, (self.config.files.evict_interval,))]
+                 ("file-store", self.files.store.run, (self.config.files.evict_interval,)),
+                 ("retention", self.retention.run, ())]
         for name, target, args in specs:
             self._threads.append(threading.Thread(target=target, args=(stop, *args), name=name, daemon=True))
         if self.upstream:

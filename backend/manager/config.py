@@ -142,6 +142,16 @@ class Files:
 
 
 @dataclass
+class Retention:
+    """Finished jobs forgotten by the Manager: their task rows and task logs (the Server keeps the record)."""
+    finished_job_days: float = 0.0
+    """A job all of whose tasks ended is removed this long after its last change (0: kept forever).
+    After that the Server can no longer fetch its tasks' full logs from this Manager: keep it at
+    least as long as artists ask for logs (the Server's archive_after_days, for example)."""
+    check_interval: float = 3600.0
+
+
+@dataclass
 class ManagerConfig:
     data_dir: Path = Path("flamenco-manager-data")
     listen: str = "0.0.0.0:8083"
@@ -174,6 +184,7 @@ class ManagerConfig:
     logs: Logs = field(default_factory=Logs)
     latest_image: LatestImage = field(default_factory=LatestImage)
     files: Files = field(default_factory=Files)
+    retention: Retention = field(default_factory=Retention)
 
     @property
     def max_long_polls(self) -> int:
@@ -220,6 +231,9 @@ class ManagerConfig:
             raise ConfigError("upstream.long_poll may not be negative and upstream.fetch_interval must be positive")
         if self.files.store_max_bytes < 0 or self.files.evict_interval <= 0:
             raise ConfigError("files.store_max_bytes may not be negative and files.evict_interval must be positive")
+        if self.retention.finished_job_days < 0 or self.retention.check_interval <= 0:
+            raise ConfigError("retention.finished_job_days may not be negative (0: keep forever) and "
+                              "retention.check_interval must be positive")
         for name, value in (("timeouts.task_timeout", self.timeouts.task_timeout),
                             ("timeouts.worker_timeout", self.timeouts.worker_timeout),
                             ("scheduling.long_poll_max", self.scheduling.long_poll_max)):
@@ -253,7 +267,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-_SECTIONS = ("timeouts", "failures", "scheduling", "upstream", "logs", "latest_image", "files")
+_SECTIONS = ("timeouts", "failures", "scheduling", "upstream", "logs", "latest_image", "files", "retention")
 _MANAGER_KEYS = ("data_dir", "listen", "manager_url", "platform", "registration_secret", "allow_open_registration",
                  "admin_token", "metrics_token", "admin_session_hours", "trusted_proxies", "allowed_executables",
                  "allowed_command_arguments", "exec_command")

@@ -183,13 +183,7 @@ def auth_kinds(core) -> dict[str, AuthKind]:
         return found
 
     def registration(kwargs):
-        try:
-            worker_auth.check_registration(bottle.request.get_header("Authorization"), cfg.registration_secret)
-        except worker_auth.AuthError as ex:
-            if ex.status == 401:
-                raise ApiError(401, "unauthorized", str(ex),
-                               {"WWW-Authenticate": 'Bearer realm="Flamenco Manager"'}) from None
-            raise ApiError(ex.status, "forbidden", str(ex)) from None
+        worker_auth.check_registration(bottle.request.get_header("Authorization"), cfg.registration_secret)
         return None
 
     worker_errors = {"401": "unknown worker or wrong secret"}

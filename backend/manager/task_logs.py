@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import collections
 import gzip
+import io
 import logging
 import os
 import re
+import shutil
 import threading
 from pathlib import Path
 
@@ -129,15 +131,44 @@ class TaskLogs:
             return
         self._write(self._path(job, task), None, text)
 
+    def remove_job(self, job: str) -> None:
+        """Remove every log of the job (its directory), closing what is open of it."""
+        if not safe_id(job):
+            raise ValueError(f"unsafe job id in log path: {job!r}")
+        directory = f"{self._root}/job-{job[:4]}/{job}"
+        with self._lock:
+            paths = [p for p in self._open if p.startswith(directory + "/")]
+        for path in paths:
+            self._close(path)
+        self._dirs.discard(directory)
+        shutil.rmtree(directory, ignore_errors=True)
+
     def read_bytes(self, job: str, task: str) -> bytes | None:
         try:
             return self.path(job, task).read_bytes()
         except FileNotFoundError:
             return None
 
+    def run_paths(self, job: str, task: str) -> list[Path]:
+        """The log files of the task's runs that are kept, oldest first, the current one last."""
+        path = self._path(job, task)
+        older = [Path(f"{path}.{i}") for i in range(self.rotations_kept, 0, -1)]
+        return [p for p in (*older, Path(path)) if p.exists()]
+
     def gzipped(self, job: str, task: str) -> bytes:
-        """The whole current log, gzip'd (empty if there is none), for the Server."""
-        return gzip.compress(self.read_bytes(job, task) or b"", compresslevel=6)
+        """Every kept run's log, oldest first, gzip'd, for the Server (empty if there is none).
+        With more than one run each starts with a line naming it, so the Server's one full
+        log of the task holds each attempt's whole log."""
+        paths = self.run_paths(job, task)
+        out = io.BytesIO()
+        with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6) as gz:
+            for n, path in enumerate(paths, start=1):
+                if len(paths) > 1:
+                    which = "the latest" if n == len(paths) else "an earlier run"
+                    gz.write(f"===== run {n} of {len(paths)} ({which}) =====\n".encode())
+                with open(path, "rb") as f:
+                    shutil.copyfileobj(f, gz, 1024 * 1024)
+        return out.getvalue()
 
     def head_and_tail(self, job: str, task: str, head: int, tail: int) -> bytes | None:
         path = self.path(job, task)

@@ -11,6 +11,7 @@ order when the Server is back, while workers keep running what the Manager holds
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import os
@@ -43,6 +44,8 @@ log = logging.getLogger(__name__)
 SETTING_LAST_UPDATED = "depsgraph_last_updated"
 NEWS_TASKS = "tasks"
 """The kind of news the depsgraph answer itself carries; any other makes the pusher ask at once."""
+NO_LOG = (b"This Manager has no log of this task: it never ran here, or its job was forgotten "
+          b"(retention.finished_job_days of the Manager's config).\n")
 
 
 class ServerError(Exception):
@@ -340,7 +343,7 @@ class Upstream:
     def _upload_log(self, item) -> None:
         job, task = item.payload.get("job", ""), item.payload.get("task", "")
         try:
-            gz = self.logs.gzipped(job, task)
+            gz = self.logs.gzipped(job, task) if self.logs.run_paths(job, task) else gzip.compress(NO_LOG)
         except ValueError:
             gz = None
         if gz is not None:

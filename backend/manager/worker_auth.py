@@ -20,16 +20,13 @@ import json
 import secrets
 import time
 
+from backend.errors import forbidden, unauthorized
+
 JWT_LEEWAY = 60.0
 """Seconds of clock difference tolerated on `exp`."""
 
 
-class AuthError(Exception):
-    """Credentials that are missing (status 401) or wrong (status 403)."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
+REGISTRATION_CHALLENGE = 'Bearer realm="Flamenco Manager"'
 
 
 def new_worker_id() -> str:
@@ -85,38 +82,39 @@ def make_hs256_jwt(claims: dict, secret: str) -> str:
 
 
 def verify_hs256_jwt(token: str, secret: str, now: float | None = None) -> dict:
-    """The claims of a valid token; AuthError(403) for a bad signature, algorithm or expiry."""
+    """The claims of a valid token; ApiError 403 for a bad signature, algorithm or expiry."""
     now = time.time() if now is None else now
     if not token.isascii():
-        raise AuthError(401, "the registration token is not a JWT (it has non-ASCII characters)")
+        raise unauthorized("the registration token is not a JWT (it has non-ASCII characters)", REGISTRATION_CHALLENGE)
     parts = token.split(".")
     if len(parts) != 3:
-        raise AuthError(403, "the registration token is not a JWT")
+        raise forbidden("the registration token is not a JWT")
     try:
         header = json.loads(_b64url_decode(parts[0]))
         claims = json.loads(_b64url_decode(parts[1]))
         signature = _b64url_decode(parts[2])
     except (binascii.Error, ValueError, RecursionError):
-        raise AuthError(403, "the registration token is malformed") from None
+        raise forbidden("the registration token is malformed") from None
     if not isinstance(header, dict) or header.get("alg") != "HS256":
-        raise AuthError(403, "the registration token must be signed with HS256")
+        raise forbidden("the registration token must be signed with HS256")
     expected = hmac.new(secret.encode(), f"{parts[0]}.{parts[1]}".encode("ascii"), hashlib.sha256).digest()
     if not hmac.compare_digest(expected, signature):
-        raise AuthError(403, "the registration token's signature does not match the registration secret")
+        raise forbidden("the registration token's signature does not match the registration secret")
     if not isinstance(claims, dict):
-        raise AuthError(403, "the registration token's claims are not an object")
+        raise forbidden("the registration token's claims are not an object")
     exp = claims.get("exp")
     if isinstance(exp, bool) or not isinstance(exp, (int, float)):
-        raise AuthError(403, "the registration token has no 'exp' claim")
+        raise forbidden("the registration token has no 'exp' claim")
     if exp + JWT_LEEWAY < now:
-        raise AuthError(403, "the registration token has expired")
+        raise forbidden("the registration token has expired")
     return claims
 
 
 def check_registration(authorization: str | None, registration_secret: str, now: float | None = None) -> None:
-    """Raise AuthError unless registration is open or the bearer token is valid."""
+    """Raise ApiError (401 without a token, 403 with a bad one) unless registration is open or the bearer token is valid."""
     if not registration_secret:
         return
     if not authorization or not authorization[:7].lower() == "bearer ":
-        raise AuthError(401, "registration needs 'Authorization: Bearer <JWT signed with the registration secret>'")
+        raise unauthorized("registration needs 'Authorization: Bearer <JWT signed with the registration secret>'",
+                           REGISTRATION_CHALLENGE)
     verify_hs256_jwt(authorization[7:].strip(), registration_secret, now)

@@ -177,6 +177,9 @@ def test_task_actions_the_task_page_and_every_attempt(admin_farm, farm_context, 
     page.click("#log-fetch")
     expect(page.locator("#log-download")).to_be_visible(timeout=30_000)
     expect(page.locator("#task-log")).to_contain_text("sleep")
+    # Each attempt's whole log, the canceled one first.
+    expect(page.locator("#task-log")).to_contain_text("===== run 1 of 2 (an earlier run) =====")
+    expect(page.locator("#task-log")).to_contain_text("===== run 2 of 2 (the latest) =====")
     download = page.request.get(f"/api/tasks/{running['id']}/log?download=1")
     assert download.ok and "attachment" in download.headers["content-disposition"]
     assert download.text() == page.locator("#task-log").text_content()

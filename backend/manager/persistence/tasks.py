@@ -12,7 +12,7 @@ import time
 from typing import Iterable
 
 from shared.chunking import chunks
-from shared.statuses import TASK_IN_PROGRESS, TaskStatus as TS, WorkerStatus as WS
+from shared.statuses import TASK_FINAL, TASK_IN_PROGRESS, TaskStatus as TS, WorkerStatus as WS
 
 from .store import RUNNABLE_SQL, Store, sql_in
 
@@ -66,6 +66,25 @@ WHERE tp.parent = ? AND c.status IN {RUNNABLE_SQL}
   AND NOT EXISTS (SELECT 1 FROM task_parent op JOIN task p ON p.id = op.parent
                   WHERE op.task = c.id AND p.status != '{TS.COMPLETED}')
 """
+
+# Jobs whose tasks all ended before a moment, with nothing of theirs still waiting to go upstream.
+_FINISHED_JOBS_SQL = f"""
+SELECT t.job FROM task t {{where}}
+GROUP BY t.job
+HAVING max(t.updated) < ? AND sum(CASE WHEN t.status IN {sql_in(TASK_FINAL)} THEN 0 ELSE 1 END) = 0
+   AND NOT EXISTS (SELECT 1 FROM upstream_item u
+                   WHERE u.key = t.job OR u.key IN (SELECT o.id FROM task o WHERE o.job = t.job))
+ORDER BY max(t.updated) LIMIT ?
+"""
+
+_FORGET_JOB_SQL = (
+    "DELETE FROM task_parent WHERE task IN (SELECT id FROM task WHERE job = ?)",
+    "DELETE FROM task_failure WHERE job = ?",
+    "DELETE FROM blocklist WHERE job = ?",
+    "DELETE FROM job_file WHERE job = ?",
+    "DELETE FROM job_output WHERE job = ?",
+    "DELETE FROM task WHERE job = ?",
+)
 
 _HAS_RUNNABLE_SQL = f"SELECT 1 FROM task INDEXED BY task_runnable_order WHERE status IN {RUNNABLE_SQL} LIMIT 1"
 
@@ -197,7 +216,27 @@ class TaskRecords:
         F = self.F
         return F.select().where((F.worker == worker_id) & (F.job == job) & (F.task_type == task_type)).count()
 
+    def finished_jobs(self, before: float, limit: int = 100) -> list[str]:
+        """Jobs all of whose tasks ended (completed, canceled, failed) and last changed before
+        `before`, with no update, log or output of theirs still queued for the Server; oldest first."""
+        self.store.ensure_connected()
+        sql = _FINISHED_JOBS_SQL.format(where="")
+        return [job for (job,) in self.store.execute(sql, (before, limit)).fetchall()]
+
     # --- writes (inside a write transaction) -----------------------------------
+
+    def forget_job(self, job: str, before: float) -> int:
+        """Remove a finished job's tasks, their parents and failures, the job's blocklist entries and
+        its upload-mode manifests, if it is still finished before `before` (checked again in this
+        transaction: the Server may have requeued it meanwhile). How many tasks went."""
+        sql = _FINISHED_JOBS_SQL.format(where="WHERE t.job = ?")
+        if not self.store.execute(sql, (job, before, 1)).fetchall():
+            return 0
+        n = self.store.execute("SELECT count(*) FROM task WHERE job = ?", (job,)).fetchone()[0]
+        for statement in _FORGET_JOB_SQL:
+            self.store.execute(statement, (job,))
+        return n
+
 
     def claim(self, worker, now: float, needs: tuple[str, ...] | None = None, memory_mb: float | None = None):
         """The best task for `worker` made active for it, with the worker pointing at it;

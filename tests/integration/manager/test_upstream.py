@@ -281,6 +281,14 @@ def test_log_upload_when_the_server_asks(linked_worker, server):
     assert log.status_code == 200 and "slept" in log.text and "assigned to worker" in log.text
     assert server.task(tid)["log_requested"] is False
 
+    # Once the Manager forgot the job (retention), asking again gets a log that says so.
+    m.core.logs.remove_job(server.task(tid)["job"])
+    assert server.call("POST", f"/api/tasks/{tid}/log-request").status_code == 202
+    up.push_tick(time.time() + 180)
+    up.push_tick(time.time() + 240)
+    log = server.call("GET", f"/api/tasks/{tid}/log")
+    assert log.status_code == 200 and log.text.startswith("This Manager has no log of this task"), log.text
+
 
 def test_requeue_on_the_server_reaches_the_manager(linked_worker, server):
     m, up, w = linked_worker

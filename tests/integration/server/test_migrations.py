@@ -107,12 +107,12 @@ def _seed_first_release(db) -> None:
                 "project_id, user_id, created, updated, start_paused, files_mode, blocked, task_counts, tasks_total, "
                 "progress_points) VALUES ('j1', 'old', 'sleep', 'queued', '', 50, '{}', '{}', 'p1', 'u1', ?, ?, "
                 "?, 'shared', ?, '{\"queued\": 1}', 1, 0)", t, t, False, False)
-    # From step 9 on, task.needs is NOT NULL with no default in the database (the code always gives it).
-    needs = (", needs", ", ''") if "needs" in migrations.Schema(db).columns("task") else ("", "")
-    _insert(db, "INSERT INTO task (id, job_id, name, task_type, status, priority, job_priority, commands, parents, "
-                "failed_by_workers, activity, log_tail, progress, current_command_idx, command_progress, created, "
-                f"updated{needs[0]}) VALUES ('j1-000000', 'j1', 'sleep-1', 'sleep', 'queued', 50, 50, '[]', '[]', "
-                f"'[]', '', 'a tail', 0, 0, 0, ?, ?{needs[1]})", t, t)
+    columns = ("id, job_id, name, task_type, status, priority, job_priority, commands, parents, failed_by_workers, "
+               "activity, log_tail, progress, current_command_idx, command_progress, created, updated")
+    values = "'j1-000000', 'j1', 'sleep-1', 'sleep', 'queued', 50, 50, '[]', '[]', '[]', '', 'a tail', 0, 0, 0, ?, ?"
+    if "needs" in migrations.Schema(db).columns("task"):  # added since, with no database default
+        columns, values = columns + ", needs", values + ", ''"
+    _insert(db, f"INSERT INTO task ({columns}) VALUES ({values})", t, t)
 
 
 def _step2(db, schema):

@@ -14,8 +14,13 @@ def test_append_rotate_keep_n(tmp_path):
     assert sorted(p.name for p in d.iterdir()) == ["task-t1.txt", "task-t1.txt.1", "task-t1.txt.2"]
     assert (d / "task-t1.txt").read_text() == "run 3\n"
     assert (d / "task-t1.txt.2").read_text() == "run 1\n"
-    assert gzip.decompress(logs.gzipped("job1", "t1")) == b"run 3\n"
+    assert gzip.decompress(logs.gzipped("job1", "t1")).decode() == (
+        "===== run 1 of 3 (an earlier run) =====\nrun 1\n"
+        "===== run 2 of 3 (an earlier run) =====\nrun 2\n"
+        "===== run 3 of 3 (the latest) =====\nrun 3\n"), "every kept run, oldest first"
     assert gzip.decompress(logs.gzipped("job1", "none")) == b""
+    logs.append("job1", "one-run", "only run")
+    assert gzip.decompress(logs.gzipped("job1", "one-run")) == b"only run\n", "one run: the log as it is"
 
 
 def test_head_and_tail(tmp_path):

@@ -3,6 +3,7 @@ import time
 
 import pytest
 
+from backend.errors import ApiError
 from backend.manager import worker_auth as wa
 
 
@@ -35,30 +36,31 @@ def test_hs256_verify_with_float_exp():
 ])
 def test_hs256_rejects_tampering(mutate, message):
     token = wa.make_hs256_jwt({"exp": time.time() + 60}, "psk")
-    with pytest.raises(wa.AuthError, match=message) as err:
+    with pytest.raises(ApiError, match=message) as err:
         wa.verify_hs256_jwt(mutate(token), "psk")
-    assert err.value.status == 403
+    assert (err.value.status, err.value.code) == (403, "forbidden")
 
 
 def test_hs256_expiry_leeway_and_missing_exp():
     now = 1_000_000.0
     assert wa.verify_hs256_jwt(wa.make_hs256_jwt({"exp": now - 30}, "k"), "k", now)
-    with pytest.raises(wa.AuthError, match="expired"):
+    with pytest.raises(ApiError, match="expired"):
         wa.verify_hs256_jwt(wa.make_hs256_jwt({"exp": now - 120}, "k"), "k", now)
-    with pytest.raises(wa.AuthError, match="exp"):
+    with pytest.raises(ApiError, match="exp"):
         wa.verify_hs256_jwt(wa.make_hs256_jwt({"iat": now}, "k"), "k", now)
 
 
 def test_alg_none_is_refused():
     header = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').rstrip(b"=").decode()
     payload = base64.urlsafe_b64encode(b'{"exp":9999999999}').rstrip(b"=").decode()
-    with pytest.raises(wa.AuthError, match="HS256"):
+    with pytest.raises(ApiError, match="HS256"):
         wa.verify_hs256_jwt(f"{header}.{payload}.", "k")
 
 
 def test_check_registration():
     wa.check_registration(None, "")  # open
-    with pytest.raises(wa.AuthError) as err:
+    with pytest.raises(ApiError) as err:
         wa.check_registration(None, "psk")
-    assert err.value.status == 401
+    assert (err.value.status, err.value.code) == (401, "unauthorized")
+    assert err.value.headers["WWW-Authenticate"].startswith("Bearer")
     wa.check_registration("Bearer " + wa.make_hs256_jwt({"exp": time.time() + 60}, "psk"), "psk")
