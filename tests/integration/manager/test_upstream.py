@@ -284,7 +284,7 @@ def test_log_upload_when_the_server_asks(linked_worker, server):
     # Once the Manager forgot the job (retention), asking again gets a log that says so.
     m.core.logs.remove_job(server.task(tid)["job"])
     assert server.call("POST", f"/api/tasks/{tid}/log-request").status_code == 202
-    up.push_tick(time.time() + 180)
+    learn_news(up)
     up.push_tick(time.time() + 240)
     log = server.call("GET", f"/api/tasks/{tid}/log")
     assert log.status_code == 200 and log.text.startswith("This Manager has no log of this task"), log.text
