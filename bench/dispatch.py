@@ -205,11 +205,12 @@ class _SimWorker:
         self.finished = False
         self.retry_at = 0.0
 
-    def request(self, kind: str) -> bytes:
-        """The bytes of the next request: exactly what a worker sends (Basic auth, JSON)."""
+    def request(self, kind: str, claim_headers: str = "") -> bytes:
+        """The bytes of the next request: exactly what a worker sends (Basic auth, JSON);
+        `claim_headers` ("Name: value\\r\\n" lines) go with a claim."""
         self.kind = kind
         if kind == "claim":
-            return (f"POST /task HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {self.auth}\r\n"
+            return (f"POST /task HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {self.auth}\r\n{claim_headers}"
                     f"Content-Type: application/json\r\nContent-Length: 0\r\n\r\n").encode()
         return (f"POST /tasks/{self.task_id}/update HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {self.auth}\r\n"
                 f"Content-Type: application/json\r\nContent-Length: {len(UPDATE_DONE)}\r\n\r\n").encode() + UPDATE_DONE

@@ -38,7 +38,6 @@ The 100,000-task rows run with `--huge` (a fresh farm per run; `--huge-runs`).
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import multiprocessing as mp
 import os
@@ -57,8 +56,9 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from dispatch import (BIN, _parse_response, admin_session, bench_throughput, free_port, loadavg,  # noqa: E402
-                      median, proc_cpu_seconds, reconnect, remove_all, remove_later, start_manager, wait_http)
+from dispatch import (BIN, _parse_response, _SimWorker, admin_session, bench_throughput,  # noqa: E402
+                      free_port, loadavg, median, proc_cpu_seconds, reconnect, remove_all, remove_later,
+                      start_manager, wait_http)
 
 V2_RETRY = 5.0
 """A Flamenco 2 worker told 204 asks again after this many seconds."""
@@ -144,22 +144,12 @@ def by_route(reqs: list[tuple[float, str]]) -> str:
 
 # --- simulated workers ---------------------------------------------------------------
 
-UPDATE_DONE = json.dumps({"task_status": "completed", "activity": "done", "current_command_idx": 0,
-                          "task_progress_percentage": 100, "command_progress_percentage": 100}).encode()
-
-
-class _W:
-    __slots__ = ("wid", "auth", "sock", "buf", "kind", "task_id", "retry_at", "errors", "worked")
+class _W(_SimWorker):
+    """A simulated worker of `sim_workers`: dispatch.py's, and whether it just worked."""
+    __slots__ = ("worked",)
 
     def __init__(self, wid: str, secret: str):
-        self.wid = wid
-        self.auth = "Basic " + base64.b64encode(f"{wid}:{secret}".encode()).decode()
-        self.sock = None
-        self.buf = b""
-        self.kind = ""
-        self.task_id = ""
-        self.retry_at = 0.0
-        self.errors = 0
+        super().__init__(wid, secret)
         self.worked = False
 
 
@@ -178,14 +168,7 @@ def sim_workers(port: int, creds: list[tuple[str, str]], mode: str, ctl, events)
         reconnect(sel, w, port)
 
     def send(w: _W, kind: str) -> None:
-        w.kind = kind
-        if kind == "claim":
-            data = (f"POST /task HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {w.auth}\r\n{lp}"
-                    f"Content-Type: application/json\r\nContent-Length: 0\r\n\r\n").encode()
-        else:
-            data = (f"POST /tasks/{w.task_id}/update HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {w.auth}\r\n"
-                    f"Content-Type: application/json\r\nContent-Length: {len(UPDATE_DONE)}\r\n\r\n"
-                    ).encode() + UPDATE_DONE
+        data = w.request(kind, lp)
         try:
             w.sock.setblocking(True)
             w.sock.sendall(data)
