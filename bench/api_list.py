@@ -63,11 +63,11 @@ def fill(db, jobs: int, per_job: int, projects: list, manager, user) -> None:
                     for i in range(per_job):
                         st = "completed" if i < done else task_status
                         task_rows.append((task_id(jid, i), jid, f"blender-render-{i}", "blender-render", st, 50, 50,
-                                          command, "[]", "[]", "", "", 0.0, 0, 0.0, stamp, stamp))
+                                          command, "[]", "[]", "", "", 0.0, 0, 0.0, "", stamp, stamp))
                 bulk_insert(Job, job_cols, job_rows)
                 bulk_insert(Task, ("id", "job", "name", "task_type", "status", "priority", "job_priority",
                                    "commands", "parents", "failed_by_workers", "activity", "log_tail", "progress",
-                                   "current_command_idx", "command_progress", "created", "updated"), task_rows)
+                                   "current_command_idx", "command_progress", "needs", "created", "updated"), task_rows)
             print(f"\r  filled {min(jobs, start + 500)} jobs", end="", flush=True)
         db.execute_sql("ANALYZE")
     print(f"\r  filled {jobs} jobs / {jobs * per_job} tasks in {time.perf_counter() - t0:.1f} s")

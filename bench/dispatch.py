@@ -205,11 +205,12 @@ class _SimWorker:
         self.finished = False
         self.retry_at = 0.0
 
-    def request(self, kind: str) -> bytes:
-        """The bytes of the next request: exactly what a worker sends (Basic auth, JSON)."""
+    def request(self, kind: str, claim_headers: str = "") -> bytes:
+        """The bytes of the next request: exactly what a worker sends (Basic auth, JSON);
+        `claim_headers` ("Name: value\\r\\n" lines) go with a claim."""
         self.kind = kind
         if kind == "claim":
-            return (f"POST /task HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {self.auth}\r\n"
+            return (f"POST /task HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {self.auth}\r\n{claim_headers}"
                     f"Content-Type: application/json\r\nContent-Length: 0\r\n\r\n").encode()
         return (f"POST /tasks/{self.task_id}/update HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {self.auth}\r\n"
                 f"Content-Type: application/json\r\nContent-Length: {len(UPDATE_DONE)}\r\n\r\n").encode() + UPDATE_DONE
@@ -239,6 +240,22 @@ def _parse_response(buf: bytes):
     return status, buf[head_end + 4:end], buf[end:], close
 
 
+def reconnect(sel: selectors.BaseSelector, w, port: int) -> None:
+    """(Re)open a simulated worker's keep-alive connection (`w.sock`, `w.buf`), non-blocking and
+    registered with `sel` for reading, with `w` as its data."""
+    if w.sock is not None:
+        try:
+            sel.unregister(w.sock)
+        except (KeyError, ValueError):
+            pass
+        w.sock.close()
+    w.sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+    w.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    w.sock.setblocking(False)
+    w.buf = b""
+    sel.register(w.sock, selectors.EVENT_READ, w)
+
+
 def client_proc_selector(port: int, creds: list[tuple[str, str]], start_at: float, out_q) -> None:
     """Simulated workers on one thread: non-blocking sockets and a selector (the default harness).
 
@@ -252,17 +269,7 @@ def client_proc_selector(port: int, creds: list[tuple[str, str]], start_at: floa
     workers = [_SimWorker(*c) for c in creds]
 
     def connect(w: _SimWorker) -> None:
-        if w.sock is not None:
-            try:
-                sel.unregister(w.sock)
-            except (KeyError, ValueError):
-                pass
-            w.sock.close()
-        w.sock = socket.create_connection(("127.0.0.1", port), timeout=60)
-        w.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        w.sock.setblocking(False)
-        w.buf = b""
-        sel.register(w.sock, selectors.EVENT_READ, w)
+        reconnect(sel, w, port)
 
     def send(w: _SimWorker, kind: str) -> None:
         data = w.request(kind)

@@ -47,73 +47,118 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
-def _coerce(value: Any, tp: Any, where: str, max_text: int = DEFAULT_MAX_TEXT,
-            max_items: int | None = None) -> Any:
-    """Check `value` against the annotation `tp`; return it (ints accepted as floats)."""
+_CONVERTERS: dict[tuple, Any] = {}
+
+
+def _converter(tp: Any, max_text: int = DEFAULT_MAX_TEXT, max_items: int | None = None):
+    """The check for annotation `tp` as a function (value, where) -> value (ints accepted as
+    floats; texts, also those in a list, at most `max_text` characters; a list at most
+    `max_items` long), built once per annotation and limits: working out what an
+    annotation means on every value cost more than the checks."""
+    key = (tp, max_text, max_items)
+    conv = _CONVERTERS.get(key)
+    if conv is None:
+        conv = _CONVERTERS[key] = _build_converter(tp, max_text, max_items)
+    return conv
+
+
+def _build_converter(tp: Any, max_text: int, max_items: int | None):
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg, where, max_text, max_items)
-            except DocumentError as ex:
-                errors.append(str(ex))
-        raise DocumentError(errors[0] if errors else f"{where} has the wrong type", where)
+        optional = type(None) in args
+        convs = [_converter(arg, max_text, max_items) for arg in args if arg is not type(None)]
+
+        def union(value, where):
+            if value is None and optional:
+                return None
+            errors = []
+            for conv in convs:
+                try:
+                    return conv(value, where)
+                except DocumentError as ex:
+                    errors.append(str(ex))
+            raise DocumentError(errors[0] if errors else f"{where} has the wrong type", where)
+        return union
     if tp is Any:
-        return value
+        return lambda value, where: value
     if origin is list:
-        if not isinstance(value, list):
-            raise DocumentError(f"'{where}' must be a list", where)
-        if max_items is not None and len(value) > max_items:
-            raise DocumentError(f"'{where}' may have at most {max_items} items", where)
         (item_tp,) = typing.get_args(tp) or (Any,)
-        return [_coerce(v, item_tp, f"{where}[{i}]", max_text) for i, v in enumerate(value)]
+        item = _converter(item_tp, max_text)
+
+        def listed(value, where):
+            if not isinstance(value, list):
+                raise DocumentError(f"'{where}' must be a list", where)
+            if max_items is not None and len(value) > max_items:
+                raise DocumentError(f"'{where}' may have at most {max_items} items", where)
+            if item_tp is str and all(type(v) is str and len(v) <= max_text for v in value):
+                return list(value)
+            return [item(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return listed
     if origin is dict or tp is dict:
-        if not isinstance(value, dict):
-            raise DocumentError(f"'{where}' must be an object", where)
         args = typing.get_args(tp)
-        if args:
-            return {k: _coerce(v, args[1], f"{where}.{k}") for k, v in value.items()}
-        return value
+        value_conv = _converter(args[1]) if args else None
+
+        def mapping(value, where):
+            if not isinstance(value, dict):
+                raise DocumentError(f"'{where}' must be an object", where)
+            if value_conv is None:
+                return value
+            return {k: value_conv(v, f"{where}.{k}") for k, v in value.items()}
+        return mapping
     if isinstance(tp, type) and issubclass(tp, Document):
-        return tp.from_dict(value, prefix=f"{where}.")
+        return lambda value, where: tp.from_dict(value, prefix=f"{where}.")
     if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise DocumentError(f"'{where}' must be a number", where)
-        return float(value)
+        def number(value, where):
+            if type(value) is float:
+                return value
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise DocumentError(f"'{where}' must be a number", where)
+            return float(value)
+        return number
     if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
-            raise DocumentError(f"'{where}' must be an integer", where)
-        return value
+        def integer(value, where):
+            if type(value) is int:
+                return value
+            if isinstance(value, bool) or not isinstance(value, int):
+                if isinstance(value, float) and value.is_integer():
+                    return int(value)
+                raise DocumentError(f"'{where}' must be an integer", where)
+            return value
+        return integer
     if tp is bool:
-        if not isinstance(value, bool):
-            raise DocumentError(f"'{where}' must be true or false", where)
-        return value
+        def boolean(value, where):
+            if not isinstance(value, bool):
+                raise DocumentError(f"'{where}' must be true or false", where)
+            return value
+        return boolean
     if tp is str:
-        if not isinstance(value, str):
-            raise DocumentError(f"'{where}' must be a string", where)
-        if len(value) > max_text:
-            raise DocumentError(f"'{where}' may be at most {max_text} characters", where)
-        return value
-    raise TypeError(f"unsupported annotation {tp!r} for {where}")
+        def string(value, where):
+            if not isinstance(value, str):
+                raise DocumentError(f"'{where}' must be a string", where)
+            if len(value) > max_text:
+                raise DocumentError(f"'{where}' may be at most {max_text} characters", where)
+            return value
+        return string
+    raise TypeError(f"unsupported annotation {tp!r}")
 
 
-_HINTS: dict[type, dict[str, Any]] = {}
+_PLANS: dict[type, list] = {}
+_ABSENT = object()
 
 
-def _type_hints(cls) -> dict[str, Any]:
-    """typing.get_type_hints, computed once per class (it evaluates every annotation string)."""
-    hints = _HINTS.get(cls)
-    if hints is None:
-        hints = _HINTS[cls] = typing.get_type_hints(cls)
-    return hints
+def _plan(cls) -> list:
+    """Per field of a document class, once: (name, JSON key, check, required, None means absent, choices)."""
+    plan = _PLANS.get(cls)
+    if plan is None:
+        hints = typing.get_type_hints(cls)
+        plan = _PLANS[cls] = [
+            (f.name, _json_key(f),
+             _converter(hints[f.name], cls.LIMITS.get(f.name, DEFAULT_MAX_TEXT), cls.MAX_ITEMS.get(f.name)),
+             f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
+             f.default is None, cls.CHOICES.get(f.name))
+            for f in dataclasses.fields(cls)]
+    return plan
 
 
 class Document:
@@ -128,21 +173,18 @@ class Document:
     def from_dict(cls, data: Any, prefix: str = ""):
         if not isinstance(data, dict):
             raise DocumentError(f"{prefix.rstrip('.') or cls.__name__} must be a JSON object")
-        hints = _type_hints(cls)
         kwargs = {}
-        for f in dataclasses.fields(cls):
-            key = _json_key(f)
-            where = prefix + key
-            if key not in data or (data[key] is None and f.default is None):
-                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                    raise DocumentError(f"'{where}' is required", where)
+        for name, key, check, required, none_is_absent, choices in _plan(cls):
+            value = data.get(key, _ABSENT)
+            if value is _ABSENT or (value is None and none_is_absent):
+                if required:
+                    raise DocumentError(f"'{prefix + key}' is required", prefix + key)
                 continue
-            value = _coerce(data[key], hints[f.name], where, cls.LIMITS.get(f.name, DEFAULT_MAX_TEXT),
-                            cls.MAX_ITEMS.get(f.name))
-            choices = cls.CHOICES.get(f.name)
+            value = check(value, prefix + key)
             if choices and value is not None and value not in choices:
-                raise DocumentError(f"'{where}' must be one of {', '.join(choices)}, not '{value}'", where)
-            kwargs[f.name] = value
+                raise DocumentError(f"'{prefix + key}' must be one of {', '.join(choices)}, not '{value}'",
+                                    prefix + key)
+            kwargs[name] = value
         obj = cls(**kwargs)
         obj.validate(prefix)
         return obj

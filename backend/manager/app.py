@@ -72,6 +72,7 @@ class ManagerCore:
                                   self.wakeup, self.worker_actions, self.files.store) if client else None)
         if self.upstream is not None:
             self.dispatch.idle = self.upstream.kick
+            self.state.queued_for_server = self.upstream.push_soon
         self._threads: list[threading.Thread] = []
         self._observer = None
 
@@ -97,12 +98,12 @@ class ManagerCore:
         self.latest_image.changed.notify()
         self.files.store.over_limit.set()
         if self.upstream:
-            self.upstream.kick()
+            self.upstream.quiesce()  # the fetcher may wait in a held request: not joined
             self.upstream.push_soon()
         if self._observer is not None:
             self._observer.stop()
         for t in self._threads:
-            t.join(timeout)
+            t.join(0.1 if t.name == "depsgraph-fetcher" else timeout)
         self._threads.clear()
         self.db.close(timeout)
         self.logs.close_all()

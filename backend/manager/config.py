@@ -75,15 +75,29 @@ class Upstream:
     manager_id: str = ""
     token: str = ""
     push_interval: float = 1.0
+    """The pusher's tick (notifications, worker reports); task updates go at once."""
     push_max_batch: int = 1000
-    cancel_poll_interval: float = 10.0
-    fetch_interval: float = 30.0
-    idle_fetch_interval: float = 0.25
-    """While a worker is waiting for work and nothing is runnable, the depsgraph is polled this often."""
+    push_busy_interval: float = 0.1
+    """While updates keep coming, a batch at most this often (each carries what gathered); an
+    update on an idle link goes at once."""
+    cancel_poll_interval: float = 300.0
+    """An empty update batch at least this often (its answer lists cancels and log requests); the
+    Server's news makes one at once when there are some, so this is only a safety net."""
+    long_poll: float = 50.0
+    """Seconds the Server may hold a depsgraph request while nothing changes for this Manager
+    (the Server caps it at 60); 0: poll every fetch_interval instead."""
+    depsgraph_page: int = 1000
+    """Tasks per depsgraph answer; a big job comes in pages, the first one runs at once."""
+    fetch_interval: float = 10.0
+    """Seconds between depsgraph polls when the Server does not hold them (long_poll = 0, or no
+    thread free for it at the Server)."""
+    idle_fetch_interval: float = 1.0
+    """When polling: a worker waiting for work makes the Manager fetch at once, at most this often."""
     backoff_initial: float = 1.0
     backoff_max: float = 60.0
     request_timeout: float = 15.0
-    worker_report_interval: float = 30.0
+    worker_report_interval: float = 300.0
+    """The full worker report at least this often; changes (status, sign-on, ...) go at once."""
     notification_retry: float = 10.0
     resync_interval: float = 600.0
     """A clean-slate depsgraph this often; held tasks the Server no longer lists are dropped."""
@@ -211,6 +225,10 @@ class ManagerConfig:
         up = self.upstream
         if any((up.server_url, up.manager_id, up.token)) and not up.linked:
             raise ConfigError("linking needs all of server_url, manager_id and token")
+        if not 1 <= up.depsgraph_page <= 10000:
+            raise ConfigError("upstream.depsgraph_page must be from 1 to 10000")
+        if up.long_poll < 0 or up.fetch_interval <= 0:
+            raise ConfigError("upstream.long_poll may not be negative and upstream.fetch_interval must be positive")
         if self.files.store_max_bytes < 0 or self.files.evict_interval <= 0:
             raise ConfigError("files.store_max_bytes may not be negative and files.evict_interval must be positive")
         if self.retention.finished_job_days < 0 or self.retention.check_interval <= 0:

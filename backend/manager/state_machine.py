@@ -58,6 +58,8 @@ def log_line(message: str, now: float | None = None) -> str:
 class TaskStateMachine:
     def __init__(self, db: Persistence, config: ManagerConfig, logs: TaskLogs, wakeup: Wakeup):
         self.db, self.config, self.logs, self.wakeup = db, config, logs, wakeup
+        self.queued_for_server = None
+        """Called once an update for the Server was queued and committed (the pusher sends it now)."""
 
     # --- moves ---------------------------------------------------------------
 
@@ -194,6 +196,8 @@ class TaskStateMachine:
         if send_failed_by or status in (TS.SOFT_FAILED, TS.FAILED):
             payload["failed_by_workers"] = task.failed_by_workers or []
         self.db.upstream.enqueue(TASK_UPDATE, task.id, payload, now)
+        if self.queued_for_server is not None:
+            self.db.after_commit(self.queued_for_server)
 
     def tell_server_about(self, task_id: str, status: str, activity: str, now: float) -> None:
         """What became of a task this Manager does not hold: one it was asked to cancel but

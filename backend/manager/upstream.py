@@ -12,10 +12,12 @@ order when the Server is back, while workers keep running what the Manager holds
 from __future__ import annotations
 
 import gzip
+import json
 import logging
 import os
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
@@ -40,6 +42,8 @@ from .workers import Workers
 log = logging.getLogger(__name__)
 
 SETTING_LAST_UPDATED = "depsgraph_last_updated"
+NEWS_TASKS = "tasks"
+"""The kind of news the depsgraph answer itself carries; any other makes the pusher ask at once."""
 NO_LOG = (b"This Manager has no log of this task: it never ran here, or its job was forgotten "
           b"(retention.finished_job_days of the Manager's config).\n")
 
@@ -55,6 +59,19 @@ class ServerError(Exception):
     def permanent(self) -> bool:
         """A 4xx other than 408/429: sending the same thing again will not help."""
         return self.status is not None and 400 <= self.status < 500 and self.status not in (408, 429)
+
+
+@dataclass
+class DepsgraphPage:
+    """One depsgraph answer: its tasks (None for 304), the cursor to send next, whether another
+    page follows at once, the news token and the kinds of news since the one sent."""
+    tasks: list[documents.Task] | None
+    cursor: str | None
+    more: bool = False
+    news: str | None = None
+    kinds: list[str] = field(default_factory=list)
+    held: bool = True
+    """False when the Server could not hold the request (no thread free for it): poll instead."""
 
 
 class ServerClient:
@@ -85,21 +102,38 @@ class ServerClient:
     def report_workers(self, report: dict) -> None:
         self._call("POST", "/workers", json=report)
 
-    def depsgraph(self, since: str | None) -> tuple[list[documents.Task] | None, str | None]:
-        headers = {protocol.IF_UPDATED_SINCE: since} if since else {}
-        resp = self._call("GET", "/depsgraph", ok=(200, 204, 304), headers=headers)
-        last = resp.headers.get(protocol.LAST_UPDATED)
+    def depsgraph(self, cursor: str | None, limit: int | None = None, long_poll: float = 0.0,
+                  news: str | None = None) -> "DepsgraphPage":
+        """One page of the depsgraph after `cursor`; with `long_poll`, held by the Server until
+        there is news for this Manager after `news` (the token of the last answer)."""
+        headers = {protocol.IF_UPDATED_SINCE: cursor} if cursor else {}
+        if long_poll > 0:
+            headers[protocol.LONG_POLL_HEADER] = f"{long_poll:g}"
+        if news:
+            headers[protocol.NEWS_HEADER] = news
+        resp = self._call("GET", "/depsgraph", ok=(200, 204, 304), headers=headers,
+                          params={"limit": limit} if limit else None, timeout=(self.timeout, self.timeout + long_poll))
+        h = resp.headers
+        page = DepsgraphPage(tasks=None, cursor=h.get(protocol.LAST_UPDATED),
+                             more=h.get(protocol.MORE_HEADER, "").lower() == "true",
+                             news=h.get(protocol.NEWS_HEADER),
+                             kinds=[k for k in h.get(protocol.NEWS_KINDS_HEADER, "").split(",") if k],
+                             held=long_poll <= 0 or h.get(protocol.LONG_POLL_HEADER) not in (None, "0"))
         if resp.status_code in (204, 304):
-            return None, last
+            return page
         try:
-            doc = documents.ScheduledTasks.from_dict(resp.json())
+            page.tasks = documents.ScheduledTasks.from_dict(resp.json()).depsgraph
         except (ValueError, documents.DocumentError) as ex:
             raise ServerError(f"depsgraph: unusable answer: {ex}", resp.status_code) from None
-        return doc.depsgraph, last
+        return page
 
-    def push_batch(self, updates: list[dict], extra: dict | None = None) -> documents.TaskUpdateResponse:
-        """Task updates, plus `extra` (worker_actions_done, queue_length) for the Server."""
-        resp = self._call("POST", "/task-update-batch", ok=(200,), json={"updates": updates, **(extra or {})})
+    def push_batch(self, updates: list[str], extra: dict | None = None) -> documents.TaskUpdateResponse:
+        """Task updates, each already JSON text (as queued), in one TaskUpdateBatch, plus `extra`
+        (worker_actions_done, queue_length) for the Server."""
+        more = json.dumps(extra or {}, separators=(",", ":"))[1:-1]
+        body = '{"updates":[' + ",".join(updates) + "]" + ("," + more if more else "") + "}"
+        resp = self._call("POST", "/task-update-batch", ok=(200,), data=body.encode(),
+                          headers={"Content-Type": "application/json"})
         try:
             return documents.TaskUpdateResponse.from_dict(resp.json())
         except (ValueError, documents.DocumentError) as ex:
@@ -178,7 +212,21 @@ class Upstream:
         self._fetch_backoff = 0.0
         self._fetch_not_before = 0.0
         self._last_fetch = 0.0
-        self._last_resync = 0.0
+        self._last_resync = time.time()
+        """A clean slate when there is no cursor (a new or lost database), then every resync_interval;
+        a restart goes on from its cursor."""
+        self._listed: set[str] | None = None
+        """Ids seen so far while a clean-slate depsgraph comes in pages; None between them."""
+        self.more = False
+        """The last depsgraph answer said another page follows."""
+        self.held = True
+        """The Server holds our depsgraph requests (False: it had no thread for it; we poll)."""
+        self._news: str | None = None
+        self._news_pending = False
+        """News other than tasks came (cancels, log requests, ...): the next push asks at once."""
+        self._busy = threading.Lock()
+        """Held while the fetcher handles an answer; `quiesce` takes it to stop the fetcher."""
+        self._stopping = False
         self._startup_done = False
         self._notified_signature = None
         self._notify_not_before = 0.0
@@ -194,7 +242,15 @@ class Upstream:
         return self.db.upstream.length()
 
     def kick(self) -> None:
-        """A worker is idle and nothing is runnable here: fetch from the Server soon."""
+        """Fetch from the Server now (when it does not hold our requests, we poll; a waiting
+        worker or the admin shortens the wait)."""
+        self._kick.set()
+
+    def quiesce(self) -> None:
+        """The Manager stops: after this the fetcher touches nothing, even if a held request
+        answers later (it is not waited for: the Server may hold it for a while)."""
+        with self._busy:
+            self._stopping = True
         self._kick.set()
 
     def push_soon(self) -> None:
@@ -203,31 +259,44 @@ class Upstream:
     # --- pushing the queue -----------------------------------------------------
 
     def push_tick(self, now: float | None = None) -> int:
-        """Send what is queued, in order, until the queue is empty or the Server fails; returns items sent."""
+        """Send what is queued now, in order, until it is sent or the Server fails; returns items
+        sent. (What is queued meanwhile waits for the next tick: while updates keep coming,
+        batches carry what gathered between ticks.)"""
         now = time.time() if now is None else now
         up = self.config.upstream
         if now < self._push_not_before:
             return 0
         sent = 0
+        last = self.db.upstream.last_seq()
         try:
             while True:
                 head = self.db.upstream.head()
+                if head is not None and head.seq > last:
+                    break
                 results = self.actions.results()
                 if head is None:
-                    if results or now - self._last_push >= up.cancel_poll_interval:
-                        self._handle_response(self.client.push_batch([], self._extra(results)), [], now)
+                    if results or self._news_pending or now - self._last_push >= up.cancel_poll_interval:
+                        # Nothing to send, but the answer says what to cancel, which logs to upload and
+                        # what to do with workers.
+                        self._news_pending = False
+                        try:
+                            self._handle_response(self.client.push_batch([], self._extra(results)), [], now)
+                        except ServerError:
+                            self._news_pending = True
+                            raise
                         self.actions.confirmed([r.id for r in results])
                         self._last_push = now
                     break
                 if head.kind == TASK_UPDATE:
-                    batch = self.db.upstream.task_updates_from(head.seq, up.push_max_batch)
-                    resp = self.client.push_batch([r.payload for r in batch], self._extra(results))
+                    run = self.db.upstream.task_updates_from(head.seq, up.push_max_batch, last)
+                    resp = self.client.push_batch([payload for _, payload in run], self._extra(results))
                     self.actions.confirmed([r.id for r in results])
+                    batch = [(seq, json.loads(payload).get("_id")) for seq, payload in run]
                     self._handle_response(resp, batch, now)
                     self._last_push = now
                     sent += len(batch)
                     handled = set(resp.handled_update_ids)
-                    if not any(r.payload.get("_id") in handled for r in batch):
+                    if not any(update_id in handled for _, update_id in batch):
                         log.warning("the Server handled none of %d updates; retrying later", len(batch))
                         raise ServerError("no update of the batch was handled")
                 elif head.kind == LOG_UPLOAD:
@@ -257,10 +326,12 @@ class Upstream:
     def _extra(self, results: list[documents.WorkerActionResult]) -> dict:
         return {"worker_actions_done": [r.to_dict() for r in results], "queue_length": self.queue_length()}
 
-    def _handle_response(self, resp: documents.TaskUpdateResponse, batch, now: float) -> None:
+    def _handle_response(self, resp: documents.TaskUpdateResponse, batch: list[tuple[int, str]],
+                         now: float) -> None:
+        """The Server's answer to a batch of (queue seq, update id): what it handled leaves the queue."""
         handled = set(resp.handled_update_ids)
         with self.db.write():
-            self.db.upstream.remove([r.seq for r in batch if r.payload.get("_id") in handled])
+            self.db.upstream.remove([seq for seq, update_id in batch if update_id in handled])
             for req in resp.upload_task_file_queue:
                 self.db.upstream.enqueue(LOG_UPLOAD, req.task, {"job": req.job, "task": req.task}, now)
         if resp.cancel_task_ids:
@@ -336,40 +407,67 @@ class Upstream:
 
     # --- fetching tasks --------------------------------------------------------
 
-    def fetch_tick(self, now: float | None = None) -> dict | None:
-        """One depsgraph call; the ingest counts, or None when nothing came."""
+    def fetch_tick(self, now: float | None = None, long_poll: float = 0.0) -> dict | None:
+        """One depsgraph request (held by the Server up to `long_poll` s while there is no news);
+        the ingest counts, or None when no task came.
+
+        The depsgraph comes in pages: the answer's cursor is stored with the page's tasks in
+        one transaction, so a Manager that stops between pages goes on where it was. A
+        clean slate (no cursor yet, or every `resync_interval`) is paged too; after its last
+        page, held tasks it did not list are dropped."""
         now = time.time() if now is None else now
+        up = self.config.upstream
         if now < self._fetch_not_before:
             return None
-        since = self.db.get_setting(SETTING_LAST_UPDATED)
-        resync = since is None or now - self._last_resync >= self.config.upstream.resync_interval
-        if resync:
-            since = None
+        cursor = self.db.get_setting(SETTING_LAST_UPDATED)
+        if self._listed is None and (cursor is None or now - self._last_resync >= up.resync_interval):
+            self._listed, cursor = set(), None
         try:
-            tasks, last = self.client.depsgraph(since)
+            # The first page of a burst is small: its tasks run while the rest comes.
+            limit = up.depsgraph_page if self.more else max(1, up.depsgraph_page // 10)
+            page = self.client.depsgraph(cursor, limit, long_poll, self._news)
         except ServerError as ex:
-            self.health.failed(ex, now)
+            self.health.failed(ex, time.time())
             self._fetch_backoff = self._backoff(self._fetch_backoff)
-            self._fetch_not_before = now + self._fetch_backoff
+            self._fetch_not_before = time.time() + self._fetch_backoff
+            self._listed, self.more = None, False  # a clean slate starts again
             log.warning("depsgraph fetch failed (retry in %.0f s): %s", self._fetch_backoff, ex)
             return None
+        with self._busy:
+            if self._stopping:
+                return None
+            return self._handle_page(page, cursor, now)
+
+    def _handle_page(self, page: DepsgraphPage, cursor: str | None, now: float) -> dict | None:
         self.health.ok(now)
         self._fetch_backoff = 0.0
         self._last_fetch = now
+        self.more, self.held, self._news = page.more, page.held, page.news
+        if any(kind != NEWS_TASKS for kind in page.kinds):
+            self._news_pending = True
+            self.push_soon()
+        new_cursor = page.cursor if page.cursor and page.cursor != cursor else None
         counts = None
-        if tasks:
-            counts = ingest_tasks(self.db, self.state, tasks, now=now)
-            log.info("depsgraph: %d new, %d updated task(s)", counts["new"], counts["updated"])
-        if resync:
-            self._last_resync = now
-            dropped = self.drop_unlisted({t.id for t in tasks or []}, now)
-            counts = dict(counts or {"new": 0, "updated": 0, "skipped": 0}, dropped=dropped)
-        if last and last != since:
-            self.db.set_setting(SETTING_LAST_UPDATED, last)
+        if page.tasks or new_cursor:
+            with self.db.write():  # the tasks and the cursor after them, together
+                if page.tasks:
+                    counts = ingest_tasks(self.db, self.state, page.tasks, now=now)
+                if new_cursor:
+                    self.db.set_setting(SETTING_LAST_UPDATED, new_cursor)
+        if counts:
+            log.info("depsgraph: %d new, %d updated task(s)%s", counts["new"], counts["updated"],
+                     "; more follow" if page.more else "")
+        if self._listed is not None:
+            self._listed.update(t.id for t in page.tasks or ())
+            if not page.more:
+                listed, self._listed = self._listed, None
+                self._last_resync = now
+                dropped = self.drop_unlisted(listed, now)
+                counts = dict(counts or {"new": 0, "updated": 0, "skipped": 0}, dropped=dropped)
         return counts
 
     def drop_unlisted(self, listed: set[str], now: float) -> int:
-        """After a clean-slate fetch: held tasks the Server no longer hands out (job deleted,
+        """After a clean-slate depsgraph: held tasks the Server no longer hands out (job deleted,
         paused, ...) are not run; they come back through the depsgraph if the Server wants them."""
         dropped = 0
         with self.db.write():
@@ -394,8 +492,9 @@ class Upstream:
     def notify_tick(self, now: float | None = None) -> bool:
         """Send startup (until it went through) or update (when something changed); True if sent."""
         now = time.time() if now is None else now
-        if now < self._notify_not_before:
+        if now < self._notify_not_before or (self._startup_done and not self.workers.types_changed.is_set()):
             return False
+        self.workers.types_changed.clear()  # before reading: a change from now on is sent next time
         doc = self.notification()
         signature = (doc["nr_of_workers"], tuple(doc["worker_task_types"]), doc["manager_url"])
         if self._startup_done and signature == self._notified_signature:
@@ -406,6 +505,7 @@ class Upstream:
             else:
                 self.client.startup(doc)
         except ServerError as ex:
+            self.workers.types_changed.set()
             self.health.failed(ex, now)
             self._notify_not_before = now + self.config.upstream.notification_retry
             log.warning("%s notification failed: %s", "update" if self._startup_done else "startup", ex)
@@ -413,7 +513,6 @@ class Upstream:
         log.info("sent %s notification to the Server", "update" if self._startup_done else "startup")
         self._startup_done = True
         self._notified_signature = signature
-        self.workers.types_changed.clear()
         return True
 
     def report_tick(self, now: float | None = None) -> bool:
@@ -438,35 +537,49 @@ class Upstream:
     # --- loops -----------------------------------------------------------------
 
     def run_pusher(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            now = time.time()
-            for step in (self.notify_tick, self.push_tick, self.report_tick):
-                try:
-                    step(now)
-                except Exception:  # noqa: BLE001 - a loop logs and goes on
-                    log.exception("upstream %s failed", step.__name__)
-            self._push_now.wait(self.config.upstream.push_interval)
-            self._push_now.clear()
-
-    def _idle_workers(self) -> bool:
-        return self.wakeup.waiting > 0
-
-    def run_fetcher(self, stop: threading.Event) -> None:
+        """Updates go up the moment they are queued while the link is idle; while they keep
+        coming, a batch at most every `push_busy_interval`, so each carries what gathered."""
         up = self.config.upstream
         while not stop.is_set():
+            now = time.time()
+            sent = 0
+            for step in (self.notify_tick, self.push_tick, self.report_tick):
+                try:
+                    result = step(now)
+                except Exception:  # noqa: BLE001 - a loop logs and goes on
+                    log.exception("upstream %s failed", step.__name__)
+                else:
+                    if step == self.push_tick:
+                        sent = result
+            self._push_now.wait(up.push_interval)
+            self._push_now.clear()
+            busy_for = up.push_busy_interval - (time.time() - now)
+            if sent and busy_for > 0:
+                stop.wait(busy_for)
+
+    def run_fetcher(self, stop: threading.Event) -> None:
+        """The depsgraph, page after page while more follow, then held at the Server until there
+        is news for this Manager; polled every `fetch_interval` if the Server cannot hold it."""
+        up = self.config.upstream
+        while not (stop.is_set() or self._stopping):
             try:
-                self.fetch_tick()
+                self.fetch_tick(long_poll=0.0 if self.more else up.long_poll)
             except Exception:  # noqa: BLE001
                 log.exception("depsgraph fetch failed")
-            wait = up.idle_fetch_interval if self._idle_workers() else up.fetch_interval
-            wait = max(wait, self._fetch_not_before - time.time(), 0.01)
-            if self._kick.wait(wait):
+                stop.wait(up.backoff_initial)
+            if self.more:
+                continue
+            wait = max(self._fetch_not_before - time.time(), 0.0)
+            if not self.held or up.long_poll <= 0:
+                wait = max(wait, up.fetch_interval)
+            if wait > 0 and self._kick.wait(wait):
                 self._kick.clear()
                 # A kicked fetch still waits out the idle interval and any backoff.
                 rest = max(up.idle_fetch_interval - (time.time() - self._last_fetch),
                            self._fetch_not_before - time.time())
                 if rest > 0 and stop.wait(rest):
                     return
+            self._kick.clear()
 
     def threads(self, stop: threading.Event) -> list[threading.Thread]:
         return [threading.Thread(target=self.run_pusher, args=(stop,), name="upstream-pusher", daemon=True),

@@ -17,6 +17,7 @@ from .compilers import Registry
 from .config import ServerConfig
 from .context import ServerContext
 from .database import Clock
+from .news import ManagerNews
 from .openapi import make_routes
 from .routes import install_all
 from .schemas import SCHEMAS
@@ -38,9 +39,9 @@ def make_context(config: ServerConfig, db: peewee.Database, clock: Clock | None 
         registry = Registry.builtin()
         for directory in config.job_types_dirs:
             registry.load_directory(directory)
-    feed = ChangeFeed()
-    return ServerContext(config=config, db=db, clock=clock, machine=StateMachine(clock, feed), registry=registry,
-                         store=FileStore(config.files_dir),
+    feed, news = ChangeFeed(), ManagerNews(clock, config.held_requests)
+    return ServerContext(config=config, db=db, clock=clock, machine=StateMachine(clock, feed, news),
+                         registry=registry, store=FileStore(config.files_dir), news=news,
                          signins=SignInLimiter(config.login_failures_per_user, config.login_failures_per_address,
                                                config.login_window_seconds), feed=feed)
 
@@ -56,7 +57,7 @@ def make_app(config: ServerConfig, db: peewee.Database, clock: Clock | None = No
     install_all(routes, ctx)
     app.config["flamenco.metrics"] = metrics.install(app, routes, ctx)
     app.config[CONTEXT_KEY] = ctx
-    app.config[STOP_HOOK] = ctx.feed.close  # held requests (event streams) end when the service stops
+    app.config[STOP_HOOK] = ctx.close_held  # held requests (event streams, Managers' depsgraph) end
     app.config["flamenco.routes"] = routes
     return app
 

@@ -28,6 +28,7 @@ from . import migrations as schema_migrations
 from .compilers import RegistryError
 from .config import DEFAULT_PORT, ConfigError, ServerConfig
 from .database import connect
+from .models import Manager
 
 log = logging.getLogger("flamenco.server")
 
@@ -66,6 +67,9 @@ def cmd_serve(args) -> int:
         raise ConfigError("serve needs --data-dir (job files and task logs are kept there)")
     host, port = parse_listen(cfg.listen, DEFAULT_PORT)
     db = _db(cfg)
+    if not cfg.manager_threads:
+        with db.connection_context():
+            cfg.manager_threads = Manager.select().count() + 8
     app = make_app(cfg, db)
     stop = threading.Event()
 
@@ -80,7 +84,7 @@ def cmd_serve(args) -> int:
     keeper.start()
     log.info("Flamenco Server %s, database %s, data in %s", __version__,
              cfg.database or f"{cfg.data_dir}/server.sqlite", cfg.data_dir)
-    serve_forever(app, host, port, cfg.threads, "flamenco-server", stop)
+    serve_forever(app, host, port, cfg.threads + cfg.manager_threads, "flamenco-server", stop)
     return 0
 
 

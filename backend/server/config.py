@@ -4,7 +4,8 @@
     data_dir = "/var/lib/flamenco-server"
     database = "postgresql://flamenco:secret@db/flamenco"   # default: SQLite in data_dir
     listen = "0.0.0.0:8080"
-    threads = 32
+    threads = 32                    # for people and the Managers' short calls
+    manager_threads = 0             # for Managers' held depsgraph requests, one each; 0: Managers at start + 8
     job_types_dirs = ["/etc/flamenco/job-types"]
     max_upload_bytes = 17179869184  # one file (16 GiB); 0: no limit
     project_quota_bytes = 0         # what a project's jobs may store (files and outputs); 0: no limit
@@ -51,6 +52,7 @@ class ServerConfig:
     database: str | None = None
     listen: str = DEFAULT_LISTEN
     threads: int = 32
+    manager_threads: int = 0
     job_types_dirs: list[str] = field(default_factory=list)
     max_upload_bytes: int = 16 * 1024 ** 3
     project_quota_bytes: int = 0
@@ -80,6 +82,11 @@ class ServerConfig:
         return min(self.event_streams, self.threads // 2)
 
     @property
+    def held_requests(self) -> int:
+        """How many Managers may hold a depsgraph request at once (each takes a thread)."""
+        return self.manager_threads or 8
+
+    @property
     def files_dir(self) -> Path:
         if self.data_dir is None:
             raise ConfigError("data_dir is needed to store job files and task logs")
@@ -99,6 +106,8 @@ class ServerConfig:
     def check(self) -> None:
         if self.threads < 1:
             raise ConfigError("threads must be a positive integer")
+        if self.manager_threads < 0:
+            raise ConfigError("manager_threads must be 0 (one per Manager) or a positive integer")
         for key in ("max_upload_bytes", "project_quota_bytes", "max_pending_upload_bytes", "min_free_bytes",
                     "login_token_days"):
             if getattr(self, key) < 0:

@@ -13,6 +13,7 @@ from .changes import ChangeFeed
 from .compilers import Registry
 from .config import ServerConfig
 from .database import Clock, write
+from .news import ManagerNews
 from .signin_limits import SignInLimiter
 from .state_machine import StateMachine
 from .storage import FileStore
@@ -26,6 +27,7 @@ class ServerContext:
     machine: StateMachine
     registry: Registry
     store: FileStore
+    news: ManagerNews
     signins: SignInLimiter
     feed: ChangeFeed = field(default_factory=ChangeFeed)
     activity: Activity = field(default_factory=Activity)
@@ -35,3 +37,8 @@ class ServerContext:
         """One write transaction (database.write); what it noted in the feed is published once it committed."""
         with self.feed.collecting(), write(self.db):
             yield
+
+    def close_held(self) -> None:
+        """The service stops: requests held open (event streams, Managers' depsgraph) answer now."""
+        self.feed.close()
+        self.news.close()

@@ -61,24 +61,58 @@ class Clock:
         return self
 
 
+_local = threading.local()
+
+
 @contextlib.contextmanager
 def write(db: peewee.Database):
-    """One write transaction, serialised with every other write of this Server."""
-    with write_transaction(db):
-        if not is_sqlite(db):
-            db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_KEY,))
-        clock: Clock | None = getattr(db, CLOCK_ATTR, None)
-        if clock is None:
-            yield
-            return
-        row = models.ServerClock.get_or_none(models.ServerClock.id == 1)
-        floor = row.last if row else dt.datetime.min
-        clock.catch_up(floor)
-        yield
-        if clock.last > floor:
-            (models.ServerClock.insert(id=1, last=clock.last)
-             .on_conflict(conflict_target=[models.ServerClock.id], update={models.ServerClock.last: clock.last})
-             .execute())
+    """One write transaction, serialised with every other write of this Server (and of other
+    Server processes on the same database); nested calls join it. Callbacks given to
+    `after_commit` inside it run once it committed."""
+    depth = getattr(_local, "depth", 0)
+    if depth:
+        _local.depth = depth + 1
+        try:
+            with write_transaction(db):
+                yield
+        finally:
+            _local.depth = depth
+        return
+    _local.depth, _local.after = 1, []
+    try:
+        with write_transaction(db):
+            if not is_sqlite(db):
+                db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_KEY,))
+            clock: Clock | None = getattr(db, CLOCK_ATTR, None)
+            if clock is None:
+                yield
+            else:
+                row = models.ServerClock.get_or_none(models.ServerClock.id == 1)
+                floor = row.last if row else dt.datetime.min
+                clock.catch_up(floor)
+                yield
+                if clock.last > floor:
+                    (models.ServerClock.insert(id=1, last=clock.last)
+                     .on_conflict(conflict_target=[models.ServerClock.id],
+                                  update={models.ServerClock.last: clock.last})
+                     .execute())
+    finally:
+        callbacks, _local.after, _local.depth = _local.after, None, 0
+    # Reached only when the transaction committed (an exception skips this).
+    for fn in callbacks:
+        fn()
+
+
+def after_commit(fn) -> None:
+    """Run `fn` when this thread's write transaction has committed; at once outside one.
+
+    News for Managers goes through here: a held request woken before the commit would
+    read the old rows and go back to waiting."""
+    pending = getattr(_local, "after", None)
+    if pending is None:
+        fn()
+    else:
+        pending.append(fn)
 
 
 def connect(data_dir=None, database: str | None = None, migrate: bool = True) -> peewee.Database:

@@ -9,6 +9,8 @@ check; a compiler that crashes leaves a construction-failed job with the reason.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import logging
 from dataclasses import dataclass, field
@@ -341,6 +343,20 @@ def _check_dependencies(user: User, refs: list[Any]) -> list[Job]:
     return jobs
 
 
+@contextlib.contextmanager
+def _collector_paused():
+    """Compiling a big job makes hundreds of thousands of small containers that all live until
+    they are stored: the cyclic garbage collector walked them again and again (a fifth of the
+    time of a 100,000-task job) and found nothing to free."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 @dataclass
 class Plan:
     """A submission that passed every check, compiled; nothing stored yet."""
@@ -430,6 +446,11 @@ def validate_job(ctx: ServerContext, user: User, body: dict[str, Any]) -> dict[s
 
 
 def submit_job(ctx: ServerContext, user: User, body: dict[str, Any]) -> Job:
+    with _collector_paused():
+        return _submit_job(ctx, user, body)
+
+
+def _submit_job(ctx: ServerContext, user: User, body: dict[str, Any]) -> Job:
     plan = plan_job(ctx, user, body)
     job_type, settings, project, manager, files = plan.job_type, plan.settings, plan.project, plan.manager, plan.files
     deps, job_id, created, failure = plan.deps, plan.job_id, plan.created, plan.failure

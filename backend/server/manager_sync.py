@@ -11,24 +11,29 @@ import json
 import logging
 from typing import Any, BinaryIO
 
+import peewee
+
 from backend.web import ApiError, bad_request, not_found
 from shared.checksums import TooLarge
 from shared.chunking import chunks
 from shared.documents import TaskUpdateBatch, UpstreamNotification, WorkerReport
 from shared.json_text import dumps as safe_dumps
 from shared.slots import MAX_SLOTS
-from shared.statuses import JOB_FINAL, JOB_RUNNABLE, TASK_RUNNABLE, JobStatus, TaskStatus, WorkerStatus
+from shared.statuses import JOB_FINAL, JOB_RUNNABLE, JobStatus, TaskStatus, WorkerStatus
+from shared.timefmt import parse_iso_utc
 
 from . import task_logs, worker_actions
 from .context import ServerContext
 from .database import write
-from .models import AppliedUpdate, Job, LogRequest, Manager, Task, WorkerRecord, bulk_insert, stamp_value
+from .models import (AppliedUpdate, Job, LogRequest, Manager, Task, WorkerRecord, bulk_insert, rows_by_ids,
+                     save_dirty, stamp_value)
+from .state_machine import MANAGER_RUNS
 from .views import iso
 
 log = logging.getLogger(__name__)
 
 J, T, W = JobStatus, TaskStatus, WorkerStatus
-DEPSGRAPH_STATUSES = sorted(TASK_RUNNABLE | {T.ACTIVE})
+DEPSGRAPH_STATUSES = sorted(MANAGER_RUNS)
 """The tasks a Manager is sent: those it may hand out, and those running."""
 UNSETTLED_JOBS = [s for s in JobStatus if s not in JOB_FINAL and s != J.ARCHIVING]
 BATCH_TASK_FIELDS = (Task.id, Task.job, Task.name, Task.status, Task.activity, Task.progress,
@@ -36,6 +41,9 @@ BATCH_TASK_FIELDS = (Task.id, Task.job, Task.name, Task.status, Task.activity, T
                      Task.failed_by_workers, Task.log_tail, Task.updated, Task.created, Task.started,
                      Task.finished, Task.canceled_by)
 SEEN_WRITE_INTERVAL = dt.timedelta(seconds=5)
+DEPSGRAPH_PAGE = 1000
+"""Tasks per depsgraph answer unless the Manager asks for another number (up to DEPSGRAPH_MAX_PAGE)."""
+DEPSGRAPH_MAX_PAGE = 10000
 MAX_VARIABLES_JSON = 256 * 1024
 MAX_RESOURCES_JSON = 16 * 1024
 
@@ -105,51 +113,73 @@ def worker_report(ctx: ServerContext, manager: Manager, report: WorkerReport) ->
                         Manager.nr_of_workers: total}).where(Manager.id == manager.id).execute()
 
 
-def depsgraph(ctx: ServerContext, manager: Manager, since: dt.datetime | None) -> tuple[str, int, dt.datetime]:
-    """The runnable tasks for the Manager (changed after `since`) as the JSON of ScheduledTasks,
-    their number, and the stamp to send back; queued ones become claimed.
+def parse_cursor(text: str) -> tuple[dt.datetime, str]:
+    """The depsgraph cursor a Manager sends back: `<ISO stamp>` or `<ISO stamp>;<task id>`.
+    ValueError if unreadable."""
+    stamp, _, tid = text.strip().partition(";")
+    return parse_iso_utc(stamp), tid
 
-    Rows are read raw and the stored JSON (commands, parents) is spliced into
-    the answer as it is, which keeps a 100,000-task clean slate fast.
+
+def format_cursor(stamp, tid: str = "") -> str:
+    return f"{iso(stamp)};{tid}" if tid else iso(stamp)
+
+
+def depsgraph(ctx: ServerContext, manager: Manager, cursor: tuple[dt.datetime, str] | None,
+              limit: int = DEPSGRAPH_PAGE) -> tuple[str, int, str, bool]:
+    """A page of the runnable tasks for the Manager as the JSON of ScheduledTasks: those
+    after `cursor` in (updated, id) order (all of them without one), at most `limit`.
+    Returns (body, how many, the cursor to send back, whether more follow); queued
+    tasks handed out become claimed-by-manager.
+
+    Every change a Manager must learn stamps the task's `updated` under the write lock
+    with a clock that never goes back, so a cursor misses nothing and a page boundary
+    inside a shared stamp is kept by the task id. A claim does not stamp: the Manager
+    has the task from this very answer. Rows are read raw and the stored JSON
+    (commands, parents) is spliced into the answer as it is.
     """
-    parts: list[str] = []
     dumps = json.JSONEncoder(separators=(",", ":")).encode
+    after = None if cursor is None else peewee.Tuple(stamp_value(cursor[0]), cursor[1])
     with ctx.write():
         now = ctx.clock.now()
-        now_iso = iso(now)
         jobs = {j.id: j for j in Job.select().where(Job.manager == manager.id,
                                                     Job.status.in_(list(JOB_RUNNABLE)),
                                                     Job.blocked == False)}  # noqa: E712
-        for jid in sorted(jobs):
+        rows = []
+        for jid in jobs:
+            for status in DEPSGRAPH_STATUSES:  # one index range each: (job, status, updated, id)
+                query = (Task.select(Task.updated, Task.id, Task.job, Task.name, Task.status, Task.priority,
+                                     Task.job_priority, Task.task_type, Task.worker, Task.commands, Task.parents,
+                                     Task.failed_by_workers, Task.io, Task.needs)
+                         .where(Task.job == jid, Task.status == status))
+                if after is not None:
+                    query = query.where(peewee.Tuple(Task.updated, Task.id) > after)
+                rows.extend(ctx.db.execute(query.order_by(Task.updated, Task.id).limit(limit + 1)))
+        rows.sort(key=lambda r: (r[0], r[1]))
+        more = len(rows) > limit
+        del rows[limit:]
+        claimed: dict[str, list[str]] = {}
+        parts: list[str] = []
+        for (updated, tid, jid, name, status, prio, job_prio, task_type, worker, commands, parents,
+             failed_by, task_io, needs) in rows:
             job = jobs[jid]
-            query = (Task.select(Task.id, Task.name, Task.status, Task.priority, Task.job_priority, Task.task_type,
-                                 Task.worker, Task.updated, Task.commands, Task.parents, Task.failed_by_workers,
-                                 Task.io, Task.needs)
-                     .where(Task.job == jid, Task.status.in_(DEPSGRAPH_STATUSES)))
-            if since is not None:
-                query = query.where(Task.updated > since)
-            common = {"job": jid, "manager": manager.id, "project": job.project_id, "user": job.user_id or "",
-                      "job_type": job.job_type, "job_worker_tag": job.worker_tag, "job_memory_mb": job.memory_mb,
-                      "job_files_mode": job.files_mode}
-            claimed = 0
-            for (tid, name, status, prio, job_prio, task_type, worker, updated, commands, parents,
-                 failed_by, task_io, needs) in ctx.db.execute(query.order_by(Task.id)):
-                if status == T.QUEUED:
-                    claimed += 1
-                    status, stamp = T.CLAIMED_BY_MANAGER, now_iso
-                else:
-                    stamp = iso(updated)
-                doc = {"_id": tid, **common, "name": name, "status": status, "priority": prio,
-                       "job_priority": job_prio, "task_type": task_type, "_updated": stamp}
-                if worker:
-                    doc["worker"] = worker
-                if needs:
-                    doc["needs"] = needs
-                parts.append(f'{dumps(doc)[:-1]},"commands":{_valid_json(commands)},"parents":{parents},'
-                             f'"failed_by_workers":{failed_by}' + (f',"io":{task_io}}}' if task_io else "}"))
-            if claimed:
-                ctx.machine.claim(job, since, now)
-    return '{"depsgraph":[' + ",".join(parts) + "]}", len(parts), now
+            if status == T.QUEUED:
+                claimed.setdefault(jid, []).append(tid)
+                status = T.CLAIMED_BY_MANAGER.value
+            doc = {"_id": tid, "job": jid, "manager": manager.id, "project": job.project_id,
+                   "user": job.user_id or "", "job_type": job.job_type, "job_worker_tag": job.worker_tag,
+                   "job_memory_mb": job.memory_mb, "job_files_mode": job.files_mode, "name": name, "status": status,
+                   "priority": prio, "job_priority": job_prio, "task_type": task_type, "_updated": iso(updated)}
+            if worker:
+                doc["worker"] = worker
+            if needs:
+                doc["needs"] = needs
+            parts.append(f'{dumps(doc)[:-1]},"commands":{_valid_json(commands)},"parents":{parents},'
+                         f'"failed_by_workers":{failed_by}' + (f',"io":{task_io}}}' if task_io else "}"))
+        for jid, ids in claimed.items():
+            ctx.machine.claim(jobs[jid], ids)
+    # After the last page, everything up to now was considered: later changes get later stamps.
+    next_cursor = format_cursor(rows[-1][0], rows[-1][1]) if more else format_cursor(now)
+    return '{"depsgraph":[' + ",".join(parts) + "]}", len(parts), next_cursor, more
 
 
 def _valid_json(text: str) -> str:
@@ -169,8 +199,7 @@ def apply_batch(ctx: ServerContext, manager: Manager, batch: TaskUpdateBatch) ->
         ids = [u.id for u in batch.updates]
         applied: set[str] = set()
         for chunk in chunks(ids):
-            applied.update(i for (i,) in AppliedUpdate.select(AppliedUpdate.id).where(
-                AppliedUpdate.id.in_(chunk)).tuples())
+            applied.update(a.id for a in rows_by_ids(AppliedUpdate, [AppliedUpdate.id], chunk))
         wanted = sorted({u.task_id for u in batch.updates if u.id not in applied})
         tasks: dict[str, Task] = {}
         jobs: dict[str, Job] = {}
@@ -179,10 +208,15 @@ def apply_batch(ctx: ServerContext, manager: Manager, batch: TaskUpdateBatch) ->
             tasks.clear()
             jobs.clear()
             for chunk in chunks(wanted):
-                tasks.update((t.id, t) for t in Task.select(*BATCH_TASK_FIELDS).where(Task.id.in_(chunk)))
+                tasks.update((t.id, t) for t in rows_by_ids(Task, BATCH_TASK_FIELDS, chunk))
             job_ids = sorted({t.job_id for t in tasks.values()})
             for chunk in chunks(job_ids):
-                jobs.update((j.id, j) for j in Job.select().where(Job.id.in_(chunk)))
+                jobs.update((j.id, j) for j in rows_by_ids(Job, Job._meta.sorted_fields, chunk))
+
+        def save_jobs() -> None:
+            # A job's counts change with each update: written once per batch (and before a reload).
+            for job in jobs.values():
+                save_dirty(job)
 
         load()
         generation = machine.generation
@@ -194,6 +228,7 @@ def apply_batch(ctx: ServerContext, manager: Manager, batch: TaskUpdateBatch) ->
             applied.add(update.id)
             new_ids.append(update.id)
             if machine.generation != generation:
+                save_jobs()
                 load()  # a ripple changed rows behind the cached objects
                 generation = machine.generation
             task = tasks.get(update.task_id)
@@ -206,9 +241,9 @@ def apply_batch(ctx: ServerContext, manager: Manager, batch: TaskUpdateBatch) ->
                             update.id, who, task.id)
                 continue
             machine.apply_task_update(task, job, update, who)
-            job.save()
             machine.job_changed(job)
             modified += 1
+        save_jobs()
         stamp = stamp_value(ctx.clock.now())
         bulk_insert(AppliedUpdate, ("id", "manager", "applied"), ((i[:100], manager.id, stamp) for i in new_ids))
         cancel = [tid for (tid,) in Task.select(Task.id).join(Job).where(

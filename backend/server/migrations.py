@@ -371,6 +371,25 @@ def archived_runs(schema: Schema) -> None:
     schema.create_tables([ArchivedRun])
 
 
+# --- step 11: the depsgraph in pages and news for Managers' held requests (issue 11) -----
+
+class ManagerNewsItem(_Frozen):
+    manager = CharField(max_length=32)
+    kind = CharField(max_length=32)
+    stamp = DateTimeField()
+
+    class Meta:
+        primary_key = peewee.CompositeKey("manager", "kind")
+
+
+def depsgraph_pages(schema: Schema) -> None:
+    # (job, status, updated, id) serves what (job, status) served and each page of a
+    # Manager's depsgraph, read in (updated, id) order per status.
+    schema.execute("CREATE INDEX IF NOT EXISTS task_job_id_status_updated_id ON task (job_id, status, updated, id)")
+    schema.execute("DROP INDEX IF EXISTS task_job_id_status")
+    schema.create_tables([ManagerNewsItem])
+
+
 STEPS = [
     Step(1, "first release", first_release),
     Step(2, "task run times", task_run_times),
@@ -383,6 +402,7 @@ STEPS = [
          farm_pages),
     Step(9, "workers with slots: task needs, running tasks", worker_slots),
     Step(10, "archived task runs (render-time reports)", archived_runs),
+    Step(11, "depsgraph pages (task index job, status, updated, id) and news for Managers", depsgraph_pages),
 ]
 
 ADOPTED_VERSION = 1

@@ -187,13 +187,14 @@ class Task(BaseModel):
     needs = CharField(max_length=16, default="")  # of a worker with slots (shared/slots.py); "": its type's default
     log_uploaded = DateTimeField(null=True)
     created = DateTimeField(default=utcnow)
-    updated = DateTimeField(default=utcnow)  # last change a Manager must learn about (depsgraph)
+    updated = DateTimeField(default=utcnow)  # last change its Manager must learn about (depsgraph cursor)
     started = DateTimeField(null=True)  # the latest run: became active (as the Manager received it)
     finished = DateTimeField(null=True)  # ... and stopped running; both cleared by a requeue
     canceled_by = CharField(null=True, max_length=200)  # who canceled this task alone; cleared by a requeue
 
     class Meta:
-        indexes = ((("job", "status"), False),)
+        # (job, status) and, for the depsgraph's pages, in cursor order: (updated, id) within them.
+        indexes = ((("job", "status", "updated", "id"), False),)
 
 
 class TaskRun(BaseModel):
@@ -343,6 +344,17 @@ class AppliedUpdate(BaseModel):
     applied = DateTimeField(default=utcnow, index=True)
 
 
+class ManagerNewsItem(BaseModel):
+    """The stamp of the latest news of one kind for one Manager (news.py): what its held
+    depsgraph request waits for."""
+    manager = CharField(max_length=32)
+    kind = CharField(max_length=32)
+    stamp = DateTimeField()
+
+    class Meta:
+        primary_key = peewee.CompositeKey("manager", "kind")
+
+
 class ServerClock(BaseModel):
     """One row: the latest change stamp any Server process gave (database.py's Clock)."""
     id = IntegerField(primary_key=True)
@@ -351,7 +363,7 @@ class ServerClock(BaseModel):
 
 ALL_MODELS = [User, ApiToken, WebSession, Project, ProjectMember, Manager, ProjectManager, Job, JobDependency,
               JobLogEntry, Task, TaskRun, Blob, BlobGrant, JobFile, JobOutput, WorkerRecord, LogRequest,
-              AppliedUpdate, ServerClock, WorkerAction, JobArchive, ArchivedRun]
+              AppliedUpdate, ServerClock, WorkerAction, JobArchive, ArchivedRun, ManagerNewsItem]
 
 
 def bind(db: peewee.Database, create: bool = True) -> peewee.Database:
@@ -361,6 +373,59 @@ def bind(db: peewee.Database, create: bool = True) -> peewee.Database:
         from .migrations import migrate
         migrate(db)
     return db
+
+
+def placeholders(n: int) -> str:
+    """`n` parameter markers for an `IN (...)` written out: Peewee spends microseconds on each
+    element of a list it builds into SQL, which for pages of hundreds of ids was most of the work."""
+    return ", ".join([database_proxy.obj.param] * n)
+
+
+def move_tasks(ids: Sequence[str], from_status: str, to_status: str) -> int:
+    """Tasks with these ids (at most a few hundred) that are in `from_status` go to `to_status`,
+    by primary key; the row count. For the state machine only."""
+    if not ids:
+        return 0
+    p = database_proxy.obj.param
+    return database_proxy.obj.execute_sql(
+        f'UPDATE "task" SET "status" = {p} WHERE "id" IN ({placeholders(len(ids))}) AND "status" = {p}',
+        (to_status, *ids, from_status)).rowcount
+
+
+def rows_by_ids(model: type[Model], fields: Sequence[peewee.Field], ids: Sequence[str]) -> list[Model]:
+    """Instances of `model` with these primary keys (at most a few hundred), only `fields` read."""
+    if not ids:
+        return []
+    cols = ", ".join(f'"{f.column_name}"' for f in fields)
+    pk = model._meta.primary_key.column_name
+    return list(model.raw(f'SELECT {cols} FROM "{model._meta.table_name}" WHERE "{pk}" IN '
+                          f'({placeholders(len(ids))})', *ids))
+
+
+_UPDATES: dict = {}
+
+
+def save_dirty(instance: Model) -> None:
+    """`instance.save()` for a row that exists: its changed fields, by primary key, with the
+    statement cached per set of fields (Peewee builds it anew each time, which on the busy
+    path of update batches cost more than the database did)."""
+    dirty = instance._dirty
+    if not dirty:
+        return
+    model, db = type(instance), database_proxy.obj
+    names = tuple(sorted(dirty))
+    key = (model, names, db.param)
+    entry = _UPDATES.get(key)
+    if entry is None:
+        meta = model._meta
+        fields = [meta.fields[n] for n in names]
+        sets = ", ".join(f'"{f.column_name}" = {db.param}' for f in fields)
+        entry = _UPDATES[key] = (f'UPDATE "{meta.table_name}" SET {sets} WHERE "{meta.primary_key.column_name}" '
+                                 f'= {db.param}', fields)
+    sql, fields = entry
+    values = [None if (v := instance.__data__.get(f.name)) is None else f.db_value(v) for f in fields]
+    db.execute_sql(sql, (*values, instance._pk))
+    instance._dirty.clear()
 
 
 def stamp_value(value: dt.datetime):

@@ -39,7 +39,8 @@ from shared.timefmt import parse_iso_utc
 
 from .changes import ChangeFeed, job_topics
 from .database import Clock
-from .models import Job, JobDependency, JobLogEntry, Task, TaskRun
+from .models import Job, JobDependency, JobLogEntry, Task, TaskRun, move_tasks, save_dirty
+from .news import CANCEL, TASKS, ManagerNews
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ LOG_TAIL_LINES = 10
 LOG_TAIL_CHARS = 8192
 MAX_METRICS_JSON = 64 * 1024
 
+MANAGER_RUNS = frozenset(TASK_RUNNABLE | {T.ACTIVE})
+"""Task statuses a Manager is handed in its depsgraph."""
 JOB_SETTLED_FAILURES = {J.FAILED: "failed", J.CANCELED: "was canceled"}
 JOB_UNDER_WAY = JOB_RUNNABLE | {J.PAUSE_REQUESTED, J.PAUSED}
 """Jobs that will run, or resume: a dependency's requeue blocks them again, its failure fails them."""
@@ -77,10 +80,12 @@ def _reported_at(reported: str | None, not_before: dt.datetime | None, now: dt.d
 class StateMachine:
     """Status changes for jobs and tasks; every method runs inside the caller's write transaction."""
 
-    def __init__(self, clock: Clock, feed: ChangeFeed | None = None):
+    def __init__(self, clock: Clock, feed: ChangeFeed | None = None, news: ManagerNews | None = None):
         self.clock = clock
         self.feed = feed or ChangeFeed()
         """Every job saved here is noted in it (published when the caller's transaction commits)."""
+        self.news = news or ManagerNews(clock, 0)
+        """Told what a job's Manager must learn (its held depsgraph request answers)."""
         self.generation = 0
         """Bumped by every change beyond the rows a caller passed in (ripples, other jobs):
         callers that cache rows across calls reload them when it moved."""
@@ -113,7 +118,7 @@ class StateMachine:
 
     def _save_job(self, job: Job) -> None:
         job.updated = self.clock.now()
-        job.save()
+        save_dirty(job)
         self.feed.note(*job_topics(job))
         if job.manager_id:
             self.feed.note(f"manager:{job.manager_id}")  # its tasks may have to start, stop or change
@@ -155,12 +160,21 @@ class StateMachine:
                            Task.current_command_idx: 0, Task.activity: "", Task.worker: None,
                            Task.started: None, Task.finished: None, Task.canceled_by: None})
         if ids is None:
-            return Task.update(values).where(Task.job == job.id, Task.status.in_(froms)).execute()
-        n = 0
-        for chunk in chunks(ids):
-            n += Task.update(values).where(Task.job == job.id, Task.status.in_(froms),
-                                           Task.id.in_(chunk)).execute()
+            n = Task.update(values).where(Task.job == job.id, Task.status.in_(froms)).execute()
+        else:
+            n = 0
+            for chunk in chunks(ids):  # the job's own ids: by primary key (the job index would scan the job)
+                n += Task.update(values).where(Task.id.in_(chunk), Task.status.in_(froms)).execute()
+        if n:
+            self._tell_manager(job, to)
         return n
+
+    def _tell_manager(self, job: Job, to: TaskStatus) -> None:
+        """Tasks of the job became `to`: news for its Manager if that is something it acts on."""
+        if to == T.CANCEL_REQUESTED:
+            self.news.notify(job.manager_id, CANCEL)
+        elif to.value in MANAGER_RUNS:
+            self.news.notify(job.manager_id, TASKS)
 
     # --- new jobs ---------------------------------------------------------------
 
@@ -182,6 +196,8 @@ class StateMachine:
         job.tasks_total = task_count
         job.progress_points = 0
         self._set_job_status(job, target, who, quiet=True)
+        if target == J.QUEUED and not job.blocked:
+            self.news.notify(job.manager_id, TASKS)
 
     def construction_failed(self, job: Job, who: str, reason: str) -> None:
         self._set_job_status(job, J.CONSTRUCTION_FAILED, who, reason)
@@ -322,6 +338,7 @@ class StateMachine:
         job.priority = priority
         Task.update({Task.job_priority: priority, Task.updated: self.clock.now()}).where(
             Task.job == job.id).execute()
+        self.news.notify(job.manager_id, TASKS)
         self._save_job(job)
         self._log(job, who, f"priority {old} -> {priority}", reason)
 
@@ -343,6 +360,7 @@ class StateMachine:
             dep.blocked = False
             self._save_job(dep)
             Task.update({Task.updated: self.clock.now()}).where(Task.job == dep.id).execute()
+            self.news.notify(dep.manager_id, TASKS)
             self._log(dep, who, f"unblocked: job {job.name} ({job.id}) and its other dependencies completed")
 
     def _reblock_dependents(self, job: Job, who: str) -> None:
@@ -393,8 +411,13 @@ class StateMachine:
         changed = new is not None and new != old
         if changed:
             task.status = new.value
-            task.updated = self.clock.now()
-            self._stamp_run(task, old, new, update.received_on_manager)
+            now = self.clock.now()
+            if new.value != update.task_status:
+                # The Server made something else of the report (a cancel or a resume overtook
+                # it): news for the Manager. What it reported itself is not sent back to it.
+                task.updated = now
+                self._tell_manager(job, new)
+            self._stamp_run(task, old, new, update.received_on_manager, now)
             counts = dict(job.task_counts)
             counts[old] = counts.get(old, 0) - 1
             if counts[old] <= 0:
@@ -405,12 +428,12 @@ class StateMachine:
             # 'active' ignored because a cancel overtook it: the worker did start the task
             task.started = _reported_at(update.received_on_manager, task.created, self.clock.now())
         job.progress_points += _points(task.status, task.progress) - old_points
-        task.save()
+        save_dirty(task)
         if changed:
             self._roll_up(job, new, who)
         return changed
 
-    def _stamp_run(self, task: Task, old: str, new: TaskStatus, reported: str | None) -> None:
+    def _stamp_run(self, task: Task, old: str, new: TaskStatus, reported: str | None, now: dt.datetime) -> None:
         """started/finished of the task's latest run, at the time its Manager received the change.
 
         The Manager's time is right even when its updates reach the Server late
@@ -418,13 +441,13 @@ class StateMachine:
         (or start) and now, so a Manager's wrong clock cannot draw nonsense.
         """
         if new == T.ACTIVE and old != T.ACTIVE:
-            task.started, task.finished = _reported_at(reported, task.created, task.updated), None
+            task.started, task.finished = _reported_at(reported, task.created, now), None
             TaskRun.update({TaskRun.finished: task.started, TaskRun.status: T.CANCELED.value}).where(
                 TaskRun.task == task.id, TaskRun.finished.is_null()).execute()  # a run nobody closed
             TaskRun.create(task=task.id, job=task.job_id, worker=task.worker, started=task.started,
                            status=T.ACTIVE.value)
         elif new not in TASK_IN_PROGRESS and (old in TASK_IN_PROGRESS or new in (T.COMPLETED, T.FAILED, T.SOFT_FAILED)):
-            task.finished = _reported_at(reported, task.started or task.created, task.updated)
+            task.finished = _reported_at(reported, task.started or task.created, now)
             closed = TaskRun.update({TaskRun.finished: task.finished, TaskRun.status: new.value,
                                      TaskRun.activity: (task.activity or "")[:2000], TaskRun.log_tail: task.log_tail}) \
                 .where(TaskRun.task == task.id, TaskRun.finished.is_null()).execute()
@@ -503,18 +526,17 @@ class StateMachine:
 
     # --- the depsgraph claim ------------------------------------------------------
 
-    def claim(self, job: Job, since, now) -> int:
-        """queued -> claimed-by-manager for the job's tasks handed out now (those changed after `since`).
+    def claim(self, job: Job, ids: list[str]) -> int:
+        """queued -> claimed-by-manager for these tasks of the job, handed out now.
 
-        The caller selected them with the same conditions in this transaction,
-        under the write lock, so the UPDATE claims exactly what it sent.
+        The caller read them in this transaction, under the write lock, so the
+        UPDATE claims exactly what it sends. Not stamped: the claim is no news for
+        the Manager, which gets the tasks in the very answer.
         """
         check("task", T.QUEUED, T.CLAIMED_BY_MANAGER)
-        query = Task.update({Task.status: T.CLAIMED_BY_MANAGER.value, Task.updated: now}).where(
-            Task.job == job.id, Task.status == T.QUEUED)
-        if since is not None:
-            query = query.where(Task.updated > since)
-        n = query.execute()
+        n = 0
+        for chunk in chunks(ids):  # by primary key: with the job in the condition SQLite walks the job's index
+            n += move_tasks(chunk, T.QUEUED, T.CLAIMED_BY_MANAGER)
         if n:
             counts = dict(job.task_counts)
             counts[T.QUEUED.value] = counts.get(T.QUEUED.value, 0) - n

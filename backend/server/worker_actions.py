@@ -24,6 +24,7 @@ from shared.statuses import WorkerStatus as W
 from .admin import manager_admin_ids
 from .context import ServerContext
 from .models import Manager, User, WorkerAction, WorkerRecord
+from .news import WORKERS
 from .views import iso
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,7 @@ def request(ctx: ServerContext, user: User, manager_id: str, worker_id: str, bod
         row = WorkerAction.create(manager=manager_id, worker_id=worker_id, action=action, params=params,
                                   requested_by=f"user {user.name}"[:200], requested=ctx.clock.now())
         ctx.feed.note("workers", f"manager:{manager_id}")
+        ctx.news.notify(manager_id, WORKERS)  # its held depsgraph request answers: it asks at once
     log.info("user %s asked for %s of worker %s (%s) on manager %s", user.name, action, worker.nickname,
              worker_id, manager_id)
     return action_doc(row)

@@ -34,9 +34,18 @@ def sql_in(statuses) -> str:
 RUNNABLE_SQL = sql_in(TASK_RUNNABLE)
 
 
+CACHE_KIB = 4 * 1024
+"""SQLite's page cache per connection, in KiB. The Manager keeps a connection per server
+thread (up to its hundreds of threads), and any of them may read through a large job's
+tasks (status, metrics, admin pages): with the Server's 64 MiB each, a Manager holding a
+100,000-task job grew to 240-385 MB; with 4 MiB, 111 MB, and dispatch as fast (the OS
+keeps the file's pages for all of them; bench/end_to_end.py --huge)."""
+
+
 def open_sqlite(path: str | Path) -> peewee.SqliteDatabase:
     """The Manager's database file, not yet connected; connections are per thread."""
-    return peewee.SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS, check_same_thread=False, timeout=10)
+    return peewee.SqliteDatabase(str(path), pragmas={**SQLITE_PRAGMAS, "cache_size": -CACHE_KIB},
+                                 check_same_thread=False, timeout=10)
 
 
 class Store:
@@ -124,6 +133,26 @@ class Store:
         sql, fields = self._sql_cache[key]
         params = [f.db_value(values[f.name]) if values[f.name] is not None else None for f in fields]
         return self.db.execute_sql(sql, (*params, pk, *where_params)).rowcount
+
+    def insert_rows(self, model, rows: list[dict]) -> None:
+        """INSERT many rows in one statement run (the caller's transaction); columns a row does
+        not give take the model's defaults."""
+        if not rows:
+            return
+        key = ("insert", model)
+        if key not in self._sql_cache:
+            fields = list(model._meta.sorted_fields)
+            cols = ", ".join(f'"{f.column_name}"' for f in fields)
+            self._sql_cache[key] = (f'INSERT INTO "{model._meta.table_name}" ({cols}) '
+                                    f'VALUES ({", ".join("?" * len(fields))})', fields)
+        sql, fields = self._sql_cache[key]
+
+        def value(f, row):
+            v = row[f.name] if f.name in row else (f.default() if callable(f.default) else f.default)
+            return None if v is None else f.db_value(v)
+
+        self.ensure_connected()
+        self.db.cursor().executemany(sql, [[value(f, row) for f in fields] for row in rows])
 
     def execute(self, sql: str, params=()):
         """A statement on this thread's connection (the persistence modules' own SQL)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import Iterable
 
+from shared.chunking import chunks
 from shared.statuses import TASK_FINAL, TASK_IN_PROGRESS, TaskStatus as TS, WorkerStatus as WS
 
 from .store import RUNNABLE_SQL, Store, sql_in
@@ -113,7 +114,10 @@ class TaskRecords:
     def of_ids(self, task_ids: Iterable[str]) -> list:
         ids = list(task_ids)
         self.store.ensure_connected()
-        return list(self.T.select().where(self.T.id.in_(ids))) if ids else []
+        out = []
+        for chunk in chunks(ids):
+            out.extend(self.T.select().where(self.T.id.in_(chunk)))
+        return out
 
     def _candidate_sql(self, worker, limit: int, needs: tuple[str, ...] | None = None,
                        memory_mb: float | None = None) -> tuple[str, list]:
@@ -277,6 +281,30 @@ class TaskRecords:
 
     def insert(self, **fields) -> None:
         self.T.insert(**fields).execute()
+
+    def insert_many(self, rows: list[dict]) -> None:
+        """New tasks (fields as for `insert`), in one statement run."""
+        self.store.insert_rows(self.T, rows)
+
+    def update_many(self, task_ids: list[str], rows: list[dict]) -> None:
+        """Set the same fields, row by row, on many tasks (each row names the same fields)."""
+        if not rows:
+            return
+        names = tuple(rows[0])
+        meta = self.T._meta
+        sql = self.store.statement(("update-many", names), lambda: (
+            f'UPDATE "{meta.table_name}" SET {", ".join(f"{meta.fields[n].column_name} = ?" for n in names)} '
+            'WHERE id = ?'))
+        fields = [meta.fields[n] for n in names]
+        self.store.db.cursor().executemany(sql, [
+            [None if row[f.name] is None else f.db_value(row[f.name]) for f in fields] + [tid]
+            for tid, row in zip(task_ids, rows)])
+
+    def add_parents(self, pairs: list[tuple[str, str]]) -> None:
+        """(task, parent) rows of new tasks."""
+        if pairs:
+            self.store.db.cursor().executemany(
+                "INSERT OR IGNORE INTO task_parent (task, parent) VALUES (?, ?)", pairs)
 
     def add_failure(self, task, worker, now: float) -> None:
         """`worker` failed `task`: in its failed_by_workers and in the failure table."""

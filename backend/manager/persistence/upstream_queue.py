@@ -33,26 +33,46 @@ class UpstreamQueue:
     def head(self):
         """The oldest item, or None."""
         self.store.ensure_connected()
-        return self.U.select().order_by(self.U.seq).first()
+        sql = self.store.statement("upstream-head", lambda: (
+            f"SELECT {self.store.columns_sql(self.U)} FROM upstream_item ORDER BY seq LIMIT 1"))
+        row = self.store.execute(sql).fetchone()
+        return None if row is None else self.store.instance(self.U, row)
 
-    def task_updates_from(self, seq: int, limit: int) -> list:
-        """The run of task updates that starts at `seq` (up to the next item of another kind)."""
+    def last_seq(self) -> int:
+        """The newest item's seq (0 when empty)."""
+        self.store.ensure_connected()
+        return self.store.execute("SELECT coalesce(max(seq), 0) FROM upstream_item").fetchone()[0]
+
+    def task_updates_from(self, seq: int, limit: int, last: int | None = None) -> list[tuple[int, str]]:
+        """The run of task updates that starts at `seq` (up to the next item of another kind, and
+        up to `last`), as (seq, payload JSON text): they go to the Server as they are."""
         run = []
-        for row in self.U.select().where(self.U.seq >= seq).order_by(self.U.seq).limit(limit):
-            if row.kind != TASK_UPDATE:
+        for item_seq, kind, payload in self.store.execute(
+                "SELECT seq, kind, payload FROM upstream_item WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?",
+                (seq, last if last is not None else 2 ** 62, limit)):
+            if kind != TASK_UPDATE:
                 break
-            run.append(row)
+            run.append((item_seq, payload))
         return run
 
     def remove(self, seqs: list[int]) -> None:
         """Items the Server has (inside a write transaction)."""
-        for chunk in chunks(seqs):
-            self.U.delete().where(self.U.seq.in_(chunk)).execute()
+        if seqs:
+            self.store.db.cursor().executemany("DELETE FROM upstream_item WHERE seq = ?", [(s,) for s in seqs])
 
     def has_task_update(self, task_id: str) -> bool:
         """Whether an update of this task still waits to be sent."""
         U = self.U
         return U.select().where((U.kind == TASK_UPDATE) & (U.key == task_id)).exists()
+
+    def tasks_with_updates(self, task_ids: list[str]) -> set[str]:
+        """Which of these tasks still have an update waiting to be sent."""
+        out: set[str] = set()
+        for chunk in chunks(task_ids):
+            out.update(k for (k,) in self.store.execute(
+                f"SELECT DISTINCT key FROM upstream_item WHERE kind = ? AND key IN ({','.join('?' * len(chunk))})",
+                (TASK_UPDATE, *chunk)).fetchall())
+        return out
 
     def has_output(self, sha256: str, job: str | None = None, relpath: str | None = None) -> bool:
         """Whether an output with this checksum (for this job and path, when given) still waits."""

@@ -9,8 +9,10 @@ from shared.statuses import JobStatus, TaskStatus
 
 from .. import archive, task_logs
 from .. import jobs as job_service
+from .. import task_logs
 from ..admin import visible_project_ids
 from ..models import Job, JobArchive, JobLogEntry, LogRequest, Project, Task, TaskRun
+from ..news import LOG
 from ..views import iso, task_doc
 from .common import no_content, paging, query_bool, query_int, query_str, reason_of
 
@@ -329,6 +331,7 @@ def install(routes, ctx) -> None:
             if LogRequest.get_or_none(LogRequest.task == task.id) is None and job.manager_id:
                 LogRequest.create(task=task.id, job=job.id, manager=job.manager_id, requested=ctx.clock.now())
                 ctx.feed.note(f"manager:{job.manager_id}")
+                ctx.news.notify(job.manager_id, LOG)
         bottle.response.status = 202
         return {"requested": True}
 

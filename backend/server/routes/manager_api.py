@@ -7,16 +7,31 @@ import bottle
 from backend.web import ApiError, bad_request, not_found, read_object, request_body
 from shared.checksums import is_sha256
 from shared.documents import TaskUpdateBatch, UpstreamNotification, WorkerReport
-from shared.protocol import IF_UPDATED_SINCE, LAST_UPDATED, SHA256_HEADER
-from shared.timefmt import parse_iso_utc
+from shared.protocol import (IF_UPDATED_SINCE, LAST_UPDATED, LONG_POLL_HEADER, MORE_HEADER, NEWS_HEADER,
+                             NEWS_KINDS_HEADER, SHA256_HEADER)
 
 from .. import manager_files, manager_sync
-from ..views import iso
-from .common import check_free_space, no_content
+from ..news import ALL_KINDS, TASKS
+from .common import check_free_space, no_content, query_int
 from .files import send_blob
 
 P = "/api/managers/<manager_id>"
 MAX_LOG_BYTES = 256 * 1024 * 1024
+MAX_HOLD_SECONDS = 60.0
+"""The longest a depsgraph request is held (a Manager asks for less than its HTTP timeout)."""
+
+
+def _seconds_header(name: str, cap: float) -> float:
+    raw = bottle.request.get_header(name)
+    if not raw:
+        return 0.0
+    try:
+        value = float(raw)
+    except ValueError:
+        raise bad_request(f"{name} must be a number of seconds", "invalid_header") from None
+    if value != value or value < 0:
+        raise bad_request(f"{name} must be a number of seconds", "invalid_header")
+    return min(value, cap)
 
 
 def install(routes, ctx) -> None:
@@ -40,30 +55,55 @@ def install(routes, ctx) -> None:
         manager_sync.worker_report(ctx, manager, WorkerReport.from_dict(read_object()))
         return no_content()
 
-    @routes.add("GET", f"{P}/depsgraph", summary="Runnable tasks for this Manager (queued ones become claimed)",
-                tag="manager", auth_kind="manager",
-                responses={200: ("the tasks; header X-Flamenco-Last-Updated to send back next time",
-                                 "ScheduledTasks"),
-                           304: "nothing changed since X-Flamenco-If-Updated-Since"},
+    @routes.add("GET", f"{P}/depsgraph", summary="Runnable tasks for this Manager (queued ones become claimed), "
+                "held until there is news when asked", tag="manager", auth_kind="manager",
+                query={"limit": f"tasks per answer (default {manager_sync.DEPSGRAPH_PAGE}, "
+                                f"at most {manager_sync.DEPSGRAPH_MAX_PAGE})"},
+                responses={200: ("the tasks; header X-Flamenco-Last-Updated is the cursor to send back next "
+                                 "time, X-Flamenco-More: true when another page follows", "ScheduledTasks"),
+                           304: "nothing after X-Flamenco-If-Updated-Since (the cursor)"},
                 description="Without X-Flamenco-If-Updated-Since: every queued, claimed-by-manager, "
-                            "soft-failed and active task of this Manager's runnable, unblocked jobs. With it: "
-                            "those changed after it.")
+                            "soft-failed and active task of this Manager's runnable, unblocked jobs, in pages. "
+                            "With it: those changed after it. With X-Flamenco-Long-Poll: <seconds> and "
+                            "X-Flamenco-News: <the token of the last answer>, a request that finds nothing is "
+                            "held until something changes for this Manager (tasks, cancels, log requests, ...; "
+                            "X-Flamenco-News-Kinds says what) or the time is up (docs/protocol.md).")
     def depsgraph(manager):
         manager_sync.touch(ctx, manager)
         raw = bottle.request.get_header(IF_UPDATED_SINCE)
-        since = None
+        cursor = None
         if raw:
             try:
-                since = parse_iso_utc(raw)
+                cursor = manager_sync.parse_cursor(raw)
             except ValueError:
-                raise bad_request(f"{IF_UPDATED_SINCE} must be the ISO timestamp of {LAST_UPDATED}, not '{raw}'",
-                                  "invalid_header") from None
-        body, count, stamp = manager_sync.depsgraph(ctx, manager, since)
-        if since is not None and not count:
+                raise bad_request(f"{IF_UPDATED_SINCE} must be the {LAST_UPDATED} of an earlier answer, not "
+                                  f"'{raw}'", "invalid_header") from None
+        limit = query_int("limit", manager_sync.DEPSGRAPH_PAGE, 1, manager_sync.DEPSGRAPH_MAX_PAGE)
+        hold = _seconds_header(LONG_POLL_HEADER, MAX_HOLD_SECONDS)
+        seen = bottle.request.get_header(NEWS_HEADER)
+        token, kinds = ctx.news.since(manager.id, seen)
+        body, count, next_cursor, more = manager_sync.depsgraph(ctx, manager, cursor, limit)
+        held = hold
+        if not count and not kinds and hold > 0:
+            got = ctx.news.wait(manager.id, token, hold)
+            if got is None:
+                held = 0  # no thread to hold it on: the Manager polls
+            else:
+                token, kinds = got
+                if TASKS in kinds or ALL_KINDS in kinds:
+                    body, count, next_cursor, more = manager_sync.depsgraph(ctx, manager, cursor, limit)
+        headers = {LAST_UPDATED: next_cursor, NEWS_HEADER: token, NEWS_KINDS_HEADER: ",".join(kinds)}
+        if hold:
+            headers[LONG_POLL_HEADER] = f"{held:g}"
+        if more:
+            headers[MORE_HEADER] = "true"
+        if cursor is not None and not count:
             resp = bottle.HTTPResponse(status=304)
-            resp.set_header(LAST_UPDATED, iso(stamp))
+            for name, value in headers.items():
+                resp.set_header(name, value)
             return resp
-        bottle.response.set_header(LAST_UPDATED, iso(stamp))
+        for name, value in headers.items():
+            bottle.response.set_header(name, value)
         bottle.response.content_type = "application/json"
         return body
 

@@ -77,11 +77,14 @@ def render_job(blend: Path, out: Path, frames: str, chunk: int, video: bool, nam
     return {"name": name, "type": "blender-render", "settings": settings}
 
 
-def blender_processes() -> list[psutil.Process]:
+def blender_processes(under: Path) -> list[psutil.Process]:
+    """Blender processes working on files under `under` (other tests on this machine run Blender too)."""
     found = []
     for p in psutil.process_iter(["name", "cmdline"]):
         try:
-            if p.info["name"] == "blender" or (p.info["cmdline"] or [""])[0].endswith("/blender"):
+            cmdline = p.info["cmdline"] or [""]
+            if (p.info["name"] == "blender" or cmdline[0].endswith("/blender")) and \
+                    any(str(under) in arg for arg in cmdline):
                 found.append(p)
         except psutil.Error:
             continue
@@ -184,13 +187,13 @@ def test_cancel_stops_blender_within_seconds(farm_factory, tmp_path, blender_exe
     out = tmp_path / "render" / "cancel"
     job = api.post("/api/jobs", render_job(blend, out, "1-4", 4, False, "cancel me"))
     deadline = time.monotonic() + 60
-    while not blender_processes():
+    while not blender_processes(tmp_path):
         assert time.monotonic() < deadline, "Blender never started"
         time.sleep(0.2)
     time.sleep(1)
     api.post(f"/api/jobs/{job['id']}/status", {"status": "cancel-requested"})
     asked = time.monotonic()
-    while blender_processes():
+    while blender_processes(tmp_path):
         assert time.monotonic() - asked < 15, "Blender still runs 15 s after the cancel"
         time.sleep(0.2)
     gone_after = time.monotonic() - asked

@@ -46,6 +46,9 @@ class RealServer:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.service = None
+        self.app = None
+        self.requests: list[tuple[str, str]] = []
+        """(method, path) of every request the Server got, in order."""
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Bearer {self.user_token}"
 
@@ -53,8 +56,15 @@ class RealServer:
         if self.service is None:
             if self.db is None:
                 self.db = self._connect(self.cfg.data_dir, None)
-            self.service = ServiceThread(self._make_app(self.cfg, self.db), "127.0.0.1", self.port, threads=16,
-                                         name="real-server")
+            app = self._make_app(self.cfg, self.db)
+
+            def counting(environ, start_response):
+                self.requests.append((environ["REQUEST_METHOD"], environ["PATH_INFO"]))
+                return app(environ, start_response)
+
+            counting.config = app.config  # what ServiceThread.stop reads (it ends held requests)
+            self.app = app
+            self.service = ServiceThread(counting, "127.0.0.1", self.port, threads=16, name="real-server")
             self.service.server.expiration_interval = SELECT_INTERVAL
             self.service.start()
         return self

@@ -83,6 +83,14 @@ def complete(w, tid):
                     current_command_idx=1, log="2024-01-01T00:00:00+00:00: done").status_code == 204
 
 
+def learn_news(up):
+    """What the Manager's held depsgraph request does when the Server has news other than
+    tasks (a cancel, a log request): the answer says so, and the pusher asks at once."""
+    up.fetch_tick()
+    assert up._news_pending, "the depsgraph answer carried the news"
+    up.push_tick()
+
+
 def local_statuses(m) -> dict[str, str]:
     return {t.id: t.status for t in m.core.db.m.Task.select()}
 
@@ -222,7 +230,7 @@ def test_cancel_job_reaches_running_and_held_tasks(linked_worker, server):
     assert w.update(running, task_status="active").status_code == 204
     up.push_tick()
     assert server.set_job_status(job["id"], "cancel-requested").status_code in (200, 204)
-    up.push_tick(time.time() + 60)  # the periodic empty push polls for cancels
+    learn_news(up)
     local = local_statuses(m)
     assert local[running] == "cancel-requested"
     assert sorted(s for tid, s in local.items() if tid != running) == ["canceled", "canceled"]
@@ -240,7 +248,7 @@ def test_cancel_of_running_task_that_completed_meanwhile(linked_worker, server):
     up.push_tick()
     assert server.task(tid)["status"] == "active"
     assert server.set_job_status(job["id"], "cancel").status_code == 200
-    up.push_tick(time.time() + 60)
+    learn_news(up)
     assert local_statuses(m)[tid] == "cancel-requested"
     complete(w, tid)  # the worker finished before it asked whether it may keep running
     up.push_tick(time.time() + 120)
@@ -267,7 +275,7 @@ def test_log_upload_when_the_server_asks(linked_worker, server):
     up.push_tick()
     r = server.call("POST", f"/api/tasks/{tid}/log-request")
     assert r.status_code == 202, r.text
-    up.push_tick(time.time() + 60)  # the answer asks for the log
+    learn_news(up)  # the answer asks for the log
     up.push_tick(time.time() + 120)  # the upload
     log = server.call("GET", f"/api/tasks/{tid}/log")
     assert log.status_code == 200 and "slept" in log.text and "assigned to worker" in log.text
@@ -276,7 +284,7 @@ def test_log_upload_when_the_server_asks(linked_worker, server):
     # Once the Manager forgot the job (retention), asking again gets a log that says so.
     m.core.logs.remove_job(server.task(tid)["job"])
     assert server.call("POST", f"/api/tasks/{tid}/log-request").status_code == 202
-    up.push_tick(time.time() + 180)
+    learn_news(up)
     up.push_tick(time.time() + 240)
     log = server.call("GET", f"/api/tasks/{tid}/log")
     assert log.status_code == 200 and log.text.startswith("This Manager has no log of this task"), log.text
@@ -402,3 +410,100 @@ def test_a_task_running_a_program_the_manager_does_not_allow_is_not_taken_and_fa
     assert [t["status"] for t in renders] == ["failed"]
     assert "refused by this Manager" in renders[0]["activity"] and "'blender' is not allowed" in renders[0]["activity"]
     assert not any(t.task_type == "blender-render" for t in m.core.db.m.Task.select())
+
+
+def test_a_big_job_comes_in_pages_and_its_first_task_runs_at_once(linked, server):
+    m = linked(upstream={"depsgraph_page": 10})
+    up = m.core.upstream
+    w = announced(m)
+    job = server.submit_sleep("1-25")
+    assert up.fetch_tick()["new"] == 1 and up.more, "the first page of a burst is small"
+    first = w.fetch().json()
+    assert first["job"] == job["id"], "its task runs while the rest comes"
+    pages = []
+    while up.more:
+        pages.append(up.fetch_tick()["new"])
+    assert pages == [10, 10, 4]
+    assert len(local_statuses(m)) == 25
+    assert {t["status"] for t in server.tasks(job["id"])} == {"claimed-by-manager"}
+    assert up.fetch_tick() is None and not up.more
+
+
+def test_a_worker_with_slots_takes_several_tasks_of_a_job_coming_in_pages(linked, server):
+    m = linked(upstream={"depsgraph_page": 10})
+    up = m.core.upstream
+    w = announced(m, ("blender-render", "file-management"))
+    job = server.submit("blender-render", {"filepath": "/shared/a.blend", "frames": "1-25", "chunk_size": 1,
+                                           "render_output": "/render/a/######", "gpu": True})
+    assert up.fetch_tick()["new"] == 1 and up.more
+    first = w.post("/task", json={"free_slots": 3}).json()["tasks"]
+    assert [(d["job"], d["needs"]) for d in first] == [(job["id"], "gpu")], "the one task held so far"
+    while up.more:
+        up.fetch_tick()
+    more = w.post("/task", json={"free_slots": 2, "running": [first[0]["_id"]]}).json()["tasks"]
+    assert len(more) == 2 and {d["needs"] for d in more} == {"gpu"}, "several claimed in one answer"
+    taken = [d["_id"] for d in first + more]
+    assert len(set(taken)) == 3
+    for tid in taken:
+        assert w.update(tid, task_status="active").status_code == 204
+    up.push_tick()
+    active = {t["id"] for t in server.tasks(job["id"]) if t["status"] == "active"}
+    assert active == set(taken), "each task once, at the Server too"
+
+
+def test_a_manager_restarted_between_pages_goes_on_from_its_cursor(linked, server):
+    m = linked(upstream={"depsgraph_page": 10})
+    w = announced(m)
+    server.submit_sleep("1-25")
+    m.core.upstream.fetch_tick()
+    m.core.upstream.fetch_tick()
+    held_before = set(local_statuses(m))
+    assert len(held_before) == 11
+    tid = w.fetch().json()["_id"]
+    m.stop()
+
+    again = linked(upstream={"depsgraph_page": 10})  # the same data directory
+    up = again.core.upstream
+    assert up.fetch_tick()["new"] == 1, "not a clean slate: the page after its cursor (a small first one)"
+    while up.more:
+        counts = up.fetch_tick()
+        assert counts["updated"] == 0, "no page came twice"
+    statuses = local_statuses(again)
+    assert len(statuses) == 25 and statuses[tid] == "active"
+    assert sum(s == "active" for s in statuses.values()) == 1, "no task claimed twice"
+
+
+def test_a_manager_learns_what_happened_while_the_server_restarted(linked, server):
+    m = linked()
+    up = m.core.upstream
+    w = announced(m)
+    job = server.submit_sleep("1-2")
+    up.fetch_tick()
+    up.push_tick()
+    assert not up._news_pending
+    tid = w.fetch().json()["_id"]
+    server.stop()
+    server.start()  # news is kept in the database: the Manager's token means the same to this run
+    assert server.set_job_status(job["id"], "cancel-requested").status_code in (200, 204)
+    up.fetch_tick()
+    assert up._news_pending, "the cancel is news after the Manager's token"
+    up.push_tick()
+    assert local_statuses(m)[tid] == "cancel-requested"
+
+
+def test_an_idle_manager_holds_one_request_and_sends_at_once(linked, server):
+    m = linked(upstream={"push_interval": 30.0, "worker_report_interval": 600.0})
+    w = announced(m)
+    m.core.start_loops()
+    wait_for(lambda: server.app is not None and server.app.config["flamenco.server"].news.held() == 1)
+    before = len(server.requests)
+    time.sleep(1.0)
+    assert server.requests[before:] == [], "waiting for news, the Manager asks nothing else"
+
+    job = server.submit_sleep("1")
+    r = w.fetch(long_poll=10)
+    assert r.status_code == 200 and r.json()["job"] == job["id"]
+    complete(w, r.json()["_id"])
+    # The completion goes up at once (the pusher's tick is 30 s here), with the 'active' before it.
+    wait_for(lambda: server.task(r.json()["_id"])["status"] == "completed")
+    assert ran_in_order(server.task(r.json()["_id"]))

@@ -6,7 +6,8 @@ import gzip
 import hashlib
 
 from shared.documents import ScheduledTasks, TaskUpdateResponse
-from shared.protocol import IF_UPDATED_SINCE, LAST_UPDATED, SHA256_HEADER
+from shared.protocol import (IF_UPDATED_SINCE, LAST_UPDATED, LONG_POLL_HEADER, MORE_HEADER, NEWS_HEADER,
+                             NEWS_KINDS_HEADER, SHA256_HEADER)
 from tests.integration.server.server_it_helpers import Client, sleep_job
 
 
@@ -63,13 +64,17 @@ def test_depsgraph_and_update_batches(studio):
     assert t0["activity"] == "rendering" and t0["log_tail"].endswith("started") and t0["worker"] == "w1"
 
     r = studio.manager.get(P(studio, "depsgraph"), headers={IF_UPDATED_SINCE: stamp})
-    assert [t["_id"] for t in r.json()["depsgraph"]] == [ids[0]], "status changes reach the incremental depsgraph"
+    assert r.status_code == 304, "what the Manager reported itself is not sent back to it"
+    assert studio.ann.post(f"/api/tasks/{ids[1]}/requeue", json={}).json() == {"requeued": 1}
+    r = studio.manager.get(P(studio, "depsgraph"), headers={IF_UPDATED_SINCE: stamp})
+    assert [(t["_id"], t["status"]) for t in r.json()["depsgraph"]] == [(ids[1], "claimed-by-manager")], \
+        "a change made on the Server reaches the incremental depsgraph"
 
     studio.ann.post(f"/api/jobs/{job['id']}/status", json={"status": "cancel"})
     answer = studio.manager.post(P(studio, "task-update-batch"), json={"updates": []}).json()
-    assert sorted(answer["cancel_task_ids"]) == sorted([ids[0], ids[2], ids[3]])
+    assert sorted(answer["cancel_task_ids"]) == sorted(ids)
     studio.manager.post(P(studio, "task-update-batch"), json={"updates": [
-        update("u3", ids[0], "canceled"), update("u4", ids[2], "canceled"), update("u5", ids[3], "canceled")]})
+        update(f"u{3 + i}", tid, "canceled") for i, tid in enumerate(ids)]})
     assert studio.ann.get(f"/api/jobs/{job['id']}").json()["status"] == "canceled"
 
 
@@ -264,6 +269,106 @@ def test_outputs_are_registered_by_checksum_and_read_by_dependent_jobs(studio, s
     b3 = f"/api/managers/{m3.id}"
     assert third.get(f"{b3}/jobs/{bake['id']}/outputs").status_code == 404
     assert third.get(f"{b3}/files/{cache_sha}").status_code == 404
+
+
+def held(studio, cursor, news, seconds=10, **kw):
+    """A depsgraph request the Server may hold, in a thread; join it and read `.result`."""
+    import threading
+    headers = {LONG_POLL_HEADER: str(seconds), NEWS_HEADER: news}
+    if cursor:
+        headers[IF_UPDATED_SINCE] = cursor
+    out = threading.Thread(target=lambda: setattr(out, "result", studio.manager.get(
+        P(studio, "depsgraph"), headers=headers, **kw)), daemon=True)
+    out.start()
+    return out
+
+
+def wait_held(studio, n=1):
+    import time
+    deadline = time.monotonic() + 10
+    while studio.server.ctx.news.held() != n:
+        assert time.monotonic() < deadline, "the request was not held"
+        time.sleep(0.01)
+
+
+def test_depsgraph_pages_over_http(studio):
+    job = studio.ann.post("/api/jobs", json=sleep_job(settings={"frames": "1-5", "chunk_size": 1,
+                                                             "time_in_seconds": 0})).json()
+    seen, cursor, more = [], None, True
+    while more:
+        r = studio.manager.get(P(studio, "depsgraph") + "?limit=2", headers={IF_UPDATED_SINCE: cursor} if cursor else {})
+        assert r.status_code == 200
+        seen += [t["_id"] for t in r.json()["depsgraph"]]
+        cursor, more = r.headers[LAST_UPDATED], r.headers.get(MORE_HEADER) == "true"
+    tasks = studio.ann.get(f"/api/jobs/{job['id']}/tasks").json()["tasks"]
+    assert sorted(seen) == sorted(t["id"] for t in tasks) and len(set(seen)) == 5, "each task once"
+    assert {t["status"] for t in tasks} == {"claimed-by-manager"}
+    assert studio.manager.get(P(studio, "depsgraph"), headers={IF_UPDATED_SINCE: cursor}).status_code == 304
+    for bad in ("?limit=0", "?limit=x", "?limit=100000"):
+        assert studio.manager.get(P(studio, "depsgraph") + bad).status_code == 400
+    r = studio.manager.get(P(studio, "depsgraph"), headers={LONG_POLL_HEADER: "soon"})
+    assert r.status_code == 400 and r.json()["code"] == "invalid_header"
+
+
+def test_a_held_depsgraph_answers_when_a_job_arrives(studio):
+    first = studio.manager.get(P(studio, "depsgraph"))
+    assert first.headers[NEWS_KINDS_HEADER] == "*", "no token yet: look at everything"
+    cursor, news = first.headers[LAST_UPDATED], first.headers[NEWS_HEADER]
+    waiting = held(studio, cursor, news)
+    wait_held(studio)
+    job = studio.ann.post("/api/jobs", json=sleep_job()).json()
+    waiting.join(10)
+    r = waiting.result
+    assert r.status_code == 200 and {t["job"] for t in r.json()["depsgraph"]} == {job["id"]}
+    assert r.headers[NEWS_KINDS_HEADER] == "tasks" and r.headers[NEWS_HEADER] != news
+    assert r.headers[LONG_POLL_HEADER] == "10"
+
+
+def test_a_held_depsgraph_brings_other_news_and_ends_at_its_time(studio):
+    job = studio.ann.post("/api/jobs", json=sleep_job()).json()
+    r = studio.manager.get(P(studio, "depsgraph"))
+    cursor, news = r.headers[LAST_UPDATED], r.headers[NEWS_HEADER]
+    tid = r.json()["depsgraph"][0]["_id"]
+
+    waiting = held(studio, cursor, news)
+    wait_held(studio)
+    assert studio.ann.post(f"/api/tasks/{tid}/log-request").status_code == 202
+    waiting.join(10)
+    r = waiting.result
+    assert r.status_code == 304 and r.headers[NEWS_KINDS_HEADER] == "log"
+    news = r.headers[NEWS_HEADER]
+
+    waiting = held(studio, cursor, news)
+    wait_held(studio)
+    studio.ann.post(f"/api/jobs/{job['id']}/status", json={"status": "cancel"})
+    waiting.join(10)
+    r = waiting.result
+    assert r.status_code == 304 and "cancel" in r.headers[NEWS_KINDS_HEADER].split(",")
+    news = r.headers[NEWS_HEADER]
+
+    waiting = held(studio, cursor, news, seconds=0.3)
+    waiting.join(10)
+    r = waiting.result
+    assert r.status_code == 304 and r.headers[NEWS_KINDS_HEADER] == "" and r.headers[NEWS_HEADER] == news
+    assert studio.server.ctx.news.held() == 0
+
+
+def test_a_manager_holds_one_request_and_the_server_answers_when_it_stops(studio):
+    r = studio.manager.get(P(studio, "depsgraph"))
+    cursor, news = r.headers[LAST_UPDATED], r.headers[NEWS_HEADER]
+    older = held(studio, cursor, news)
+    wait_held(studio)
+    newer = held(studio, cursor, news)
+    older.join(10)
+    assert older.result.status_code == 304, "a second request of the same Manager lets the first go"
+    wait_held(studio)
+    studio.server.ctx.news.close()  # what stopping the Server does first
+    newer.join(10)
+    assert newer.result.status_code == 304
+    r = studio.manager.get(P(studio, "depsgraph"), headers={IF_UPDATED_SINCE: cursor, NEWS_HEADER: news,
+                                                         LONG_POLL_HEADER: "10"})
+    assert r.status_code == 304, "a stopping Server holds nothing"
+
 
 def test_what_tasks_need_reaches_the_manager_and_workers_show_every_task_they_run(studio):
     job = studio.ann.post("/api/jobs", json={

@@ -175,7 +175,17 @@ def _step10(db, schema):
     assert db.execute_sql("SELECT job_id FROM task WHERE id = 'j1-000000'").fetchone() == ("j1",), "tasks stay"
 
 
-STEP_CHECKS = {2: _step2, 3: _step3, 4: _step4, 5: _step5, 6: _step6, 7: _step7, 8: _step8, 9: _step9, 10: _step10}
+def _step11(db, schema):
+    indexes = {name for (name,) in db.execute_sql(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'task'" if schema.sqlite else
+        "SELECT indexname FROM pg_indexes WHERE tablename = 'task' AND schemaname = current_schema()")}
+    assert "task_job_id_status_updated_id" in indexes and "task_job_id_status" not in indexes
+    assert schema.has_table("manager_news_item")
+    assert db.execute_sql("SELECT status FROM task WHERE id = 'j1-000000'").fetchone() == ("queued",)
+
+
+STEP_CHECKS = {2: _step2, 3: _step3, 4: _step4, 5: _step5, 6: _step6, 7: _step7, 8: _step8, 9: _step9, 10: _step10,
+               11: _step11}
 
 
 def test_the_step_checks_cover_every_step_after_the_first():

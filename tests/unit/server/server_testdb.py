@@ -88,16 +88,20 @@ class Harness:
         job = submit_job(self.ctx, user or self.seeded_server.artist, body)
         return Job.get_by_id(job.id)
 
-    def depsgraph(self, since=None, manager=None):
-        """(task documents, stamp), checked against the shared document shape."""
+    def depsgraph(self, since=None, manager=None, limit=1000, more=False):
+        """(task documents, cursor) after the cursor `since` (or a stamp), checked against the shared
+        document shape; with `more`, (documents, cursor, whether another page follows)."""
         import json
         from backend.server import manager_sync
         from shared.documents import ScheduledTasks
-        body, count, stamp = manager_sync.depsgraph(self.ctx, manager or self.seeded_server.manager, since)
+        import datetime as dt
+        cursor = (since, "") if isinstance(since, dt.datetime) else manager_sync.parse_cursor(since) if since else None
+        body, count, after, following = manager_sync.depsgraph(self.ctx, manager or self.seeded_server.manager,
+                                                               cursor, limit)
         doc = json.loads(body)
         ScheduledTasks.from_dict(doc)
         assert len(doc["depsgraph"]) == count
-        return doc["depsgraph"], stamp
+        return (doc["depsgraph"], after, following) if more else (doc["depsgraph"], after)
 
     def update(self, task_id, status=None, update_id=None, manager=None, **fields):
         from backend.server import manager_sync
