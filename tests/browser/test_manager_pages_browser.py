@@ -115,7 +115,18 @@ def test_every_worker_action_on_the_managers_pages(admin_farm, manager_page, tmp
     row_action(page, blocked[0], "clear-blocklist")
     expect(victim.locator("td").nth(7)).to_have_text("-")
     assert manager_worker(farm, blocked[0])["blocklist"] == []
+
+    # What a worker runs shows by job and task name.
+    busy = farm.server.post(farm.url + "/api/jobs", json={"name": "runs now", "type": "sleep", "project": "default",
+                                                          "settings": {"frames": "1", "chunk_size": 1,
+                                                                       "time_in_seconds": 30}}).json()
+    runner = wait_until(lambda: next((w for w in by_nickname(farm) if w.get("running_tasks")), None), 60,
+                        "no worker ran the sleep task")
+    task = runner["running_tasks"][0]
+    cell = page.locator(f'#workers-body tr[data-worker="{runner["_id"]}"] .running-tasks [data-task="{task["id"]}"]')
+    expect(cell).to_have_text(f"{busy['id'][:8]} › {task['name']}")
     screenshot(page, tmp_path, "manager-workers")
+    farm.server.post(f"{farm.url}/api/jobs/{busy['id']}/status", json={"status": "cancel"})
 
     # A worker that stops answering times out; the admin marks it offline.
     frozen = farm.farm.procs["worker-2"]

@@ -115,6 +115,16 @@
       (w, tags) => act(w, "set the tags of", () => api(path(w) + "/tags", {method: "PUT", body: {tags}})),
       (w, s) => act(w, "set the schedule of", () => api(path(w) + "/sleep-schedule", {method: "PUT", body: s})));
 
+    // Every task the worker runs (a worker with slots runs several), as `job › task`: the
+    // Manager knows a job by its id only, so the id's start stands for it (whole in the tooltip).
+    function runningTasks(w) {
+      const tasks = (w.running_tasks || []).length ? w.running_tasks
+        : w.current_task ? [{id: w.current_task, job: w.current_job}] : [];
+      if (!tasks.length) return ["-"];
+      return tasks.map((t) => el("div", {"data-task": t.id, title: `job ${t.job || "?"}, task ${t.id}`},
+                                 `${(t.job || "").slice(0, 8)} › ${t.name || t.id}`));
+    }
+
     function render() {
       F.redrawRows($("#workers-body"), workers, () => workers.map((w) => el("tr", {"data-worker": w._id,
                                                                              "data-key": w._id},
@@ -125,7 +135,7 @@
           : null),
         el("td", {}, w.platform || "-"),
         el("td", {class: "small worker-tags"}, (w.tags || []).join(", ") || "-"),
-        el("td", {class: "small"}, w.current_task ? `${w.current_job || ""} › ${w.current_task}` : "-"),
+        el("td", {class: "small running-tasks"}, ...runningTasks(w)),
         el("td", {class: "small"}, F.resources(w.resources)),
         el("td", {class: "small"}, schedule(w.sleep_schedule)),
         el("td", {class: "small"}, (w.blocklist || []).length

@@ -6,7 +6,7 @@
 <p class="error" id="worker-error" role="alert" hidden></p>
 <div class="table-wrap">
 <table class="list" id="workers-table">
-  <thead><tr><th>Worker</th><th>Status</th><th>Platform</th><th>Tags</th><th>Current task</th><th>Resources</th>
+  <thead><tr><th>Worker</th><th>Status</th><th>Platform</th><th>Tags</th><th>Running tasks</th><th>Resources</th>
     <th>Sleep schedule</th><th>Blocklist</th><th>Last seen</th><th>Actions</th></tr></thead>
   <tbody id="workers-body"></tbody>
 </table>
