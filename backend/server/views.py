@@ -7,9 +7,10 @@ from typing import Any
 from urllib.parse import quote
 
 from shared.chunking import chunks
+from shared.statuses import TASK_IN_PROGRESS
 from shared.timefmt import iso_utc
 
-from .models import Job, Manager, Project, Task, User, WorkerRecord
+from .models import Job, Manager, Project, Task, TaskRun, User, WorkerRecord
 
 
 def iso(value: dt.datetime | None) -> str | None:
@@ -101,24 +102,45 @@ def worker_doc(w: WorkerRecord, manager_name: str) -> dict[str, Any]:
 
 
 def worker_docs(rows: list[tuple[WorkerRecord, str]], actions: dict, may_act: set[str] | None) -> list[dict]:
-    """Workers as the pages show them: the names of the tasks they run and of those tasks' jobs, the
-    actions asked of them lately (`actions`: (manager, worker) -> docs), and whether the reader may act
-    on them (`may_act`: the Managers whose workers they may run, None for all)."""
-    task_ids = sorted({t for w, _ in rows for t in [w.current_task, *(r.get("id") for r in w.running_tasks or [])]
-                       if isinstance(t, str) and t})
+    """Workers as the pages show them: the tasks they run with the names of those tasks and their
+    jobs, the actions asked of them lately (`actions`: (manager, worker) -> docs), and whether the
+    reader may act on them (`may_act`: the Managers whose workers they may run, None for all).
+
+    What a worker runs is the Server's own knowledge first: the open runs of its tasks in progress,
+    which task updates bring within milliseconds. The Manager's worker report, which may be half a
+    minute old, adds only tasks the Server does not have (Manager-local ones)."""
+    workers = {(w.manager_id, w.worker_id) for w, _ in rows}
+    live: dict[tuple[str, str], list[dict]] = {}
     names: dict[str, tuple[str, str]] = {}
-    for chunk in chunks(task_ids):
+    for worker_ids in chunks(sorted({w for _, w in workers})):
+        query = (TaskRun.select(TaskRun.worker, Task.id, Task.name, Task.needs, Job.id, Job.name, Job.manager)
+                 .join(Task, on=(Task.id == TaskRun.task)).switch(TaskRun).join(Job)
+                 .where(TaskRun.finished.is_null(), TaskRun.worker.in_(worker_ids),
+                        Task.status.in_([s.value for s in TASK_IN_PROGRESS]))
+                 .order_by(TaskRun.started).tuples())
+        for worker, tid, tname, needs, jid, jname, manager in query:
+            if (manager, worker) in workers:
+                live.setdefault((manager, worker), []).append({"id": tid, "job": jid, "name": tname, "needs": needs,
+                                                               "job_name": jname})
+                names[tid] = (tname, jname)
+    reported = sorted({t for w, _ in rows for t in [w.current_task, *(r.get("id") for r in w.running_tasks or [])]
+                       if isinstance(t, str) and t and t not in names})
+    for chunk in chunks(reported):
         for tid, tname, jname in (Task.select(Task.id, Task.name, Job.name).join(Job)
                                   .where(Task.id.in_(chunk)).tuples()):
             names[tid] = (tname, jname)
     out = []
     for w, manager_name in rows:
         doc = worker_doc(w, manager_name)
-        tname, jname = names.get(w.current_task or "", (None, None))
-        doc.update(current_task_name=tname, current_job_name=jname,
+        local = [{**r, "job_name": None} for r in doc["running_tasks"]
+                 if isinstance(r, dict) and r.get("id") not in names]
+        running = live.get((w.manager_id, w.worker_id), []) + local
+        if doc["current_task"] in names and doc["current_task"] not in {r["id"] for r in running}:
+            # a task of the Server's that ended since the report: the latest one running instead
+            doc["current_task"], doc["current_job"] = (running[-1]["id"], running[-1]["job"]) if running else (None, None)
+        tname, jname = names.get(doc["current_task"] or "", (None, None))
+        doc.update(running_tasks=running, current_task_name=tname, current_job_name=jname,
                    actions=actions.get((w.manager_id, w.worker_id), []),
                    may_act=may_act is None or w.manager_id in may_act)
-        doc["running_tasks"] = [{**r, "job_name": names.get(r.get("id", ""), (None, None))[1]}
-                                for r in doc["running_tasks"] if isinstance(r, dict)]
         out.append(doc)
     return out

@@ -47,7 +47,7 @@ def test_one_worker_with_three_slots_runs_three_sleep_tasks_at_once(farm_factory
 def test_a_render_job_and_a_light_job_at_once_on_a_two_slot_worker(farm_factory, tmp_path, blender_exe,
                                                                    ffmpeg_exe):
     blend = make_scene(blender_exe, tmp_path / "scene" / "pair.blend", 3, 320, 240, 32)
-    # Running tasks reach the Server with the worker report: every second here, not every 30 s.
+    # The Server knows what a worker runs from its task updates; the report (every second here) adds the rest.
     farm, api = farm_factory(workers=1, worker_args=["--slots", "2"],
                              extra="[upstream]\nworker_report_interval = 1.0\n")
     out = tmp_path / "render" / "pair"

@@ -382,11 +382,24 @@ def test_what_tasks_need_reaches_the_manager_and_workers_show_every_task_they_ru
     assert studio.ann.get(f"/api/tasks/{docs['blender-render-1']['_id']}").json()["needs"] == "gpu"
 
     running = [{"id": docs["blender-render-1"]["_id"], "job": job["id"], "name": "blender-render-1", "needs": "gpu"},
-               {"id": docs["blender-render-2"]["_id"], "job": job["id"], "name": "blender-render-2", "needs": "gpu"}]
+               {"id": docs["blender-render-2"]["_id"], "job": job["id"], "name": "blender-render-2", "needs": "gpu"},
+               {"id": "local-1", "job": "local-job", "name": "a Manager-local test task", "needs": "light"}]
+    r = studio.manager.post(P(studio, "task-update-batch"), json={"updates": [
+        update("s1", running[0]["id"], "active"), update("s2", running[1]["id"], "active")]})
+    assert r.status_code == 200, r.text
     r = studio.manager.post(P(studio, "workers"), json={"workers": [
         {"_id": "w1", "nickname": "node1", "status": "awake", "current_task": running[1]["id"],
          "current_job": job["id"], "running_tasks": running}], "complete": True})
     assert r.status_code == 204
     (worker,) = studio.ann.get("/api/workers").json()["workers"]
-    assert worker["running_tasks"] == [{**r, "job_name": "gpu shot"} for r in running]
-    assert worker["current_task"] == running[1]["id"]
+    assert worker["running_tasks"] == [{**r, "job_name": "gpu shot"} for r in running[:2]] + [
+        {**running[2], "job_name": None}], "the Server's tasks by name; a task only the Manager has as reported"
+    assert worker["current_task"] == running[1]["id"] and worker["current_task_name"] == "blender-render-2"
+
+    # A task that ended leaves the page at once, though the Manager's report still names it.
+    r = studio.manager.post(P(studio, "task-update-batch"), json={"updates": [
+        update("s3", running[1]["id"], "completed")]})
+    assert r.status_code == 200, r.text
+    (worker,) = studio.ann.get("/api/workers").json()["workers"]
+    assert [t["id"] for t in worker["running_tasks"]] == [running[0]["id"], "local-1"]
+    assert worker["current_task"] == "local-1", "the report's current task ended: the latest one running"
