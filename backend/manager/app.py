@@ -41,6 +41,15 @@ from .workers import Workers
 log = logging.getLogger(__name__)
 
 
+def every(stop: threading.Event, interval: float, tick) -> None:
+    """Call `tick()` every `interval` seconds until `stop`; a failing pass is logged and the loop goes on."""
+    while not stop.wait(interval):
+        try:
+            tick()
+        except Exception:  # noqa: BLE001 - a loop logs and goes on
+            log.exception("%s failed", getattr(tick, "__qualname__", tick))
+
+
 class ManagerCore:
     def __init__(self, config: ManagerConfig, db: peewee.SqliteDatabase, client: ServerClient | None = None,
                  started_at: float | None = None):
@@ -79,10 +88,12 @@ class ManagerCore:
     def start_loops(self) -> None:
         """Start the background loops (timeouts, sleep schedules, upstream, latest image, file store, retention)."""
         stop = self.stop_event
-        specs = [("timeout-checker", self.timeouts.run, ()), ("sleep-scheduler", self.sleep_scheduler.run, ()),
+        cfg = self.config
+        specs = [("timeout-checker", every, (cfg.timeouts.check_interval, self.timeouts.tick)),
+                 ("sleep-scheduler", every, (self.sleep_scheduler.interval, self.sleep_scheduler.tick)),
+                 ("retention", every, (cfg.retention.check_interval, self.retention.tick)),
                  ("latest-image", self.latest_image.run, ()),
-                 ("file-store", self.files.store.run, (self.config.files.evict_interval,)),
-                 ("retention", self.retention.run, ())]
+                 ("file-store", self.files.store.run, (cfg.files.evict_interval,))]
         for name, target, args in specs:
             self._threads.append(threading.Thread(target=target, args=(stop, *args), name=name, daemon=True))
         if self.upstream:

@@ -11,7 +11,6 @@ back through the depsgraph like a new one. 0 days (the default) keeps everything
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 from .config import ManagerConfig
@@ -48,10 +47,3 @@ class Retention:
             if not gone:  # each was requeued meanwhile; the next tick looks again
                 break
         return forgotten
-
-    def run(self, stop: threading.Event) -> None:
-        while not stop.wait(self.config.retention.check_interval):
-            try:
-                self.tick()
-            except Exception:  # noqa: BLE001 - a loop logs and goes on
-                log.exception("retention check failed")

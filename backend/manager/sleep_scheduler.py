@@ -9,7 +9,6 @@ runs past midnight (22:00-06:00); the days name the day the window starts.
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import datetime, time as dtime, timedelta
 
 from shared.statuses import WorkerStatus as WS
@@ -76,10 +75,3 @@ class SleepScheduler:
             log.info("sleep schedule: worker %s -> %s", worker.identifier, want)
             asked.append((worker.id, want))
         return asked
-
-    def run(self, stop: threading.Event) -> None:
-        while not stop.wait(self.interval):
-            try:
-                self.tick()
-            except Exception:  # noqa: BLE001 - a loop logs and goes on
-                log.exception("sleep scheduler pass failed")

@@ -149,19 +149,21 @@ class TaskLogs:
         except FileNotFoundError:
             return None
 
-    def run_paths(self, job: str, task: str) -> list[Path]:
+    def _run_paths(self, job: str, task: str) -> list[Path]:
         """The log files of the task's runs that are kept, oldest first, the current one last."""
         path = self._path(job, task)
         older = [Path(f"{path}.{i}") for i in range(self.rotations_kept, 0, -1)]
         return [p for p in (*older, Path(path)) if p.exists()]
 
-    def gzipped(self, job: str, task: str) -> bytes:
-        """Every kept run's log, oldest first, gzip'd, for the Server (empty if there is none).
+    def gzipped(self, job: str, task: str, missing: bytes = b"") -> bytes:
+        """Every kept run's log, oldest first, gzip'd, for the Server (`missing` if there is none).
         With more than one run each starts with a line naming it, so the Server's one full
         log of the task holds each attempt's whole log."""
-        paths = self.run_paths(job, task)
+        paths = self._run_paths(job, task)
         out = io.BytesIO()
         with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6) as gz:
+            if not paths:
+                gz.write(missing)
             for n, path in enumerate(paths, start=1):
                 if len(paths) > 1:
                     which = "the latest" if n == len(paths) else "an earlier run"

@@ -16,7 +16,6 @@ counted from the later of the last contact and the Manager's start.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 from shared.statuses import TASK_IN_PROGRESS, WorkerStatus as WS
@@ -69,10 +68,3 @@ class TimeoutChecker:
             if expired:
                 log.info("%d blocklist entries expired", expired)
         return {"tasks": timed_out_tasks, "workers": timed_out_workers}
-
-    def run(self, stop: threading.Event) -> None:
-        while not stop.wait(self.config.timeouts.check_interval):
-            try:
-                self.tick()
-            except Exception:  # noqa: BLE001 - a loop logs and goes on
-                log.exception("timeout check failed")

@@ -11,7 +11,6 @@ order when the Server is back, while workers keep running what the Manager holds
 
 from __future__ import annotations
 
-import gzip
 import json
 import logging
 import os
@@ -343,7 +342,7 @@ class Upstream:
     def _upload_log(self, item) -> None:
         job, task = item.payload.get("job", ""), item.payload.get("task", "")
         try:
-            gz = self.logs.gzipped(job, task) if self.logs.run_paths(job, task) else gzip.compress(NO_LOG)
+            gz = self.logs.gzipped(job, task, missing=NO_LOG)
         except ValueError:
             gz = None
         if gz is not None:

@@ -118,8 +118,7 @@
     // Every task the worker runs (a worker with slots runs several), as `job › task`: the
     // Manager knows a job by its id only, so the id's start stands for it (whole in the tooltip).
     function runningTasks(w) {
-      const tasks = (w.running_tasks || []).length ? w.running_tasks
-        : w.current_task ? [{id: w.current_task, job: w.current_job}] : [];
+      const tasks = w.running_tasks || [];
       if (!tasks.length) return ["-"];
       return tasks.map((t) => el("div", {"data-task": t.id, title: `job ${t.job || "?"}, task ${t.id}`},
                                  `${(t.job || "").slice(0, 8)} › ${t.name || t.id}`));
