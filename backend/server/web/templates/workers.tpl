@@ -3,7 +3,8 @@
   <h1>Workers</h1>
   <span class="refresh-state muted" id="refresh-state"></span>
 </div>
-<p class="muted small">As their Managers last reported them. An action is sent to the worker's Manager when it
+<p class="muted small">As their Managers last reported them; the tasks they run as the task updates tell, within a
+  second. An action is sent to the worker's Manager when it
   next contacts the Server; it shows as <em>requested</em> until the Manager confirms it.</p>
 <p class="error" id="worker-error" role="alert" hidden></p>
 <div class="table-wrap">
