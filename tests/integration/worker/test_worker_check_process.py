@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -89,13 +91,15 @@ def test_a_manager_clock_two_minutes_ahead_fails_the_clock_check(tmp_path):
     port = free_port()
     proc = subprocess.Popen([faketime, "-f", "+120s", sys.executable, "-m", "backend.manager.cli", "serve",
                              "--data-dir", str(tmp_path / "m"), "--listen", f"127.0.0.1:{port}"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         url = f"http://127.0.0.1:{port}"
         wait_for(lambda: requests.get(url, timeout=1).ok, what="the Manager", timeout=30)
         code, text, checks = check("--blender", "no-blender", manager=url)
     finally:
-        proc.terminate()
+        # faketime forks the Manager, and that Manager was seen to outlive a SIGTERM: kill the whole
+        # group, not only faketime (it left a Manager running after every test run).
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(20)
     clock = checks["clock"]
     assert clock["status"] == "FAIL" and clock["detail"].startswith(("+119.", "+120.", "+121.")), clock
