@@ -457,8 +457,10 @@ def start_farm(**kw) -> Farm:
 class Profiles:
     """py-spy flame graphs of the Server and the Manager while one run goes (--profile DIR)."""
 
-    def __init__(self, directory: str | None):
+    def __init__(self, directory: str | None, fmt: str = "flamegraph", gil: bool = False):
         self.dir = Path(directory) if directory else None
+        self.fmt = fmt
+        self.gil = gil
         self.procs: list[subprocess.Popen] = []
 
     def start(self, farm: Farm, label: str) -> None:
@@ -467,8 +469,9 @@ class Profiles:
         self.dir.mkdir(parents=True, exist_ok=True)
         spy = BIN / "py-spy"
         for name, proc in (("server", farm.server), ("manager", farm.manager)):
-            out = self.dir / f"{label}-{name}.svg"
+            out = self.dir / f"{label}-{name}.{'svg' if self.fmt == 'flamegraph' else 'txt'}"
             self.procs.append(subprocess.Popen([str(spy), "record", "--nonblocking", "--rate", "200", "-o", str(out),
+                                                "--format", self.fmt, *(["--gil"] if self.gil else []),
                                                 "--pid", str(proc.pid)], stdout=subprocess.DEVNULL,
                                                stderr=subprocess.DEVNULL))
         time.sleep(1.0)  # py-spy attached
@@ -487,7 +490,7 @@ class Profiles:
 def run_sizes(mode: str, sizes: list[int], runs: dict[int, int], n_workers: int, timeout: float,
               profiles: Profiles) -> dict:
     """Per size: first-claim latencies and end-to-end throughputs."""
-    threads = n_workers + 32 if mode == "longpoll" else 96
+    threads = n_workers + 32 if mode == "longpoll" else int(os.environ.get("E2E_V2_THREADS", "96"))
     farm = start_farm(manager_threads=threads)
     out: dict[int, dict] = {}
     workers = None
@@ -679,8 +682,12 @@ def main() -> int:
     ap.add_argument("--skip-idle", action="store_true")
     ap.add_argument("--profile", metavar="DIR", help="py-spy flame graphs of the Server and the Manager during the "
                                                      "first run of each size (py-spy in the venv, as root)")
+    ap.add_argument("--profile-format", default="flamegraph", choices=("flamegraph", "raw", "speedscope"),
+                    help="py-spy's output: flame graph (.svg) or collapsed stacks (raw, .txt)")
+    ap.add_argument("--profile-gil", action="store_true",
+                    help="sample only the thread holding the GIL: where the CPU goes, not the waits")
     args = ap.parse_args()
-    profiles = Profiles(args.profile)
+    profiles = Profiles(args.profile, args.profile_format, args.profile_gil)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     modes = [m for m in args.modes.split(",") if m]
     runs = {s: (args.big_runs if s >= 10_000 else args.runs) for s in sizes}

@@ -17,6 +17,7 @@ import bottle
 import peewee
 
 from backend import proxy
+from backend.db import WalCheckpointer
 from backend.web import JsonApiPlugin, install_json_errors
 
 from .admin_auth import AdminAuth
@@ -56,6 +57,7 @@ class ManagerCore:
         config.validate()
         self.config = config
         self.db = Persistence(db)
+        self.checkpointer = WalCheckpointer(db)
         self.admin_auth = AdminAuth(self.db, config)
         self.stop_event = threading.Event()
         self.wakeup = Wakeup()
@@ -86,14 +88,16 @@ class ManagerCore:
         self._observer = None
 
     def start_loops(self) -> None:
-        """Start the background loops (timeouts, sleep schedules, upstream, latest image, file store, retention)."""
+        """Start the background loops (timeouts, sleep schedules, upstream, latest image, file store, retention,
+        WAL checkpoints)."""
         stop = self.stop_event
         cfg = self.config
         specs = [("timeout-checker", every, (cfg.timeouts.check_interval, self.timeouts.tick)),
                  ("sleep-scheduler", every, (self.sleep_scheduler.interval, self.sleep_scheduler.tick)),
                  ("retention", every, (cfg.retention.check_interval, self.retention.tick)),
                  ("latest-image", self.latest_image.run, ()),
-                 ("file-store", self.files.store.run, (cfg.files.evict_interval,))]
+                 ("file-store", self.files.store.run, (cfg.files.evict_interval,)),
+                 ("wal-checkpoint", self.checkpointer.run, ())]
         for name, target, args in specs:
             self._threads.append(threading.Thread(target=target, args=(stop, *args), name=name, daemon=True))
         if self.upstream:

@@ -17,7 +17,7 @@ import threading
 from typing import Any
 
 from backend.backup import backup_sqlite, restore_sqlite
-from backend.db import database_url
+from backend.db import WalCheckpointer, database_url
 from backend.migrations import MigrationError
 from backend.web import ApiError
 from shared.serving import parse_listen, serve_forever
@@ -82,6 +82,7 @@ def cmd_serve(args) -> int:
     keeper = threading.Thread(target=Housekeeping(context_of(app)).run, args=(stop,), name="housekeeping",
                               daemon=True)
     keeper.start()
+    threading.Thread(target=WalCheckpointer(db).run, args=(stop,), name="wal-checkpoint", daemon=True).start()
     log.info("Flamenco Server %s, database %s, data in %s", __version__,
              cfg.database or f"{cfg.data_dir}/server.sqlite", cfg.data_dir)
     serve_forever(app, host, port, cfg.threads + cfg.manager_threads, "flamenco-server", stop)

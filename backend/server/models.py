@@ -433,41 +433,61 @@ def stamp_value(value: dt.datetime):
     return value.isoformat(" ") if is_sqlite(database_proxy.obj) else value
 
 
+def sql_literal(value: Any) -> str:
+    """A constant as SQL text (standard quoting; PostgreSQL's standard_conforming_strings is on)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, (int, float)):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError("not a finite number")
+        return repr(value)
+    if isinstance(value, dt.datetime):
+        value = value.isoformat(" ")
+    if isinstance(value, str):
+        if "\0" in value:
+            raise ValueError("NUL in a SQL literal")
+        return "'" + value.replace("'", "''") + "'"
+    raise TypeError(f"no SQL literal for {type(value).__name__}")
+
+
 def bulk_insert(model: type[Model], columns: Sequence[str], rows: Iterable[Sequence[Any]],
-                batch: int = 2000) -> int:
+                batch: int = 2000, constants: dict[str, Any] | None = None) -> int:
     """Insert plain-value rows fast, below Peewee's per-value machinery; the caller's transaction.
 
-    Values must already be what the database stores (JSON as text, datetimes).
-    SQLite takes `executemany`; PostgreSQL multi-row VALUES via psycopg2's execute_values.
+    Values must already be what the database stores (JSON as text, datetimes). `constants`:
+    columns with the same value in every row, written into the statement once instead of bound
+    per row (binding is most of an insert's cost in Python: a 100,000-task job binds 8 values a
+    row instead of 19). SQLite takes `executemany`; PostgreSQL multi-row VALUES via psycopg2's
+    execute_values.
     """
     db = database_proxy.obj
     table = model._meta.table_name
-    cols = ", ".join(model._meta.fields[c].column_name if c in model._meta.fields else c for c in columns)
+    constants = constants or {}
+    names = [*columns, *constants]
+    cols = ", ".join(model._meta.fields[c].column_name if c in model._meta.fields else c for c in names)
+    fixed = "".join(f", {sql_literal(v)}" for v in constants.values())
     count = 0
     cursor = db.cursor()
     if is_sqlite(db):
-        sql = f'INSERT INTO "{table}" ({cols}) VALUES ({", ".join("?" * len(columns))})'
-        buf: list = []
-        for row in rows:
-            buf.append(row)
-            if len(buf) >= batch:
-                cursor.executemany(sql, buf)
-                count += len(buf)
-                buf = []
-        if buf:
-            cursor.executemany(sql, buf)
-            count += len(buf)
-        return count
-    from psycopg2.extras import execute_values
-    sql = f'INSERT INTO "{table}" ({cols}) VALUES %s'
-    buf = []
+        sql = f'INSERT INTO "{table}" ({cols}) VALUES ({", ".join("?" * len(columns))}{fixed})'
+        run = cursor.executemany
+    else:
+        from psycopg2.extras import execute_values
+        sql = f'INSERT INTO "{table}" ({cols}) VALUES %s'
+        template = f'({", ".join(["%s"] * len(columns))}{fixed.replace("%", "%%")})'
+
+        def run(sql, rows):
+            execute_values(cursor, sql, rows, template=template, page_size=batch)
+    buf: list = []
     for row in rows:
         buf.append(row)
         if len(buf) >= batch:
-            execute_values(cursor, sql, buf, page_size=batch)
+            run(sql, buf)
             count += len(buf)
             buf = []
     if buf:
-        execute_values(cursor, sql, buf, page_size=batch)
+        run(sql, buf)
         count += len(buf)
     return count

@@ -81,12 +81,13 @@ def reason(needed: set[str], tag: str | None, offer: Offer) -> str:
     return "; ".join(parts)
 
 
-def explain(docs: list[dict[str, Any]]) -> None:
-    """Put the waiting reason into the status_reason of the queued and active jobs in `docs`."""
+def explain(docs: list[dict[str, Any]], pending: dict[str, set[str]] | None = None) -> None:
+    """Put the waiting reason into the status_reason of the queued and active jobs in `docs`.
+    `pending`: pending_task_types of these jobs when the caller knows them already."""
     candidates = [d for d in docs if d["status"] in RUNNABLE_JOBS and not d["blocked"] and d["manager"]]
     if not candidates:
         return
-    needed = pending_task_types([d["id"] for d in candidates])
+    needed = pending if pending is not None else pending_task_types([d["id"] for d in candidates])
     known = offers(sorted({d["manager"] for d in candidates}))
     for doc in candidates:
         offer = known.get(doc["manager"])

@@ -54,9 +54,9 @@ def install(routes, ctx) -> None:
                             "transaction. A job no worker can run yet (task type or worker tag) is accepted "
                             "and waits; its status_reason says for what.")
     def submit(user):
-        job = job_service.submit_job(ctx, user, read_object())
+        doc = job_service.submit_job_doc(ctx, user, read_object())
         bottle.response.status = 201
-        return _job_with_extras(Job.get_by_id(job.id))
+        return doc
 
     @routes.add("POST", "/api/jobs/validate", summary="Check a job without submitting it", tag="jobs",
                 body="JobCheck", responses={200: ("what submitting it would do", "JobCheckResult")},
