@@ -150,7 +150,7 @@ TASK_IN_PROGRESS = frozenset({T.ACTIVE, T.CANCEL_REQUESTED})
 TASK_FINAL = frozenset({T.COMPLETED, T.CANCELED, T.FAILED})
 
 TASK_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
-    T.UNDER_CONSTRUCTION: frozenset({T.QUEUED, T.PAUSED}),
+    T.UNDER_CONSTRUCTION: frozenset({T.QUEUED, T.PAUSED, T.CANCELED}),  # canceled: stored after its job stopped
     T.PAUSED: frozenset({T.QUEUED, T.CANCELED, T.FAILED}),
     T.QUEUED: frozenset({T.CLAIMED_BY_MANAGER, T.ACTIVE, T.CANCELED, T.PAUSED, T.FAILED,
                          T.COMPLETED, T.SOFT_FAILED, T.CANCEL_REQUESTED}),

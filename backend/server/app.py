@@ -24,6 +24,7 @@ from .schemas import SCHEMAS
 from .signin_limits import SignInLimiter
 from .state_machine import StateMachine
 from .storage import FileStore
+from .task_storing import TaskStorer
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +41,12 @@ def make_context(config: ServerConfig, db: peewee.Database, clock: Clock | None 
         for directory in config.job_types_dirs:
             registry.load_directory(directory)
     feed, news = ChangeFeed(), ManagerNews(clock, config.held_requests)
-    return ServerContext(config=config, db=db, clock=clock, machine=StateMachine(clock, feed, news),
-                         registry=registry, store=FileStore(config.files_dir), news=news,
-                         signins=SignInLimiter(config.login_failures_per_user, config.login_failures_per_address,
-                                               config.login_window_seconds), feed=feed)
+    ctx = ServerContext(config=config, db=db, clock=clock, machine=StateMachine(clock, feed, news),
+                        registry=registry, store=FileStore(config.files_dir), news=news,
+                        signins=SignInLimiter(config.login_failures_per_user, config.login_failures_per_address,
+                                              config.login_window_seconds), feed=feed)
+    ctx.storer = TaskStorer(ctx)
+    return ctx
 
 
 def make_app(config: ServerConfig, db: peewee.Database, clock: Clock | None = None,

@@ -83,9 +83,15 @@ def cmd_serve(args) -> int:
                               daemon=True)
     keeper.start()
     threading.Thread(target=WalCheckpointer(db).run, args=(stop,), name="wal-checkpoint", daemon=True).start()
+    ctx = context_of(app)
+    with db.connection_context():
+        if resumed := ctx.storer.resume():
+            log.info("storing the rest of the tasks of %d job(s) a stopped Server left halfway", resumed)
     log.info("Flamenco Server %s, database %s, data in %s", __version__,
              cfg.database or f"{cfg.data_dir}/server.sqlite", cfg.data_dir)
     serve_forever(app, host, port, cfg.threads + cfg.manager_threads, "flamenco-server", stop)
+    if not ctx.storer.drain(timeout=30):
+        log.warning("stopping with tasks of a job not stored yet: the next start stores them")
     return 0
 
 

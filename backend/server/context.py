@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import peewee
 
@@ -17,6 +17,9 @@ from .news import ManagerNews
 from .signin_limits import SignInLimiter
 from .state_machine import StateMachine
 from .storage import FileStore
+
+if TYPE_CHECKING:
+    from .task_storing import TaskStorer
 
 
 @dataclass
@@ -31,6 +34,7 @@ class ServerContext:
     signins: SignInLimiter
     feed: ChangeFeed = field(default_factory=ChangeFeed)
     activity: Activity = field(default_factory=Activity)
+    storer: "TaskStorer" = None  # type: ignore[assignment]  # set by make_context: it needs the context
 
     @contextlib.contextmanager
     def write(self) -> Iterator[None]:

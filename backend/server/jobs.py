@@ -11,21 +11,17 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import itertools
 import json
 import logging
-import operator
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 import peewee
 
 from backend.web import ApiError, bad_request, conflict, forbidden, not_found
 from shared.checksums import is_sha256
 from shared.chunking import chunks
 from shared.relpaths import RelpathError, check_relpath
-from shared.slots import NEEDS
 from shared.statuses import JOB_DELETABLE, TASK_IN_PROGRESS, TASK_RUNNABLE, JobStatus, TaskStatus
 
 from . import blobs, waiting
@@ -33,8 +29,9 @@ from .admin import find_manager, find_project, visible_project_ids
 from .changes import job_topics
 from .compilers import CompileContext, JobType, SettingError, TaskSpec
 from .context import ServerContext
+from .task_storing import Remaining, set_script_policy, store_rows, task_rows
 from .models import (Blob, Job, JobDependency, JobFile, JobLogEntry, JobOutput, LogRequest, Manager, Project,
-                     ProjectManager, Task, TaskRun, User, WorkerRecord, bulk_insert, stamp_value, task_id, time_ordered_id,
+                     ProjectManager, Task, TaskRun, User, WorkerRecord, bulk_insert, stamp_value, time_ordered_id,
                      utcnow)
 from .views import job_doc
 
@@ -52,10 +49,6 @@ _DEAD_DEPENDENCY = frozenset({JobStatus.FAILED, JobStatus.CANCELED, JobStatus.CO
                               JobStatus.CANCEL_REQUESTED, JobStatus.FAIL_REQUESTED})
 """A job in one of these will never complete: depending on it is refused."""
 
-TASK_COLUMNS = ("id", "name", "commands")
-"""What differs from one new task of a job to the next; see _store_tasks for the rest."""
-TASK_SHARED = ("task_type", "priority", "parents", "io", "needs")
-"""What a run of consecutive new tasks usually has in common (all the render tasks of a job, say)."""
 
 
 def _who(user: User) -> str:
@@ -435,7 +428,7 @@ def plan_job(ctx: ServerContext, user: User, body: dict[str, Any], dry_run: bool
     except Exception as ex:  # noqa: BLE001 - a compiler bug must not lose the submission
         log.exception("job %s: compiling %s failed", job_id, job_type.job_type)
         failure = f"compiling failed: {type(ex).__name__}: {ex}"
-    _set_script_policy(specs, bool(project.allow_scripts))
+    set_script_policy(specs, bool(project.allow_scripts))
     return Plan(job_id, created, job_type, settings, project, manager, files, files_mode, deps, needed, specs,
                 failure, missing)
 
@@ -452,24 +445,35 @@ def validate_job(ctx: ServerContext, user: User, body: dict[str, Any]) -> dict[s
 
 def submit_job(ctx: ServerContext, user: User, body: dict[str, Any]) -> Job:
     with _collector_paused():
-        return _submit_job(ctx, user, body)[0]
+        job, plan, later = _submit_job(ctx, user, body)
+    _store_later(ctx, job, later)
+    return job
 
 
 def submit_job_doc(ctx: ServerContext, user: User, body: dict[str, Any]) -> dict[str, Any]:
     """Submit, and the stored job's document (POST /api/jobs). Every task of a new job is pending, so
     what it waits for comes from the plan, not from grouping its tasks (0.1 s for 100,000)."""
     with _collector_paused():
-        job, plan = _submit_job(ctx, user, body)
-    return job_docs([job], pending={job.id: set() if plan.failure else plan.task_types})[0]
+        job, plan, later = _submit_job(ctx, user, body)
+    doc = job_docs([job], pending={job.id: set() if plan.failure else plan.task_types})[0]
+    _store_later(ctx, job, later)  # after the answer is made: storing takes the CPU while it goes
+    return doc
 
 
-def _submit_job(ctx: ServerContext, user: User, body: dict[str, Any]) -> tuple[Job, Plan]:
+def _store_later(ctx: ServerContext, job: Job, later: list) -> None:
+    if later:
+        ctx.storer.add(Remaining(job.id, later, job.tasks_total - len(later)))
+
+
+def _submit_job(ctx: ServerContext, user: User, body: dict[str, Any]) -> tuple[Job, Plan, list]:
+    """Store the job with its first tasks; (the job, its plan, the rows of the tasks left to store)."""
     plan = plan_job(ctx, user, body)
     job_type, settings, project, manager, files = plan.job_type, plan.settings, plan.project, plan.manager, plan.files
     deps, job_id, created, failure = plan.deps, plan.job_id, plan.created, plan.failure
     task_status = ctx.machine.new_task_status(Job(start_paused=bool(body.get("start_paused"))))
     input_jobs = [d.id for d in deps] if plan.files_mode == "upload" else []
-    rows = [] if failure else _task_rows(job_id, plan.specs, input_jobs)
+    rows = [] if failure else task_rows(job_id, plan.specs, input_jobs)
+    now, later = ctx.storer.split(rows)  # a big job answers with its first tasks stored, the rest follows
 
     who = _who(user)
     name = body["name"].strip()
@@ -499,64 +503,15 @@ def _submit_job(ctx: ServerContext, user: User, body: dict[str, Any]) -> tuple[J
         if failure:
             ctx.machine.construction_failed(job, who, failure)
         else:
-            _store_tasks(rows, {
-                "job": job_id, "status": task_status.value, "job_priority": body.get("priority", 50),
-                "failed_by_workers": "[]", "activity": "", "log_tail": "", "progress": 0.0,
-                "current_command_idx": 0, "command_progress": 0.0, "created": stamp, "updated": stamp})
-            ctx.machine.flip_new_job(job, len(rows), who)
+            store_rows(now, job, task_status.value, stamp)
+            ctx.machine.flip_new_job(job, len(now), who, to_store=len(later))
     log.info("job %s (%s, %d tasks) submitted by %s to manager %s%s", job_id, job_type.job_type, len(rows),
              user.name, manager.name, f"; FAILED: {failure}" if failure else "")
-    return job, plan
-
-
-def _set_script_policy(specs: list[TaskSpec], allow: bool) -> None:
-    """Tell every command that runs Blender whether the blend file's own scripts may run (the project's
-    allow_scripts): the worker passes --enable-autoexec or --disable-autoexec accordingly."""
-    for spec in specs:
-        for cmd in spec.commands:
-            if "blender_cmd" in cmd.get("settings", {}):
-                cmd["settings"]["autoexec"] = allow
-
-
-def _task_rows(job_id: str, specs: list[TaskSpec], input_jobs: list[str] = ()) -> list[tuple[tuple, tuple]]:
-    """(TASK_SHARED values, TASK_COLUMNS values) per task; ids follow the compiler's order, parents first.
-
-    `input_jobs` (upload mode): jobs this one depends on, whose outputs every task lays over its
-    files first (the baked .blend and caches of a bake job, say). The JSON columns are encoded
-    by orjson: the standard library's encoder took a third of storing a 100,000-task job."""
-    ids: dict[int, str] = {}
-    rows = []
-    for index, spec in enumerate(specs):
-        tid = task_id(job_id, index)
-        ids[id(spec)] = tid
-        parents = "[]"
-        if spec.parents:
-            try:
-                parents = _json([ids[id(p)] for p in spec.parents])
-            except KeyError:
-                raise ValueError(f"task '{spec.name}' names a parent that comes after it") from None
-        if spec.needs and spec.needs not in NEEDS:
-            raise ValueError(f"task '{spec.name}' needs '{spec.needs}', not one of {', '.join(NEEDS)}")
-        io = spec.io()
-        if input_jobs:
-            io = {"inputs": [], "outputs": [], **(io or {}), "input_jobs": list(input_jobs)}
-        rows.append(((spec.task_type, spec.priority, parents, _json(io) if io else None, spec.needs),
-                     (tid, spec.name, _json(spec.commands))))
-    return rows
-
-
-def _store_tasks(rows: list[tuple[tuple, tuple]], constants: dict[str, Any]) -> None:
-    """Insert the rows of _task_rows, in order: each run of rows with the same TASK_SHARED values as
-    one statement with those values written into it, so that three values a row are bound (binding
-    was most of the insert's time)."""
-    for shared, run in itertools.groupby(rows, key=operator.itemgetter(0)):
-        bulk_insert(Task, TASK_COLUMNS, (row for _, row in run),
-                    constants={**constants, **dict(zip(TASK_SHARED, shared))})
-
-
-def _json(value: Any) -> str:
-    """Compact JSON text as JSONField stores it (a non-finite number as null)."""
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    # Freed now by their reference counts: with the collector on again, its first pass would
+    # walk them all (a quarter of a second for 100,000 tasks) before they go.
+    plan.specs.clear()
+    del rows, now
+    return job, plan, later
 
 
 def _files_still_stored(files: dict[str, dict[str, Any]]) -> None:

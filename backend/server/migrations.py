@@ -390,6 +390,15 @@ def depsgraph_pages(schema: Schema) -> None:
     schema.create_tables([ManagerNewsItem])
 
 
+# --- step 12: a big job's tasks stored in batches after its submission answered (issue 11) --
+
+def tasks_to_store(schema: Schema) -> None:
+    # In place: Peewee's migrator makes a NOT NULL column on SQLite by copying the table,
+    # and dropping the old job table would cascade to every task.
+    if not schema.has_column("job", "tasks_to_store"):
+        schema.execute("ALTER TABLE job ADD COLUMN tasks_to_store INTEGER NOT NULL DEFAULT 0")
+
+
 STEPS = [
     Step(1, "first release", first_release),
     Step(2, "task run times", task_run_times),
@@ -403,6 +412,7 @@ STEPS = [
     Step(9, "workers with slots: task needs, running tasks", worker_slots),
     Step(10, "archived task runs (render-time reports)", archived_runs),
     Step(11, "depsgraph pages (task index job, status, updated, id) and news for Managers", depsgraph_pages),
+    Step(12, "a big job's tasks stored after its submission answered", tasks_to_store),
 ]
 
 ADOPTED_VERSION = 1

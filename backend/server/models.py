@@ -138,6 +138,7 @@ class Job(BaseModel):
     blocked = BooleanField(default=False)  # waiting for the jobs it depends on
     task_counts = JSONField(default=dict)
     tasks_total = IntegerField(default=0)
+    tasks_to_store = IntegerField(default=0)  # of tasks_total: not stored yet (task_storing.py)
     progress_points = BigIntegerField(default=0)  # sum over tasks of 0..100
 
     class Meta:

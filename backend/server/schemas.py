@@ -95,6 +95,7 @@ SCHEMAS = {
                 "start_paused": B, "worker_tag": NS, "memory_mb": {"type": "integer", "nullable": True},
                 "files_mode": {"type": "string", "enum": ["shared", "upload"]}, "depends_on": arr(S),
                 "blocked": B, "task_counts": {"type": "object", "additionalProperties": I}, "tasks_total": I,
+                "tasks_to_store": I,
                 "progress": N, "web_url": S}),
     "JobList": obj({"jobs": arr("Job"), "total": I, "limit": I, "offset": I}, ["jobs", "total"]),
     "JobStatusChange": obj({"status": S, "reason": S}, ["status"]),

@@ -113,7 +113,7 @@ class StateMachine:
             elif status in TASK_IN_PROGRESS:
                 points += int(round(float(progress_sum or 0)))
         job.task_counts = counts
-        job.tasks_total = sum(counts.values())
+        job.tasks_total = sum(counts.values()) + job.tasks_to_store
         job.progress_points = points
 
     def _save_job(self, job: Job) -> None:
@@ -184,19 +184,45 @@ class StateMachine:
         check("task", T.UNDER_CONSTRUCTION, status)
         return status
 
-    def flip_new_job(self, job: Job, task_count: int, who: str) -> None:
+    def flip_new_job(self, job: Job, task_count: int, who: str, to_store: int = 0) -> None:
         """under-construction -> queued (or paused), in the transaction that stored its tasks.
 
         The tasks were built under construction in memory and are written with
         the status they flip to, stamped with the job's stamp: one transaction,
         so no Manager ever sees a half-built job, without rewriting every row.
+        `to_store`: more tasks of the job that task_storing stores after this
+        commit; they count in tasks_total from now on, so the job cannot complete
+        before they are there.
         """
         target = J.PAUSED if job.start_paused else J.QUEUED
         job.task_counts = {self.new_task_status(job).value: task_count}
-        job.tasks_total = task_count
+        job.tasks_total = task_count + to_store
+        job.tasks_to_store = to_store
         job.progress_points = 0
         self._set_job_status(job, target, who, quiet=True)
         if target == J.QUEUED and not job.blocked:
+            self.news.notify(job.manager_id, TASKS)
+
+    def late_task_status(self, job: Job) -> TaskStatus:
+        """The status of a job's tasks stored after it was queued: what its stored tasks would have."""
+        status = JobStatus(job.status)
+        if status in JOB_RUNNABLE or status == J.REQUEUED:
+            return T.QUEUED
+        if status in (J.PAUSED, J.PAUSE_REQUESTED):
+            return T.PAUSED
+        return T.CANCELED  # canceled or failed (or on the way): nothing more of it runs
+
+    def stored_late(self, job: Job, status: TaskStatus, count: int) -> None:
+        """`count` more of the job's tasks were stored with `status` in this transaction."""
+        check("task", T.UNDER_CONSTRUCTION, status)
+        counts = dict(job.task_counts)
+        counts[status.value] = counts.get(status.value, 0) + count
+        job.task_counts = counts
+        job.tasks_to_store -= count
+        if not job.tasks_to_store:
+            self._log(job, "the Server", f"all {job.tasks_total} tasks stored")
+        self._save_job(job)
+        if status == T.QUEUED and not job.blocked:
             self.news.notify(job.manager_id, TASKS)
 
     def construction_failed(self, job: Job, who: str, reason: str) -> None:

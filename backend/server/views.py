@@ -73,7 +73,7 @@ def job_doc(row: dict[str, Any], depends_on: list[str] | None = None) -> dict[st
         "user_name": row.get("user_name"), "created": iso(row["created"]), "updated": iso(row["updated"]),
         "start_paused": row["start_paused"], "worker_tag": row["worker_tag"], "memory_mb": row["memory_mb"],
         "files_mode": row["files_mode"], "depends_on": depends_on or [], "blocked": row["blocked"],
-        "task_counts": row["task_counts"], "tasks_total": total,
+        "task_counts": row["task_counts"], "tasks_total": total, "tasks_to_store": row["tasks_to_store"],
         "progress": round(row["progress_points"] / total, 2) if total else 0.0,
         "web_url": job_page_path(row["id"]),
     }

@@ -258,7 +258,7 @@ def install(routes, ctx) -> None:
                 if s not in set(TaskStatus):
                     raise bad_request(f"unknown task status '{s}'", "invalid_status")
             query = query.where(Task.status.in_(wanted))
-        total = query.count() if status else job.tasks_total
+        total = query.count() if status else job.tasks_total - job.tasks_to_store
         tasks = query.order_by(Task.id).limit(limit).offset(offset)
         return {"tasks": [task_doc(t, full=False) for t in tasks], "total": total, "limit": limit,
                 "offset": offset}

@@ -184,8 +184,15 @@ def _step11(db, schema):
     assert db.execute_sql("SELECT status FROM task WHERE id = 'j1-000000'").fetchone() == ("queued",)
 
 
+def _step12(db, schema):
+    assert "tasks_to_store" in schema.columns("job")
+    assert db.execute_sql("SELECT tasks_to_store FROM job WHERE id = 'j1'").fetchone() == (0,), \
+        "a job from before has all its tasks stored"
+    assert db.execute_sql("SELECT count(*) FROM task WHERE job_id = 'j1'").fetchone()[0] > 0, "its tasks stay"
+
+
 STEP_CHECKS = {2: _step2, 3: _step3, 4: _step4, 5: _step5, 6: _step6, 7: _step7, 8: _step8, 9: _step9, 10: _step10,
-               11: _step11}
+               11: _step11, 12: _step12}
 
 
 def test_the_step_checks_cover_every_step_after_the_first():

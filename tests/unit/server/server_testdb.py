@@ -144,5 +144,5 @@ class Harness:
         job = self.job(job)
         counts = Counter(self.statuses(job))
         assert job.task_counts == dict(counts), (job.task_counts, dict(counts))
-        assert job.tasks_total == sum(counts.values())
+        assert job.tasks_total == sum(counts.values()) + job.tasks_to_store
         return job
