@@ -113,3 +113,61 @@ def test_serve_subprocess(tmp_path, capsys):
         out, _ = proc.communicate(timeout=20)
     assert proc.returncode == 0, out
     assert "listening on" in out
+
+
+def _serve(data: Path, port: int) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-m", "backend.server.cli", "serve", "--data-dir", str(data),
+                             "--listen", f"127.0.0.1:{port}"], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for _ in range(200):
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/api/version", timeout=1).ok:
+                return proc
+        except requests.ConnectionError:
+            time.sleep(0.05)
+    proc.kill()
+    raise AssertionError(f"the Server did not start: {proc.communicate()[0]}")
+
+
+def test_a_server_killed_while_storing_a_big_job_stores_the_rest_when_it_starts_again(tmp_path, capsys):
+    """The job answers with its first tasks stored; the process dies before the rest is written
+    (the storer waits for a first task to start, and no Manager runs here); the next start goes on."""
+    data = tmp_path / "data"
+    d = ["--data-dir", str(data), "--json"]
+    run_cli(capsys, "create-project", "film", *d)
+    boss = run_cli(capsys, "create-user", "boss", "--admin", *d)
+    run_cli(capsys, "create-manager", "m1", "--project", "film", *d)
+    port = free_port()
+    url, auth = f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {boss['token']}"}
+    proc = _serve(data, port)
+    try:
+        r = requests.post(f"{url}/api/jobs", headers=auth, timeout=30, json={
+            "name": "big", "type": "sleep", "project": "film",
+            "settings": {"frames": "1-30000", "chunk_size": 1, "time_in_seconds": 0}})
+        assert r.status_code == 201, r.text
+        job = r.json()
+        proc.kill()  # SIGKILL: no drain
+        proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert (job["status"], job["tasks_total"], job["tasks_to_store"]) == ("queued", 30000, 29000)
+
+    proc = _serve(data, port)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            doc = requests.get(f"{url}/api/jobs/{job['id']}", headers=auth, timeout=10).json()
+            if doc["tasks_to_store"] == 0:
+                break
+            time.sleep(0.2)
+        assert (doc["tasks_total"], doc["tasks_to_store"], doc["task_counts"]) == (30000, 0, {"queued": 30000})
+        tasks = requests.get(f"{url}/api/jobs/{job['id']}/tasks", headers=auth, timeout=10,
+                             params={"status": "queued", "limit": 2, "offset": 29998}).json()
+        assert tasks["total"] == 30000 and [t["name"] for t in tasks["tasks"]] == ["sleep-29999", "sleep-30000"]
+        log = requests.get(f"{url}/api/jobs/{job['id']}/log", headers=auth, timeout=10).json()["entries"]
+        assert log[-1]["what"] == "all 30000 tasks stored"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    assert "storing the rest of the tasks of 1 job(s)" in out
