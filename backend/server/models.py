@@ -403,6 +403,35 @@ def rows_by_ids(model: type[Model], fields: Sequence[peewee.Field], ids: Sequenc
                           f'({placeholders(len(ids))})', *ids))
 
 
+def start_run(task_id: str, job_id: str, worker: str | None, started: dt.datetime) -> None:
+    """A new run of the task begins at `started`; a run of it nobody closed ends there, canceled.
+    Written out by hand, as move_tasks: on the path of every update batch, Peewee building these
+    statements cost the Server more than the database took to run them."""
+    db, p = database_proxy.obj, database_proxy.obj.param
+    at = TaskRun.started.db_value(started)
+    db.execute_sql(f'UPDATE "task_run" SET "finished" = {p}, "status" = {p} WHERE "task" = {p} AND "finished" IS NULL',
+                   (at, "canceled", task_id))
+    db.execute_sql(f'INSERT INTO "task_run" ("task", "job_id", "worker", "started", "finished", "status", "activity", '
+                   f'"log_tail") VALUES ({p}, {p}, {p}, {p}, NULL, {p}, {p}, {p})',
+                   (task_id, job_id, worker, at, "active", "", ""))
+
+
+def finish_run(task_id: str, job_id: str, worker: str | None, started: dt.datetime | None, finished: dt.datetime,
+               status: str, activity: str, log_tail: str) -> None:
+    """The task's open run ends at `finished` as `status`; with no open run (its start never reached
+    this Server, or came before runs were kept) a whole run from `started` is recorded, when
+    `started` is given."""
+    db, p = database_proxy.obj, database_proxy.obj.param
+    at = TaskRun.finished.db_value(finished)
+    closed = db.execute_sql(f'UPDATE "task_run" SET "finished" = {p}, "status" = {p}, "activity" = {p}, '
+                            f'"log_tail" = {p} WHERE "task" = {p} AND "finished" IS NULL',
+                            (at, status, activity, log_tail, task_id)).rowcount
+    if not closed and started is not None:
+        db.execute_sql(f'INSERT INTO "task_run" ("task", "job_id", "worker", "started", "finished", "status", '
+                       f'"activity", "log_tail") VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})',
+                       (task_id, job_id, worker, TaskRun.started.db_value(started), at, status, activity, log_tail))
+
+
 _UPDATES: dict = {}
 
 

@@ -39,7 +39,7 @@ from shared.timefmt import parse_iso_utc
 
 from .changes import ChangeFeed, job_topics
 from .database import Clock
-from .models import Job, JobDependency, JobLogEntry, Task, TaskRun, move_tasks, save_dirty
+from .models import Job, JobDependency, JobLogEntry, Task, finish_run, move_tasks, save_dirty, start_run
 from .news import CANCEL, TASKS, ManagerNews
 
 log = logging.getLogger(__name__)
@@ -468,21 +468,12 @@ class StateMachine:
         """
         if new == T.ACTIVE and old != T.ACTIVE:
             task.started, task.finished = _reported_at(reported, task.created, now), None
-            TaskRun.update({TaskRun.finished: task.started, TaskRun.status: T.CANCELED.value}).where(
-                TaskRun.task == task.id, TaskRun.finished.is_null()).execute()  # a run nobody closed
-            TaskRun.create(task=task.id, job=task.job_id, worker=task.worker, started=task.started,
-                           status=T.ACTIVE.value)
+            start_run(task.id, task.job_id, task.worker, task.started)
         elif new not in TASK_IN_PROGRESS and (old in TASK_IN_PROGRESS or new in (T.COMPLETED, T.FAILED, T.SOFT_FAILED)):
             task.finished = _reported_at(reported, task.started or task.created, now)
-            closed = TaskRun.update({TaskRun.finished: task.finished, TaskRun.status: new.value,
-                                     TaskRun.activity: (task.activity or "")[:2000], TaskRun.log_tail: task.log_tail}) \
-                .where(TaskRun.task == task.id, TaskRun.finished.is_null()).execute()
-            if not closed and new in (T.COMPLETED, T.FAILED, T.SOFT_FAILED):
-                # no open run: it started before runs were recorded, or its 'active' never reached us
-                TaskRun.create(task=task.id, job=task.job_id, worker=task.worker,
-                               started=task.started or task.finished,
-                               finished=task.finished, status=new.value, activity=(task.activity or "")[:2000],
-                               log_tail=task.log_tail)
+            ended = new in (T.COMPLETED, T.FAILED, T.SOFT_FAILED)
+            finish_run(task.id, task.job_id, task.worker, (task.started or task.finished) if ended else None,
+                       task.finished, new.value, (task.activity or "")[:2000], task.log_tail or "")
 
     def _effective_status(self, task: Task, job: Job, reported: str | None) -> TaskStatus | None:
         """The status a report leads to, or None to keep the current one."""

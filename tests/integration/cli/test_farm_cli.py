@@ -48,9 +48,17 @@ def cli_farm(tmp_path_factory):
             break
         time.sleep(0.2)
     yield data, info, proc
-    if proc.poll() is None:
+    # SIGTERM: the farm stops its Server, Manager and worker; SIGKILL would leave them running.
+    children = psutil.Process(proc.pid).children(recursive=True) if proc.poll() is None else []
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+    for child in children:
+        if child.is_running():
+            child.kill()
 
 
 def test_farm_json_has_the_documented_keys(cli_farm):
