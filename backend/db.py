@@ -89,9 +89,9 @@ class WalCheckpointer:
     def run(self, stop: threading.Event) -> None:
         if not is_sqlite(self.db):
             return
-        while not stop.wait(self.interval):
-            try:
-                with self.db.connection_context():
+        with self.db.connection_context():  # this thread's own connection, kept
+            while not stop.wait(self.interval):
+                try:
                     self.db.execute_sql("PRAGMA wal_checkpoint(PASSIVE)")
-            except peewee.DatabaseError as ex:
-                log.warning("WAL checkpoint failed: %s", ex)
+                except peewee.DatabaseError as ex:
+                    log.warning("WAL checkpoint failed: %s", ex)

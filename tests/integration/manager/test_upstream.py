@@ -495,7 +495,12 @@ def test_an_idle_manager_holds_one_request_and_sends_at_once(linked, server):
     m = linked(upstream={"push_interval": 30.0, "worker_report_interval": 600.0})
     w = announced(m)
     m.core.start_loops()
-    wait_for(lambda: server.app is not None and server.app.config["flamenco.server"].news.held() == 1)
+    up = m.core.upstream
+    # Settled: the depsgraph request held, and the startup's news ("*": look at everything) fetched
+    # by the pusher's empty batch, whose answer may still be on its way when the flag is down.
+    wait_for(lambda: server.app is not None and server.app.config["flamenco.server"].news.held() == 1
+             and not up._news_pending and up._last_push > 0)
+    time.sleep(0.3)
     before = len(server.requests)
     time.sleep(1.0)
     assert server.requests[before:] == [], "waiting for news, the Manager asks nothing else"
