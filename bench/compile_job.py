@@ -1,7 +1,9 @@
 """Compile and store a 100,000-frame blender-render job (chunk 1) on SQLite; prints the time.
 
 Target: <= 2 s for submit_job (validate, compile, insert 100,001 tasks, flip to
-queued), on a fresh SQLite database in a temporary directory.
+queued), on a fresh SQLite database in a temporary directory: until the last task is
+stored (the submission answers with the first 1,000 stored; the storer, here without
+its waits for a first task to start and between batches, stores the rest).
 
     .venv/bin/python bench/compile_job.py [--frames 100000] [--database URL] [--repeat 3]
 """
@@ -22,6 +24,7 @@ from backend.server.app import make_context  # noqa: E402
 from backend.server.config import ServerConfig  # noqa: E402
 from backend.server.jobs import submit_job  # noqa: E402
 from backend.server.models import Task  # noqa: E402
+from backend.server.task_storing import TaskStorer  # noqa: E402
 from shared.documents import UpstreamNotification  # noqa: E402
 
 TARGET_S = 2.0
@@ -38,6 +41,7 @@ def main() -> int:
         url = args.database or f"sqlite:///{tmp}/server.sqlite"
         db = open_database(url)
         ctx = make_context(ServerConfig(data_dir=Path(tmp)), db)
+        ctx.storer = TaskStorer(ctx, first_wait=0.0, duty=1.0)
         with db.connection_context():
             admin.create_project(db, "bench")
             user, _ = admin.create_user(db, "bench", "admin")
@@ -46,13 +50,15 @@ def main() -> int:
             manager_sync.announce(ctx, manager, UpstreamNotification.from_dict({
                 "_meta": {"version": 2}, "manager_url": "http://m", "nr_of_workers": 1,
                 "worker_task_types": ["blender-render", "file-management", "video-encoding"]}), True)
-            times = []
+            times, answers = [], []
             for i in range(args.repeat):
                 body = {"name": f"bench {i}", "type": "blender-render", "project": "bench", "settings": {
                     "filepath": "/shared/proj/shot.blend", "frames": f"1-{args.frames}", "chunk_size": 1,
                     "render_output": "/render/proj/shot/######", "format": "PNG"}}
                 t0 = time.perf_counter()
                 job = submit_job(ctx, user, body)
+                answers.append(time.perf_counter() - t0)
+                assert ctx.storer.drain(timeout=60)
                 times.append(time.perf_counter() - t0)
                 n = Task.select().where(Task.job == job.id).count()
                 assert n == args.frames + 1, n
@@ -60,7 +66,8 @@ def main() -> int:
     print(f"compile_job: {args.frames} frames -> {args.frames + 1} tasks on "
           f"{'SQLite' if url.startswith('sqlite') else url.split(':')[0]}: "
           f"best {best:.2f} s, worst {worst:.2f} s over {len(times)} runs (target <= {TARGET_S:.1f} s) "
-          f"-> {'OK' if worst <= TARGET_S else 'OVER TARGET'}")
+          f"-> {'OK' if worst <= TARGET_S else 'OVER TARGET'}; submit_job answered after "
+          f"{min(answers):.2f}-{max(answers):.2f} s (its first tasks stored)")
     return 0
 
 

@@ -29,10 +29,10 @@ from .admin import find_manager, find_project, visible_project_ids
 from .changes import job_topics
 from .compilers import CompileContext, JobType, SettingError, TaskSpec
 from .context import ServerContext
-from .task_storing import Remaining, set_script_policy, store_rows, task_rows
 from .models import (Blob, Job, JobDependency, JobFile, JobLogEntry, JobOutput, LogRequest, Manager, Project,
                      ProjectManager, Task, TaskRun, User, WorkerRecord, bulk_insert, stamp_value, time_ordered_id,
                      utcnow)
+from .task_storing import Remaining, set_script_policy, store_rows, task_rows
 from .views import job_doc
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,6 @@ TASK_WAITING = TASK_RUNNABLE | {TaskStatus.PAUSED}
 _DEAD_DEPENDENCY = frozenset({JobStatus.FAILED, JobStatus.CANCELED, JobStatus.CONSTRUCTION_FAILED,
                               JobStatus.CANCEL_REQUESTED, JobStatus.FAIL_REQUESTED})
 """A job in one of these will never complete: depending on it is refused."""
-
 
 
 def _who(user: User) -> str:

@@ -124,9 +124,10 @@ class TaskStorer:
     """Stores the rest of big jobs' tasks, on a thread of its own (started by the first job)."""
 
     def __init__(self, ctx: "ServerContext", first_batch: int = FIRST_BATCH, batch: int = BATCH,
-                 thread: bool = True):
+                 thread: bool = True, first_wait: float = FIRST_WAIT, duty: float = DUTY):
         self.ctx = ctx
         self.first_batch, self.batch = first_batch, batch
+        self.first_wait, self.duty = first_wait, duty
         self.thread = thread
         """False: nothing is stored until `step` is called (tests look at a job halfway)."""
         self._queue: collections.deque[Remaining] = collections.deque()
@@ -192,7 +193,7 @@ class TaskStorer:
                     log.exception("job %s: storing tasks from number %d failed (the next start goes on)",
                                   remaining.job_id, remaining.start + remaining.done)
                     more = False
-                pause = (time.perf_counter() - started) * (1 - DUTY) / DUTY
+                pause = (time.perf_counter() - started) * (1 - self.duty) / self.duty
                 with self._cond:
                     if not more:
                         self._queue.popleft()
@@ -200,7 +201,7 @@ class TaskStorer:
                     self._cond.notify_all()
 
     def _wait_for_a_start(self, job_id: str) -> None:
-        deadline = time.monotonic() + FIRST_WAIT
+        deadline = time.monotonic() + self.first_wait
         while time.monotonic() < deadline:
             time.sleep(0.02)
             status = Job.select(Job.status).where(Job.id == job_id).scalar()
