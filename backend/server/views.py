@@ -64,16 +64,17 @@ def job_page_path(job_id: str) -> str:
 
 def job_doc(row: dict[str, Any], depends_on: list[str] | None = None) -> dict[str, Any]:
     """A job from a dict row (Job fields plus project_name, manager_name, user_name)."""
-    total = row["tasks_total"]
+    total, to_store = row["tasks_total"], row["tasks_to_store"]
+    reason = row["status_reason"] or (f"storing its tasks: {to_store:,} of {total:,} to go" if to_store else "")
     return {
         "id": row["id"], "name": row["name"], "type": row["job_type"], "status": row["status"],
-        "status_reason": row["status_reason"], "priority": row["priority"], "settings": row["settings"],
+        "status_reason": reason, "priority": row["priority"], "settings": row["settings"],
         "metadata": row["metadata"], "project": row["project"], "project_name": row.get("project_name"),
         "manager": row["manager"], "manager_name": row.get("manager_name"), "user": row["user"],
         "user_name": row.get("user_name"), "created": iso(row["created"]), "updated": iso(row["updated"]),
         "start_paused": row["start_paused"], "worker_tag": row["worker_tag"], "memory_mb": row["memory_mb"],
         "files_mode": row["files_mode"], "depends_on": depends_on or [], "blocked": row["blocked"],
-        "task_counts": row["task_counts"], "tasks_total": total, "tasks_to_store": row["tasks_to_store"],
+        "task_counts": row["task_counts"], "tasks_total": total, "tasks_to_store": to_store,
         "progress": round(row["progress_points"] / total, 2) if total else 0.0,
         "web_url": job_page_path(row["id"]),
     }

@@ -97,6 +97,7 @@ def test_a_big_job_is_queued_with_its_first_tasks_and_the_rest_follows_in_batche
     h.check_counts(job)
     doc = job_docs([job])[0]
     assert (doc["tasks_total"], doc["tasks_to_store"], doc["task_counts"]) == (55, 45, {"queued": 10})
+    assert doc["status_reason"] == "storing its tasks: 45 of 55 to go"
 
     first, cursor = h.depsgraph()
     assert [d["name"] for d in first] == [f"sleep-{i}" for i in range(1, 11)], "the first tasks run at once"
@@ -107,6 +108,7 @@ def test_a_big_job_is_queued_with_its_first_tasks_and_the_rest_follows_in_batche
     assert [d["name"] for d in rest] == [f"sleep-{i}" for i in range(11, 56)], "each batch once, in order"
     assert [t.name for t in h.tasks(job)] == [f"sleep-{i}" for i in range(1, 56)]
     assert "all 55 tasks stored" in [e.what for e in JobLogEntry.select().where(JobLogEntry.job == job.id)]
+    assert job_docs([job])[0]["status_reason"] == ""
     stamps = [t.updated for t in h.tasks(job)]
     assert stamps[9] < stamps[10] < stamps[30] < stamps[50], "each batch stamped when it committed"
 
