@@ -61,7 +61,7 @@ class ManagerCore:
         self.admin_auth = AdminAuth(self.db, config)
         self.stop_event = threading.Event()
         self.wakeup = Wakeup()
-        self.logs = TaskLogs(config.task_log_dir, config.logs.rotations_kept)
+        self.logs = TaskLogs(config.task_log_dir, config.logs.rotations_kept, background=True)
         self.state = TaskStateMachine(self.db, config, self.logs, self.wakeup)
         self.scheduler = Scheduler(self.db, config, self.state)
         self.updates = TaskUpdates(self.db, config, self.state, self.logs)

@@ -30,13 +30,19 @@ def safe_id(value: str) -> bool:
 class TaskLogs:
     """Log files written with plain file descriptors, kept open in a small LRU cache.
 
-    A dispatched task costs two short appends (assigned, finished) to a new file, on the
-    request path: creating the file is the expensive part, so it is done once, with
-    O_EXCL telling at the same time whether an earlier run's log must be rotated away.
-    Writes are O_APPEND, so lines of concurrent writers never interleave within a line.
+    A dispatched task costs two short appends (assigned, finished) to a new file: creating
+    the file is the expensive part, so it is done once, with O_EXCL telling at the same
+    time whether an earlier run's log must be rotated away. Writes are O_APPEND, so lines
+    of concurrent writers never interleave within a line.
+
+    With `background`, the writes are done in order on a thread of their own and the
+    request that wrote a line goes on at once: each file call releases the GIL, and among
+    the Manager's hundred request threads getting it back cost a request thread far more
+    than the call (a quarter of the Manager's CPU per dispatched task). Every read waits
+    for what was written before it (`flush`).
     """
 
-    def __init__(self, root: Path, rotations_kept: int = 5, open_files: int = 256):
+    def __init__(self, root: Path, rotations_kept: int = 5, open_files: int = 256, background: bool = False):
         self.root = Path(root)
         self._root = str(self.root)
         self.rotations_kept = rotations_kept
@@ -44,6 +50,47 @@ class TaskLogs:
         self._max_open = open_files
         self._dirs: set[str] = set()
         self._lock = threading.Lock()
+        self.background = background
+        self._ops: collections.deque = collections.deque()
+        self._cond = threading.Condition()
+        self._busy = False
+        self._writer: threading.Thread | None = None
+
+    def _submit(self, fn, *args) -> None:
+        if not self.background:
+            fn(*args)
+            return
+        with self._cond:
+            self._ops.append((fn, args))
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write_loop, name="task-log-writer", daemon=True)
+                self._writer.start()
+            self._cond.notify_all()
+
+    def _write_loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._ops:
+                    self._cond.wait()
+                ops, self._ops = self._ops, collections.deque()
+                self._busy = True
+            for fn, args in ops:
+                try:
+                    fn(*args)
+                except (OSError, ValueError) as ex:
+                    log.warning("task log %s: cannot write: %s", args[0], ex)
+                except Exception:  # noqa: BLE001 - the writer goes on
+                    log.exception("task log %s: writing failed", args[0])
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait until every line written so far is in its file."""
+        if not self.background:
+            return
+        with self._cond:
+            self._cond.wait_for(lambda: not self._ops and not self._busy, timeout)
 
     def _close(self, path: str) -> None:
         with self._lock:
@@ -52,6 +99,7 @@ class TaskLogs:
             os.close(fd)
 
     def close_all(self) -> None:
+        self.flush()
         with self._lock:
             fds, self._open = list(self._open.values()), collections.OrderedDict()
         for fd in fds:
@@ -63,7 +111,10 @@ class TaskLogs:
         return f"{self._root}/job-{job[:4]}/{job}/task-{task}.txt"
 
     def path(self, job: str, task: str) -> Path:
-        return Path(self._path(job, task))
+        """The current run's log file, with every line written so far in it."""
+        path = Path(self._path(job, task))
+        self.flush()
+        return path
 
     def _rotate_path(self, path: str) -> None:
         for i in range(self.rotations_kept - 1, 0, -1):
@@ -74,6 +125,7 @@ class TaskLogs:
 
     def rotate(self, job: str, task: str) -> None:
         """Start a new log for a new run; keep `rotations_kept` older ones."""
+        self.flush()
         path = self._path(job, task)
         self._close(path)
         try:
@@ -85,7 +137,9 @@ class TaskLogs:
 
     def start_run(self, job: str, task: str, text: str) -> None:
         """A new run of the task: a new log file (the previous one rotated away) starting with `text`."""
-        path = self._path(job, task)
+        self._submit(self._start_run, self._path(job, task), text)
+
+    def _start_run(self, path: str, text: str) -> None:
         self._close(path)
         self._mkdir(path)
         try:
@@ -129,13 +183,14 @@ class TaskLogs:
     def append(self, job: str, task: str, text: str) -> None:
         if not text:
             return
-        self._write(self._path(job, task), None, text)
+        self._submit(self._write, self._path(job, task), None, text)
 
     def remove_job(self, job: str) -> None:
         """Remove every log of the job (its directory), closing what is open of it."""
         if not safe_id(job):
             raise ValueError(f"unsafe job id in log path: {job!r}")
         directory = f"{self._root}/job-{job[:4]}/{job}"
+        self.flush()
         with self._lock:
             paths = [p for p in self._open if p.startswith(directory + "/")]
         for path in paths:
@@ -144,6 +199,7 @@ class TaskLogs:
         shutil.rmtree(directory, ignore_errors=True)
 
     def read_bytes(self, job: str, task: str) -> bytes | None:
+        self.flush()
         try:
             return self.path(job, task).read_bytes()
         except FileNotFoundError:
@@ -151,6 +207,7 @@ class TaskLogs:
 
     def _run_paths(self, job: str, task: str) -> list[Path]:
         """The log files of the task's runs that are kept, oldest first, the current one last."""
+        self.flush()
         path = self._path(job, task)
         older = [Path(f"{path}.{i}") for i in range(self.rotations_kept, 0, -1)]
         return [p for p in (*older, Path(path)) if p.exists()]

@@ -109,6 +109,7 @@ def test_log_cap_and_rotation_on_rerun(manager_factory):
     assert "bytes of this update's log were cut" in text and len(text) < 2000
     assert w.post("/tasks/t/return").status_code == 204
     assert w.fetch().status_code == 200
+    m.core.logs.flush()  # the files as the writer thread leaves them
     log_dir = m.config.task_log_dir / "job-job1" / "job1"
     assert (log_dir / "task-t.txt").exists() and (log_dir / "task-t.txt.1").exists()
     assert "xxxx" in (log_dir / "task-t.txt.1").read_text()
