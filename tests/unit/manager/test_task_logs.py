@@ -43,3 +43,24 @@ def test_tail_lines():
     text = "\n".join(f"line {i}" for i in range(30)) + "\n"
     assert tail_lines(text, 10, 4096).split("\n") == [f"line {i}" for i in range(20, 30)]
     assert len(tail_lines("x" * 10000, 10, 100)) == 100
+
+
+def test_background_writes_keep_their_order_and_every_read_sees_them(tmp_path):
+    """The Manager's logs are written on a thread of their own: runs, their lines and the
+    rotations between them land in the order they were written, and a read waits for them."""
+    logs = TaskLogs(tmp_path, rotations_kept=3, background=True)
+    for run in range(3):
+        logs.start_run("job1", "t1", f"run {run} assigned")
+        for i in range(200):
+            logs.append("job1", "t1", f"run {run} line {i}")
+    text = gzip.decompress(logs.gzipped("job1", "t1")).decode()
+    for run in range(3):
+        lines = [ln for ln in text.splitlines() if ln.startswith(f"run {run} ")]
+        assert lines == [f"run {run} assigned"] + [f"run {run} line {i}" for i in range(200)]
+    assert logs.read_bytes("job1", "t1").decode().splitlines()[-1] == "run 2 line 199"
+    assert logs.path("job1", "t1").read_text().count("\n") == 201, "path() waits for the writer too"
+    with pytest.raises(ValueError):
+        logs.append("../etc", "t1", "no")  # refused on the caller's thread, not lost on the writer's
+    logs.remove_job("job1")
+    assert not (tmp_path / "job-job1" / "job1").exists()
+    logs.close_all()
