@@ -199,7 +199,6 @@ class TaskLogs:
         shutil.rmtree(directory, ignore_errors=True)
 
     def read_bytes(self, job: str, task: str) -> bytes | None:
-        self.flush()
         try:
             return self.path(job, task).read_bytes()
         except FileNotFoundError:

@@ -98,6 +98,17 @@ class StateMachine:
     def _count(self, job: Job, status: str) -> int:
         return int(job.task_counts.get(status, 0))
 
+    @staticmethod
+    def _shift_counts(job: Job, old: str | None, new: str, n: int = 1) -> None:
+        """`n` of the job's tasks went from `old` (None: stored just now) to `new`, in its task_counts."""
+        counts = dict(job.task_counts)
+        if old is not None:
+            counts[old] = counts.get(old, 0) - n
+            if counts[old] <= 0:
+                counts.pop(old)
+        counts[new] = counts.get(new, 0) + n
+        job.task_counts = counts
+
     def recount(self, job: Job) -> None:
         """Task counts and progress of the job from its tasks (after bulk changes)."""
         counts: dict[str, int] = {}
@@ -215,9 +226,7 @@ class StateMachine:
     def stored_late(self, job: Job, status: TaskStatus, count: int) -> None:
         """`count` more of the job's tasks were stored with `status` in this transaction."""
         check("task", T.UNDER_CONSTRUCTION, status)
-        counts = dict(job.task_counts)
-        counts[status.value] = counts.get(status.value, 0) + count
-        job.task_counts = counts
+        self._shift_counts(job, None, status.value, count)
         job.tasks_to_store -= count
         if not job.tasks_to_store:
             self._log(job, "the Server", f"all {job.tasks_total} tasks stored")
@@ -444,12 +453,7 @@ class StateMachine:
                 task.updated = now
                 self._tell_manager(job, new)
             self._stamp_run(task, old, new, update.received_on_manager, now)
-            counts = dict(job.task_counts)
-            counts[old] = counts.get(old, 0) - 1
-            if counts[old] <= 0:
-                counts.pop(old)
-            counts[new.value] = counts.get(new.value, 0) + 1
-            job.task_counts = counts
+            self._shift_counts(job, old, new.value)
         elif update.task_status == T.ACTIVE and task.started is None and old in TASK_IN_PROGRESS:
             # 'active' ignored because a cancel overtook it: the worker did start the task
             task.started = _reported_at(update.received_on_manager, task.created, self.clock.now())
@@ -555,12 +559,7 @@ class StateMachine:
         for chunk in chunks(ids):  # by primary key: with the job in the condition SQLite walks the job's index
             n += move_tasks(chunk, T.QUEUED, T.CLAIMED_BY_MANAGER)
         if n:
-            counts = dict(job.task_counts)
-            counts[T.QUEUED.value] = counts.get(T.QUEUED.value, 0) - n
-            if counts[T.QUEUED.value] <= 0:
-                counts.pop(T.QUEUED.value)
-            counts[T.CLAIMED_BY_MANAGER.value] = counts.get(T.CLAIMED_BY_MANAGER.value, 0) + n
-            job.task_counts = counts
+            self._shift_counts(job, T.QUEUED.value, T.CLAIMED_BY_MANAGER.value, n)
             job.save()
             self.job_changed(job)
         return n

@@ -30,6 +30,7 @@ import orjson
 from shared.slots import NEEDS
 from shared.statuses import JobStatus
 
+from .changes import EVERYTHING
 from .compilers import CompileContext, SettingError, TaskSpec
 from .models import Job, JobDependency, JobFile, Project, Task, bulk_insert, stamp_value, task_id
 
@@ -201,11 +202,16 @@ class TaskStorer:
                     self._cond.notify_all()
 
     def _wait_for_a_start(self, job_id: str) -> None:
+        """Until the job is no longer queued, or `first_wait` passed: woken by the change feed when
+        the job changed in this process (a change in another Server process waits out the time)."""
+        feed, topic = self.ctx.feed, f"job:{job_id}"
         deadline = time.monotonic() + self.first_wait
-        while time.monotonic() < deadline:
-            time.sleep(0.02)
-            status = Job.select(Job.status).where(Job.id == job_id).scalar()
-            if status != JobStatus.QUEUED:
+        seq = feed.seq
+        while not feed.closed and (left := deadline - time.monotonic()) > 0:
+            now = feed.wait(seq, left)
+            changed, seq = feed.changed_since(seq), now
+            if (topic in changed or EVERYTHING in changed) and \
+                    Job.select(Job.status).where(Job.id == job_id).scalar() != JobStatus.QUEUED:
                 return
 
     def store_batch(self, remaining: Remaining) -> bool:
