@@ -59,7 +59,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dispatch import (BIN, _parse_response, _SimWorker, admin_session, bench_throughput,  # noqa: E402
-                      free_port, loadavg, median, proc_cpu_seconds, reconnect, remove_all, remove_later,
+                      free_port, loadavg, median, proc_cpu_seconds, proc_switches, reconnect, remove_all, remove_later,
                       start_manager, wait_http)
 
 V2_RETRY = 5.0
@@ -510,6 +510,7 @@ def run_sizes(mode: str, sizes: list[int], runs: dict[int, int], n_workers: int,
                 if n == 0:
                     profiles.start(farm, f"{mode}-{size}")
                 cpu0 = (proc_cpu_seconds(farm.server.pid), proc_cpu_seconds(farm.manager.pid))
+                switches0 = proc_switches(farm.manager.pid)
                 job, t0, t_stored = farm.submit(size)
                 t_first = workers.first_claim(job, timeout)
                 if t_first is None:
@@ -530,11 +531,12 @@ def run_sizes(mode: str, sizes: list[int], runs: dict[int, int], n_workers: int,
                 run_reqs = read_requests(farm.requests_log, t0, done_at)
                 reqs.append(len(run_reqs))
                 cpu = [(proc_cpu_seconds(p.pid) - c) * 1000 / size for p, c in zip((farm.server, farm.manager), cpu0)]
+                switches = (proc_switches(farm.manager.pid) - switches0) / size
                 print(f"  {mode:8} {size:>7} tasks run {n + 1}: first claimed {(t_first - t0) * 1000:7.1f} ms "
                       f"(the submit answered after {(t_stored - t0) * 1000:.0f} ms), "
                       f"completed on the Server after {done_at - t0:7.2f} s ({rates[-1]:6.0f} tasks/s; workers "
                       f"{worker_rates[-1]:.0f} tasks/s), {reqs[-1]} requests to the Server; CPU per task: Server "
-                      f"{cpu[0]:.2f} ms, Manager {cpu[1]:.2f} ms; load {load}\n{'':27}requests: {by_route(run_reqs)}",
+                      f"{cpu[0]:.2f} ms, Manager {cpu[1]:.2f} ms ({switches:.1f} thread switches); load {load}\n{'':27}requests: {by_route(run_reqs)}",
                       flush=True)
             out[size] = {"first": firsts, "stored": after_stored, "rate": rates, "worker_rate": worker_rates}
     finally:
@@ -702,7 +704,8 @@ def main() -> int:
         n = max(sizes)
         alone = bench_throughput(args.workers, n, 2, 64, "selector")
         print(f"  Manager alone: {alone['tasks_per_s']:.0f} tasks/s ({alone['completed']}/{n} tasks, "
-              f"{args.workers} workers); Manager CPU per task {alone['manager_cpu_s'] / max(1, alone['completed']) * 1000:.2f} ms; "
+              f"{args.workers} workers); Manager CPU per task {alone['manager_cpu_s'] / max(1, alone['completed']) * 1000:.2f} ms "
+              f"({alone['manager_switches'] / max(1, alone['completed']):.1f} thread switches); "
               f"load {loadavg()}", flush=True)
     huge = {}
     rss_run = None

@@ -29,6 +29,7 @@ import sys
 import threading
 from pathlib import Path
 
+from shared import logsetup
 from shared.serving import ServiceThread, parse_listen
 from shared.timefmt import iso_utc
 
@@ -267,8 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"flamenco-manager: {ex}", file=sys.stderr)
         return 2
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
-                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    logsetup.configure(logging.DEBUG if args.debug else logging.INFO, "%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     try:
         return args.func(args)
     except config_mod.ConfigError as ex:

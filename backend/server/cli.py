@@ -20,6 +20,7 @@ from backend.backup import backup_sqlite, restore_sqlite
 from backend.db import WalCheckpointer, database_url
 from backend.migrations import MigrationError
 from backend.web import ApiError
+from shared import logsetup
 from shared.serving import parse_listen, serve_forever
 from shared.version import __version__
 
@@ -357,8 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logsetup.configure(getattr(logging, str(args.log_level).upper(), logging.INFO), "%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
     except ApiError as ex:
