@@ -17,10 +17,19 @@ import shutil
 import threading
 from pathlib import Path
 
+from shared.background import BackgroundWriter
+
 log = logging.getLogger(__name__)
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 _APPEND = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+
+
+def _write_failed(ex: Exception, fn, args) -> None:
+    if isinstance(ex, (OSError, ValueError)):
+        log.warning("task log %s: cannot write: %s", args[0], ex)
+    else:
+        log.error("task log %s: writing failed", args[0], exc_info=ex)
 
 
 def safe_id(value: str) -> bool:
@@ -35,11 +44,11 @@ class TaskLogs:
     time whether an earlier run's log must be rotated away. Writes are O_APPEND, so lines
     of concurrent writers never interleave within a line.
 
-    With `background`, the writes are done in order on a thread of their own and the
-    request that wrote a line goes on at once: each file call releases the GIL, and among
-    the Manager's hundred request threads getting it back cost a request thread far more
-    than the call (a quarter of the Manager's CPU per dispatched task). Every read waits
-    for what was written before it (`flush`).
+    With `background`, the writes are done in order on a thread of their own
+    (shared/background.py) and the request that wrote a line goes on at once: each file
+    call releases the GIL, and among the Manager's hundred request threads getting it back
+    cost a request thread far more than the call. Every read waits for what was written
+    before it (`flush`).
     """
 
     def __init__(self, root: Path, rotations_kept: int = 5, open_files: int = 256, background: bool = False):
@@ -50,47 +59,18 @@ class TaskLogs:
         self._max_open = open_files
         self._dirs: set[str] = set()
         self._lock = threading.Lock()
-        self.background = background
-        self._ops: collections.deque = collections.deque()
-        self._cond = threading.Condition()
-        self._busy = False
-        self._writer: threading.Thread | None = None
+        self._writer = BackgroundWriter("task-log-writer", on_error=_write_failed) if background else None
 
     def _submit(self, fn, *args) -> None:
-        if not self.background:
+        if self._writer is None:
             fn(*args)
-            return
-        with self._cond:
-            self._ops.append((fn, args))
-            if self._writer is None:
-                self._writer = threading.Thread(target=self._write_loop, name="task-log-writer", daemon=True)
-                self._writer.start()
-            self._cond.notify_all()
-
-    def _write_loop(self) -> None:
-        while True:
-            with self._cond:
-                while not self._ops:
-                    self._cond.wait()
-                ops, self._ops = self._ops, collections.deque()
-                self._busy = True
-            for fn, args in ops:
-                try:
-                    fn(*args)
-                except (OSError, ValueError) as ex:
-                    log.warning("task log %s: cannot write: %s", args[0], ex)
-                except Exception:  # noqa: BLE001 - the writer goes on
-                    log.exception("task log %s: writing failed", args[0])
-            with self._cond:
-                self._busy = False
-                self._cond.notify_all()
+        else:
+            self._writer.submit(fn, *args)
 
     def flush(self, timeout: float = 30.0) -> None:
         """Wait until every line written so far is in its file."""
-        if not self.background:
-            return
-        with self._cond:
-            self._cond.wait_for(lambda: not self._ops and not self._busy, timeout)
+        if self._writer is not None:
+            self._writer.flush(timeout)
 
     def _close(self, path: str) -> None:
         with self._lock:
