@@ -6,6 +6,7 @@ import http.client
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 from shared.serving import ServiceThread
@@ -91,3 +92,72 @@ def test_logging_setup_leaves_configured_logging_alone(tmp_path):
 
 def _repo() -> Path:
     return Path(__file__).resolve().parents[3]
+
+
+def test_an_answer_goes_out_in_one_write(monkeypatch):
+    """Headers and body leave in one system call; with several pieces, the first goes with the headers."""
+    from cheroot import makefile
+
+    writes: list[bytes] = []
+    real = makefile.StreamWriter.write
+
+    def counted(self, data, *args, **kwargs):
+        writes.append(bytes(data))
+        return real(self, data, *args, **kwargs)
+
+    monkeypatch.setattr(makefile.StreamWriter, "write", counted)
+
+    def app(environ, start_response):
+        path = environ["PATH_INFO"]
+        if path == "/empty":
+            start_response("204 No Content", [])
+            return []
+        if path == "/pieces":
+            start_response("200 OK", [("Content-Length", "6")])
+            return [b"abc", b"def"]
+        return _app(environ, start_response)
+
+    with ServiceThread(app) as service:
+        conn = http.client.HTTPConnection("127.0.0.1", service.port, timeout=5)
+        try:
+            assert _ask(conn) is None
+            assert len(writes) == 1 and writes[0].startswith(b"HTTP/1.1 200 OK\r\n") and writes[0].endswith(b"\r\n\r\nok")
+            writes.clear()
+            conn.request("GET", "/empty")
+            response = conn.getresponse()
+            assert (response.status, response.read()) == (204, b"")
+            assert len(writes) == 1 and writes[0].startswith(b"HTTP/1.1 204 No Content\r\n")
+            writes.clear()
+            conn.request("GET", "/pieces")
+            response = conn.getresponse()
+            assert response.read() == b"abcdef"
+            assert len(writes) == 2 and writes[0].endswith(b"\r\n\r\nabc") and writes[1] == b"def"
+        finally:
+            conn.close()
+
+
+def test_a_stream_is_not_held_back():
+    """An answer written piece by piece (an event stream) shows its headers and first piece at once."""
+    release = threading.Event()
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/event-stream")])
+
+        def pieces():
+            yield b"data: first\n\n"
+            release.wait(10)
+            yield b"data: second\n\n"
+        return pieces()
+
+    with ServiceThread(app) as service:
+        conn = http.client.HTTPConnection("127.0.0.1", service.port, timeout=5)
+        try:
+            conn.request("GET", "/events")
+            response = conn.getresponse()  # the headers came before the second piece was made
+            assert response.status == 200
+            assert response.read1(100).startswith(b"data: first")
+            release.set()
+            assert b"data: second" in response.read()
+        finally:
+            release.set()
+            conn.close()
