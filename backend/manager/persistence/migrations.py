@@ -20,7 +20,7 @@ from backend.migrations import Schema, Step
 from shared import slots
 from shared.statuses import TaskStatus as TS
 
-from .store import RUNNABLE_SQL
+from .store import IN_PROGRESS_SQL, RUNNABLE_SQL
 
 SERVICE = "flamenco-manager"
 
@@ -124,12 +124,20 @@ def _task_needs(schema: Schema) -> None:
     schema.execute(f"UPDATE task SET needs = '{slots.LIGHT}' WHERE task_type IN ({light})")
 
 
+def _in_progress_by_worker(schema: Schema) -> None:
+    """What a worker still runs once one of its tasks ends (workers.release_task) was looked up
+    through every task the worker ever ran: dispatch slowed as the farm's history grew."""
+    schema.execute(f"CREATE INDEX task_in_progress_by_worker ON task (worker, updated) "
+                   f"WHERE status IN {IN_PROGRESS_SQL}")
+
+
 STEPS = [
     Step(1, "first release", _release_1),
     Step(2, "task.server_updated dropped; partial indexes spelled from shared.statuses", _drop_server_updated),
     Step(3, "upload mode: task.io, job files, job outputs, the file store's blobs", _upload_mode),
     Step(4, "admin tokens and page sessions; tags the admin gave workers", _admin_and_tags),
     Step(5, "task.needs (workers with slots)", _task_needs),
+    Step(6, "an index of the tasks each worker runs", _in_progress_by_worker),
 ]
 
 

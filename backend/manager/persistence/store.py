@@ -16,7 +16,7 @@ from pathlib import Path
 import peewee
 
 from backend.db import SQLITE_PRAGMAS
-from shared.statuses import TASK_RUNNABLE
+from shared.statuses import TASK_IN_PROGRESS, TASK_RUNNABLE
 
 from .models import JSONField, Models, RawJSON
 
@@ -32,6 +32,7 @@ def sql_in(statuses) -> str:
 
 
 RUNNABLE_SQL = sql_in(TASK_RUNNABLE)
+IN_PROGRESS_SQL = sql_in(TASK_IN_PROGRESS)
 
 
 CACHE_KIB = 4 * 1024

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 
-from shared.statuses import TASK_IN_PROGRESS
-
-from .store import Store, sql_in
+from .store import IN_PROGRESS_SQL, Store
 
 _TOUCH_SQL = ("UPDATE worker SET last_seen = max(last_seen, ?), last_activity = coalesce(?, last_activity), "
               "resources = coalesce(?, resources) WHERE id = ?")
 # The worker's pointer moves on to another task it still runs (a worker with slots runs several),
 # so that it is NULL exactly when the worker runs nothing.
+# (Spelled as the index task_in_progress_by_worker, so that SQLite uses it.)
 _RELEASE_SQL = f"""
 UPDATE worker SET current_task = (SELECT t.id FROM task t WHERE t.worker = worker.id AND t.id != ?
-                                  AND t.status IN {sql_in(TASK_IN_PROGRESS)} ORDER BY t.updated DESC LIMIT 1)
+                                  AND t.status IN {IN_PROGRESS_SQL} ORDER BY t.updated DESC LIMIT 1)
 WHERE id = ? AND current_task = ?
 """
 

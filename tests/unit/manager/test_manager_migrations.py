@@ -9,7 +9,7 @@ from backend import migrations
 from backend.manager.persistence import Persistence, open_sqlite
 from backend.manager.persistence import migrations as manager_migrations
 from backend.manager.persistence.models import Models
-from backend.manager.persistence.store import RUNNABLE_SQL
+from backend.manager.persistence.store import IN_PROGRESS_SQL, RUNNABLE_SQL
 
 STEPS = manager_migrations.STEPS
 
@@ -37,6 +37,8 @@ def test_every_step_gives_the_schema_of_the_models_and_the_stores_indexes(tmp_pa
         reference.execute_sql("CREATE INDEX task_runnable_order ON task (job_priority DESC, priority DESC, seq ASC) "
                               f"WHERE status IN {RUNNABLE_SQL}")
         reference.execute_sql("CREATE INDEX task_active_by_worker ON task (worker, updated) WHERE status = 'active'")
+        reference.execute_sql("CREATE INDEX task_in_progress_by_worker ON task (worker, updated) "
+                              f"WHERE status IN {IN_PROGRESS_SQL}")
         want = describe(reference)
     with db.connection_context():
         got = describe(db)
@@ -88,3 +90,24 @@ def test_a_database_newer_than_the_code_is_refused(tmp_path):
     migrations.migrate(db, newer, "test")
     with pytest.raises(migrations.MigrationError, match="newer than this flamenco-manager knows"):
         manager_migrations.migrate(db)
+
+
+def test_the_dispatch_paths_lookups_by_worker_use_the_partial_indexes(tmp_path):
+    """What a worker runs is looked up through the few tasks in progress, not through every
+    task it ever ran (with the plain worker index, dispatch slowed as the farm's history grew)."""
+    from backend.manager.persistence import tasks, workers
+
+    db = open_sqlite(tmp_path / "m.sqlite")
+    manager_migrations.migrate(db)
+    with db.connection_context():
+        plans = {
+            name: " | ".join(row[3] for row in db.execute_sql("EXPLAIN QUERY PLAN " + sql, params).fetchall())
+            for name, sql, params in [
+                ("release", workers._RELEASE_SQL, ("t1", "w1", "t1")),
+                ("own active", tasks._OWN_ACTIVE_SQL.format(columns="id"), ("w1",)),
+                ("all own active", tasks._ALL_OWN_ACTIVE_SQL.format(columns="id"), ("w1",)),
+            ]}
+    assert "USING INDEX task_in_progress_by_worker (worker=?)" in plans["release"], plans["release"]
+    assert "TEMP B-TREE" not in plans["release"], plans["release"]
+    assert "USING INDEX task_active_by_worker (worker=?)" in plans["own active"], plans["own active"]
+    assert "USING INDEX task_active_by_worker (worker=?)" in plans["all own active"], plans["all own active"]
