@@ -62,6 +62,8 @@ class BackgroundWriter:
                 self._idle = False
                 ops, self._ops = self._ops, collections.deque()
                 self._busy = True
+            if self.after_round is not None:
+                ops.append((self.after_round, ()))
             for fn, args in ops:
                 try:
                     fn(*args)
@@ -69,15 +71,7 @@ class BackgroundWriter:
                     if self.on_error is not None:
                         self.on_error(ex, fn, args)
                     else:
-                        log.exception("%s: %s failed", self.name, getattr(fn, "__name__", fn))
-            if self.after_round is not None:
-                try:
-                    self.after_round()
-                except Exception as ex:  # noqa: BLE001
-                    if self.on_error is not None:
-                        self.on_error(ex, self.after_round, ())
-                    else:
-                        log.exception("%s: finishing a round failed", self.name)
+                        log.error("%s: %s failed", self.name, getattr(fn, "__name__", fn), exc_info=ex)
             with self._cond:
                 self._busy = False
                 self.rounds += 1

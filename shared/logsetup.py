@@ -35,7 +35,8 @@ class BackgroundStreamHandler(logging.Handler):
 
     def _write_round(self) -> None:
         if self._round:
-            text, self._round[:] = "".join(self._round), []
+            text = "".join(self._round)
+            self._round.clear()
             self.stream.write(text)
             self.stream.flush()
 
