@@ -67,7 +67,8 @@ def test_the_managers_overview(admin_farm, manager_page, tmp_path):
     (farm.watch_dir / "frame-0001.png").write_bytes(png(96, 54, (40, 120, 220)))
     image = page.locator("#latest-image-img")
     expect(image).to_be_visible(timeout=30_000)
-    page.wait_for_function("document.getElementById('latest-image-img').complete")
+    # Polled by Playwright: wait_for_function("...") evals the string in the page, which its CSP forbids.
+    expect(page.locator("#latest-image-img")).to_have_js_property("complete", True)
     assert image.evaluate("img => img.naturalWidth") == 96, "the browser decoded the Manager's thumbnail"
     screenshot(page, tmp_path, "manager-status")
 
