@@ -268,7 +268,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"flamenco-manager: {ex}", file=sys.stderr)
         return 2
     args = parser.parse_args(argv)
-    logsetup.configure(logging.DEBUG if args.debug else logging.INFO, "%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    logsetup.configure(logging.DEBUG if args.debug else logging.INFO,
+                       "%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     try:
         return args.func(args)
     except config_mod.ConfigError as ex:

@@ -358,7 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logsetup.configure(getattr(logging, str(args.log_level).upper(), logging.INFO), "%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logsetup.configure(getattr(logging, str(args.log_level).upper(), logging.INFO),
+                       "%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
     except ApiError as ex:

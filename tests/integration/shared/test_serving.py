@@ -121,7 +121,8 @@ def test_an_answer_goes_out_in_one_write(monkeypatch):
         conn = http.client.HTTPConnection("127.0.0.1", service.port, timeout=5)
         try:
             assert _ask(conn) is None
-            assert len(writes) == 1 and writes[0].startswith(b"HTTP/1.1 200 OK\r\n") and writes[0].endswith(b"\r\n\r\nok")
+            assert len(writes) == 1
+            assert writes[0].startswith(b"HTTP/1.1 200 OK\r\n") and writes[0].endswith(b"\r\n\r\nok")
             writes.clear()
             conn.request("GET", "/empty")
             response = conn.getresponse()
