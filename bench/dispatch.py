@@ -103,19 +103,24 @@ def proc_cpu_seconds(pid: int) -> float:
         return float("nan")
 
 
-def proc_switches(pid: int) -> int:
-    """Context switches of all of a process's threads so far (Linux /proc): each is a thread
-    going to sleep (a lock, the GIL, a socket) or being pre-empted; in this VM the kernel
-    time around them was a third of the Manager's CPU."""
-    total = 0
+def thread_switches(pid: int) -> dict[int, tuple[int, int]]:
+    """Each of a process's threads' (voluntary, involuntary) context switches so far (Linux
+    /proc): a thread going to sleep (a lock, the GIL, a socket) or being pre-empted."""
+    out = {}
     for status in Path(f"/proc/{pid}/task").glob("*/status"):
         try:
-            for line in status.read_text().splitlines():
-                if "ctxt_switches:" in line:
-                    total += int(line.split()[1])
-        except (OSError, ValueError, IndexError):
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+            out[int(status.parent.name)] = (int(fields["voluntary_ctxt_switches"]),
+                                            int(fields["nonvoluntary_ctxt_switches"]))
+        except (OSError, KeyError, ValueError):
             continue  # a thread that ended meanwhile
-    return total
+    return out
+
+
+def proc_switches(pid: int) -> int:
+    """Context switches of all of a process's threads so far; in this VM the kernel time around
+    them was a third of the Manager's CPU."""
+    return sum(v + n for v, n in thread_switches(pid).values())
 
 
 def pct(values: list[float], p: float) -> float:

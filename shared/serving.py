@@ -6,6 +6,7 @@ tests can start several services on ephemeral ports in one process.
 
 from __future__ import annotations
 
+import io
 import logging
 import threading
 
@@ -45,17 +46,6 @@ STOP_HOOK = "flamenco.on_stop"
 (event streams, long-polls), so stopping does not wait out cheroot's shutdown timeout for them."""
 
 
-class _Held:
-    """Bytes written, kept for one write later."""
-
-    def __init__(self):
-        self.parts: list[bytes] = []
-
-    def write(self, data) -> int:
-        self.parts.append(bytes(data))
-        return len(data)
-
-
 class _OneWriteGateway(wsgi.Gateway_10):
     """Sends a response's headers together with the first piece of its body.
 
@@ -67,14 +57,14 @@ class _OneWriteGateway(wsgi.Gateway_10):
         req = self.req
         if req.sent_headers:
             return super().write(chunk)
-        wfile, held = req.conn.wfile, _Held()
+        wfile, held = req.conn.wfile, io.BytesIO()
         req.conn.wfile = held
         try:
             return super().write(chunk)
         finally:
             req.conn.wfile = wfile
-            if held.parts:
-                wfile.write(b"".join(held.parts))
+            if held.tell():
+                wfile.write(held.getvalue())
 
 
 class _Server(wsgi.Server):

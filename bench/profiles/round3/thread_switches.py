@@ -17,17 +17,8 @@ import sys
 import time
 from pathlib import Path
 
-
-def switches(pid: int) -> dict[int, tuple[int, int]]:
-    out = {}
-    for status in Path(f"/proc/{pid}/task").glob("*/status"):
-        try:
-            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
-            out[int(status.parent.name)] = (int(fields["voluntary_ctxt_switches"]),
-                                            int(fields["nonvoluntary_ctxt_switches"]))
-        except (OSError, KeyError, ValueError):
-            continue  # a thread that ended meanwhile
-    return out
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from dispatch import thread_switches  # noqa: E402 - bench/dispatch.py
 
 
 def cpu_ticks(pid: int) -> dict[int, int]:
@@ -52,9 +43,9 @@ def main() -> int:
     pid = int(sys.argv[1])
     window = float(sys.argv[2]) if len(sys.argv) > 2 else 5.0
     names = thread_names(pid)
-    s0, c0 = switches(pid), cpu_ticks(pid)
+    s0, c0 = thread_switches(pid), cpu_ticks(pid)
     time.sleep(window)
-    s1, c1 = switches(pid), cpu_ticks(pid)
+    s1, c1 = thread_switches(pid), cpu_ticks(pid)
     rows = collections.defaultdict(lambda: [0, 0, 0, 0])
     for tid, (vol, invol) in s1.items():
         v0, i0 = s0.get(tid, (0, 0))
